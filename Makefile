@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# passthru: one non-recursive Makefile. `make help` lists the targets.
+
+OUTPUT		:= build
+OBJ		:= $(OUTPUT)/obj
+CC		?= gcc
+CLANG		?= clang
+PKG_CONFIG	?= pkg-config
+
+PKGS		:= libcjson
+CFLAGS		?= -O2 -g
+CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
+		   -Wstrict-prototypes -Wmissing-prototypes -D_GNU_SOURCE \
+		   -Iinclude -Iuser $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+LDLIBS		+= $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcjson)
+
+ifeq ($(SANITIZE),1)
+CFLAGS		+= -fsanitize=address,undefined -fno-omit-frame-pointer
+LDFLAGS		+= -fsanitize=address,undefined
+endif
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+# Everything in user/ but main.c is a library shared by the daemon and tests.
+LIB_SRCS	:= $(filter-out user/main.c,$(wildcard user/*.c user/detectors/*.c))
+LIB_OBJS	:= $(patsubst %.c,$(OBJ)/%.o,$(LIB_SRCS))
+LIB		:= $(OUTPUT)/libpassthru.a
+UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
+UNIT_BINS	:= $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
+TEST_TOOL_SRCS	:= $(wildcard tests/tools/*.c)
+TEST_TOOLS	:= $(patsubst tests/tools/%.c,$(OUTPUT)/tests/%,$(TEST_TOOL_SRCS))
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+.PHONY: all clean help deps test test-run test-unit test-e2e run format
+
+all: $(OUTPUT)/passthru
+
+$(OBJ)/%.o: %.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUTPUT)/passthru: $(OBJ)/user/main.o $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/tests/%: $(OBJ)/tests/unit/%.o $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/tests/%: $(OBJ)/tests/tools/%.o
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcrypto -o $@
+
+$(OBJ)/tests/%.o: CFLAGS += -Itests/lib
+
+tests: $(UNIT_BINS) $(TEST_TOOLS)
+
+# deps: install every Debian package the build, the tests and the examples
+# need. Idempotent; runs apt-get update only when a package is missing.
+deps:
+	$(Q)tools/deps.sh
+
+test: deps all tests
+	$(Q)tests/run
+
+# Run the already-built tests (used inside VMs, where nothing is built).
+test-run:
+	$(Q)tests/run
+
+test-unit: all tests
+	$(Q)tests/run unit
+
+test-e2e: all tests
+	$(Q)tests/run e2e
+
+run: deps all
+	$(Q)examples/run-quickstart.sh
+
+format:
+	$(Q)clang-format -i $(wildcard user/*.[ch] user/detectors/*.c include/*.h tests/unit/*.c tests/lib/*.h tests/tools/*.c)
+
+clean:
+	$(call msg,CLEAN,$(OUTPUT))
+	$(Q)rm -rf $(OUTPUT)
+
+help:
+	@echo 'Targets:'
+	@echo '  all (default)  build build/passthru'
+	@echo '  deps           install the Debian packages needed to build, test and run examples'
+	@echo '  test           deps + build + every test (unit, e2e); last line: N passed, N failed, N skipped'
+	@echo '  test-unit      unit tests only; test-e2e: end-to-end tests only'
+	@echo '  run            deps + build + passthru on examples/quickstart.json with demo backends'
+	@echo '  clean          remove build/'
+	@echo 'Variables: V=1 (verbose), SANITIZE=1 (ASan+UBSan)'
+
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

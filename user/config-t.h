@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The in-memory configuration model: the only thing the rest of the daemon
+ * reads. Both the native format and the legacy Go-passthru format are
+ * translated into it by config.c. Everything here is immutable once loaded;
+ * connections hold a reference (pt_config_get/put) so that a reload never
+ * pulls a route from under an established connection.
+ */
+#ifndef __PT_CONFIG_T_H
+#define __PT_CONFIG_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "detect.h"
+
+/* Defaults, documented in README.md ("Config reference"). */
+#define PT_DEF_DETECT_TIMEOUT_MS	3000
+#define PT_DEF_CONNECT_TIMEOUT_MS	5000
+#define PT_DEF_IDLE_TIMEOUT_MS		0	/* off */
+#define PT_DEF_MAX_CONNECTIONS		10000
+#define PT_DEF_GRACE_MS			10000
+
+struct pt_sockaddr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+/* A listen address: "1.2.3.4:443", "[::1]:443", "[::]:443", ":443" or "*:443". */
+struct pt_listen_addr {
+	char *spec;		/* as written */
+	struct pt_sockaddr addr;
+	bool v6only;		/* "[::]:p" is IPv6 only; ":p" / "*:p" is dual-stack */
+};
+
+/* One "host:port" of a forward list, resolved at load (all addresses kept). */
+struct pt_upstream {
+	char *spec;
+	struct pt_sockaddr *addrs;
+	int n_addrs;
+};
+
+struct pt_cidr {
+	int family;		/* AF_INET or AF_INET6 */
+	uint8_t addr[16];	/* network byte order, host bits cleared */
+	int prefix;
+	char *spec;
+};
+
+enum pt_match_proto {
+	PT_MATCH_ANY = 0,	/* whatever detection says, even nothing */
+	PT_MATCH_TLS,
+	PT_MATCH_HTTP,
+	PT_MATCH_HTTP2,
+	PT_MATCH_SSH,
+	PT_MATCH_SOCKS4,
+	PT_MATCH_SOCKS5,
+	PT_MATCH_PATTERN,	/* route.pattern names which one */
+	PT_MATCH_TIMEOUT,	/* deadline passed (or empty EOF) before any verdict */
+	PT_MATCH_UNKNOWN,	/* every detector said no */
+};
+
+enum pt_action {
+	PT_ACT_FORWARD = 0,
+	PT_ACT_REJECT,
+};
+
+/* A list of strings from "x" or ["x", "y"]. */
+struct pt_strv {
+	char **v;
+	int n;
+};
+
+struct pt_route {
+	char *name;
+	enum pt_match_proto proto;
+	struct pt_strv sni;		/* lower-case; "*.example.com" = any subdomain */
+	struct pt_strv alpn;		/* any of them in the client's list */
+	struct pt_strv host;		/* lower-case, no port; wildcards as for sni */
+	struct pt_strv path_prefix;
+	struct pt_cidr *cidr;		/* client address in any of them */
+	int n_cidr;
+	int pattern;			/* index into pt_config.patterns, -1 if none */
+	enum pt_action action;
+	struct pt_upstream *upstreams;	/* tried in order when a connect fails */
+	int n_upstreams;
+};
+
+enum pt_data_plane {
+	PT_DP_AUTO = 0,
+	PT_DP_SOCKMAP,
+	PT_DP_SPLICE,
+};
+
+struct pt_listener_cfg {
+	char *name;
+	struct pt_listen_addr *listen;
+	int n_listen;
+	unsigned int timeout_ms;	/* absolute detection deadline */
+	bool has_timeout_ms;		/* set in the file (else -t or the default) */
+	unsigned int max_bytes;		/* detection window */
+	unsigned int max_connections;	/* 0 = unlimited */
+	unsigned int connect_timeout_ms;
+	unsigned int idle_timeout_ms;	/* 0 = off */
+	enum pt_data_plane data_plane;
+	struct pt_route *routes;
+	int n_routes;
+};
+
+struct pt_config {
+	int refcnt;
+	char *path;
+	bool legacy;			/* loaded from the Go-passthru "servers" format */
+	unsigned int grace_ms;		/* SIGTERM: how long open connections may finish */
+	struct pt_pattern *patterns;
+	int n_patterns;
+	struct pt_listener_cfg *listeners;
+	int n_listeners;
+};
+
+#endif /* __PT_CONFIG_T_H */

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+#ifndef __PT_CONFIG_H
+#define __PT_CONFIG_H
+
+#include <stdio.h>
+
+#include "config-t.h"
+
+struct pt_config_opts {
+	unsigned int default_timeout_ms;	/* -t: for listeners without timeout_ms */
+};
+
+/*
+ * Load and validate a config file (native or legacy format, told apart by a
+ * top-level "servers" object). Every error found is printed to @errs as
+ * "FILE: JSON.PATH: what is wrong", one per line. Returns a config with one
+ * reference, or NULL with errno set (EINVAL for config errors, else the
+ * errno of the failed read).
+ */
+struct pt_config *pt_config_load(const char *path, const struct pt_config_opts *opts,
+				 FILE *errs);
+
+/* Same, from a string already in memory; @name is used in error messages. */
+struct pt_config *pt_config_parse(const char *name, const char *text,
+				  const struct pt_config_opts *opts, FILE *errs);
+
+struct pt_config *pt_config_get(struct pt_config *cfg);
+void pt_config_put(struct pt_config *cfg);
+
+/* Print the model in the native JSON format (what --check shows). */
+void pt_config_dump(const struct pt_config *cfg, FILE *out);
+
+/* Text form of sockaddrs, "1.2.3.4:80" / "[::1]:80"; returns buf. */
+char *pt_sockaddr_str(const struct sockaddr *sa, char *buf, size_t size);
+
+const char *pt_match_proto_name(enum pt_match_proto p);
+const char *pt_data_plane_name(enum pt_data_plane dp);
+
+#endif /* __PT_CONFIG_H */

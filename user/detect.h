@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Protocol detection over the first bytes of a connection ("more bytes?").
+ *
+ * Detectors are stateless: every round re-parses the whole peeked window
+ * from its first byte, so nothing but the socket's receive queue holds the
+ * window between rounds. A detector returns one of three verdicts:
+ *
+ *   PT_PROBE_NEXT   enough bytes, not this protocol (or malformed: say why
+ *                   in f->reason; a malformed ClientHello is never "TLS
+ *                   without SNI")
+ *   PT_PROBE_MATCH  this protocol; its fields are filled in
+ *   PT_PROBE_AGAIN  cannot tell yet, more bytes needed
+ *
+ * pt_detect() runs the user patterns (config order) and then the built-in
+ * detectors (fixed order) and decides when one matches and every detector
+ * before it said NEXT. With @final set (deadline passed, peer closed, window
+ * full) AGAIN counts as NEXT.
+ */
+#ifndef __PT_DETECT_H
+#define __PT_DETECT_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+#include "passthru.h"
+
+enum pt_probe {
+	PT_PROBE_NEXT = 0,
+	PT_PROBE_MATCH,
+	PT_PROBE_AGAIN,
+};
+
+#define PT_ALPN_BUF	256	/* ALPN list, wire format: u8 length then the bytes, repeated */
+#define PT_PATH_MAX	256	/* longest HTTP path kept (and longest path_prefix) */
+#define PT_REASON_MAX	96
+
+/* What detection found out about a connection. */
+struct pt_fields {
+	enum pt_proto proto;
+	int pattern;			/* index of the matching pattern, else -1 */
+	char sni[PT_NAME_MAX + 1];	/* TLS: validated, lower-case, "" if absent */
+	uint8_t alpn[PT_ALPN_BUF];	/* TLS: ALPN protocol list, wire format */
+	uint16_t alpn_len;		/* bytes used in alpn[] */
+	uint16_t tls_version;		/* TLS: record/legacy version, e.g. 0x0303 */
+	uint16_t tls_max_version;	/* TLS: highest supported_versions entry, GREASE ignored */
+	bool tls_sslv2;			/* TLS: SSLv2-compatible ClientHello */
+	bool tls_ech;			/* TLS: encrypted_client_hello present (sni is the outer one) */
+	bool path_truncated;		/* HTTP: path longer than PT_PATH_MAX - 1 */
+	char method[16];		/* HTTP: request method */
+	char host[PT_NAME_MAX + 1];	/* HTTP: Host without port, lower-case; SOCKS4a: host */
+	char path[PT_PATH_MAX];		/* HTTP: request target path */
+	char banner[64];		/* SSH: software version from the identification string */
+	uint16_t port;			/* SOCKS4: destination port */
+	char reason[PT_REASON_MAX];	/* NEXT: why, for the log ("tls: bad extension length") */
+};
+
+/* A user-defined detector: a byte prefix and/or an extended regex. */
+struct pt_pattern {
+	char *name;
+	uint8_t *prefix;	/* may be NULL */
+	size_t prefix_len;
+	bool has_regex;
+	regex_t regex;		/* compiled with REG_EXTENDED | REG_NOSUB */
+	char *regex_src;
+	size_t min_bytes;	/* regex: say NEXT only once this many bytes are in */
+};
+
+/* One built-in detector. */
+struct pt_detector {
+	const char *name;
+	enum pt_proto proto;
+	enum pt_probe (*probe)(const uint8_t *buf, size_t len, bool final, struct pt_fields *f);
+};
+
+enum pt_probe pt_probe_tls(const uint8_t *buf, size_t len, bool final, struct pt_fields *f);
+enum pt_probe pt_probe_http2(const uint8_t *buf, size_t len, bool final, struct pt_fields *f);
+enum pt_probe pt_probe_http(const uint8_t *buf, size_t len, bool final, struct pt_fields *f);
+enum pt_probe pt_probe_ssh(const uint8_t *buf, size_t len, bool final, struct pt_fields *f);
+enum pt_probe pt_probe_socks5(const uint8_t *buf, size_t len, bool final, struct pt_fields *f);
+enum pt_probe pt_probe_socks4(const uint8_t *buf, size_t len, bool final, struct pt_fields *f);
+enum pt_probe pt_probe_pattern(const struct pt_pattern *p, const uint8_t *buf, size_t len,
+			       bool final, struct pt_fields *f);
+
+/*
+ * Run every detector over buf[0..len). Returns MATCH (f filled, f->proto
+ * set), NEXT (nobody matched: f->proto = PT_PROTO_UNKNOWN, f->reason may say
+ * why) or AGAIN (only when !final).
+ */
+enum pt_probe pt_detect(const struct pt_pattern *pats, int n_pats, const uint8_t *buf,
+			size_t len, bool final, struct pt_fields *f);
+
+void pt_fields_init(struct pt_fields *f);
+const char *pt_proto_name(enum pt_proto proto);
+/* Parse a protocol name as used in the config; returns -1 if unknown. */
+int pt_proto_from_name(const char *name);
+/* Does the ALPN list in f contain proto (exact, case-sensitive)? */
+bool pt_fields_has_alpn(const struct pt_fields *f, const char *proto);
+/* Format the ALPN list as "h2,http/1.1" (non-printables escaped as \xNN). */
+void pt_fields_alpn_str(const struct pt_fields *f, char *out, size_t size);
+/* Is name a valid DNS host name (LDH labels, dots, 1..253 chars)? */
+bool pt_is_valid_hostname(const char *name, size_t len);
+
+#endif /* __PT_DETECT_H */
