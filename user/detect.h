@@ -104,4 +104,20 @@ void pt_fields_alpn_str(const struct pt_fields *f, char *out, size_t size);
 /* Is name a valid DNS host name (LDH labels, dots, 1..253 chars)? */
 bool pt_is_valid_hostname(const char *name, size_t len);
 
+/*
+ * Helpers for the detectors in user/detectors/ (additions to the API above).
+ * pt_detect_fail() formats f->reason and returns PT_PROBE_NEXT;
+ * pt_detect_need() returns PT_PROBE_AGAIN, or with @final set records @why
+ * and returns PT_PROBE_NEXT.
+ */
+enum pt_probe pt_detect_fail(struct pt_fields *f, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+enum pt_probe pt_detect_need(struct pt_fields *f, bool final, const char *why);
+/*
+ * Validate src[0..len) with pt_is_valid_hostname() and copy it lower-cased
+ * and NUL-terminated into dst (at least PT_NAME_MAX + 1 bytes). Returns 0 or
+ * -EINVAL (dst untouched).
+ */
+int pt_hostname_copy(char *dst, const char *src, size_t len);
+
 #endif /* __PT_DETECT_H */
