@@ -104,13 +104,14 @@ static enum pt_probe unknown(struct pt_fields *f, const char *bi_reason, const c
 {
 	pt_fields_init(f);
 	f->proto = PT_PROTO_UNKNOWN;
-	if (bi_reason[0])
+	if (!len)
+		snprintf(f->reason, sizeof(f->reason), "no bytes");
+	else if (bi_reason[0])
 		memcpy(f->reason, bi_reason, sizeof(f->reason));
 	else if (pat_reason[0])
 		memcpy(f->reason, pat_reason, sizeof(f->reason));
 	else
-		snprintf(f->reason, sizeof(f->reason), "%s",
-			 len ? "no detector recognised the first bytes" : "no bytes");
+		snprintf(f->reason, sizeof(f->reason), "no detector recognised the first bytes");
 	return PT_PROBE_NEXT;
 }
 

@@ -151,8 +151,7 @@ static bool is_scheme_char(uint8_t c, bool first)
 /* "scheme://[userinfo@]authority[/path...]": host and path from it. */
 static int http_absolute_form(struct pt_fields *f, const uint8_t *t, size_t n)
 {
-	const uint8_t *sep = memmem(t, n, "://", 3), *auth, *at;
-	size_t alen = 0;
+	const uint8_t *sep = memmem(t, n, "://", 3), *end = t + n, *auth, *path, *at;
 
 	if (!sep || sep == t)
 		return -EINVAL;
@@ -160,20 +159,14 @@ static int http_absolute_form(struct pt_fields *f, const uint8_t *t, size_t n)
 		if (!is_scheme_char(*p, p == t))
 			return -EINVAL;
 	auth = sep + 3;
-	n -= auth - t;
-	while (alen < n && auth[alen] != '/' && auth[alen] != '?' && auth[alen] != '#')
-		alen++;
-	at = memrchr(auth, '@', alen);
-	if (at) {
-		alen -= at + 1 - auth;
+	for (path = auth; path < end && *path != '/' && *path != '?' && *path != '#'; path++)
+		;
+	at = memrchr(auth, '@', path - auth);
+	if (at)
 		auth = at + 1;
-	}
-	if (!alen || http_set_host(f, auth, alen))
+	if (path == auth || http_set_host(f, auth, path - auth))
 		return -EINVAL;
-	if (alen == n || auth[alen] != '/')
-		http_set_path(f, "/", auth + alen, n - alen);
-	else
-		http_set_path(f, "", auth + alen, n - alen);
+	http_set_path(f, path < end && *path == '/' ? "" : "/", path, end - path);
 	return 0;
 }
 
