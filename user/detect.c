@@ -25,6 +25,7 @@ static const char *const pt_proto_names[PT_PROTO_MAX] = {
 	[PT_PROTO_PATTERN] = "pattern",
 };
 
+/* Empty fields: no protocol, no pattern. */
 void pt_fields_init(struct pt_fields *f)
 {
 	memset(f, 0, sizeof(*f));
@@ -115,6 +116,11 @@ static enum pt_probe unknown(struct pt_fields *f, const char *bi_reason, const c
 	return PT_PROBE_NEXT;
 }
 
+/*
+ * Patterns in config order, then the built-ins; the first MATCH wins if
+ * everyone before it said NEXT. Each detector fills a scratch copy so that a
+ * NEXT leaves nothing behind in f.
+ */
 enum pt_probe pt_detect(const struct pt_pattern *pats, int n_pats, const uint8_t *buf, size_t len,
 			bool final, struct pt_fields *f)
 {

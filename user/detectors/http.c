@@ -19,6 +19,7 @@
 
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
+/* MATCH on the whole 24-byte preface, AGAIN while the window is a prefix of it. */
 enum pt_probe pt_probe_http2(const uint8_t *buf, size_t len, bool final, struct pt_fields *f)
 {
 	size_t plen = sizeof(h2_preface) - 1;
@@ -189,6 +190,7 @@ static int http_target(struct pt_fields *f, const uint8_t *t, size_t n)
 	return http_absolute_form(f, t, n) ? -EINVAL : 1;
 }
 
+/* Record a malformation as the reason; returns -EINVAL. */
 static int http_bad(struct pt_fields *f, const char *why)
 {
 	pt_detect_fail(f, "http: %s", why);
@@ -288,6 +290,10 @@ static int http_header(const uint8_t *s, size_t n, struct pt_fields *f)
 	return 1;
 }
 
+/*
+ * MATCH once the request line is good and the host is known: from the
+ * target, from a complete Host line, or (empty) at the end of the head.
+ */
 enum pt_probe pt_probe_http(const uint8_t *buf, size_t len, bool final, struct pt_fields *f)
 {
 	bool have_host = false;

@@ -9,6 +9,11 @@
 
 #include "detect.h"
 
+/*
+ * The prefix decides first (NEXT on the first differing byte, AGAIN while
+ * the window is shorter); then the regex: MATCH, or AGAIN until min_bytes
+ * are in. Never MATCH on an empty window.
+ */
 enum pt_probe pt_probe_pattern(const struct pt_pattern *p, const uint8_t *buf, size_t len,
 			       bool final, struct pt_fields *f)
 {

@@ -22,6 +22,7 @@ static bool socks5_method_ok(uint8_t m)
 	return m <= 0x09 || (m >= 0x80 && m <= 0xfe);
 }
 
+/* MATCH once all NMETHODS methods are in and every one is plausible. */
 enum pt_probe pt_probe_socks5(const uint8_t *buf, size_t len, bool final, struct pt_fields *f)
 {
 	size_t n;
@@ -56,6 +57,7 @@ static long socks4_string(const uint8_t *buf, size_t len, size_t off)
 	return avail > SOCKS4_FIELD_MAX ? -1 : 0;
 }
 
+/* MATCH once the USERID (and, for 4a, host name) NUL is in; fills port and host. */
 enum pt_probe pt_probe_socks4(const uint8_t *buf, size_t len, bool final, struct pt_fields *f)
 {
 	long uid_end, host_end;

@@ -25,6 +25,7 @@ static void ssh_banner(const uint8_t *s, size_t n, struct pt_fields *f)
 	f->banner[i] = '\0';
 }
 
+/* MATCH on a full prefix, AGAIN on a part of one, NEXT otherwise. */
 enum pt_probe pt_probe_ssh(const uint8_t *buf, size_t len, bool final, struct pt_fields *f)
 {
 	bool prefix = false;

@@ -435,6 +435,11 @@ static enum pt_probe tls_no_match(struct pt_fields *f, enum pt_probe v)
 	return v;
 }
 
+/*
+ * NEXT after one byte unless it is 0x16 (a handshake record) or has the
+ * high bit set (SSLv2); then MATCH once the whole first ClientHello is in
+ * and well-formed, AGAIN before, NEXT with a reason on any malformation.
+ */
 enum pt_probe pt_probe_tls(const uint8_t *buf, size_t len, bool final, struct pt_fields *f)
 {
 	size_t n;
