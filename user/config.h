@@ -8,6 +8,7 @@
 
 struct pt_config_opts {
 	unsigned int default_timeout_ms;	/* -t: for listeners without timeout_ms */
+	const char *prog;			/* if set, error lines start with "prog: " */
 };
 
 /*
@@ -27,13 +28,19 @@ struct pt_config *pt_config_parse(const char *name, const char *text,
 struct pt_config *pt_config_get(struct pt_config *cfg);
 void pt_config_put(struct pt_config *cfg);
 
-/* Print the model in the native JSON format (what --check shows). */
-void pt_config_dump(const struct pt_config *cfg, FILE *out);
+/*
+ * Print the model in the native JSON format (what --check shows); loading
+ * the output gives the same model. Returns 0, -ENOMEM or -EIO.
+ */
+int pt_config_dump(const struct pt_config *cfg, FILE *out);
 
 /* Text form of sockaddrs, "1.2.3.4:80" / "[::1]:80"; returns buf. */
 char *pt_sockaddr_str(const struct sockaddr *sa, char *buf, size_t size);
 
+/* Config spellings of the enums ("tls", "splice"); *_from_name() gives -1 if unknown. */
 const char *pt_match_proto_name(enum pt_match_proto p);
+int pt_match_proto_from_name(const char *name);
 const char *pt_data_plane_name(enum pt_data_plane dp);
+int pt_data_plane_from_name(const char *name);
 
 #endif /* __PT_CONFIG_H */
