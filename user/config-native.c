@@ -28,6 +28,7 @@
 #define PT_CFG_CONN_MAX 10000000  /* max_connections */
 #define PT_CFG_WINDOW_MIN 64
 
+/* Names end up in log lines: no control characters, a sane length. */
 static int name_set(struct pt_cfg_ctx *ctx, const char *s, char **dst)
 {
 	const unsigned char *p;
@@ -124,6 +125,7 @@ int pt_cfg_alpn_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
 	return strv_push(ctx, arg, pt_cfg_strdup(ctx, s));
 }
 
+/* A request target has no spaces; the detector keeps PT_PATH_MAX - 1 bytes of it. */
 static int path_prefix_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
 {
 	const unsigned char *p;
@@ -140,6 +142,11 @@ static int path_prefix_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
 	return strv_push(ctx, arg, pt_cfg_strdup(ctx, s));
 }
 
+/*
+ * Host bits set are an error rather than silently cleared: "10.1.2.3/8" is
+ * as likely a typo for "10.1.2.3/32" as for "10.0.0.0/8"; the message says
+ * which network it would be.
+ */
 static int cidr_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
 {
 	struct pt_route *r = arg;
@@ -209,6 +216,7 @@ int pt_cfg_upstream_add(struct pt_cfg_ctx *ctx, const char *spec, void *arg)
 	return 0;
 }
 
+/* Is @la already taken by an address of this or an earlier listener? */
 static int listen_check(struct pt_cfg_ctx *ctx, const struct pt_listener_cfg *l,
 			const struct pt_listen_addr *la)
 {
@@ -348,7 +356,7 @@ int pt_cfg_route_name(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l, struct 
 	return 0;
 }
 
-/* match */
+/* listeners[].routes[].match: obj is the pt_route */
 
 enum { MK_PROTOCOL, MK_SNI, MK_ALPN, MK_HOST, MK_PATH, MK_CIDR, MK_PATTERN, MK_N };
 
@@ -476,6 +484,11 @@ static const struct {
 	{MK_PATH, PT_MATCH_HTTP},
 };
 
+/*
+ * "pattern" implies protocol "pattern" and contradicts any other protocol;
+ * protocol "pattern" needs the pattern's name; sni/alpn need tls and
+ * host/path_prefix need http, as no other detector fills those fields.
+ */
 static void match_check(struct pt_cfg_ctx *ctx, struct pt_route *r, uint64_t seen)
 {
 	size_t mark;
@@ -537,7 +550,7 @@ static void dump_match(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 		cJSON_Delete(m);
 }
 
-/* routes[] */
+/* listeners[].routes[]: obj is the pt_route */
 
 enum { RK_NAME, RK_MATCH, RK_FORWARD, RK_REJECT, RK_N };
 
@@ -649,7 +662,7 @@ static void dump_routes(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 	}
 }
 
-/* listeners[] */
+/* listeners[]: obj is the pt_listener_cfg */
 
 enum {
 	LK_NAME,
@@ -799,7 +812,7 @@ static void dump_listeners(cJSON *out, const struct pt_cfg_key *k, const void *o
 	}
 }
 
-/* patterns[] */
+/* patterns[]: obj is the pt_pattern */
 
 enum { PK_NAME, PK_PREFIX, PK_REGEX, PK_MIN_BYTES, PK_N };
 
@@ -910,6 +923,11 @@ static const struct pt_cfg_key pattern_keys[PK_N] = {
 			  dump_min_bytes, "bytes to wait for before saying no"},
 };
 
+/*
+ * min_bytes defaults to the prefix length (a prefix decides as soon as it
+ * is complete), else 1; a smaller explicit value would say "no" before
+ * the prefix could be seen whole.
+ */
 static void parse_pattern(struct pt_cfg_ctx *ctx, const cJSON *j, struct pt_pattern *p)
 {
 	const struct pt_config *cfg = ctx->cfg;
@@ -977,7 +995,7 @@ static void dump_patterns(cJSON *out, const struct pt_cfg_key *k, const void *ob
 	}
 }
 
-/* top level */
+/* the top level: obj is the pt_config */
 
 enum { TK_GRACE, TK_PATTERNS, TK_LISTENERS, TK_N };
 

@@ -169,6 +169,7 @@ size_t pt_cfg_path_index(struct pt_cfg_ctx *ctx, int i)
 	return path_append(ctx, "[%d]", i);
 }
 
+/* Go back up to @mark, as returned by pt_cfg_path_key() / pt_cfg_path_index(). */
 void pt_cfg_path_pop(struct pt_cfg_ctx *ctx, size_t mark)
 {
 	ctx->path_len = mark;
@@ -448,6 +449,7 @@ void *pt_cfg_grow(struct pt_cfg_ctx *ctx, void *arr, int n, size_t size)
 	return p;
 }
 
+/* strdup() and asprintf() that report ENOMEM as a config error. */
 char *pt_cfg_strdup(struct pt_cfg_ctx *ctx, const char *s)
 {
 	char *d = strdup(s);
