@@ -8,12 +8,25 @@ CC		?= gcc
 CLANG		?= clang
 PKG_CONFIG	?= pkg-config
 
-PKGS		:= libcjson
+PKGS		:= libcjson libbpf
+ARCH		:= $(shell uname -m | sed 's/x86_64/x86/' | sed 's/aarch64/arm64/')
+VMLINUX_H	?= vmlinux/$(ARCH)/vmlinux.h
+BPFTOOL		?= bpftool
 CFLAGS		?= -O2 -g
 CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
 		   -Wstrict-prototypes -Wmissing-prototypes -D_GNU_SOURCE \
-		   -Iinclude -Iuser $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-LDLIBS		+= $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcjson)
+		   -Iinclude -Iuser -I$(OUTPUT) $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+LDLIBS		+= $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcjson -lbpf) -lelf -lz
+
+# clang's BPF target misses the host's system include dirs; pass them on
+# (libbpf-bootstrap does the same).
+CLANG_BPF_SYS_INCLUDES ?= $(shell $(CLANG) -v -E - </dev/null 2>&1 \
+	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')
+BPF_CFLAGS	:= -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+		   -Iinclude -I$(dir $(VMLINUX_H)) $(CLANG_BPF_SYS_INCLUDES)
+BPF_SRCS	:= $(wildcard bpf/*.bpf.c)
+BPF_OBJS	:= $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
+SKELS		:= $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 
 ifeq ($(SANITIZE),1)
 CFLAGS		+= -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -42,6 +55,18 @@ TEST_TOOLS	:= $(patsubst tests/tools/%.c,$(OUTPUT)/tests/%,$(TEST_TOOL_SRCS))
 .PHONY: all clean help deps test test-run test-unit test-e2e run format
 
 all: $(OUTPUT)/passthru
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c include/passthru.h $(VMLINUX_H)
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $* > $@
+
+# Userspace objects may include a skeleton: generate them first.
+$(LIB_OBJS) $(OBJ)/user/main.o: | $(SKELS)
 
 $(OBJ)/%.o: %.c
 	$(call msg,CC,$@)

@@ -297,8 +297,7 @@ struct pt_listener_cfg *pt_cfg_listener_new(struct pt_cfg_ctx *ctx)
 
 /*
  * Complete listener @l once its keys are read: the detection deadline from
- * -t when the file has none, the settings that have no key, the default
- * name, a unique name.
+ * -t when the file has none, the default name, a unique name.
  */
 void pt_cfg_listener_finish(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l)
 {
@@ -308,12 +307,8 @@ void pt_cfg_listener_finish(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l)
 	if (!l->has_timeout_ms)
 		l->timeout_ms = ctx->opts->default_timeout_ms ? ctx->opts->default_timeout_ms
 							      : PT_DEF_DETECT_TIMEOUT_MS;
-#ifdef PT_DEF_DRAIN_TIMEOUT_MS
-	/* sockmap tunables: not config keys (README has none), defaults only */
-	l->sockmap_sndbuf = PT_DEF_SOCKMAP_SNDBUF;
-	l->sockmap_max_queued = PT_DEF_SOCKMAP_MAX_QUEUED;
-	l->drain_timeout_ms = PT_DEF_DRAIN_TIMEOUT_MS;
-#endif
+	if (ctx->opts->force_data_plane)
+		l->data_plane = ctx->opts->data_plane;
 	if (!l->name)
 		l->name = pt_cfg_printf(ctx, "listener%d", idx);
 	for (i = 0; l->name && i < idx; i++) {
@@ -673,6 +668,9 @@ enum {
 	LK_CONNECT,
 	LK_IDLE,
 	LK_DATA_PLANE,
+	LK_SNDBUF,
+	LK_MAX_QUEUED,
+	LK_DRAIN,
 	LK_ROUTES,
 	LK_N
 };
@@ -758,6 +756,15 @@ const struct pt_cfg_key pt_cfg_listener_keys[LK_N] = {
 		     .help = "close relayed connections idle this long, 0 = never"},
 	[LK_DATA_PLANE] = {"data_plane", PT_J_STRING, .parse = parse_data_plane,
 			   .dump = dump_data_plane, .help = "auto, sockmap or splice"},
+	[LK_SNDBUF] = {"sockmap_sndbuf", PT_J_UINT, false, 0, 1u << 30, PT_DEF_SOCKMAP_SNDBUF,
+		       LOFF(sockmap_sndbuf),
+		       .help = "send buffer of sockmap pairs in bytes, 0 = the kernel's"},
+	[LK_MAX_QUEUED] = {"sockmap_max_queued", PT_J_UINT, false, 65536, 1u << 30,
+			   PT_DEF_SOCKMAP_MAX_QUEUED, LOFF(sockmap_max_queued),
+			   .help = "bytes queued in the kernel per direction before backpressure"},
+	[LK_DRAIN] = {"drain_timeout_ms", PT_J_UINT, false, 100, PT_CFG_TIMEOUT_MAX,
+		      PT_DEF_DRAIN_TIMEOUT_MS, LOFF(drain_timeout_ms),
+		      .help = "sockmap: reset a pair whose queue stops draining this long"},
 	[LK_ROUTES] = {"routes", PT_J_ARRAY, true, .parse = parse_routes, .dump = dump_routes,
 		       .help = "ordered routes, the first match wins"},
 };

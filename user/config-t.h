@@ -21,6 +21,9 @@
 #define PT_DEF_IDLE_TIMEOUT_MS		0	/* off */
 #define PT_DEF_MAX_CONNECTIONS		10000
 #define PT_DEF_GRACE_MS			10000
+#define PT_DEF_SOCKMAP_SNDBUF		(4 << 20)
+#define PT_DEF_SOCKMAP_MAX_QUEUED	(4 << 20)
+#define PT_DEF_DRAIN_TIMEOUT_MS		30000
 
 struct pt_sockaddr {
 	struct sockaddr_storage ss;
@@ -104,12 +107,16 @@ struct pt_listener_cfg {
 	unsigned int connect_timeout_ms;
 	unsigned int idle_timeout_ms;	/* 0 = off */
 	enum pt_data_plane data_plane;
+	unsigned int sockmap_sndbuf;	/* SO_SNDBUF(FORCE) for sockmap pairs, 0 = kernel's */
+	unsigned int sockmap_max_queued;	/* backpressure limit per direction, bytes */
+	unsigned int drain_timeout_ms;	/* sockmap: reset a pair that stops draining */
 	struct pt_route *routes;
 	int n_routes;
 };
 
 struct pt_config {
 	int refcnt;
+	unsigned int generation;	/* bumped by every reload, for passthru-ctl */
 	char *path;
 	bool legacy;			/* loaded from the Go-passthru "servers" format */
 	unsigned int grace_ms;		/* SIGTERM: how long open connections may finish */

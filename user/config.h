@@ -2,6 +2,7 @@
 #ifndef __PT_CONFIG_H
 #define __PT_CONFIG_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "config-t.h"
@@ -9,6 +10,8 @@
 struct pt_config_opts {
 	unsigned int default_timeout_ms;	/* -t: for listeners without timeout_ms */
 	const char *prog;			/* if set, error lines start with "prog: " */
+	bool force_data_plane;			/* --data-plane given: */
+	enum pt_data_plane data_plane;		/* use this on every listener */
 };
 
 /*

@@ -1,0 +1,529 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The connection state machine: DETECTING -> CONNECTING -> RELAYING.
+ *
+ * While detecting, the client socket is watched edge-triggered: the peeked
+ * bytes stay queued in the socket, so a level-triggered watch would fire
+ * forever; with EPOLLET we wake only when new bytes (or a FIN) arrive, and
+ * re-peek the whole window into the worker's scratch buffer. No per-
+ * connection buffer exists at any point.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "conn.h"
+#include "log.h"
+#include "route.h"
+#include "stats.h"
+#include "worker.h"
+
+static const char *const end_names[PT_END_MAX] = {
+	[PT_END_DONE] = "done",
+	[PT_END_CLIENT_RESET] = "client-reset",
+	[PT_END_UPSTREAM_RESET] = "upstream-reset",
+	[PT_END_ERROR] = "error",
+	[PT_END_IDLE] = "idle-timeout",
+	[PT_END_NO_ROUTE] = "no-route",
+	[PT_END_REJECTED] = "rejected",
+	[PT_END_UPSTREAM_FAILED] = "upstream-failed",
+	[PT_END_CLIENT_GONE] = "client-gone",
+	[PT_END_SHUTDOWN] = "shutdown",
+};
+
+const char *pt_end_name(enum pt_end end)
+{
+	return end < PT_END_MAX ? end_names[end] : "?";
+}
+
+static void start_connect(struct pt_conn *c);
+static const struct pt_sockaddr *cursor_addr(const struct pt_conn *c);
+static void try_connect(struct pt_conn *c);
+
+static struct pt_listener_stats *lstats(struct pt_conn *c)
+{
+	return &c->w->stats->l[c->lidx];
+}
+
+/* --- logging ------------------------------------------------------------- */
+
+/* Append " key=value" for the fields detection found. */
+static int fmt_fields(const struct pt_conn *c, char *buf, size_t size)
+{
+	const struct pt_fields *f = &c->fields;
+	char alpn[160];
+	int n = 0;
+
+	if (!c->detected)
+		return snprintf(buf, size, " proto=-");
+	n += snprintf(buf + n, size - n, " proto=%s", pt_proto_name(f->proto));
+	switch (f->proto) {
+	case PT_PROTO_TLS:
+		pt_fields_alpn_str(f, alpn, sizeof(alpn));
+		n += snprintf(buf + n, size - n, " sni=%s alpn=%s%s%s", f->sni[0] ? f->sni : "-",
+			      alpn[0] ? alpn : "-", f->tls_sslv2 ? " sslv2" : "",
+			      f->tls_ech ? " ech" : "");
+		break;
+	case PT_PROTO_HTTP:
+		n += snprintf(buf + n, size - n, " method=%s host=%s path=%.64s%s", f->method,
+			      f->host[0] ? f->host : "-", f->path, f->path_truncated ? "..." : "");
+		break;
+	case PT_PROTO_SSH:
+		n += snprintf(buf + n, size - n, " banner=%s", f->banner[0] ? f->banner : "-");
+		break;
+	case PT_PROTO_SOCKS4:
+		n += snprintf(buf + n, size - n, " target=%s:%u", f->host, f->port);
+		break;
+	case PT_PROTO_PATTERN:
+		n += snprintf(buf + n, size - n, " pattern=%s",
+			      c->cfg->patterns[f->pattern].name);
+		break;
+	case PT_PROTO_UNKNOWN:
+	case PT_PROTO_NONE:
+		if (f->reason[0])
+			n += snprintf(buf + n, size - n, " why=\"%s\"", f->reason);
+		break;
+	default:
+		break;
+	}
+	return n;
+}
+
+static const char *upstream_str(const struct pt_conn *c, char *buf, size_t size)
+{
+	if (!c->up_addr)
+		return "-";
+	return pt_sockaddr_str((const struct sockaddr *)&c->up_addr->ss, buf, size);
+}
+
+/* The one info line per connection: who, what, where, how much, how it ended. */
+static void log_end(struct pt_conn *c)
+{
+	const struct pt_route *r = pt_conn_route(c);
+	char peer[64], up[64], fields[600];
+	uint64_t dur = c->w->loop.now - c->t_start;
+
+	fmt_fields(c, fields, sizeof(fields));
+	pt_log(PT_LC_CONN, c->end == PT_END_ERROR ? PT_LOG_WARN : PT_LOG_INFO,
+	       "#%llu client=%s listener=%s%s route=%s upstream=%s plane=%s up=%llu down=%llu "
+	       "dur=%llu.%03llus end=%s",
+	       (unsigned long long)c->id,
+	       pt_sockaddr_str((struct sockaddr *)&c->peer.ss, peer, sizeof(peer)),
+	       c->lcfg->name, fields, r ? r->name : "-", upstream_str(c, up, sizeof(up)),
+	       c->dp ? c->dp->name : "-", (unsigned long long)c->bytes[PT_DIR_UP],
+	       (unsigned long long)c->bytes[PT_DIR_DOWN], (unsigned long long)dur / 1000,
+	       (unsigned long long)dur % 1000, pt_end_name(c->end));
+}
+
+/* --- closing ------------------------------------------------------------- */
+
+/* Close with an RST instead of a FIN, so the peer knows the stream is cut. */
+static void close_reset(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+static void close_side(struct pt_conn *c, struct pt_ev *ev, bool reset)
+{
+	if (ev->fd < 0)
+		return;
+	pt_loop_unwatch(&c->w->loop, ev);
+	if (reset)
+		close_reset(ev->fd);
+	else
+		close(ev->fd);
+	ev->fd = -1;
+}
+
+void pt_conn_close(struct pt_conn *c, enum pt_end end)
+{
+	struct pt_worker *w = c->w;
+	struct pt_listener_stats *ls = lstats(c);
+
+	if (c->state == PT_CS_CLOSED)
+		return;
+	c->end = end;
+	if (c->dp && c->state == PT_CS_RELAYING)
+		c->dp->detach(c);
+	pt_timer_cancel(&w->loop, &c->timer);
+	log_end(c);
+
+	/* The side that did not fail learns of the failure through an RST. */
+	close_side(c, &c->up, end == PT_END_CLIENT_RESET || end == PT_END_ERROR);
+	close_side(c, &c->cli, end == PT_END_UPSTREAM_RESET || end == PT_END_ERROR);
+	c->state = PT_CS_CLOSED;
+
+	pt_stat_add(&ls->ended[end], 1);
+	pt_stat_add(&ls->bytes[PT_DIR_UP], c->bytes[PT_DIR_UP]);
+	pt_stat_add(&ls->bytes[PT_DIR_DOWN], c->bytes[PT_DIR_DOWN]);
+	pt_stat_active_add(&ls->active, -1);
+
+	/* Unlink now, free after the event batch (pending events may point here). */
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->n_conns--;
+	c->next = w->dead;
+	w->dead = c;
+}
+
+void pt_conn_reap(struct pt_worker *w)
+{
+	while (w->dead) {
+		struct pt_conn *c = w->dead;
+
+		w->dead = c->next;
+		pt_config_put(c->cfg);
+		free(c);
+	}
+}
+
+/* --- relaying ------------------------------------------------------------ */
+
+/*
+ * The data plane for this connection: splice when asked for or when the
+ * kernel one is not loaded, else sockmap.
+ */
+static const struct pt_dataplane *choose_plane(const struct pt_conn *c)
+{
+	if (c->lcfg->data_plane == PT_DP_SPLICE || !c->w->bpf)
+		return &pt_dp_splice;
+	return &pt_dp_sockmap;
+}
+
+static void start_relay(struct pt_conn *c)
+{
+	int err;
+
+	pt_timer_cancel(&c->w->loop, &c->timer);
+	c->state = PT_CS_RELAYING;
+	c->up_addr = cursor_addr(c);
+	c->t_last = c->w->loop.now;
+	c->dp = choose_plane(c);
+	err = c->dp->attach(c);
+	if (err == -EAGAIN || err == -ENOSPC) {
+		/* Nothing moved yet (peer closing, no free slot): splice instead. */
+		pr_debug(CONN, "#%llu: sockmap unavailable (%s), using splice",
+			 (unsigned long long)c->id, strerror(-err));
+		c->dp = &pt_dp_splice;
+		err = c->dp->attach(c);
+	}
+	if (err) {
+		pr_warn(CONN, "#%llu: %s data plane: %s", (unsigned long long)c->id, c->dp->name,
+			strerror(-err));
+		pt_conn_close(c, PT_END_ERROR);
+	}
+}
+
+/* --- connecting ---------------------------------------------------------- */
+
+static const struct pt_sockaddr *cursor_addr(const struct pt_conn *c)
+{
+	const struct pt_route *r = pt_conn_route(c);
+	const struct pt_upstream *u;
+
+	if (c->up_i >= r->n_upstreams)
+		return NULL;
+	u = &r->upstreams[c->up_i];
+	return c->addr_i < u->n_addrs ? &u->addrs[c->addr_i] : NULL;
+}
+
+/* Move the failover cursor to the next address, then the next upstream. */
+static bool cursor_next(struct pt_conn *c)
+{
+	const struct pt_route *r = pt_conn_route(c);
+
+	if (c->up_i >= r->n_upstreams)
+		return false;
+	if (++c->addr_i < r->upstreams[c->up_i].n_addrs)
+		return true;
+	c->addr_i = 0;
+	while (++c->up_i < r->n_upstreams)
+		if (r->upstreams[c->up_i].n_addrs)
+			return true;
+	return false;
+}
+
+static void connect_failed(struct pt_conn *c, int err)
+{
+	const struct pt_route *r = pt_conn_route(c);
+	char buf[64];
+	const struct pt_sockaddr *a = cursor_addr(c);
+
+	pr_debug(CONN, "#%llu: connect to %s (%s) failed: %s", (unsigned long long)c->id,
+		 a ? pt_sockaddr_str((const struct sockaddr *)&a->ss, buf, sizeof(buf)) : "-",
+		 r->upstreams[c->up_i].spec, strerror(err));
+	close_side(c, &c->up, false);
+	pt_timer_cancel(&c->w->loop, &c->timer);
+	if (!cursor_next(c)) {
+		pt_conn_close(c, PT_END_UPSTREAM_FAILED);
+		return;
+	}
+	try_connect(c);
+}
+
+static void up_event(struct pt_ev *ev, uint32_t events)
+{
+	struct pt_conn *c = container_of(ev, struct pt_conn, up);
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	switch (c->state) {
+	case PT_CS_CONNECTING:
+		if (getsockopt(ev->fd, SOL_SOCKET, SO_ERROR, &err, &len))
+			err = errno;
+		if (!err && (events & (EPOLLERR | EPOLLHUP)))
+			err = ECONNREFUSED;
+		if (err) {
+			connect_failed(c, err);
+			return;
+		}
+		if (events & EPOLLOUT)
+			start_relay(c);
+		return;
+	case PT_CS_RELAYING:
+		c->dp->event(c, PT_SIDE_UPSTREAM, events);
+		return;
+	default:
+		return;
+	}
+}
+
+static void try_connect(struct pt_conn *c)
+{
+	const struct pt_sockaddr *a = cursor_addr(c);
+	int fd, one = 1;
+
+	if (!a) {
+		pt_conn_close(c, PT_END_UPSTREAM_FAILED);
+		return;
+	}
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		pr_warn(CONN, "#%llu: upstream socket: %s", (unsigned long long)c->id,
+			strerror(errno));
+		pt_conn_close(c, PT_END_ERROR);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	pt_ev_init(&c->up, fd, up_event);
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0) {
+		start_relay(c);
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		connect_failed(c, errno);
+		return;
+	}
+	if (pt_loop_watch(&c->w->loop, &c->up, EPOLLOUT | EPOLLET)) {
+		pt_conn_close(c, PT_END_ERROR);
+		return;
+	}
+	pt_timer_arm(&c->w->loop, &c->timer, c->w->loop.now + c->lcfg->connect_timeout_ms);
+}
+
+static void start_connect(struct pt_conn *c)
+{
+	const struct pt_route *r = pt_conn_route(c);
+
+	c->state = PT_CS_CONNECTING;
+	c->up_i = 0;
+	c->addr_i = 0;
+	while (c->up_i < r->n_upstreams && !r->upstreams[c->up_i].n_addrs)
+		c->up_i++;
+	pt_timer_cancel(&c->w->loop, &c->timer);
+	try_connect(c);
+}
+
+/* --- detecting ----------------------------------------------------------- */
+
+/* Pick a route if one can be picked now; act on it. */
+static void route_step(struct pt_conn *c)
+{
+	int idx = -1;
+
+	switch (pt_route_select(c->lcfg, (struct sockaddr *)&c->peer.ss, &c->fields, c->detected,
+				&idx)) {
+	case PT_ROUTE_PENDING:
+		return;
+	case PT_ROUTE_NONE:
+		pt_conn_close(c, PT_END_NO_ROUTE);
+		return;
+	case PT_ROUTE_FOUND:
+		break;
+	}
+	c->ridx = idx;
+	pr_debug(CONN, "#%llu: route %s", (unsigned long long)c->id, c->lcfg->routes[idx].name);
+	if (c->lcfg->routes[idx].action == PT_ACT_REJECT) {
+		pt_conn_close(c, PT_END_REJECTED);
+		return;
+	}
+	start_connect(c);
+}
+
+/*
+ * Decide the detection result. A NEXT from the first pass means every
+ * detector refused the bytes (unknown); a decision forced by the deadline or
+ * the client's FIN with nothing matched means "no verdict" (timeout); one
+ * forced by a full window means unknown.
+ */
+static bool detect_decide(struct pt_conn *c, size_t len, bool timed_out, bool eof)
+{
+	const struct pt_config *cfg = c->cfg;
+	bool full = len >= c->lcfg->max_bytes;
+	enum pt_probe v;
+
+	v = pt_detect(cfg->patterns, cfg->n_patterns, c->w->window, len, false, &c->fields);
+	if (v == PT_PROBE_AGAIN) {
+		if (!timed_out && !eof && !full)
+			return false;
+		v = pt_detect(cfg->patterns, cfg->n_patterns, c->w->window, len, true,
+			      &c->fields);
+		if (v != PT_PROBE_MATCH && !full)
+			c->fields.proto = PT_PROTO_NONE;
+	}
+	c->detected = true;
+	pt_stat_add(&lstats(c)->detected[c->fields.proto], 1);
+	pr_debug(PROBE, "#%llu: %s after %zu bytes%s%s", (unsigned long long)c->id,
+		 pt_proto_name(c->fields.proto), len, c->fields.reason[0] ? ": " : "",
+		 c->fields.reason);
+	return true;
+}
+
+/* Peek at the window and run one detection round. */
+static void detect_round(struct pt_conn *c, bool timed_out)
+{
+	ssize_t n;
+	bool eof = false;
+
+	n = recv(c->cli.fd, c->w->window, c->lcfg->max_bytes, MSG_PEEK | MSG_DONTWAIT);
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EINTR) {
+			pt_conn_close(c, PT_END_CLIENT_RESET);
+			return;
+		}
+		n = 0;
+	} else if (n == 0) {
+		eof = true;
+	}
+	eof = eof || c->cli_rdhup;
+	if (!timed_out && !eof && (size_t)n == c->seen && (size_t)n < c->lcfg->max_bytes)
+		return;
+	c->seen = n;
+	if (!detect_decide(c, n, timed_out, eof))
+		return;
+	route_step(c);
+	if (c->state == PT_CS_DETECTING)
+		pt_conn_close(c, PT_END_NO_ROUTE);
+}
+
+static void cli_event(struct pt_ev *ev, uint32_t events)
+{
+	struct pt_conn *c = container_of(ev, struct pt_conn, cli);
+
+	switch (c->state) {
+	case PT_CS_DETECTING:
+		if (events & EPOLLERR) {
+			pt_conn_close(c, PT_END_CLIENT_RESET);
+			return;
+		}
+		if (events & (EPOLLRDHUP | EPOLLHUP))
+			c->cli_rdhup = true;
+		detect_round(c, false);
+		return;
+	case PT_CS_CONNECTING:
+		/* Bytes wait in the socket; only a dead client matters now. */
+		if (events & (EPOLLERR | EPOLLHUP))
+			pt_conn_close(c, PT_END_CLIENT_GONE);
+		return;
+	case PT_CS_RELAYING:
+		c->dp->event(c, PT_SIDE_CLIENT, events);
+		return;
+	default:
+		return;
+	}
+}
+
+static void conn_timer(struct pt_timer *t)
+{
+	struct pt_conn *c = container_of(t, struct pt_conn, timer);
+
+	switch (c->state) {
+	case PT_CS_DETECTING:
+		detect_round(c, true);
+		return;
+	case PT_CS_CONNECTING:
+		connect_failed(c, ETIMEDOUT);
+		return;
+	case PT_CS_RELAYING:
+		c->dp->timer(c);
+		return;
+	default:
+		return;
+	}
+}
+
+static struct pt_conn *conn_new(struct pt_worker *w, int lidx, int fd,
+				const struct pt_sockaddr *peer)
+{
+	struct pt_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->w = w;
+	c->id = ++w->next_id;
+	c->cfg = pt_config_get(w->cfg);
+	c->lidx = lidx;
+	c->lcfg = &c->cfg->listeners[lidx];
+	c->ridx = -1;
+	c->peer = *peer;
+	c->t_start = w->loop.now;
+	c->state = PT_CS_DETECTING;
+	pt_fields_init(&c->fields);
+	pt_ev_init(&c->cli, fd, cli_event);
+	pt_ev_init(&c->up, -1, up_event);
+	pt_timer_init(&c->timer, conn_timer);
+
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	return c;
+}
+
+void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_sockaddr *peer)
+{
+	struct pt_conn *c;
+	int one = 1;
+
+	c = conn_new(w, lidx, fd, peer);
+	if (!c) {
+		pt_stat_active_add(&w->stats->l[lidx].active, -1);
+		close_reset(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	pt_stat_add(&lstats(c)->accepted, 1);
+
+	/* Routes that need no byte (cidr-only, any) decide right away. */
+	route_step(c);
+	if (c->state != PT_CS_DETECTING)
+		return;
+	pt_timer_arm(&w->loop, &c->timer, w->loop.now + c->lcfg->timeout_ms);
+	if (pt_loop_watch(&w->loop, &c->cli, EPOLLIN | EPOLLRDHUP | EPOLLET))
+		pt_conn_close(c, PT_END_ERROR);
+}

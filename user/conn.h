@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * A client connection and its state machine:
+ *
+ *   accept -> DETECTING -> CONNECTING -> RELAYING -> closed
+ *
+ * DETECTING peeks at the client's first bytes and runs the detectors until
+ * a route can be chosen; CONNECTING tries the route's upstreams in order;
+ * RELAYING belongs to a data plane (splice or sockmap). Each state has one
+ * deadline, kept in c->timer.
+ */
+#ifndef __PT_CONN_H
+#define __PT_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config-t.h"
+#include "dataplane.h"
+#include "detect.h"
+#include "loop.h"
+#include "sockmap-t.h"
+#include "splice-t.h"
+
+struct pt_worker;
+
+enum pt_conn_state {
+	PT_CS_DETECTING = 0,
+	PT_CS_CONNECTING,
+	PT_CS_RELAYING,
+	PT_CS_CLOSED,
+};
+
+/* How a connection ended, for the log and the counters. */
+enum pt_end {
+	PT_END_DONE = 0,	/* both directions finished */
+	PT_END_CLIENT_RESET,
+	PT_END_UPSTREAM_RESET,
+	PT_END_ERROR,
+	PT_END_IDLE,
+	PT_END_NO_ROUTE,
+	PT_END_REJECTED,
+	PT_END_UPSTREAM_FAILED,
+	PT_END_CLIENT_GONE,	/* client left before relaying started */
+	PT_END_SHUTDOWN,
+	PT_END_MAX,
+};
+
+struct pt_conn {
+	struct pt_worker *w;
+	struct pt_conn *prev, *next;	/* worker's list of live connections */
+	uint64_t id;
+	enum pt_conn_state state;
+	struct pt_config *cfg;		/* reference held for the connection's life */
+	int lidx;			/* listener index in cfg */
+	const struct pt_listener_cfg *lcfg;
+	int ridx;			/* chosen route, -1 before */
+	struct pt_ev cli, up;
+	struct pt_timer timer;
+	struct pt_sockaddr peer;
+	int up_i, addr_i;		/* upstream failover cursor */
+	const struct pt_sockaddr *up_addr;	/* the upstream we relay to */
+	uint64_t t_start;		/* ms, monotonic */
+	uint64_t t_last;		/* last byte relayed, for the idle timeout */
+	uint32_t seen;			/* window bytes at the last detection round */
+	bool cli_rdhup;			/* client FIN seen while detecting */
+	bool detected;			/* detection finished (fields final) */
+	enum pt_end end;
+	uint64_t bytes[2];		/* PT_DIR_UP, PT_DIR_DOWN */
+	const struct pt_dataplane *dp;
+	union {
+		struct pt_splice_state splice;
+		struct pt_sockmap_state sockmap;
+	} dps;
+	struct pt_fields fields;
+};
+
+/*
+ * Take a freshly accepted client socket; the connection owns it afterwards.
+ * The caller has already counted it in the listener's active connections.
+ */
+void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_sockaddr *peer);
+
+/* End the connection: release the data plane, close both sockets, log. */
+void pt_conn_close(struct pt_conn *c, enum pt_end end);
+
+/* Free the connections closed during the last event batch. */
+void pt_conn_reap(struct pt_worker *w);
+
+const char *pt_end_name(enum pt_end end);
+
+static inline const struct pt_route *pt_conn_route(const struct pt_conn *c)
+{
+	return c->ridx >= 0 ? &c->lcfg->routes[c->ridx] : NULL;
+}
+
+#endif /* __PT_CONN_H */

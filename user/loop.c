@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The event loop: epoll for descriptors, a min-heap for deadlines. A
+ * callback may unwatch or close any descriptor, including ones whose events
+ * are still pending in the current batch: owners must keep the memory alive
+ * until the batch ends (conn.c defers frees for that reason).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "loop.h"
+
+#define PT_LOOP_BATCH 256
+
+uint64_t pt_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int pt_loop_init(struct pt_loop *l)
+{
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (l->epfd == -1)
+		return -errno;
+	l->heap = NULL;
+	l->n_timers = 0;
+	l->cap_timers = 0;
+	l->now = pt_now_ms();
+	return 0;
+}
+
+void pt_loop_fini(struct pt_loop *l)
+{
+	if (l->epfd >= 0)
+		close(l->epfd);
+	l->epfd = -1;
+	free(l->heap);
+	l->heap = NULL;
+	l->n_timers = l->cap_timers = 0;
+}
+
+void pt_ev_init(struct pt_ev *ev, int fd, pt_ev_fn fn)
+{
+	ev->fd = fd;
+	ev->fn = fn;
+	ev->events = 0;
+}
+
+/* Register ev (or change its event mask if it is already registered). */
+int pt_loop_watch(struct pt_loop *l, struct pt_ev *ev, uint32_t events)
+{
+	struct epoll_event ee = { .events = events, .data.ptr = ev };
+	int op = ev->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+
+	if (epoll_ctl(l->epfd, op, ev->fd, &ee) == -1)
+		return -errno;
+	/* A zero mask is legal for MOD; keep a marker that it is registered. */
+	ev->events = events ? events : EPOLLET;
+	return 0;
+}
+
+void pt_loop_unwatch(struct pt_loop *l, struct pt_ev *ev)
+{
+	if (!ev->events || ev->fd < 0)
+		return;
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, ev->fd, NULL);
+	ev->events = 0;
+}
+
+void pt_timer_init(struct pt_timer *t, pt_timer_fn fn)
+{
+	t->when = 0;
+	t->idx = -1;
+	t->fn = fn;
+}
+
+static void heap_set(struct pt_loop *l, int i, struct pt_timer *t)
+{
+	l->heap[i] = t;
+	t->idx = i;
+}
+
+static void heap_up(struct pt_loop *l, int i)
+{
+	struct pt_timer *t = l->heap[i];
+
+	while (i > 0) {
+		int parent = (i - 1) / 2;
+
+		if (l->heap[parent]->when <= t->when)
+			break;
+		heap_set(l, i, l->heap[parent]);
+		i = parent;
+	}
+	heap_set(l, i, t);
+}
+
+static void heap_down(struct pt_loop *l, int i)
+{
+	struct pt_timer *t = l->heap[i];
+
+	for (;;) {
+		int child = 2 * i + 1;
+
+		if (child >= l->n_timers)
+			break;
+		if (child + 1 < l->n_timers && l->heap[child + 1]->when < l->heap[child]->when)
+			child++;
+		if (t->when <= l->heap[child]->when)
+			break;
+		heap_set(l, i, l->heap[child]);
+		i = child;
+	}
+	heap_set(l, i, t);
+}
+
+static int heap_grow(struct pt_loop *l)
+{
+	int cap = l->cap_timers ? l->cap_timers * 2 : 256;
+	struct pt_timer **h = realloc(l->heap, cap * sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	l->heap = h;
+	l->cap_timers = cap;
+	return 0;
+}
+
+/*
+ * Arm (or re-arm) t for the absolute time `when`. Growing the heap is the
+ * only failure; it is reported by aborting since a lost deadline would leak
+ * the connection forever.
+ */
+void pt_timer_arm(struct pt_loop *l, struct pt_timer *t, uint64_t when)
+{
+	if (t->idx >= 0) {
+		uint64_t old = t->when;
+
+		t->when = when;
+		if (when < old)
+			heap_up(l, t->idx);
+		else
+			heap_down(l, t->idx);
+		return;
+	}
+	if (l->n_timers == l->cap_timers && heap_grow(l))
+		abort();
+	t->when = when;
+	l->heap[l->n_timers] = t;
+	t->idx = l->n_timers++;
+	heap_up(l, t->idx);
+}
+
+void pt_timer_cancel(struct pt_loop *l, struct pt_timer *t)
+{
+	int i = t->idx;
+	struct pt_timer *last;
+
+	if (i < 0)
+		return;
+	t->idx = -1;
+	last = l->heap[--l->n_timers];
+	if (last == t)
+		return;
+	heap_set(l, i, last);
+	heap_up(l, i);
+	heap_down(l, last->idx);
+}
+
+static int next_wait(struct pt_loop *l, int max_wait_ms)
+{
+	uint64_t now = pt_now_ms();
+	long long wait;
+
+	if (!l->n_timers)
+		return max_wait_ms;
+	wait = l->heap[0]->when > now ? (long long)(l->heap[0]->when - now) : 0;
+	if (max_wait_ms >= 0 && wait > max_wait_ms)
+		wait = max_wait_ms;
+	return (int)wait;
+}
+
+static void run_timers(struct pt_loop *l)
+{
+	l->now = pt_now_ms();
+	while (l->n_timers && l->heap[0]->when <= l->now) {
+		struct pt_timer *t = l->heap[0];
+
+		pt_timer_cancel(l, t);
+		t->fn(t);
+	}
+}
+
+int pt_loop_run_once(struct pt_loop *l, int max_wait_ms)
+{
+	struct epoll_event evs[PT_LOOP_BATCH];
+	int n;
+
+	n = epoll_wait(l->epfd, evs, PT_LOOP_BATCH, next_wait(l, max_wait_ms));
+	if (n == -1 && errno != EINTR)
+		return -errno;
+	l->now = pt_now_ms();
+	for (int i = 0; i < n; i++) {
+		struct pt_ev *ev = evs[i].data.ptr;
+
+		ev->fn(ev, evs[i].events);
+	}
+	run_timers(l);
+	return 0;
+}

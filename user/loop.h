@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * One epoll event loop per worker, with a binary min-heap of deadlines.
+ * Everything is non-blocking; callbacks run to completion.
+ */
+#ifndef __PT_LOOP_H
+#define __PT_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct pt_ev;
+typedef void (*pt_ev_fn)(struct pt_ev *ev, uint32_t events);
+
+/* A file descriptor watched by the loop; embed it and use container_of. */
+struct pt_ev {
+	int fd;
+	pt_ev_fn fn;
+	uint32_t events;	/* what is registered, 0 = not in epoll */
+};
+
+struct pt_timer;
+typedef void (*pt_timer_fn)(struct pt_timer *t);
+
+/* A deadline in CLOCK_MONOTONIC milliseconds; embed it. */
+struct pt_timer {
+	uint64_t when;
+	int idx;		/* position in the heap, -1 when not armed */
+	pt_timer_fn fn;
+};
+
+struct pt_loop {
+	int epfd;
+	struct pt_timer **heap;
+	int n_timers;
+	int cap_timers;
+	uint64_t now;		/* cached at every wake-up */
+};
+
+#ifndef container_of
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - __builtin_offsetof(type, member)))
+#endif
+
+uint64_t pt_now_ms(void);
+
+int pt_loop_init(struct pt_loop *l);
+void pt_loop_fini(struct pt_loop *l);
+
+void pt_ev_init(struct pt_ev *ev, int fd, pt_ev_fn fn);
+int pt_loop_watch(struct pt_loop *l, struct pt_ev *ev, uint32_t events);
+void pt_loop_unwatch(struct pt_loop *l, struct pt_ev *ev);
+
+void pt_timer_init(struct pt_timer *t, pt_timer_fn fn);
+void pt_timer_arm(struct pt_loop *l, struct pt_timer *t, uint64_t when);
+void pt_timer_cancel(struct pt_loop *l, struct pt_timer *t);
+static inline bool pt_timer_armed(const struct pt_timer *t)
+{
+	return t->idx >= 0;
+}
+
+/*
+ * Wait for events for at most max_wait_ms (-1: until the next deadline),
+ * dispatch them, then run expired timers. Returns 0 or -errno.
+ */
+int pt_loop_run_once(struct pt_loop *l, int max_wait_ms);
+
+#endif /* __PT_LOOP_H */

@@ -1,0 +1,539 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * passthru: command line, config, listening sockets, and the master that
+ * runs the workers. With -w 1 (the default) the process is its own worker;
+ * with -w N it forks N workers, forwards signals to them and restarts any
+ * that dies.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "bpf_loader.h"
+#include "config.h"
+#include "log.h"
+#include "stats.h"
+#include "worker.h"
+
+#define PT_VERSION	"0.1.0"
+#define PT_MAX_WORKERS	64
+#define PT_BACKLOG	4096
+
+struct pt_opts {
+	const char *config;
+	int workers;
+	unsigned int timeout_ms;
+	int verbose;
+	bool check;
+	bool force_dp;
+	enum pt_data_plane dp;
+	const char *instance;
+	char instance_buf[32];
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: passthru -c FILE [-w WORKERS] [-t DETECT_TIMEOUT_MS] [-v...] [--check]\n"
+		"                [--data-plane auto|sockmap|splice] [--instance NAME]\n"
+		"\n"
+		"  -c, --config FILE    config file (native or legacy Go-passthru JSON)\n"
+		"  -w, --workers N      worker processes sharing each listener (default 1)\n"
+		"  -t, --timeout MS     detection deadline for listeners without timeout_ms (default %d)\n"
+		"  -v, --verbose        more logging (-v debug, -vv trace)\n"
+		"      --check          validate the config, print the routing table, exit\n"
+		"  -d, --data-plane DP  use DP on every listener, whatever the config says\n"
+		"  -i, --instance NAME  name of the BPF pin directory /sys/fs/bpf/passthru/NAME\n"
+		"                       (default: the config file name without .json)\n"
+		"  -h, --help           this text\n"
+		"  -V, --version        print the version\n",
+		PT_DEF_DETECT_TIMEOUT_MS);
+}
+
+/* Parse a decimal number in [min, max]; -1 if it is not one. */
+static long parse_num(const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	return v;
+}
+
+/* "/etc/passthru/front.json" -> "front"; characters outside [A-Za-z0-9_.-] become '_'. */
+static const char *default_instance(const char *path, char *buf, size_t size)
+{
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	size_t n = 0;
+
+	for (; *base && n + 1 < size; base++, n++) {
+		if (!strcmp(base, ".json"))
+			break;
+		buf[n] = pt_instance_name_ok((char[]){ *base, 0 }) || *base == '.' ? *base : '_';
+	}
+	buf[n] = 0;
+	if (!n || buf[0] == '.')
+		snprintf(buf, size, "default");
+	return buf;
+}
+
+static int parse_args(int argc, char **argv, struct pt_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "data-plane", required_argument, NULL, 'd' },
+		{ "instance", required_argument, NULL, 'i' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{},
+	};
+	long v;
+	int opt;
+
+	o->workers = 1;
+	while ((opt = getopt_long(argc, argv, "c:w:t:vd:i:hV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'w':
+			v = parse_num(optarg, 1, PT_MAX_WORKERS);
+			if (v < 0) {
+				fprintf(stderr, "passthru: -w: expected 1..%d, got \"%s\"\n",
+					PT_MAX_WORKERS, optarg);
+				return -EINVAL;
+			}
+			o->workers = v;
+			break;
+		case 't':
+			v = parse_num(optarg, 1, 3600000);
+			if (v < 0) {
+				fprintf(stderr, "passthru: -t: expected milliseconds 1..3600000, got \"%s\"\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->timeout_ms = v;
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		case 'C':
+			o->check = true;
+			break;
+		case 'd':
+			v = pt_data_plane_from_name(optarg);
+			if (v < 0) {
+				fprintf(stderr, "passthru: --data-plane: expected auto, sockmap or splice, got \"%s\"\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->force_dp = true;
+			o->dp = v;
+			break;
+		case 'i':
+			if (!pt_instance_name_ok(optarg)) {
+				fprintf(stderr, "passthru: --instance: \"%s\" is not 1-31 of [A-Za-z0-9_.-]\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->instance = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("passthru %s\n", PT_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "passthru: unexpected argument \"%s\"\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!o->config) {
+		fprintf(stderr, "passthru: no config file: use -c FILE\n");
+		usage(stderr);
+		return -EINVAL;
+	}
+	if (!o->instance)
+		o->instance = default_instance(o->config, o->instance_buf, sizeof(o->instance_buf));
+	return 0;
+}
+
+static int count_routes(const struct pt_config *cfg)
+{
+	int n = 0;
+
+	for (int i = 0; i < cfg->n_listeners; i++)
+		n += cfg->listeners[i].n_routes;
+	return n;
+}
+
+/* --- listening sockets ------------------------------------------------- */
+
+static int open_listen_socket(const struct pt_listen_addr *la, bool reuseport)
+{
+	int fd, one = 1, v6only = la->v6only;
+
+	fd = socket(la->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
+		goto err;
+	if (la->addr.ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)))
+		goto err;
+	if (bind(fd, (const struct sockaddr *)&la->addr.ss, la->addr.len))
+		goto err;
+	if (listen(fd, PT_BACKLOG))
+		goto err;
+	return fd;
+err:
+	one = -errno;
+	close(fd);
+	return one;
+}
+
+/*
+ * Bind every listen address once per worker. With several workers the
+ * sockets share the port through SO_REUSEPORT; a first plain bind proves
+ * that no other process already holds it (SO_REUSEPORT would otherwise let
+ * a second passthru silently steal half of the connections).
+ */
+static int open_listeners(const struct pt_config *cfg, int workers, struct pt_listen_set *sets)
+{
+	int total = 0, err;
+
+	for (int i = 0; i < cfg->n_listeners; i++)
+		total += cfg->listeners[i].n_listen;
+	for (int w = 0; w < workers; w++) {
+		sets[w].fds = calloc(total, sizeof(int));
+		sets[w].lidx = calloc(total, sizeof(int));
+		sets[w].aidx = calloc(total, sizeof(int));
+		if (!sets[w].fds || !sets[w].lidx || !sets[w].aidx)
+			return -ENOMEM;
+	}
+	for (int i = 0; i < cfg->n_listeners; i++) {
+		const struct pt_listener_cfg *l = &cfg->listeners[i];
+
+		for (int a = 0; a < l->n_listen; a++) {
+			if (workers > 1) {
+				err = open_listen_socket(&l->listen[a], false);
+				if (err < 0)
+					goto fail;
+				close(err);
+			}
+			for (int w = 0; w < workers; w++) {
+				err = open_listen_socket(&l->listen[a], workers > 1);
+				if (err < 0)
+					goto fail;
+				sets[w].fds[sets[w].n] = err;
+				sets[w].lidx[sets[w].n] = i;
+				sets[w].aidx[sets[w].n] = a;
+				sets[w].n++;
+			}
+			pr_info(MAIN, "listener %s: listening on %s", l->name, l->listen[a].spec);
+			continue;
+fail:
+			pr_err(MAIN, "listener %s: cannot listen on %s: %s", l->name,
+			       l->listen[a].spec, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+static void close_set(struct pt_listen_set *set)
+{
+	for (int i = 0; i < set->n; i++)
+		if (set->fds[i] >= 0)
+			close(set->fds[i]);
+	set->n = 0;
+}
+
+static void free_sets(struct pt_listen_set *sets, int workers)
+{
+	for (int w = 0; w < workers; w++) {
+		close_set(&sets[w]);
+		free(sets[w].fds);
+		free(sets[w].lidx);
+		free(sets[w].aidx);
+	}
+}
+
+/* --- master ------------------------------------------------------------ */
+
+struct pt_master {
+	struct pt_opts *o;
+	struct pt_worker_args args;	/* template; id and set filled per worker */
+	struct pt_listen_set *sets;
+	pid_t pids[PT_MAX_WORKERS];
+	int sigfd;
+	bool stopping;
+};
+
+static pid_t spawn_worker(struct pt_master *m, int id)
+{
+	char tag[16];
+	pid_t pid = fork();
+	int rc;
+
+	if (pid)
+		return pid;
+	/* Child: keep only this worker's sockets. */
+	for (int w = 0; w < m->o->workers; w++)
+		if (w != id)
+			close_set(&m->sets[w]);
+	close(m->sigfd);
+	snprintf(tag, sizeof(tag), "w%d", id);
+	pt_log_set_tag(tag);
+	m->args.id = id;
+	m->args.set = &m->sets[id];
+	rc = pt_worker_run(&m->args);
+	_exit(rc);
+}
+
+static void forward_signal(struct pt_master *m, int signo)
+{
+	for (int w = 0; w < m->o->workers; w++)
+		if (m->pids[w] > 0)
+			kill(m->pids[w], signo);
+}
+
+static int live_workers(const struct pt_master *m)
+{
+	int n = 0;
+
+	for (int w = 0; w < m->o->workers; w++)
+		n += m->pids[w] > 0;
+	return n;
+}
+
+/* A worker exited: log it, and restart it unless we are stopping. */
+static void reap_workers(struct pt_master *m)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int w = 0; w < m->o->workers; w++) {
+			if (m->pids[w] != pid)
+				continue;
+			m->pids[w] = 0;
+			if (m->stopping)
+				break;
+			if (WIFSIGNALED(status))
+				pr_err(MAIN, "worker %d (pid %d) killed by %s; restarting it", w, pid,
+				       strsignal(WTERMSIG(status)));
+			else
+				pr_err(MAIN, "worker %d (pid %d) exited with %d; restarting it", w,
+				       pid, WEXITSTATUS(status));
+			sleep(1);
+			m->pids[w] = spawn_worker(m, w);
+		}
+	}
+}
+
+static int run_master(struct pt_master *m)
+{
+	struct signalfd_siginfo si;
+	sigset_t set;
+	int fd;
+
+	/* Workers inherit the blocked mask and read the same signals from their own signalfd. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	fd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (fd == -1) {
+		pr_err(MAIN, "signalfd: %s", strerror(errno));
+		return 1;
+	}
+	m->sigfd = fd;
+	for (int w = 0; w < m->o->workers; w++) {
+		m->pids[w] = spawn_worker(m, w);
+		if (m->pids[w] < 0)
+			pr_err(MAIN, "fork worker %d: %s", w, strerror(errno));
+	}
+	pr_info(MAIN, "running %d workers", m->o->workers);
+	while (live_workers(m) || !m->stopping) {
+		if (read(fd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap_workers(m);
+			break;
+		case SIGHUP:
+			forward_signal(m, SIGHUP);
+			break;
+		default:
+			if (!m->stopping) {
+				/* Stop the kernel from queueing new connections on our sockets. */
+				for (int w = 0; w < m->o->workers; w++)
+					close_set(&m->sets[w]);
+			}
+			m->stopping = true;
+			forward_signal(m, si.ssi_signo);
+			break;
+		}
+	}
+	close(fd);
+	pr_info(MAIN, "all workers exited");
+	return 0;
+}
+
+/* Use as many descriptors as the hard limit allows. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Does any listener want the kernel data plane? */
+static bool wants_sockmap(const struct pt_config *cfg, bool *required)
+{
+	bool any = false;
+
+	*required = false;
+	for (int i = 0; i < cfg->n_listeners; i++) {
+		any |= cfg->listeners[i].data_plane != PT_DP_SPLICE;
+		*required |= cfg->listeners[i].data_plane == PT_DP_SOCKMAP;
+	}
+	return any;
+}
+
+/* Pair slots: room for every listener's max_connections (0 counts as 65536). */
+static uint32_t slot_count(const struct pt_config *cfg, int workers)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < cfg->n_listeners; i++)
+		n += cfg->listeners[i].max_connections ? cfg->listeners[i].max_connections : 65536;
+	if (n > (1u << 20))
+		n = 1u << 20;
+	if (n < 64)
+		n = 64;
+	return (uint32_t)((n + workers - 1) / workers * workers);
+}
+
+/*
+ * Load the kernel data plane if the config wants it. 0 with *bpf NULL means
+ * splice everywhere; an error only when a listener insists on sockmap.
+ */
+static int load_bpf(const struct pt_opts *o, const struct pt_config *cfg, struct pt_bpf *b,
+		    struct pt_bpf **out)
+{
+	const char *why;
+	bool required;
+	int err;
+
+	*out = NULL;
+	if (!wants_sockmap(cfg, &required))
+		return 0;
+	err = pt_bpf_open(b, o->instance, slot_count(cfg, o->workers), o->workers, &why);
+	if (err) {
+		if (required) {
+			pr_err(BPF, "data_plane sockmap: cannot load the kernel data plane: %s (%s)",
+			       why, strerror(-err));
+			return err;
+		}
+		pr_warn(BPF, "kernel data plane unavailable: %s (%s); relaying with splice", why,
+			strerror(-err));
+		return 0;
+	}
+	pr_info(BPF, "kernel data plane loaded: %u pair slots, pinned at %s", b->n_slots,
+		b->pin_dir);
+	*out = b;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct pt_listen_set sets[PT_MAX_WORKERS] = {};
+	struct pt_opts o = {};
+	struct pt_config_opts copts = { .prog = "passthru" };
+	struct pt_master m = { .o = &o };
+	struct pt_bpf bpf_store, *bpf = NULL;
+	struct pt_config *cfg;
+	struct pt_stats *stats = NULL;
+	int err, rc = 1;
+
+	if (parse_args(argc, argv, &o))
+		return 2;
+	pt_log_set_level(PT_LOG_INFO + (o.verbose > 2 ? 2 : o.verbose));
+	copts.default_timeout_ms = o.timeout_ms;
+	copts.force_data_plane = o.force_dp;
+	copts.data_plane = o.dp;
+	cfg = pt_config_load(o.config, &copts, stderr);
+	if (!cfg)
+		return 2;
+	if (o.check) {
+		pt_config_dump(cfg, stdout);
+		fprintf(stderr, "passthru: %s: OK (%s format, %d listeners, %d routes)\n", o.config,
+			cfg->legacy ? "legacy" : "native", cfg->n_listeners, count_routes(cfg));
+		pt_config_put(cfg);
+		return 0;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+	stats = pt_stats_create();
+	if (!stats) {
+		pr_err(MAIN, "shared counters: %s", strerror(errno));
+		goto out;
+	}
+	err = open_listeners(cfg, o.workers, sets);
+	if (err)
+		goto out;
+	err = load_bpf(&o, cfg, &bpf_store, &bpf);
+	if (err)
+		goto out;
+	pr_info(MAIN, "passthru %s: %s: %d listeners, %d routes, %d workers, data plane %s",
+		PT_VERSION, o.config, cfg->n_listeners, count_routes(cfg), o.workers,
+		bpf ? "sockmap" : "splice");
+	m.args = (struct pt_worker_args){
+		.n_workers = o.workers, .cfg = cfg, .stats = stats, .copts = &copts, .bpf = bpf,
+	};
+	if (o.workers == 1) {
+		m.args.set = &sets[0];
+		rc = pt_worker_run(&m.args);
+		sets[0].n = 0; /* the worker closed them */
+	} else {
+		m.sets = sets;
+		rc = run_master(&m);
+	}
+out:
+	if (bpf)
+		pt_bpf_close(bpf, true);
+	free_sets(sets, o.workers);
+	pt_stats_destroy(stats);
+	pt_config_put(cfg);
+	return rc;
+}

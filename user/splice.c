@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The splice(2) data plane: each direction moves bytes socket -> pipe ->
+ * socket inside the kernel, without copying them through userspace.
+ *
+ * Both sockets are watched edge-triggered for IN, OUT and RDHUP; any event
+ * pumps both directions until neither makes progress, so no wake-up is ever
+ * lost. A pipe is borrowed from the worker's pool only while bytes are in
+ * flight, so idle connections hold two sockets and nothing else.
+ *
+ * Half-close: when a side says EOF and its pipe is empty, the other socket
+ * gets shutdown(SHUT_WR); the connection ends when both directions have
+ * done so. An error on either socket ends it at once (conn.c turns that
+ * into an RST towards the other side).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "worker.h"
+
+#define PT_PIPE_SIZE	(256 * 1024)
+#define PT_PIPE_POOL	1024	/* idle pipes kept per worker */
+
+static int pipe_get(struct pt_pipe_pool *pool, struct pt_pipe *p)
+{
+	int fds[2], sz;
+
+	if (pool->n_free) {
+		*p = pool->free[--pool->n_free];
+		pool->in_use++;
+		return 0;
+	}
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1)
+		return -errno;
+	if (!pool->pipe_size) {
+		/* The first pipe tells what size the kernel grants (pipe-max-size). */
+		fcntl(fds[1], F_SETPIPE_SZ, PT_PIPE_SIZE);
+		sz = fcntl(fds[1], F_GETPIPE_SZ);
+		pool->pipe_size = sz > 0 ? sz : 65536;
+	} else {
+		fcntl(fds[1], F_SETPIPE_SZ, pool->pipe_size);
+	}
+	p->rd = fds[0];
+	p->wr = fds[1];
+	pool->in_use++;
+	return 0;
+}
+
+/* Give an empty pipe back to the pool (or close it if the pool is full). */
+static void pipe_put(struct pt_pipe_pool *pool, struct pt_pipe *p)
+{
+	if (p->rd < 0)
+		return;
+	if (pool->n_free == pool->cap) {
+		int cap = pool->cap ? pool->cap * 2 : 64;
+		struct pt_pipe *v;
+
+		v = cap <= PT_PIPE_POOL ? realloc(pool->free, cap * sizeof(*v)) : NULL;
+		if (v) {
+			pool->free = v;
+			pool->cap = cap;
+		}
+	}
+	if (pool->n_free < pool->cap) {
+		pool->free[pool->n_free++] = *p;
+	} else {
+		close(p->rd);
+		close(p->wr);
+	}
+	pool->in_use--;
+	p->rd = p->wr = -1;
+}
+
+/* Close a pipe that may still hold bytes (the connection is being torn down). */
+static void pipe_drop(struct pt_pipe_pool *pool, struct pt_pipe *p)
+{
+	if (p->rd < 0)
+		return;
+	close(p->rd);
+	close(p->wr);
+	pool->in_use--;
+	p->rd = p->wr = -1;
+}
+
+/* Close the idle pipes of a worker that is exiting. */
+void pt_pipe_pool_fini(struct pt_pipe_pool *pool)
+{
+	while (pool->n_free) {
+		struct pt_pipe *p = &pool->free[--pool->n_free];
+
+		close(p->rd);
+		close(p->wr);
+	}
+	free(pool->free);
+	pool->free = NULL;
+	pool->cap = 0;
+}
+
+/* Fill the pipe from src; *moved is set if something happened (bytes or EOF). */
+static int fill_pipe(struct pt_pipe_pool *pool, struct pt_splice_dir *d, int src, bool *moved)
+{
+	ssize_t n;
+	int err;
+
+	if (d->eof)
+		return 0;
+	if (d->pipe.rd < 0) {
+		err = pipe_get(pool, &d->pipe);
+		if (err)
+			return err;
+	}
+	if (d->in_pipe >= pool->pipe_size)
+		return 0;
+	n = splice(src, NULL, d->pipe.wr, NULL, pool->pipe_size - d->in_pipe,
+		   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n > 0) {
+		d->in_pipe += n;
+		*moved = true;
+	} else if (n == 0) {
+		d->eof = true;
+		*moved = true;
+	} else if (errno != EAGAIN && errno != EINTR) {
+		return -errno;
+	}
+	return 0;
+}
+
+/* Drain the pipe into dst; counts the bytes delivered. */
+static int drain_pipe(struct pt_splice_dir *d, int dst, uint64_t *bytes, bool *moved)
+{
+	ssize_t n;
+
+	if (!d->in_pipe)
+		return 0;
+	n = splice(d->pipe.rd, NULL, dst, NULL, d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n > 0) {
+		d->in_pipe -= n;
+		*bytes += n;
+		*moved = true;
+	} else if (n == -1 && errno != EAGAIN && errno != EINTR) {
+		return -errno;
+	}
+	return 0;
+}
+
+/*
+ * Move bytes from src to dst until neither side can make progress. On a
+ * socket error returns -errno and sets *bad to the side that failed.
+ */
+static int pump_dir(struct pt_conn *c, int dir, bool *progress, enum pt_side *bad)
+{
+	struct pt_splice_dir *d = &c->dps.splice.dir[dir];
+	struct pt_pipe_pool *pool = &c->w->pipes;
+	int src = dir == PT_DIR_UP ? c->cli.fd : c->up.fd;
+	int dst = dir == PT_DIR_UP ? c->up.fd : c->cli.fd;
+	bool moved;
+	int err;
+
+	do {
+		moved = false;
+		err = fill_pipe(pool, d, src, &moved);
+		if (err) {
+			*bad = dir == PT_DIR_UP ? PT_SIDE_CLIENT : PT_SIDE_UPSTREAM;
+			return err;
+		}
+		err = drain_pipe(d, dst, &c->bytes[dir], &moved);
+		if (err) {
+			*bad = dir == PT_DIR_UP ? PT_SIDE_UPSTREAM : PT_SIDE_CLIENT;
+			return err;
+		}
+		if (!d->in_pipe)
+			pipe_put(pool, &d->pipe);
+		if (d->eof && !d->in_pipe && !d->shut) {
+			/* Everything src sent has been written: pass its FIN on. */
+			shutdown(dst, SHUT_WR);
+			d->shut = true;
+		}
+		*progress |= moved;
+	} while (moved);
+	return 0;
+}
+
+static void relay(struct pt_conn *c)
+{
+	struct pt_splice_state *s = &c->dps.splice;
+	enum pt_side bad = PT_SIDE_CLIENT;
+	bool progress = false;
+	int err;
+
+	err = pump_dir(c, PT_DIR_UP, &progress, &bad);
+	if (!err)
+		err = pump_dir(c, PT_DIR_DOWN, &progress, &bad);
+	if (err) {
+		pr_debug(CONN, "#%llu: splice: %s side: %s", (unsigned long long)c->id,
+			 bad == PT_SIDE_CLIENT ? "client" : "upstream", strerror(-err));
+		pt_conn_close(c, bad == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET : PT_END_UPSTREAM_RESET);
+		return;
+	}
+	if (progress)
+		c->t_last = c->w->loop.now;
+	if (s->dir[PT_DIR_UP].shut && s->dir[PT_DIR_DOWN].shut)
+		pt_conn_close(c, PT_END_DONE);
+}
+
+static void splice_event(struct pt_conn *c, enum pt_side side, uint32_t events)
+{
+	struct pt_ev *ev = side == PT_SIDE_CLIENT ? &c->cli : &c->up;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (events & EPOLLERR) {
+		getsockopt(ev->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		pr_debug(CONN, "#%llu: %s socket error: %s", (unsigned long long)c->id,
+			 side == PT_SIDE_CLIENT ? "client" : "upstream", strerror(err));
+		pt_conn_close(c, side == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET
+							: PT_END_UPSTREAM_RESET);
+		return;
+	}
+	relay(c);
+}
+
+static void arm_idle(struct pt_conn *c)
+{
+	unsigned int idle = c->lcfg->idle_timeout_ms;
+
+	if (idle)
+		pt_timer_arm(&c->w->loop, &c->timer, c->t_last + idle);
+}
+
+static void splice_timer(struct pt_conn *c)
+{
+	if (c->w->loop.now - c->t_last >= c->lcfg->idle_timeout_ms) {
+		pt_conn_close(c, PT_END_IDLE);
+		return;
+	}
+	arm_idle(c);
+}
+
+static int splice_attach(struct pt_conn *c)
+{
+	const uint32_t mask = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+	int err;
+
+	for (int i = 0; i < 2; i++) {
+		struct pt_splice_dir *d = &c->dps.splice.dir[i];
+
+		d->pipe.rd = d->pipe.wr = -1;
+		d->in_pipe = 0;
+		d->eof = d->shut = false;
+	}
+	err = pt_loop_watch(&c->w->loop, &c->cli, mask);
+	if (!err)
+		err = pt_loop_watch(&c->w->loop, &c->up, mask);
+	if (err)
+		return err;
+	arm_idle(c);
+	/* The peeked bytes (and maybe a server banner) are already waiting. */
+	relay(c);
+	return 0;
+}
+
+static void splice_detach(struct pt_conn *c)
+{
+	for (int i = 0; i < 2; i++)
+		pipe_drop(&c->w->pipes, &c->dps.splice.dir[i].pipe);
+}
+
+const struct pt_dataplane pt_dp_splice = {
+	.name = "splice",
+	.attach = splice_attach,
+	.event = splice_event,
+	.timer = splice_timer,
+	.detach = splice_detach,
+};

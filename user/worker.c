@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * A worker process: accepts on its own SO_REUSEPORT sockets and runs every
+ * connection it accepted in one epoll loop. SIGTERM/SIGINT stop accepting
+ * and let connections finish for grace_ms; a second signal, or the end of
+ * the grace period, closes what is left. SIGHUP reloads the config for new
+ * connections.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bpf_loader.h"
+#include "config.h"
+#include "conn.h"
+#include "log.h"
+#include "worker.h"
+
+#define PT_ACCEPT_BATCH		64
+#define PT_ACCEPT_PAUSE_MS	100
+
+static void listener_resume(struct pt_timer *t)
+{
+	struct pt_listener *l = container_of(t, struct pt_listener, resume);
+
+	if (l->w->stopping || l->ev.fd < 0)
+		return;
+	l->paused = false;
+	if (pt_loop_watch(&l->w->loop, &l->ev, EPOLLIN))
+		pr_err(MAIN, "cannot watch listener again: %s", strerror(errno));
+}
+
+/* Out of descriptors or memory: stop accepting for a moment, say so once. */
+static void listener_pause(struct pt_listener *l, int err)
+{
+	struct pt_worker *w = l->w;
+
+	if (!l->paused)
+		pr_warn(MAIN, "listener %s: accept: %s; pausing accepts for %d ms (%d connections open)",
+			w->cfg->listeners[l->lidx].name, strerror(err), PT_ACCEPT_PAUSE_MS,
+			w->n_conns);
+	l->paused = true;
+	pt_loop_watch(&w->loop, &l->ev, 0);
+	pt_timer_arm(&w->loop, &l->resume, w->loop.now + PT_ACCEPT_PAUSE_MS);
+}
+
+/* Reserve a slot under max_connections (shared by all workers). */
+static bool reserve_slot(struct pt_worker *w, int lidx)
+{
+	struct pt_listener_stats *ls = &w->stats->l[lidx];
+	unsigned int max = w->cfg->listeners[lidx].max_connections;
+
+	if (pt_stat_active_add(&ls->active, 1) <= (int64_t)max || !max)
+		return true;
+	pt_stat_active_add(&ls->active, -1);
+	pt_stat_add(&ls->over_limit, 1);
+	return false;
+}
+
+static void accept_event(struct pt_ev *ev, uint32_t events)
+{
+	struct pt_listener *l = container_of(ev, struct pt_listener, ev);
+	struct pt_worker *w = l->w;
+
+	for (int i = 0; i < PT_ACCEPT_BATCH; i++) {
+		struct pt_sockaddr peer = { .len = sizeof(peer.ss) };
+		int fd;
+
+		fd = accept4(ev->fd, (struct sockaddr *)&peer.ss, &peer.len,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
+				listener_pause(l, errno);
+			else if (errno != EAGAIN)
+				pr_warn(MAIN, "accept: %s", strerror(errno));
+			return;
+		}
+		if (!reserve_slot(w, l->lidx)) {
+			pr_debug(CONN, "listener %s: max_connections reached, closing",
+				 w->cfg->listeners[l->lidx].name);
+			close(fd);
+			continue;
+		}
+		pt_conn_accept(w, l->lidx, fd, &peer);
+	}
+}
+
+static void close_listeners(struct pt_worker *w)
+{
+	for (int i = 0; i < w->n_listeners; i++) {
+		struct pt_listener *l = &w->listeners[i];
+
+		pt_timer_cancel(&w->loop, &l->resume);
+		if (l->ev.fd < 0)
+			continue;
+		pt_loop_unwatch(&w->loop, &l->ev);
+		close(l->ev.fd);
+		l->ev.fd = -1;
+	}
+}
+
+static void close_all(struct pt_worker *w)
+{
+	while (w->conns)
+		pt_conn_close(w->conns, PT_END_SHUTDOWN);
+}
+
+static void grace_expired(struct pt_timer *t)
+{
+	struct pt_worker *w = container_of(t, struct pt_worker, grace);
+
+	if (w->n_conns)
+		pr_info(MAIN, "grace period over, closing %d connections", w->n_conns);
+	close_all(w);
+}
+
+static void begin_stop(struct pt_worker *w, int signo)
+{
+	if (w->stopping) {
+		pr_info(MAIN, "%s again: closing %d connections now", strsignal(signo),
+			w->n_conns);
+		close_all(w);
+		return;
+	}
+	w->stopping = true;
+	close_listeners(w);
+	if (w->n_conns)
+		pr_info(MAIN, "%s: stopped accepting; %d connections may finish within %u ms",
+			strsignal(signo), w->n_conns, w->cfg->grace_ms);
+	pt_timer_arm(&w->loop, &w->grace, w->loop.now + w->cfg->grace_ms);
+}
+
+/* Same listeners, same addresses, in the same order: a reload can apply. */
+static bool same_listeners(const struct pt_config *a, const struct pt_config *b)
+{
+	if (a->n_listeners != b->n_listeners)
+		return false;
+	for (int i = 0; i < a->n_listeners; i++) {
+		const struct pt_listener_cfg *la = &a->listeners[i], *lb = &b->listeners[i];
+
+		if (la->n_listen != lb->n_listen)
+			return false;
+		for (int j = 0; j < la->n_listen; j++)
+			if (strcmp(la->listen[j].spec, lb->listen[j].spec))
+				return false;
+	}
+	return true;
+}
+
+/*
+ * Re-read the config file. New connections use the new routes; open ones
+ * keep the config they started with (they hold a reference to it).
+ */
+int pt_worker_reload(struct pt_worker *w)
+{
+	struct pt_config *cfg;
+
+	cfg = pt_config_load(w->cfg->path, w->copts, stderr);
+	if (!cfg) {
+		pr_err(CONFIG, "reload of %s failed; keeping the running config", w->cfg->path);
+		return -EINVAL;
+	}
+	if (!same_listeners(w->cfg, cfg)) {
+		pr_err(CONFIG, "reload of %s: listen addresses changed; restart passthru to apply them",
+		       cfg->path);
+		pt_config_put(cfg);
+		return -EINVAL;
+	}
+	cfg->generation = w->cfg->generation + 1;
+	pt_config_put(w->cfg);
+	w->cfg = cfg;
+	pr_info(CONFIG, "reloaded %s (generation %u)", cfg->path, cfg->generation);
+	return 0;
+}
+
+static void signal_event(struct pt_ev *ev, uint32_t events)
+{
+	struct pt_worker *w = container_of(ev, struct pt_worker, sig);
+	struct signalfd_siginfo si;
+
+	while (read(ev->fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			begin_stop(w, si.ssi_signo);
+			break;
+		case SIGHUP:
+			pt_worker_reload(w);
+			break;
+		}
+	}
+}
+
+static int setup_signals(struct pt_worker *w)
+{
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return -errno;
+	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	pt_ev_init(&w->sig, fd, signal_event);
+	return pt_loop_watch(&w->loop, &w->sig, EPOLLIN);
+}
+
+static int setup_listeners(struct pt_worker *w, const struct pt_listen_set *set)
+{
+	w->listeners = calloc(set->n, sizeof(*w->listeners));
+	if (!w->listeners && set->n)
+		return -ENOMEM;
+	w->n_listeners = set->n;
+	for (int i = 0; i < set->n; i++) {
+		struct pt_listener *l = &w->listeners[i];
+		int err;
+
+		l->w = w;
+		l->lidx = set->lidx[i];
+		l->aidx = set->aidx[i];
+		pt_ev_init(&l->ev, set->fds[i], accept_event);
+		pt_timer_init(&l->resume, listener_resume);
+		err = pt_loop_watch(&w->loop, &l->ev, EPOLLIN);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* This worker's share of the pair slots: an equal slice per worker. */
+static int setup_slots(struct pt_worker *w, int n_workers)
+{
+	uint32_t per, first;
+
+	if (!w->bpf)
+		return 0;
+	per = w->bpf->n_slots / n_workers;
+	first = per * w->id;
+	w->free_slots = malloc(per * sizeof(*w->free_slots));
+	if (!w->free_slots)
+		return -ENOMEM;
+	/* Pop order = ascending slots: low slots are reused first. */
+	for (uint32_t i = 0; i < per; i++)
+		w->free_slots[i] = first + per - 1 - i;
+	w->n_free_slots = per;
+	return 0;
+}
+
+int pt_worker_run(const struct pt_worker_args *a)
+{
+	struct pt_worker w = { .id = a->id, .stats = a->stats, .sig.fd = -1, .bpf = a->bpf };
+	int err;
+
+	w.cfg = pt_config_get(a->cfg);
+	w.copts = a->copts;
+	pt_timer_init(&w.grace, grace_expired);
+	err = pt_loop_init(&w.loop);
+	if (err)
+		goto out;
+	w.window = malloc(PT_WINDOW_MAX);
+	err = w.window ? 0 : -ENOMEM;
+	if (!err)
+		err = setup_slots(&w, a->n_workers);
+	if (!err)
+		err = setup_signals(&w);
+	if (!err)
+		err = setup_listeners(&w, a->set);
+	if (err) {
+		pr_err(MAIN, "worker %d: setup: %s", w.id, strerror(-err));
+		goto out_fini;
+	}
+
+	while (!w.stopping || w.n_conns) {
+		err = pt_loop_run_once(&w.loop, -1);
+		pt_conn_reap(&w);
+		if (err) {
+			pr_err(MAIN, "worker %d: event loop: %s", w.id, strerror(-err));
+			close_all(&w);
+			pt_conn_reap(&w);
+			break;
+		}
+	}
+
+out_fini:
+	close_listeners(&w);
+	pt_pipe_pool_fini(&w.pipes);
+	if (w.sig.fd >= 0)
+		close(w.sig.fd);
+	free(w.free_slots);
+	free(w.listeners);
+	free(w.window);
+	pt_loop_fini(&w.loop);
+out:
+	pt_config_put(w.cfg);
+	return err ? 1 : 0;
+}

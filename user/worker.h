@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * A worker: one process, one event loop, its own share of every listen
+ * address (SO_REUSEPORT sockets created by the master before the fork).
+ */
+#ifndef __PT_WORKER_H
+#define __PT_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "loop.h"
+#include "splice-t.h"
+#include "stats.h"
+
+struct pt_bpf;
+struct pt_conn;
+struct pt_worker;
+
+/* One listening socket of this worker. */
+struct pt_listener {
+	struct pt_ev ev;
+	struct pt_worker *w;
+	int lidx;		/* listener index in the config */
+	int aidx;		/* listen address index */
+	bool paused;		/* accept backed off after EMFILE/ENOMEM */
+	struct pt_timer resume;
+};
+
+struct pt_pipe_pool {
+	struct pt_pipe *free;
+	int n_free;
+	int cap;
+	int in_use;
+	unsigned int pipe_size;
+};
+
+struct pt_worker {
+	int id;
+	struct pt_loop loop;
+	struct pt_config *cfg;		/* the current config (one reference) */
+	struct pt_stats *stats;
+	struct pt_listener *listeners;
+	int n_listeners;
+	struct pt_conn *conns;		/* live connections */
+	struct pt_conn *dead;		/* closed during this batch, freed after it */
+	int n_conns;
+	uint64_t next_id;
+	uint8_t *window;		/* MSG_PEEK scratch, PT_WINDOW_MAX bytes */
+	struct pt_pipe_pool pipes;
+	struct pt_bpf *bpf;		/* kernel data plane, NULL if not loaded */
+	uint32_t *free_slots;		/* this worker's share of the pair slots */
+	uint32_t n_free_slots;
+	struct pt_ev sig;		/* signalfd */
+	struct pt_timer grace;
+	bool stopping;
+	const struct pt_config_opts *copts;	/* applied again on reload */
+};
+
+/* The master's sockets: fds[i] for listener lidx[i], address aidx[i]. */
+struct pt_listen_set {
+	int *fds;
+	int *lidx;
+	int *aidx;
+	int n;
+};
+
+void pt_pipe_pool_fini(struct pt_pipe_pool *pool);
+
+/* What a worker starts from (all owned by the master, shared after fork). */
+struct pt_worker_args {
+	int id;
+	int n_workers;
+	struct pt_config *cfg;
+	struct pt_stats *stats;
+	const struct pt_listen_set *set;	/* the worker closes these */
+	const struct pt_config_opts *copts;	/* -t, --data-plane: for reloads */
+	struct pt_bpf *bpf;			/* NULL: splice only */
+};
+
+/* Run a worker until it is told to stop and its connections are done. */
+int pt_worker_run(const struct pt_worker_args *a);
+
+/* Re-read the config file for new connections; 0 or -EINVAL (old one kept). */
+int pt_worker_reload(struct pt_worker *w);
+
+#endif /* __PT_WORKER_H */
