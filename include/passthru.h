@@ -28,4 +28,107 @@ enum pt_proto {
 /* Longest DNS name kept for SNI / Host (RFC 1035: 253 characters). */
 #define PT_NAME_MAX		253
 
+
+/*
+ * Kernel data plane (sockmap). Map names are tokens so that both sides
+ * spell them once: the BPF object defines PT_MAP_PAIRS etc., userspace
+ * finds them as skel->maps.PT_MAP_PAIRS or by the string PT_STR(...).
+ */
+#define PT_MAP_PAIRS	pt_pairs	/* ARRAY (mmapable): struct pt_pair per slot */
+#define PT_MAP_SOCKS	pt_socks	/* HASH: socket cookie -> struct pt_sock_ref */
+#define PT_MAP_RX	pt_rx		/* SOCKHASH, verdict attached: sockets we read */
+#define PT_MAP_TX	pt_tx		/* SOCKHASH, no program: redirect targets */
+#define PT_MAP_META	pt_meta		/* ARRAY[1]: struct pt_meta */
+#define PT_PROG_VERDICT	prog_stream_verdict
+#define __PT_STR(x)	#x
+#define PT_STR(x)	__PT_STR(x)
+
+#define PT_PIN_ROOT	"/sys/fs/bpf/passthru"
+
+/* Bump when the layout of any shared struct or map changes. */
+#define PT_ABI_VERSION	1
+#define PT_META_MAGIC	0x50545255u	/* "PTRU" */
+
+/* States of a pair slot, as passthru-ctl shows them. */
+enum pt_pair_state {
+	PT_PAIR_FREE = 0,
+	PT_PAIR_RELAYING,	/* both directions open */
+	PT_PAIR_HALF_CLOSED,	/* one direction finished (FIN passed on) */
+	PT_PAIR_DRAINING,	/* EOF seen, waiting for queued bytes to reach the peer */
+	PT_PAIR_CLOSING,
+};
+
+enum pt_plane {
+	PT_PLANE_NONE = 0,
+	PT_PLANE_SPLICE,
+	PT_PLANE_SOCKMAP,
+};
+
+/*
+ * One direction of a pair: bytes read from one socket and written to the
+ * other. The verdict program redirects while the daemon holds no passed
+ * bytes (passed == consumed) and the kernel queue towards the peer stays
+ * under the pair's limit; otherwise it passes the skb to the reading
+ * socket's own queue, where the daemon picks it up, in order.
+ */
+struct pt_dir {
+	__u64 redirected;	/* bytes redirected by the verdict program */
+	__u64 packets;		/* skbs redirected */
+	__u64 passed;		/* bytes left to the daemon (over the limit, or a failed redirect) */
+	__u64 consumed;		/* passed bytes the daemon has written to the peer (daemon writes) */
+	__u64 peer_base;	/* the peer's bytes_acked + unacked at insertion (daemon writes) */
+	__u64 max_queued;	/* high-water mark of bytes queued in the kernel towards the peer */
+	__u64 pass_events;	/* times redirecting stopped for the limit */
+	__u64 redirect_fail;	/* bpf_sk_redirect_hash() failures */
+};
+
+/* Address as passthru-ctl prints it; family 0 = unused. */
+struct pt_addr {
+	__u16 family;		/* AF_INET or AF_INET6 */
+	__be16 port;
+	__u8 addr[16];		/* IPv4 in the first 4 bytes */
+};
+
+#define PT_PAIR_NAME_MAX 64
+
+/* A relayed connection, one slot of PT_MAP_PAIRS. */
+struct pt_pair {
+	__u64 cookie[2];	/* [0] client socket, [1] upstream socket */
+	struct pt_dir dir[2];	/* [0] client -> upstream, [1] upstream -> client */
+	__u64 limit;		/* max bytes queued in the kernel per direction */
+	__u64 start_ns;		/* CLOCK_MONOTONIC at accept */
+	__u64 conn_id;		/* the daemon's connection number */
+	__u32 state;		/* enum pt_pair_state */
+	__u32 plane;		/* enum pt_plane */
+	__u16 listener;		/* listener index in the daemon's config */
+	__u16 route;		/* route index within that listener */
+	__u8 proto;		/* enum pt_proto */
+	__u8 worker;
+	__u16 flags;
+	__u32 gen;		/* config generation the route index refers to */
+	__u32 pad;
+	struct pt_addr client;
+	struct pt_addr upstream;
+	char name[PT_PAIR_NAME_MAX];	/* SNI or Host, "" if none */
+};
+
+/* Which pair and direction a socket belongs to (PT_MAP_SOCKS value). */
+struct pt_sock_ref {
+	__u32 slot;
+	__u32 dir;		/* the direction this socket's bytes travel */
+};
+
+/* PT_MAP_META[0]: lets passthru-ctl refuse maps from another version. */
+struct pt_meta {
+	__u32 magic;
+	__u32 abi;
+	__u32 pair_size;	/* sizeof(struct pt_pair) */
+	__u32 n_slots;
+	__u32 n_workers;
+	__u32 pid;		/* the daemon's master pid */
+	__u64 start_ns;
+	__u64 redirect_miss;	/* verdict ran on a socket with no pair */
+	char instance[32];
+};
+
 #endif /* __PASSTHRU_H */

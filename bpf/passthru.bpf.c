@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The kernel data plane: a verdict-only sk_skb program (no stream parser)
+ * attached to PT_MAP_RX. Every skb that arrives on a relayed socket is
+ * redirected (egress, flags 0) to the other socket of its pair, found in
+ * PT_MAP_TX by socket cookie.
+ *
+ * What it never does: drop. Zero-length skbs (a bare FIN) are passed, since
+ * redirecting one makes the kernel report EPIPE on the target. A failed
+ * lookup or redirect passes the skb to its own socket, where the daemon
+ * reads it and forwards it itself, in order.
+ *
+ * Backpressure: the kernel does not limit what waits in the target's psock
+ * queue. Before redirecting, the program computes how much of this
+ * direction is still queued (redirected + written by the daemon - what the
+ * peer's TCP stream has taken) and passes the skb instead when the pair's
+ * limit would be exceeded. Once one skb has been passed, every later one is
+ * passed too until the daemon has written all of them (passed == consumed),
+ * so order always holds. Passed skbs are charged to the reading socket and
+ * close its TCP window: the sender slows down.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#include "passthru.h"
+
+#ifndef READ_ONCE
+#define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
+#endif
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* sized by the loader */
+	__type(key, __u32);
+	__type(value, struct pt_pair);
+} PT_MAP_PAIRS SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2);
+	__type(key, __u64);
+	__type(value, struct pt_sock_ref);
+} PT_MAP_SOCKS SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, 2);
+	__type(key, __u64);
+	__type(value, __u64);
+} PT_MAP_RX SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, 2);
+	__type(key, __u64);
+	__type(value, __u64);
+} PT_MAP_TX SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pt_meta);
+} PT_MAP_META SEC(".maps");
+
+/*
+ * Bytes the peer's TCP stream has taken since the connection started:
+ * acknowledged plus still in its write queue. -1 if the peer is gone.
+ */
+static __always_inline __s64 peer_written(__u64 *peer_cookie)
+{
+	struct bpf_sock *sk;
+	struct tcp_sock *tp;
+	__s64 written = -1;
+
+	sk = bpf_map_lookup_elem(&PT_MAP_TX, peer_cookie);
+	if (!sk)
+		return -1;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (tp)
+		written = tp->bytes_acked + (__u32)(tp->write_seq - tp->snd_una);
+	bpf_sk_release(sk);
+	return written;
+}
+
+static __always_inline void count_miss(void)
+{
+	__u32 zero = 0;
+	struct pt_meta *m = bpf_map_lookup_elem(&PT_MAP_META, &zero);
+
+	if (m)
+		__sync_fetch_and_add(&m->redirect_miss, 1);
+}
+
+SEC("sk_skb/stream_verdict")
+int PT_PROG_VERDICT(struct __sk_buff *skb)
+{
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	struct pt_sock_ref *ref;
+	struct pt_pair *p;
+	struct pt_dir *d;
+	__u32 len = skb->len, slot, dir;
+	__u64 peer;
+	__s64 written, queued;
+
+	if (!len)
+		return SK_PASS;
+	ref = bpf_map_lookup_elem(&PT_MAP_SOCKS, &cookie);
+	if (!ref) {
+		count_miss();
+		return SK_PASS;
+	}
+	slot = ref->slot;
+	dir = ref->dir & 1;
+	p = bpf_map_lookup_elem(&PT_MAP_PAIRS, &slot);
+	if (!p)
+		return SK_PASS;
+	d = &p->dir[dir];
+
+	/* The daemon still owns older bytes of this direction: queue behind them. */
+	if (READ_ONCE(d->passed) != READ_ONCE(d->consumed))
+		goto pass;
+
+	peer = p->cookie[dir ^ 1];
+	written = peer_written(&peer);
+	if (written < 0)
+		goto fail;
+	queued = (__s64)(d->redirected + READ_ONCE(d->consumed) + READ_ONCE(d->peer_base)) - written;
+	if (queued < 0)
+		queued = 0;
+	if (queued + len > p->limit) {
+		__sync_fetch_and_add(&d->pass_events, 1);
+		goto pass;
+	}
+	if (bpf_sk_redirect_hash(skb, &PT_MAP_TX, &peer, 0) != SK_PASS)
+		goto fail;
+	__sync_fetch_and_add(&d->redirected, len);
+	__sync_fetch_and_add(&d->packets, 1);
+	if (queued + len > d->max_queued)
+		d->max_queued = queued + len;
+	return SK_PASS;
+fail:
+	__sync_fetch_and_add(&d->redirect_fail, 1);
+pass:
+	__sync_fetch_and_add(&d->passed, len);
+	return SK_PASS;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Skeleton lifecycle: open -> size maps -> load -> attach (bpf_prog_attach,
+ * libbpf 1.1 has no sockmap attach helper) -> mmap -> pin. Errors come back
+ * as -errno with a short reason for the log.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpf_loader.h"
+#include "log.h"
+#include "passthru.skel.h"
+
+_Static_assert(sizeof(struct pt_pair) % 8 == 0, "pt_pair must be 8-byte aligned in the array");
+_Static_assert(sizeof(struct pt_dir) == 64, "pt_dir layout changed: bump PT_ABI_VERSION");
+_Static_assert(sizeof(struct pt_pair) == 296, "pt_pair layout changed: bump PT_ABI_VERSION");
+
+#define PT_BPFFS "/sys/fs/bpf"
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	/* libbpf is chatty: its warnings are our debug, its debug our trace. */
+	enum pt_log_level l = level == LIBBPF_WARN ? PT_LOG_DEBUG : PT_LOG_TRACE;
+
+	if (pt_log_enabled(PT_LC_BPF, l))
+		pt_vlog(PT_LC_BPF, l, fmt, ap);
+	return 0;
+}
+
+bool pt_instance_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (!n || n > 31 || name[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(name[i] == '-' || name[i] == '_' || name[i] == '.' ||
+		      (name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'z') ||
+		      (name[i] >= 'A' && name[i] <= 'Z')))
+			return false;
+	return true;
+}
+
+int pt_bpf_mount(void)
+{
+	struct statfs st;
+
+	if (statfs(PT_BPFFS, &st) == 0 && st.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (mount("bpf", PT_BPFFS, "bpf", 0, "mode=0700"))
+		return -errno;
+	pr_info(BPF, "mounted bpffs on %s", PT_BPFFS);
+	return 0;
+}
+
+/* Remove every pin in dir and the dir itself. */
+static void unpin_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* The pid recorded by the instance pinned at dir, or 0 if none is readable. */
+static pid_t pinned_pid(const char *dir)
+{
+	char path[PATH_MAX];
+	struct pt_meta m;
+	__u32 zero = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, PT_STR(PT_MAP_META));
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	if (bpf_map_lookup_elem(fd, &zero, &m) || m.magic != PT_META_MAGIC)
+		m.pid = 0;
+	close(fd);
+	return m.pid;
+}
+
+/*
+ * A pin directory left by a passthru that died is removed; one that belongs
+ * to a running process is an error (two daemons cannot share an instance).
+ */
+static int clean_stale(const char *dir, const char **why)
+{
+	struct stat st;
+	pid_t pid;
+
+	if (stat(dir, &st))
+		return 0;
+	pid = pinned_pid(dir);
+	if (pid > 0 && pid != getpid() && kill(pid, 0) == 0) {
+		*why = "instance already in use by a running passthru";
+		pr_err(BPF, "%s belongs to running pid %d: use another instance name", dir, pid);
+		return -EBUSY;
+	}
+	pr_info(BPF, "removing stale instance %s (pid %d is gone)", dir, pid);
+	unpin_dir(dir);
+	return 0;
+}
+
+static void size_maps(struct passthru *skel, uint32_t n_slots)
+{
+	bpf_map__set_max_entries(skel->maps.PT_MAP_PAIRS, n_slots);
+	bpf_map__set_max_entries(skel->maps.PT_MAP_SOCKS, 2 * n_slots);
+	bpf_map__set_max_entries(skel->maps.PT_MAP_RX, 2 * n_slots);
+	bpf_map__set_max_entries(skel->maps.PT_MAP_TX, 2 * n_slots);
+}
+
+static int pin_all(struct pt_bpf *b)
+{
+	struct bpf_map *maps[] = {
+		b->skel->maps.PT_MAP_PAIRS, b->skel->maps.PT_MAP_SOCKS, b->skel->maps.PT_MAP_RX,
+		b->skel->maps.PT_MAP_TX, b->skel->maps.PT_MAP_META,
+	};
+	char path[PATH_MAX];
+	int err;
+
+	if (mkdir(PT_PIN_ROOT, 0700) && errno != EEXIST)
+		return -errno;
+	if (mkdir(b->pin_dir, 0700) && errno != EEXIST)
+		return -errno;
+	b->pinned = true;
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", b->pin_dir, bpf_map__name(maps[i]));
+		err = bpf_map__pin(maps[i], path);
+		if (err)
+			return err;
+	}
+	snprintf(path, sizeof(path), "%s/%s", b->pin_dir, PT_STR(PT_PROG_VERDICT));
+	return bpf_program__pin(b->skel->progs.PT_PROG_VERDICT, path);
+}
+
+static int write_meta(struct pt_bpf *b, const char *instance, int n_workers)
+{
+	struct pt_meta m = {
+		.magic = PT_META_MAGIC,
+		.abi = PT_ABI_VERSION,
+		.pair_size = sizeof(struct pt_pair),
+		.n_slots = b->n_slots,
+		.n_workers = n_workers,
+		.pid = getpid(),
+	};
+	struct timespec ts;
+	__u32 zero = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	m.start_ns = (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	snprintf(m.instance, sizeof(m.instance), "%s", instance);
+	if (bpf_map_update_elem(b->meta_fd, &zero, &m, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+static int map_pairs(struct pt_bpf *b)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	b->pairs_len = ((size_t)b->n_slots * sizeof(struct pt_pair) + page - 1) & ~(page - 1);
+	b->pairs = mmap(NULL, b->pairs_len, PROT_READ | PROT_WRITE, MAP_SHARED, b->pairs_fd, 0);
+	if (b->pairs == MAP_FAILED) {
+		b->pairs = NULL;
+		return -errno;
+	}
+	return 0;
+}
+
+static const char *load_reason(int err)
+{
+	switch (-err) {
+	case EPERM:
+	case EACCES:
+		return "not permitted (needs root or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON)";
+	case ENOENT:
+	case ESRCH:
+		return "kernel BTF or a helper is missing";
+	case EINVAL:
+	case E2BIG:
+		return "the kernel refused the program (too old?)";
+	case ENOMEM:
+		return "out of memory (locked memory limit?)";
+	default:
+		return "load failed";
+	}
+}
+
+int pt_bpf_open(struct pt_bpf *b, const char *instance, uint32_t n_slots, int n_workers,
+		const char **why)
+{
+	int err;
+
+	memset(b, 0, sizeof(*b));
+	b->pairs_fd = b->socks_fd = b->rx_fd = b->tx_fd = b->meta_fd = b->prog_fd = -1;
+	b->n_slots = n_slots;
+	libbpf_set_print(libbpf_print);
+	*why = "";
+
+	err = pt_bpf_mount();
+	if (err) {
+		*why = "cannot mount bpffs on /sys/fs/bpf";
+		return err;
+	}
+	snprintf(b->pin_dir, sizeof(b->pin_dir), "%s/%s", PT_PIN_ROOT, instance);
+	err = clean_stale(b->pin_dir, why);
+	if (err)
+		return err;
+
+	b->skel = passthru__open();
+	if (!b->skel) {
+		err = -errno;
+		*why = "cannot open the BPF object";
+		return err;
+	}
+	size_maps(b->skel, n_slots);
+	err = passthru__load(b->skel);
+	if (err) {
+		*why = load_reason(err);
+		goto fail;
+	}
+	b->pairs_fd = bpf_map__fd(b->skel->maps.PT_MAP_PAIRS);
+	b->socks_fd = bpf_map__fd(b->skel->maps.PT_MAP_SOCKS);
+	b->rx_fd = bpf_map__fd(b->skel->maps.PT_MAP_RX);
+	b->tx_fd = bpf_map__fd(b->skel->maps.PT_MAP_TX);
+	b->meta_fd = bpf_map__fd(b->skel->maps.PT_MAP_META);
+	b->prog_fd = bpf_program__fd(b->skel->progs.PT_PROG_VERDICT);
+
+	if (bpf_prog_attach(b->prog_fd, b->rx_fd, BPF_SK_SKB_STREAM_VERDICT, 0)) {
+		err = -errno;
+		*why = "cannot attach the verdict program to the sockmap";
+		goto fail;
+	}
+	err = map_pairs(b);
+	if (err) {
+		*why = "cannot mmap the pair map";
+		goto fail;
+	}
+	err = write_meta(b, instance, n_workers);
+	if (!err)
+		err = pin_all(b);
+	if (err) {
+		*why = "cannot pin the maps under /sys/fs/bpf/passthru";
+		goto fail;
+	}
+	return 0;
+fail:
+	pt_bpf_close(b, true);
+	return err;
+}
+
+void pt_bpf_close(struct pt_bpf *b, bool unpin)
+{
+	if (b->pairs)
+		munmap(b->pairs, b->pairs_len);
+	b->pairs = NULL;
+	if (unpin && b->pinned)
+		unpin_dir(b->pin_dir);
+	b->pinned = false;
+	if (b->skel)
+		passthru__destroy(b->skel);
+	b->skel = NULL;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Loading the kernel data plane: open the skeleton, size the maps, load,
+ * attach the verdict program to PT_MAP_RX, map the pair slots into memory
+ * and pin everything under /sys/fs/bpf/passthru/<instance>/ so that
+ * passthru-ctl can read it.
+ */
+#ifndef __PT_BPF_LOADER_H
+#define __PT_BPF_LOADER_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+#include "passthru.h"
+
+struct passthru;
+
+struct pt_bpf {
+	struct passthru *skel;
+	struct pt_pair *pairs;		/* PT_MAP_PAIRS, mmapped, n_slots entries */
+	size_t pairs_len;
+	uint32_t n_slots;
+	int pairs_fd, socks_fd, rx_fd, tx_fd, meta_fd, prog_fd;
+	char pin_dir[128];		/* PT_PIN_ROOT "/" instance */
+	bool pinned;
+};
+
+/*
+ * Load and pin the data plane for @instance with room for @n_slots pairs.
+ * Returns 0 or -errno; on failure *why says what went wrong in words
+ * ("no BTF", "not permitted", ...) for the one fallback log line.
+ */
+int pt_bpf_open(struct pt_bpf *b, const char *instance, uint32_t n_slots, int n_workers,
+		const char **why);
+
+/* Remove the pins (master, on clean exit) and release everything. */
+void pt_bpf_close(struct pt_bpf *b, bool unpin);
+
+/* Mount bpffs on /sys/fs/bpf if nothing is mounted there. 0 or -errno. */
+int pt_bpf_mount(void);
+
+/* A valid instance name: 1..31 of [A-Za-z0-9_.-], not starting with '.'. */
+bool pt_instance_name_ok(const char *name);
+
+#endif /* __PT_BPF_LOADER_H */

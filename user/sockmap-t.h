@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+#ifndef __PT_SOCKMAP_T_H
+#define __PT_SOCKMAP_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct pt_pair;
+
+/* Per-connection state of the sockmap data plane. */
+struct pt_sockmap_state {
+	uint32_t slot;
+	struct pt_pair *pair;		/* the slot, in the mmapped PT_MAP_PAIRS */
+	bool in_maps;
+	bool eof[2];			/* FIN seen on the socket feeding direction d */
+	bool shut[2];			/* direction d finished: shutdown(SHUT_WR) done */
+	bool out_wait[2];		/* waiting for room on the target of direction d */
+	uint32_t mask[2];		/* epoll mask per side */
+	uint32_t poll_ms;		/* current drain poll interval, 0 = not polling */
+	uint64_t sig;			/* counter sum at the last progress check */
+	uint64_t t_move;		/* last time a counter moved */
+};
+
+#endif /* __PT_SOCKMAP_T_H */

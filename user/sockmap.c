@@ -1,0 +1,547 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The sockmap data plane: the client/upstream pair goes into BPF socket
+ * maps and the verdict program in bpf/passthru.bpf.c relays every byte in
+ * the kernel. The daemon only watches for the end of each direction and
+ * for bytes the program handed back to it (backpressure).
+ *
+ * Handoff (no byte lost or reordered; see shared/research/sockmap.md 4.1):
+ *   1. pair slot filled: cookies, the peers' write counters, the limit;
+ *   2. both sockets into PT_MAP_TX (no program: they become redirect
+ *      targets, their receive queues keep filling in order);
+ *   3. both into PT_MAP_RX (the verdict now runs on new skbs);
+ *   4. a MSG_PEEK recv on each: bytes queued before step 3 (the peeked
+ *      first flight, an early server banner) go through the verdict now.
+ *
+ * End of a direction (source S feeds target T): the kernel never forwards
+ * FIN. After S reports RDHUP we wait until (a) every byte S received went
+ * through the verdict (redirected + passed == bytes received), (b) the
+ * daemon wrote every passed byte (passed == consumed), (c) T's TCP stream
+ * took everything (T's written counter caught up); then shutdown(T, WR).
+ * Waiting polls with a short timer; a pair that makes no progress for
+ * drain_timeout_ms is reset.
+ */
+#include <errno.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <linux/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "bpf_loader.h"
+#include "conn.h"
+#include "log.h"
+#include "worker.h"
+
+#define SM_POLL_MIN_MS	1
+#define SM_POLL_MAX_MS	50
+
+static struct pt_sockmap_state *sm(struct pt_conn *c)
+{
+	return &c->dps.sockmap;
+}
+
+static int side_fd(const struct pt_conn *c, enum pt_side s)
+{
+	return s == PT_SIDE_CLIENT ? c->cli.fd : c->up.fd;
+}
+
+/* Direction d reads from side d and writes to side !d. */
+static int src_fd(const struct pt_conn *c, int d)
+{
+	return side_fd(c, d == PT_DIR_UP ? PT_SIDE_CLIENT : PT_SIDE_UPSTREAM);
+}
+
+static int dst_fd(const struct pt_conn *c, int d)
+{
+	return side_fd(c, d == PT_DIR_UP ? PT_SIDE_UPSTREAM : PT_SIDE_CLIENT);
+}
+
+static uint64_t ld(const __u64 *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+/* Bytes fd's TCP stream has taken (acked + still queued), or -errno. */
+static int64_t tcp_written(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int outq;
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) || ioctl(fd, SIOCOUTQ, &outq))
+		return -errno;
+	return (int64_t)ti.tcpi_bytes_acked + outq;
+}
+
+/* Bytes fd has received from its peer (counting a FIN as one), or -errno. */
+static int64_t tcp_received(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+		return -errno;
+	return (int64_t)ti.tcpi_bytes_received;
+}
+
+static int get_cookie(int fd, uint64_t *cookie)
+{
+	socklen_t len = sizeof(*cookie);
+
+	return getsockopt(fd, SOL_SOCKET, SO_COOKIE, cookie, &len) ? -errno : 0;
+}
+
+static void fill_addr(struct pt_addr *a, const struct sockaddr_storage *ss)
+{
+	memset(a, 0, sizeof(*a));
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ss;
+
+		a->family = AF_INET;
+		a->port = in->sin_port;
+		memcpy(a->addr, &in->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+
+		a->family = AF_INET6;
+		a->port = in6->sin6_port;
+		memcpy(a->addr, &in6->sin6_addr, 16);
+	}
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* --- slots ------------------------------------------------------------- */
+
+static int slot_get(struct pt_worker *w, uint32_t *slot)
+{
+	if (!w->n_free_slots)
+		return -ENOSPC;
+	*slot = w->free_slots[--w->n_free_slots];
+	return 0;
+}
+
+static void slot_put(struct pt_worker *w, uint32_t slot)
+{
+	w->free_slots[w->n_free_slots++] = slot;
+}
+
+/* --- insertion and removal ---------------------------------------------- */
+
+static void set_sndbuf(struct pt_conn *c)
+{
+	int v = (int)c->lcfg->sockmap_sndbuf;
+
+	if (!v)
+		return;
+	for (int s = 0; s < 2; s++) {
+		int fd = side_fd(c, s);
+
+		/* FORCE passes net.core.wmem_max; plain SNDBUF is the fallback. */
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)))
+			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+	}
+}
+
+static void fill_pair(struct pt_conn *c, struct pt_pair *p, const uint64_t cookie[2],
+		      const int64_t base[2])
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	const char *name = c->fields.proto == PT_PROTO_TLS ? c->fields.sni : c->fields.host;
+
+	memset(p, 0, sizeof(*p));
+	p->cookie[0] = cookie[PT_SIDE_CLIENT];
+	p->cookie[1] = cookie[PT_SIDE_UPSTREAM];
+	/* Direction d writes to side !d: its base is that side's write counter. */
+	p->dir[PT_DIR_UP].peer_base = base[PT_SIDE_UPSTREAM];
+	p->dir[PT_DIR_DOWN].peer_base = base[PT_SIDE_CLIENT];
+	p->limit = c->lcfg->sockmap_max_queued;
+	p->start_ns = mono_ns() - (c->w->loop.now - c->t_start) * 1000000ull;
+	p->conn_id = c->id;
+	p->plane = PT_PLANE_SOCKMAP;
+	p->listener = c->lidx;
+	p->route = c->ridx;
+	p->proto = c->detected ? c->fields.proto : PT_PROTO_NONE;
+	p->worker = c->w->id;
+	p->gen = c->cfg->generation;
+	fill_addr(&p->client, &c->peer.ss);
+	if (!getpeername(c->up.fd, (struct sockaddr *)&ss, &len))
+		fill_addr(&p->upstream, &ss);
+	if (c->detected && name)
+		snprintf(p->name, sizeof(p->name), "%.*s", (int)sizeof(p->name) - 1, name);
+}
+
+static void maps_remove(struct pt_conn *c)
+{
+	struct pt_bpf *b = c->w->bpf;
+	struct pt_pair *p = sm(c)->pair;
+
+	/* RX first: the verdict stops before the targets disappear. */
+	for (int s = 0; s < 2; s++)
+		bpf_map_delete_elem(b->rx_fd, &p->cookie[s]);
+	for (int s = 0; s < 2; s++)
+		bpf_map_delete_elem(b->tx_fd, &p->cookie[s]);
+	for (int s = 0; s < 2; s++)
+		bpf_map_delete_elem(b->socks_fd, &p->cookie[s]);
+	sm(c)->in_maps = false;
+}
+
+/*
+ * Insert the pair. Returns 0, -EAGAIN if it failed before the verdict could
+ * run on either socket (nothing moved: the caller may use splice instead),
+ * or another -errno if it failed half way (bytes may already be in the
+ * kernel queues: the connection must be reset).
+ */
+static int maps_insert(struct pt_conn *c, const uint64_t cookie[2])
+{
+	struct pt_bpf *b = c->w->bpf;
+	int err = 0;
+
+	sm(c)->in_maps = true;
+	for (int s = 0; s < 2 && !err; s++) {
+		struct pt_sock_ref ref = { .slot = sm(c)->slot,
+					   .dir = s == PT_SIDE_CLIENT ? PT_DIR_UP : PT_DIR_DOWN };
+
+		if (bpf_map_update_elem(b->socks_fd, &cookie[s], &ref, BPF_NOEXIST))
+			err = -errno;
+	}
+	for (int s = 0; s < 2 && !err; s++) {
+		uint64_t fd = side_fd(c, s);
+
+		if (bpf_map_update_elem(b->tx_fd, &cookie[s], &fd, BPF_NOEXIST))
+			err = -errno;
+	}
+	for (int s = 0; s < 2 && !err; s++) {
+		uint64_t fd = side_fd(c, s);
+
+		if (bpf_map_update_elem(b->rx_fd, &cookie[s], &fd, BPF_NOEXIST))
+			err = s == 0 ? -errno : -EIO;
+	}
+	if (err) {
+		pr_debug(CONN, "#%llu: sockmap insert: %s", (unsigned long long)c->id,
+			 strerror(-err));
+		maps_remove(c);
+		if (err != -EIO)
+			err = -EAGAIN;
+	}
+	return err;
+}
+
+/* Make the verdict run over bytes that were queued before insertion. */
+static void kick(struct pt_conn *c)
+{
+	char b;
+
+	for (int s = 0; s < 2; s++)
+		recv(side_fd(c, s), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+}
+
+/* --- draining ------------------------------------------------------------ */
+
+static uint64_t counter_sig(const struct pt_pair *p)
+{
+	uint64_t sum = 0;
+
+	for (int d = 0; d < 2; d++)
+		sum += ld(&p->dir[d].redirected) + ld(&p->dir[d].passed) +
+		       ld(&p->dir[d].consumed);
+	return sum;
+}
+
+/* Bytes of direction d not yet in the target's TCP stream, or -errno. */
+static int64_t backlog(struct pt_conn *c, int d)
+{
+	const struct pt_dir *pd = &sm(c)->pair->dir[d];
+	int64_t w = tcp_written(dst_fd(c, d));
+
+	if (w < 0)
+		return w;
+	return (int64_t)(ld(&pd->redirected) + ld(&pd->consumed) + pd->peer_base) - w;
+}
+
+static void watch_sides(struct pt_conn *c)
+{
+	struct pt_sockmap_state *s = sm(c);
+	uint32_t want[2];
+
+	for (int side = 0; side < 2; side++) {
+		/* EPOLLIN: passed bytes or EOF; OUT only while a write is stuck. */
+		want[side] = EPOLLIN | EPOLLRDHUP | EPOLLET;
+		if (s->out_wait[side == PT_SIDE_CLIENT ? PT_DIR_DOWN : PT_DIR_UP])
+			want[side] |= EPOLLOUT;
+		if (want[side] != s->mask[side]) {
+			pt_loop_watch(&c->w->loop, side == PT_SIDE_CLIENT ? &c->cli : &c->up,
+				      want[side]);
+			s->mask[side] = want[side];
+		}
+	}
+}
+
+/*
+ * Write the bytes the verdict passed to the daemon (they sit in the source
+ * socket's queue) to the target, once every earlier byte reached it.
+ * Returns 1 when done, 0 to wait, -errno on a socket error (*bad side).
+ */
+static int forward_passed(struct pt_conn *c, int d, enum pt_side *bad)
+{
+	struct pt_dir *pd = &sm(c)->pair->dir[d];
+	uint8_t *buf = c->w->window;
+	int src = src_fd(c, d), dst = dst_fd(c, d);
+	uint64_t P, C;
+	int64_t q;
+	ssize_t n, m;
+
+	while ((P = ld(&pd->passed)) != (C = ld(&pd->consumed))) {
+		q = backlog(c, d);
+		if (q < 0) {
+			*bad = d == PT_DIR_UP ? PT_SIDE_UPSTREAM : PT_SIDE_CLIENT;
+			return q;
+		}
+		if (q > 0)
+			return 0; /* redirected bytes still in flight: they go first */
+		n = recv(src, buf, P - C < PT_WINDOW_MAX ? P - C : PT_WINDOW_MAX,
+			 MSG_PEEK | MSG_DONTWAIT);
+		if (n <= 0) {
+			if (n == -1 && errno == EAGAIN)
+				return 0;
+			*bad = d == PT_DIR_UP ? PT_SIDE_CLIENT : PT_SIDE_UPSTREAM;
+			return n ? -errno : -EPIPE;
+		}
+		m = send(dst, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (m == -1) {
+			if (errno == EAGAIN) {
+				sm(c)->out_wait[d] = true;
+				return 0;
+			}
+			*bad = d == PT_DIR_UP ? PT_SIDE_UPSTREAM : PT_SIDE_CLIENT;
+			return -errno;
+		}
+		sm(c)->out_wait[d] = false;
+		if (recv(src, buf, m, MSG_DONTWAIT) != m) {
+			*bad = d == PT_DIR_UP ? PT_SIDE_CLIENT : PT_SIDE_UPSTREAM;
+			return -EIO;
+		}
+		__atomic_store_n(&pd->consumed, C + m, __ATOMIC_RELEASE);
+	}
+	return 1;
+}
+
+/*
+ * Has everything the source of d sent reached the target's TCP stream?
+ * Only asked after the source's FIN. 1 yes, 0 not yet, -errno.
+ */
+static int dir_drained(struct pt_conn *c, int d)
+{
+	const struct pt_dir *pd = &sm(c)->pair->dir[d];
+	int64_t rcvd = tcp_received(src_fd(c, d)), q;
+
+	if (rcvd < 0)
+		return rcvd;
+	/* bytes_received counts the FIN: one more than the data. */
+	if ((int64_t)(ld(&pd->redirected) + ld(&pd->passed)) < rcvd - 1)
+		return 0;
+	if (ld(&pd->passed) != ld(&pd->consumed))
+		return 0;
+	q = backlog(c, d);
+	if (q < 0)
+		return q;
+	return q == 0;
+}
+
+static void set_state(struct pt_conn *c, enum pt_pair_state st)
+{
+	__atomic_store_n(&sm(c)->pair->state, st, __ATOMIC_RELEASE);
+}
+
+static void arm_timer(struct pt_conn *c)
+{
+	struct pt_sockmap_state *s = sm(c);
+	uint64_t now = c->w->loop.now, when = UINT64_MAX;
+	unsigned int idle = c->lcfg->idle_timeout_ms;
+
+	if (s->poll_ms)
+		when = now + s->poll_ms;
+	if (idle && c->t_last + idle < when)
+		when = c->t_last + idle;
+	if (when == UINT64_MAX)
+		pt_timer_cancel(&c->w->loop, &c->timer);
+	else
+		pt_timer_arm(&c->w->loop, &c->timer, when);
+}
+
+/*
+ * Look at both directions and do what can be done now: forward passed
+ * bytes, finish a direction whose source said EOF, and decide whether to
+ * keep polling (something is draining) or sleep until the next event.
+ */
+static void service(struct pt_conn *c)
+{
+	struct pt_sockmap_state *s = sm(c);
+	enum pt_side bad = PT_SIDE_CLIENT;
+	bool waiting = false;
+	uint64_t sig;
+	int r;
+
+	for (int d = 0; d < 2; d++) {
+		if (s->shut[d])
+			continue;
+		r = forward_passed(c, d, &bad);
+		if (r == 1 && s->eof[d])
+			r = dir_drained(c, d);
+		if (r < 0) {
+			pr_debug(CONN, "#%llu: sockmap: %s side: %s", (unsigned long long)c->id,
+				 bad == PT_SIDE_CLIENT ? "client" : "upstream", strerror(-r));
+			pt_conn_close(c, bad == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET
+							       : PT_END_UPSTREAM_RESET);
+			return;
+		}
+		if (r == 1 && s->eof[d]) {
+			shutdown(dst_fd(c, d), SHUT_WR);
+			s->shut[d] = true;
+			set_state(c, PT_PAIR_HALF_CLOSED);
+			continue;
+		}
+		if (s->eof[d] || (ld(&s->pair->dir[d].passed) != ld(&s->pair->dir[d].consumed) &&
+				  !s->out_wait[d]))
+			waiting = true;
+	}
+	for (int d = 0; d < 2; d++)
+		c->bytes[d] = ld(&s->pair->dir[d].redirected) + ld(&s->pair->dir[d].consumed);
+	if (s->shut[0] && s->shut[1]) {
+		pt_conn_close(c, PT_END_DONE);
+		return;
+	}
+
+	sig = counter_sig(s->pair);
+	if (waiting)
+		sig += tcp_written(c->cli.fd) + tcp_written(c->up.fd);
+	if (sig != s->sig) {
+		s->sig = sig;
+		s->t_move = c->w->loop.now;
+		c->t_last = c->w->loop.now;
+	}
+	if (waiting) {
+		if (c->w->loop.now - s->t_move >= c->lcfg->drain_timeout_ms) {
+			pr_warn(CONN, "#%llu: sockmap: no progress for %u ms while draining; resetting",
+				(unsigned long long)c->id, c->lcfg->drain_timeout_ms);
+			pt_conn_close(c, PT_END_ERROR);
+			return;
+		}
+		set_state(c, PT_PAIR_DRAINING);
+		s->poll_ms = !s->poll_ms ? SM_POLL_MIN_MS
+			     : s->poll_ms * 2 > SM_POLL_MAX_MS ? SM_POLL_MAX_MS : s->poll_ms * 2;
+	} else {
+		s->poll_ms = 0;
+	}
+	watch_sides(c);
+	arm_timer(c);
+}
+
+static void sockmap_event(struct pt_conn *c, enum pt_side side, uint32_t events)
+{
+	struct pt_ev *ev = side == PT_SIDE_CLIENT ? &c->cli : &c->up;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (events & EPOLLERR) {
+		getsockopt(ev->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		pr_debug(CONN, "#%llu: %s socket error: %s", (unsigned long long)c->id,
+			 side == PT_SIDE_CLIENT ? "client" : "upstream", strerror(err));
+		pt_conn_close(c, side == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET
+							: PT_END_UPSTREAM_RESET);
+		return;
+	}
+	if (events & (EPOLLRDHUP | EPOLLHUP))
+		sm(c)->eof[side == PT_SIDE_CLIENT ? PT_DIR_UP : PT_DIR_DOWN] = true;
+	sm(c)->poll_ms = 0;
+	service(c);
+}
+
+static void sockmap_timer(struct pt_conn *c)
+{
+	unsigned int idle = c->lcfg->idle_timeout_ms;
+
+	service(c);
+	if (c->state != PT_CS_RELAYING || !idle)
+		return;
+	if (c->w->loop.now - c->t_last >= idle && !sm(c)->poll_ms)
+		pt_conn_close(c, PT_END_IDLE);
+}
+
+static int sockmap_attach(struct pt_conn *c)
+{
+	struct pt_sockmap_state *s = sm(c);
+	struct pt_worker *w = c->w;
+	uint64_t cookie[2];
+	int64_t base[2];
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	if (!w->bpf)
+		return -EOPNOTSUPP;
+	err = slot_get(w, &s->slot);
+	if (err)
+		return err;
+	s->pair = &w->bpf->pairs[s->slot];
+	set_sndbuf(c);
+	for (int side = 0; side < 2 && !err; side++) {
+		err = get_cookie(side_fd(c, side), &cookie[side]);
+		base[side] = err ? 0 : tcp_written(side_fd(c, side));
+		if (!err && base[side] < 0)
+			err = base[side];
+	}
+	if (err)
+		goto out_slot;
+	fill_pair(c, s->pair, cookie, base);
+	set_state(c, PT_PAIR_RELAYING);
+	err = maps_insert(c, cookie);
+	if (err)
+		goto out_slot;
+	kick(c);
+	s->t_move = w->loop.now;
+	service(c);
+	return 0;
+out_slot:
+	set_state(c, PT_PAIR_FREE);
+	slot_put(w, s->slot);
+	s->pair = NULL;
+	return err;
+}
+
+static void sockmap_detach(struct pt_conn *c)
+{
+	struct pt_sockmap_state *s = sm(c);
+
+	if (!s->pair)
+		return;
+	for (int d = 0; d < 2; d++)
+		c->bytes[d] = ld(&s->pair->dir[d].redirected) + ld(&s->pair->dir[d].consumed);
+	if (s->in_maps)
+		maps_remove(c);
+	set_state(c, PT_PAIR_FREE);
+	slot_put(c->w, s->slot);
+	s->pair = NULL;
+}
+
+const struct pt_dataplane pt_dp_sockmap = {
+	.name = "sockmap",
+	.attach = sockmap_attach,
+	.event = sockmap_event,
+	.timer = sockmap_timer,
+	.detach = sockmap_detach,
+};
