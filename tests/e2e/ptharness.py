@@ -1,0 +1,844 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+"""End-to-end test harness for passthru.
+
+A test file builds one Suite, starts what it needs through it (passthru with
+a generated config, real backends: openssl s_server, sshd, dante, ptstream,
+small python servers), runs named tests and ends with suite.finish(), which
+prints "N passed, N failed, N skipped" and exits non-zero on a failure.
+
+    s = Suite('tls')
+    alpha = TlsBackend(s, 'alpha.example')
+    pt = Passthru(s, {'listeners': [...]})
+    def t_alpha():
+        m = pt.mark()
+        out = s_client(pt.port(), 'alpha.example')
+        eq(cert_cn(out), 'alpha.example', 'certificate CN')
+        pt.conn_after(m, route='alpha', proto='tls', end='done')
+    s.test('sni alpha', t_alpha)
+    s.finish()
+
+Every process is started in its own session and killed (its whole process
+group) when the suite ends, whatever happened; the temporary directory goes
+too unless PT_KEEP=1. Everything listens on 127.0.0.1 with ports the kernel
+hands out. A test passes when its function returns, is skipped when it
+raises Skip, fails on anything else; the failure and the tail of every
+passthru log are printed.
+"""
+import atexit
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import json
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+BUILD = os.path.join(ROOT, os.environ.get('BUILD', 'build'))
+PASSTHRU = os.path.join(BUILD, 'passthru')
+PTSTREAM = os.path.join(BUILD, 'tests', 'ptstream')
+SSHD = '/usr/sbin/sshd'
+# PT_DATA_PLANE=splice|sockmap|auto puts that data_plane into every listener
+# that listener() builds and makes plane_ok() demand it; unset, listeners keep
+# the daemon's default and either plane is fine.
+DATA_PLANE = os.environ.get('PT_DATA_PLANE')
+DANTED = '/usr/sbin/danted'
+
+
+class Skip(Exception):
+    """Raised by a test that cannot run here (says why)."""
+
+
+class Fail(AssertionError):
+    """A check failed."""
+
+
+def check(cond, what):
+    if not cond:
+        raise Fail(what)
+
+
+def eq(got, want, what):
+    if got != want:
+        raise Fail('%s: got %r, want %r' % (what, got, want))
+
+
+def is_root():
+    return os.geteuid() == 0
+
+
+def need_root(what):
+    if not is_root():
+        raise Skip('%s needs root' % what)
+
+
+def need_file(path):
+    if not os.path.exists(path):
+        raise Skip('%s not found' % path)
+
+
+def wait_for(pred, timeout, what, interval=0.02):
+    """Poll pred() until it returns something true; Fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise Fail('timed out after %.1f s waiting for %s' % (timeout, what))
+        time.sleep(interval)
+
+
+def is_listening(port, host='127.0.0.1'):
+    """Is something listening on host:port? Reads /proc, connects nowhere."""
+    want = '%08X:%04X' % (socket.ntohl(int.from_bytes(socket.inet_aton(host), 'big')),
+                          port)
+    try:
+        with open('/proc/net/tcp') as f:
+            next(f)
+            for line in f:
+                parts = line.split()
+                if parts[1] == want and parts[3] == '0A':
+                    return True
+    except OSError:
+        pass
+    return False
+
+
+_ports_given = set()
+
+
+def free_port():
+    """A loopback TCP port nobody listens on right now (never the same twice)."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
+    raise Fail('no free port')
+
+
+def closed_port():
+    """A port with nothing listening: connecting to it is refused."""
+    return free_port()
+
+
+# --- processes -----------------------------------------------------------
+
+
+class Proc:
+    """A child process in its own session, output to files in the suite dir."""
+
+    def __init__(self, suite, name, argv, stdout=True, stdin=None, env=None, cwd=None):
+        self.suite = suite
+        self.name = name
+        self.argv = argv
+        self.out_path = os.path.join(suite.dir, name + '.out')
+        self.err_path = os.path.join(suite.dir, name + '.err')
+        out = open(self.out_path, 'wb') if stdout else subprocess.DEVNULL
+        err = open(self.err_path, 'wb')
+        self.p = subprocess.Popen(argv, stdout=out, stderr=err,
+                                  stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                                  env=env, cwd=cwd, start_new_session=True)
+        if stdout:
+            out.close()
+        err.close()
+        suite.procs.append(self)
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def stdout(self):
+        try:
+            with open(self.out_path, 'rb') as f:
+                return f.read().decode('utf-8', 'replace')
+        except OSError:
+            return ''
+
+    def stderr(self):
+        with open(self.err_path, 'rb') as f:
+            return f.read().decode('utf-8', 'replace')
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def send_signal(self, sig):
+        if self.alive():
+            self.p.send_signal(sig)
+
+    def wait(self, timeout):
+        """Exit status, or None if still running after timeout seconds."""
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self):
+        """Kill the process and everything it forked (its process group)."""
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.p.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def stop(self, sig=signal.SIGTERM, timeout=3):
+        """Ask politely, then kill the group; returns the exit status."""
+        if self.alive():
+            try:
+                os.killpg(self.p.pid, sig)
+            except ProcessLookupError:
+                pass
+            if self.wait(timeout) is None:
+                self.kill()
+        self.kill()  # stragglers in the group
+        return self.p.returncode
+
+
+def run(argv, timeout=20, input=None, check_rc=None):
+    """Run a client program to completion; returns (rc, stdout, stderr) as text.
+
+    The program runs in its own session; on timeout its whole group is
+    killed and Fail is raised.
+    """
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        out, err = p.communicate(input, timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        raise Fail('%s timed out after %s s; stderr: %s' % (
+            ' '.join(argv[:3]), timeout, err.decode('utf-8', 'replace')[-500:]))
+    out = out.decode('utf-8', 'replace')
+    err = err.decode('utf-8', 'replace')
+    if check_rc is not None and p.returncode != check_rc:
+        raise Fail('%s exited %d, want %d; stderr: %s' % (
+            ' '.join(argv[:3]), p.returncode, check_rc, err[-800:]))
+    return p.returncode, out, err
+
+
+# --- the suite -------------------------------------------------------------
+
+
+class Suite:
+    def __init__(self, name):
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix='pt-e2e-%s-' % name)
+        self.procs = []
+        self.servers = []
+        self.passthrus = []
+        self.passed = self.failed = self.skipped = 0
+        self.t0 = time.monotonic()
+        self._cleaned = False
+        atexit.register(self.cleanup)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        if not os.access(PASSTHRU, os.X_OK):
+            print('note: %s is not built; tests that need it fail' % PASSTHRU)
+
+    def _on_signal(self, signo, frame):
+        self.cleanup()
+        sys.exit(128 + signo)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def write(self, name, data):
+        p = self.path(name)
+        with open(p, 'wb' if isinstance(data, bytes) else 'w') as f:
+            f.write(data)
+        return p
+
+    def test(self, name, fn, *args):
+        t0 = time.monotonic()
+        try:
+            fn(*args)
+        except Skip as e:
+            self.skipped += 1
+            print('skip %s: %s' % (name, e), flush=True)
+            return
+        except Exception as e:
+            self.failed += 1
+            why = str(e) if isinstance(e, Fail) else traceback.format_exc().rstrip()
+            print('not ok %s: %s' % (name, why), flush=True)
+            for pt in self.passthrus:
+                print('  --- %s log (last lines):' % pt.name)
+                for line in pt.log().splitlines()[-12:]:
+                    print('  | ' + line)
+            sys.stdout.flush()
+            return
+        self.passed += 1
+        print('ok %s (%.2f s)' % (name, time.monotonic() - t0), flush=True)
+
+    def cleanup(self):
+        if self._cleaned:
+            return
+        self._cleaned = True
+        for s in self.servers:
+            s.close()
+        for p in reversed(self.procs):
+            p.kill()
+        if os.environ.get('PT_KEEP'):
+            print('kept %s' % self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def finish(self):
+        self.cleanup()
+        print('%s: %.1f s' % (self.name, time.monotonic() - self.t0))
+        print('%d passed, %d failed, %d skipped' % (self.passed, self.failed, self.skipped),
+              flush=True)
+        sys.exit(1 if self.failed else 0)
+
+
+# --- passthru ----------------------------------------------------------------
+
+CONN_RE = re.compile(r'^(\S+) (\S+) (\w+) conn: #(\d+) (client=.*)$')
+TOKEN_RE = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)|(\S+)')
+NUMERIC = ('up', 'down', 'id')
+
+
+def parse_conn_line(line):
+    """One per-connection log line as a dict (None if it is not one).
+
+    Keys: time, tag (main, w0..), level, id, and every key=value of the
+    line; up/down/id are ints, dur a float in seconds, quoted values are
+    unquoted, bare words (flags such as "ech") map to True.
+    """
+    m = CONN_RE.match(line)
+    if not m:
+        return None
+    d = {'time': m.group(1), 'tag': m.group(2), 'level': m.group(3),
+         'id': int(m.group(4)), 'line': line}
+    for km in TOKEN_RE.finditer(m.group(5)):
+        if km.group(3):
+            d[km.group(3)] = True
+            continue
+        k, v = km.group(1), km.group(2)
+        if v.startswith('"'):
+            v = v[1:-1].replace('\\"', '"').replace('\\\\', '\\')
+        d[k] = v
+    for k in ('up', 'down'):
+        if k in d:
+            d[k] = int(d[k])
+    if d.get('dur', '').endswith('s'):
+        d['dur'] = float(d['dur'][:-1])
+    return d
+
+
+def match_conn(d, want):
+    """Compare a parsed line with want: values are exact (compared as
+    strings, ints as ints) or callables returning bool."""
+    bad = []
+    for k, v in want.items():
+        got = d.get(k)
+        if callable(v):
+            ok = got is not None and v(got)
+        elif isinstance(v, int) and not isinstance(v, bool):
+            ok = got == v
+        else:
+            ok = got is not None and str(got) == str(v)
+        if not ok:
+            bad.append('%s=%r (want %s)' % (k, got, getattr(v, 'desc', repr(v))))
+    return bad
+
+
+def between(lo, hi):
+    f = lambda v: lo <= v <= hi
+    f.desc = 'in [%s, %s]' % (lo, hi)
+    return f
+
+
+def at_least(lo):
+    f = lambda v: v >= lo
+    f.desc = '>= %s' % lo
+    return f
+
+
+class Passthru:
+    """build/passthru on a config generated from a dict (or given as text)."""
+
+    def __init__(self, suite, config, args=(), name=None, start=True):
+        self.suite = suite
+        self.name = name or 'passthru%d' % len(suite.passthrus)
+        self.config_path = suite.path(self.name + '.json')
+        self.args = list(args)
+        self.proc = None
+        self.set_config(config)
+        suite.passthrus.append(self)
+        if start:
+            self.start()
+
+    def set_config(self, config):
+        self.config = config
+        text = config if isinstance(config, str) else json.dumps(config, indent=1)
+        tmp = self.config_path + '.tmp'
+        with open(tmp, 'w') as f:
+            f.write(text)
+        os.rename(tmp, self.config_path)
+
+    def listen_addrs(self):
+        if isinstance(self.config, str):
+            return []
+        out = []
+        for l in self.config.get('listeners', []):
+            v = l['listen']
+            out += [v] if isinstance(v, str) else v
+        return out
+
+    def port(self, i=0):
+        """Port of the i-th listen address in the config."""
+        return int(self.listen_addrs()[i].rsplit(':', 1)[1])
+
+    def start(self, wait=True):
+        need_file(PASSTHRU)
+        self.proc = Proc(self.suite, self.name, [PASSTHRU, '-c', self.config_path] + self.args,
+                         stdout=False)
+        if wait:
+            n = max(1, len(self.listen_addrs()))
+            wait_for(lambda: self.log().count('listening on') >= n or not self.proc.alive(),
+                     10, '%s to listen' % self.name)
+            if not self.proc.alive():
+                raise Fail('%s exited %s at start: %s' % (self.name, self.proc.p.returncode,
+                                                          self.log()[-1500:]))
+        return self
+
+    def log(self):
+        try:
+            with open(self.proc.err_path, 'rb') as f:
+                return f.read().decode('utf-8', 'replace')
+        except (OSError, AttributeError):
+            return ''
+
+    def conns(self):
+        """Every per-connection line logged so far, parsed, in log order."""
+        out = []
+        for line in self.log().splitlines():
+            d = parse_conn_line(line)
+            if d:
+                out.append(d)
+        return out
+
+    def mark(self):
+        return len(self.conns())
+
+    def conns_after(self, mark, n, timeout=5):
+        """Wait until n connection lines have been logged after mark; return them."""
+        got = wait_for(lambda: (lambda c: c[mark:] if len(c) >= mark + n else None)(
+            self.conns()), timeout, '%d connection log lines from %s' % (n, self.name))
+        return got[:n]
+
+    def conn_after(self, mark, timeout=5, **want):
+        """The one connection line logged after mark, checked against want."""
+        d = self.conns_after(mark, 1, timeout)[0]
+        time.sleep(0.05)
+        extra = self.conns()[mark + 1:]
+        if extra:
+            raise Fail('expected one connection line, got %d more: %s' % (
+                len(extra), extra[0]['line']))
+        expect(d, **want)
+        return d
+
+    def send_signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=5):
+        return self.proc.stop(signal.SIGTERM, timeout)
+
+
+def expect(d, **want):
+    bad = match_conn(d, want)
+    if bad:
+        raise Fail('log line: %s\n  in: %s' % ('; '.join(bad), d['line']))
+
+
+def listener(name, port, routes, **kw):
+    l = {'name': name, 'listen': '127.0.0.1:%d' % port, 'routes': routes}
+    if DATA_PLANE:
+        l['data_plane'] = DATA_PLANE
+    l.update(kw)
+    return l
+
+
+def plane_ok(v):
+    if DATA_PLANE in ('splice', 'sockmap'):
+        return v == DATA_PLANE
+    return v in ('splice', 'sockmap')
+
+
+plane_ok.desc = DATA_PLANE if DATA_PLANE in ('splice', 'sockmap') else 'splice or sockmap'
+
+
+def route(name, forward=None, reject=False, **match):
+    r = {'name': name}
+    if match:
+        r['match'] = match
+    if reject:
+        r['reject'] = True
+    else:
+        r['forward'] = forward
+    return r
+
+
+def addr(port):
+    return '127.0.0.1:%d' % port
+
+
+# --- in-process servers ---------------------------------------------------------
+
+
+class TcpServer:
+    """A loopback server running handler(sock, server) per connection in a thread."""
+
+    def __init__(self, suite, handler, host='127.0.0.1'):
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind((host, 0))
+        self.ls.listen(128)
+        self.port = self.ls.getsockname()[1]
+        self.handler = handler
+        self.conns = []
+        self.records = []
+        self.lock = threading.Lock()
+        self.closed = False
+        suite.servers.append(self)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def addr(self):
+        return addr(self.port)
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, peer = self.ls.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns.append(c)
+            threading.Thread(target=self._run, args=(c,), daemon=True).start()
+
+    def _run(self, c):
+        try:
+            self.handler(c, self)
+        except OSError:
+            pass
+        finally:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    def record(self, **kw):
+        with self.lock:
+            self.records.append(kw)
+
+    def close(self):
+        self.closed = True
+        try:
+            self.ls.close()
+        except OSError:
+            pass
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.close()
+                except OSError:
+                    pass
+
+
+def recv_all(sock, limit=1 << 30):
+    """Read until EOF; returns the bytes."""
+    buf = bytearray()
+    while len(buf) < limit:
+        d = sock.recv(65536)
+        if not d:
+            break
+        buf += d
+    return bytes(buf)
+
+
+def recv_until(sock, marker, limit=65536):
+    buf = b''
+    while marker not in buf:
+        d = sock.recv(4096)
+        if not d:
+            break
+        buf += d
+        if len(buf) > limit:
+            break
+    return buf
+
+
+class HttpBackend(TcpServer):
+    """Minimal HTTP/1.x server that answers with its name and what it saw.
+
+    Body: "backend=NAME method=M host=H path=P\\n". Each connection is
+    recorded with the exact bytes received (rx) and sent (tx), so a test
+    can compare them with passthru's up=/down= counts.
+    """
+
+    def __init__(self, suite, name):
+        self.name = name
+        super().__init__(suite, self._handle)
+
+    def _handle(self, c, _):
+        rx = 0
+        req = b''
+        while b'\r\n\r\n' not in req:
+            d = c.recv(65536)
+            if not d:
+                break
+            req += d
+        rx += len(req)
+        head = req.split(b'\r\n\r\n', 1)[0].decode('latin-1')
+        lines = head.split('\r\n')
+        parts = lines[0].split(' ')
+        host = ''
+        for h in lines[1:]:
+            k, _, v = h.partition(':')
+            if k.strip().lower() == 'host':
+                host = v.strip()
+        body = ('backend=%s method=%s host=%s path=%s\n' % (
+            self.name, parts[0] if parts else '', host,
+            parts[1] if len(parts) > 1 else '')).encode()
+        resp = (b'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n'
+                b'Connection: close\r\n\r\n' % len(body)) + body
+        c.sendall(resp)
+        c.shutdown(socket.SHUT_WR)
+        rx += len(recv_all(c))
+        self.record(rx=rx, tx=len(resp), host=host, path=parts[1] if len(parts) > 1 else '')
+
+
+# --- external backends -------------------------------------------------------------
+
+
+def make_cert(suite, cn):
+    """Self-signed EC certificate for cn (also its subjectAltName); returns (cert, key)."""
+    cert, key = suite.path('%s.crt' % cn), suite.path('%s.key' % cn)
+    if not os.path.exists(cert):
+        run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+             'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert,
+             '-days', '2', '-subj', '/CN=%s' % cn, '-addext', 'subjectAltName=DNS:%s' % cn],
+            check_rc=0)
+    return cert, key
+
+
+class TlsBackend:
+    """openssl s_server -www with its own certificate (CN = cn), optional -alpn."""
+
+    def __init__(self, suite, cn, alpn=None):
+        self.cn = cn
+        self.port = free_port()
+        cert, key = make_cert(suite, cn)
+        argv = ['openssl', 's_server', '-accept', '127.0.0.1:%d' % self.port, '-cert', cert,
+                '-key', key, '-www', '-quiet']
+        if alpn:
+            argv += ['-alpn', alpn]
+        self.proc = Proc(suite, 'tls-%s' % cn, argv)
+        wait_for(lambda: is_listening(self.port) or not self.proc.alive(), 10,
+                 's_server %s' % cn)
+        if not self.proc.alive():
+            raise Fail('s_server %s died: %s' % (cn, self.proc.stderr()))
+
+    @property
+    def addr(self):
+        return addr(self.port)
+
+
+class PtServer:
+    """build/tests/ptstream server MODE ARGS on a kernel-chosen port."""
+
+    def __init__(self, suite, mode, *args, opts=(), name=None):
+        need_file(PTSTREAM)
+        self.name = name or 'ptstream-%s-%d' % (mode, len(suite.procs))
+        self.proc = Proc(suite, self.name, [PTSTREAM, 'server', '-v'] + list(opts) +
+                         [mode] + [str(a) for a in args])
+        m = wait_for(lambda: re.search(r'listening on \S+:(\d+)\n', self.proc.stdout())
+                     or (not self.proc.alive() and 'dead'), 5, self.name)
+        if m == 'dead':
+            raise Fail('%s died: %s' % (self.name, self.proc.stderr()))
+        self.port = int(m.group(1))
+
+    @property
+    def addr(self):
+        return addr(self.port)
+
+    def conn_lines(self):
+        """The per-connection lines (ptstream server -v) as dicts."""
+        out = []
+        for line in self.proc.stderr().splitlines():
+            m = re.match(r'ptstream: server #(\d+) (ok|FAIL) (.*)', line)
+            if m:
+                d = dict(kv.split('=', 1) for kv in m.group(3).split() if '=' in kv)
+                d['idx'] = int(m.group(1))
+                d['ok'] = m.group(2) == 'ok'
+                d['line'] = line
+                out.append(d)
+        return out
+
+
+def ptstream_client(*args, timeout=120):
+    """Run ptstream client ARGS; returns (rc, stdout, stderr)."""
+    need_file(PTSTREAM)
+    return run([PTSTREAM, 'client'] + [str(a) for a in args], timeout=timeout)
+
+
+class Sshd:
+    """A real sshd on 127.0.0.1 with a generated host key and a root login key."""
+
+    def __init__(self, suite):
+        need_root('sshd')
+        need_file(SSHD)
+        os.makedirs('/run/sshd', mode=0o755, exist_ok=True)
+        self.port = free_port()
+        d = suite.path('sshd')
+        os.makedirs(d, exist_ok=True)
+        self.hostkey = os.path.join(d, 'ssh_host_ed25519_key')
+        self.userkey = os.path.join(d, 'id_ed25519')
+        for k in (self.hostkey, self.userkey):
+            run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'pt-e2e', '-f', k],
+                check_rc=0)
+        shutil.copy(self.userkey + '.pub', os.path.join(d, 'authorized_keys'))
+        conf = os.path.join(d, 'sshd_config')
+        with open(conf, 'w') as f:
+            f.write('\n'.join([
+                'Port %d' % self.port, 'ListenAddress 127.0.0.1',
+                'HostKey %s' % self.hostkey, 'PidFile none', 'UsePAM no',
+                'StrictModes no', 'PermitRootLogin prohibit-password',
+                'PubkeyAuthentication yes', 'PasswordAuthentication no',
+                'KbdInteractiveAuthentication no',
+                'AuthorizedKeysFile %s' % os.path.join(d, 'authorized_keys'),
+                'LogLevel INFO', '']))
+        self.proc = Proc(suite, 'sshd', [SSHD, '-D', '-e', '-f', conf])
+        wait_for(lambda: is_listening(self.port) or not self.proc.alive(), 10, 'sshd')
+        if not self.proc.alive():
+            raise Fail('sshd died: %s' % self.proc.stderr())
+
+    @property
+    def addr(self):
+        return addr(self.port)
+
+    def host_key(self):
+        """The public host key as "ssh-ed25519 BASE64"."""
+        with open(self.hostkey + '.pub') as f:
+            return ' '.join(f.read().split()[:2])
+
+
+class Dante:
+    """danted SOCKS 4/4a/5 server on 127.0.0.1, no authentication, loopback only."""
+
+    def __init__(self, suite):
+        need_root('danted')
+        need_file(DANTED)
+        self.port = free_port()
+        conf = suite.path('danted.conf')
+        with open(conf, 'w') as f:
+            f.write('\n'.join([
+                'logoutput: stderr', 'internal: 127.0.0.1 port = %d' % self.port,
+                'external: 127.0.0.1', 'socksmethod: none', 'clientmethod: none',
+                'user.privileged: root', 'user.unprivileged: nobody',
+                'client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }',
+                'socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 protocol: tcp }', '']))
+        self.proc = Proc(suite, 'danted', [DANTED, '-f', conf, '-p', suite.path('danted.pid'),
+                                            '-N', '1'])
+        wait_for(lambda: is_listening(self.port) or not self.proc.alive(), 10, 'danted')
+        if not self.proc.alive():
+            raise Fail('danted died: %s' % self.proc.stderr())
+
+    @property
+    def addr(self):
+        return addr(self.port)
+
+
+# --- clients -------------------------------------------------------------------------
+
+
+def s_client(port, sni=None, alpn=None, extra=(), timeout=10, request=True):
+    """openssl s_client to 127.0.0.1:port; returns its stdout+stderr.
+
+    With request (for s_server -www backends) it sends "GET / HTTP/1.0" and
+    reads until the server closes, so both ends close cleanly (a client that
+    quits with the server's session tickets unread resets the connection);
+    without, stdin is at EOF and s_client quits after the handshake.
+    """
+    argv = ['openssl', 's_client', '-connect', '127.0.0.1:%d' % port]
+    argv += ['-servername', sni] if sni else ['-noservername']
+    if alpn:
+        argv += ['-alpn', alpn]
+    if request:
+        argv.append('-ign_eof')
+    rc, out, err = run(argv + list(extra), timeout=timeout,
+                       input=b'GET / HTTP/1.0\r\n\r\n' if request else b'')
+    return out + err
+
+
+def cert_cn(out):
+    """Subject CN of the peer certificate in s_client or curl -v output."""
+    m = re.search(r'subject=\s*CN\s*=\s*(\S+)', out) or re.search(r'subject: CN=(\S+)', out)
+    return m.group(1) if m else None
+
+
+def curl(*args, timeout=10):
+    rc, out, err = run(['curl', '-sS', '--max-time', str(timeout)] + list(args),
+                       timeout=timeout + 5)
+    return rc, out, err
+
+
+def connect(port, host='127.0.0.1', source=None, timeout=5):
+    s = socket.socket()
+    s.settimeout(timeout)
+    if source:
+        s.bind((source, 0))
+    s.connect((host, port))
+    return s
+
+
+def read_closed(sock, timeout):
+    """Read until the peer closes; returns (data, 'eof'|'reset'|'timeout', seconds)."""
+    t0 = time.monotonic()
+    sock.settimeout(timeout)
+    data = b''
+    try:
+        while True:
+            d = sock.recv(65536)
+            if not d:
+                return data, 'eof', time.monotonic() - t0
+            data += d
+    except ConnectionResetError:
+        return data, 'reset', time.monotonic() - t0
+    except socket.timeout:
+        return data, 'timeout', time.monotonic() - t0
+
+
+def capture_client_hello(suite, sni, alpn=None):
+    """The first TLS record openssl s_client sends for sni (a real ClientHello)."""
+    got = {}
+
+    def handler(c, srv):
+        buf = b''
+        c.settimeout(5)
+        while len(buf) < 5 or len(buf) < 5 + int.from_bytes(buf[3:5], 'big'):
+            d = c.recv(65536)
+            if not d:
+                break
+            buf += d
+        got['hello'] = buf[:5 + int.from_bytes(buf[3:5], 'big')]
+
+    srv = TcpServer(suite, handler)
+    s_client(srv.port, sni, alpn, request=False)
+    srv.close()
+    hello = got.get('hello', b'')
+    check(len(hello) > 100 and hello[0] == 0x16, 'captured a ClientHello for %s' % sni)
+    return hello
