@@ -372,7 +372,9 @@ class Passthru:
     def __init__(self, suite, config, args=(), name=None, start=True):
         self.suite = suite
         self.name = name or 'passthru%d' % len(suite.passthrus)
-        self.config_path = suite.path(self.name + '.json')
+        # The daemon names its BPF pin directory after the config file: keep
+        # it unique among concurrently running suites.
+        self.config_path = suite.path('%s-%d.json' % (self.name, os.getpid()))
         self.args = list(args)
         self.proc = None
         self.set_config(config)
