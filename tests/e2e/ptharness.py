@@ -306,7 +306,7 @@ class Suite:
 
 CONN_RE = re.compile(r'^(\S+) (\S+) (\w+) conn: #(\d+) (client=.*)$')
 TOKEN_RE = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)|(\S+)')
-NUMERIC = ('up', 'down', 'id')
+FLAGS = ('sslv2', 'ech')
 
 
 def parse_conn_line(line):
@@ -314,18 +314,25 @@ def parse_conn_line(line):
 
     Keys: time, tag (main, w0..), level, id, and every key=value of the
     line; up/down/id are ints, dur a float in seconds, quoted values are
-    unquoted, bare words (flags such as "ech") map to True.
+    unquoted, the flags "sslv2" and "ech" map to True. Other bare words
+    continue the value before them: names may hold spaces (the legacy
+    format's "TLS SNI alpha.example") and the daemon does not quote them.
     """
     m = CONN_RE.match(line)
     if not m:
         return None
     d = {'time': m.group(1), 'tag': m.group(2), 'level': m.group(3),
          'id': int(m.group(4)), 'line': line}
+    last = None
     for km in TOKEN_RE.finditer(m.group(5)):
         if km.group(3):
-            d[km.group(3)] = True
+            if km.group(3) in FLAGS or last is None:
+                d[km.group(3)] = True
+            else:
+                d[last] += ' ' + km.group(3)
             continue
         k, v = km.group(1), km.group(2)
+        last = k
         if v.startswith('"'):
             v = v[1:-1].replace('\\"', '"').replace('\\\\', '\\')
         d[k] = v
