@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+"""Limits: max_connections (one worker and shared by two), idle_timeout_ms."""
+import socket
+import time
+
+from ptharness import (Suite, Passthru, PtServer, connect, read_closed, recv_all, eq, check,
+                       expect, listener, route, free_port, wait_for, between)
+
+s = Suite('limits')
+echo = PtServer(s, 'echo')
+
+
+def ping(c, msg):
+    c.sendall(msg)
+    got = b''
+    while len(got) < len(msg):
+        d = c.recv(65536)
+        if not d:
+            break
+        got += d
+    eq(got, msg, 'echo through the connection')
+
+
+def finish(c):
+    c.shutdown(socket.SHUT_WR)
+    rest = recv_all(c)
+    c.close()
+    return rest
+
+
+def refused_at_accept(port):
+    """Connect: the kernel accepts, passthru closes at once without a byte."""
+    c = connect(port)
+    local = '127.0.0.1:%d' % c.getsockname()[1]
+    c.sendall(b'hello?')
+    data, how, took = read_closed(c, 3)
+    c.close()
+    check(data == b'' and how in ('eof', 'reset') and took < 0.5,
+          'connection over the limit closed at once (%s, %r after %.2f s)' % (how, data, took))
+    return local
+
+
+def t_max_connections(workers):
+    port = free_port()
+    args = ['-w', str(workers)] if workers > 1 else []
+    pt = Passthru(s, {'listeners': [listener('front', port, [route('all', echo.addr)],
+                                             max_connections=2)]},
+                  args=args, name='max%d' % workers)
+    m = pt.mark()
+    c1, c2 = connect(port), connect(port)
+    ping(c1, b'one')
+    ping(c2, b'two')
+    # With two workers the over-limit connections land on either of them.
+    over = [refused_at_accept(port) for _ in range(6 if workers > 1 else 1)]
+    ping(c1, b'one again')
+    eq(finish(c1), b'', 'end of the first connection')
+    pt.conns_after(m, 1)
+    c4 = connect(port)
+    ping(c4, b'four')
+    eq(finish(c4), b'', 'a slot was free again')
+    eq(finish(c2), b'', 'end of the second connection')
+    lines = pt.conns_after(m, 3)
+    time.sleep(0.1)
+    lines = pt.conns()[m:]
+    eq(len(lines), 3, 'connection lines (over-limit ones are not relayed)')
+    eq(sorted(d['up'] for d in lines), [3, 4, 12], 'bytes of the relayed connections')
+    check(not [d for d in lines if d['client'] in over], 'no over-limit connection relayed')
+    eq(sorted(set(d['end'] for d in lines)), ['done'], 'end reasons')
+    pt.stop()
+
+
+def t_idle():
+    port = free_port()
+    pt = Passthru(s, {'listeners': [listener('front', port, [route('all', echo.addr)],
+                                             idle_timeout_ms=500)]}, name='idle')
+    m = pt.mark()
+    c = connect(port)
+    ping(c, b'hi')
+    data, how, took = read_closed(c, 5)
+    c.close()
+    check(how in ('eof', 'reset') and 0.4 <= took <= 1.5,
+          'idle connection closed after idle_timeout_ms=500 (%s after %.2f s)' % (how, took))
+    expect(pt.conn_after(m), end='idle-timeout', up=2, down=2, dur=between(0.45, 1.6))
+
+    # Traffic every 200 ms keeps it open well past 500 ms.
+    m = pt.mark()
+    c = connect(port)
+    t0 = time.monotonic()
+    for i in range(7):
+        ping(c, b'tick%d' % i)
+        time.sleep(0.2)
+    eq(finish(c), b'', 'busy connection ended by us, not by the idle timer')
+    check(time.monotonic() - t0 > 1.3, 'the busy connection lived > 1.3 s')
+    expect(pt.conn_after(m), end='done', up=35, down=35)
+    pt.stop()
+
+
+s.test('max_connections 2: third connection closed at accept, slot freed later',
+       t_max_connections, 1)
+s.test('max_connections 2 is shared by -w 2 workers', t_max_connections, 2)
+s.test('idle_timeout_ms closes an idle relayed connection, not a busy one', t_idle)
+s.finish()
