@@ -16,8 +16,9 @@
  * peer's TCP stream has taken) and passes the skb instead when the pair's
  * limit would be exceeded. Once one skb has been passed, every later one is
  * passed too until the daemon has written all of them (passed == consumed),
- * so order always holds. Passed skbs are charged to the reading socket and
- * close its TCP window: the sender slows down.
+ * so order always holds. The daemon reacts to the first passed skb by
+ * taking the reading socket out of PT_MAP_RX: its TCP window closes and the
+ * sender waits, without a copy, until the queue has drained.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -126,7 +127,8 @@ int PT_PROG_VERDICT(struct __sk_buff *skb)
 	written = peer_written(&peer);
 	if (written < 0)
 		goto fail;
-	queued = (__s64)(d->redirected + READ_ONCE(d->consumed) + READ_ONCE(d->peer_base)) - written;
+	queued = (__s64)(d->redirected + READ_ONCE(d->consumed) + READ_ONCE(d->copied) +
+			 READ_ONCE(d->peer_base)) - written;
 	if (queued < 0)
 		queued = 0;
 	if (queued + len > p->limit) {

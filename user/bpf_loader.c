@@ -28,8 +28,8 @@
 #include "passthru.skel.h"
 
 _Static_assert(sizeof(struct pt_pair) % 8 == 0, "pt_pair must be 8-byte aligned in the array");
-_Static_assert(sizeof(struct pt_dir) == 64, "pt_dir layout changed: bump PT_ABI_VERSION");
-_Static_assert(sizeof(struct pt_pair) == 296, "pt_pair layout changed: bump PT_ABI_VERSION");
+_Static_assert(sizeof(struct pt_dir) == 72, "pt_dir layout changed: bump PT_ABI_VERSION");
+_Static_assert(sizeof(struct pt_pair) == 312, "pt_pair layout changed: bump PT_ABI_VERSION");
 
 #define PT_BPFFS "/sys/fs/bpf"
 

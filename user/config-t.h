@@ -21,8 +21,8 @@
 #define PT_DEF_IDLE_TIMEOUT_MS		0	/* off */
 #define PT_DEF_MAX_CONNECTIONS		10000
 #define PT_DEF_GRACE_MS			10000
-#define PT_DEF_SOCKMAP_SNDBUF		(4 << 20)
-#define PT_DEF_SOCKMAP_MAX_QUEUED	(4 << 20)
+#define PT_DEF_SOCKMAP_SNDBUF		(32 << 20)
+#define PT_DEF_SOCKMAP_MAX_QUEUED	(16 << 20)
 #define PT_DEF_DRAIN_TIMEOUT_MS		30000
 
 struct pt_sockaddr {

@@ -314,7 +314,7 @@ static int forward_passed(struct pt_conn *c, int d, enum pt_side *bad)
 		}
 		if (q > 0)
 			return 0; /* redirected bytes still in flight: they go first */
-		n = recv(src, buf, P - C < PT_WINDOW_MAX ? P - C : PT_WINDOW_MAX,
+		n = recv(src, buf, P - C < PT_SCRATCH_SIZE ? P - C : PT_SCRATCH_SIZE,
 			 MSG_PEEK | MSG_DONTWAIT);
 		if (n <= 0) {
 			if (n == -1 && errno == EAGAIN)
@@ -393,7 +393,7 @@ static void service(struct pt_conn *c)
 {
 	struct pt_sockmap_state *s = sm(c);
 	enum pt_side bad = PT_SIDE_CLIENT;
-	bool waiting = false;
+	bool waiting = false, moved;
 	uint64_t sig;
 	int r;
 
@@ -430,7 +430,8 @@ static void service(struct pt_conn *c)
 	sig = counter_sig(s->pair);
 	if (waiting)
 		sig += tcp_written(c->cli.fd) + tcp_written(c->up.fd);
-	if (sig != s->sig) {
+	moved = sig != s->sig;
+	if (moved) {
 		s->sig = sig;
 		s->t_move = c->w->loop.now;
 		c->t_last = c->w->loop.now;
@@ -443,8 +444,11 @@ static void service(struct pt_conn *c)
 			return;
 		}
 		set_state(c, PT_PAIR_DRAINING);
-		s->poll_ms = !s->poll_ms ? SM_POLL_MIN_MS
-			     : s->poll_ms * 2 > SM_POLL_MAX_MS ? SM_POLL_MAX_MS : s->poll_ms * 2;
+		/* Poll fast while the queue moves, back off while it is stuck. */
+		if (moved || !s->poll_ms)
+			s->poll_ms = SM_POLL_MIN_MS;
+		else if (s->poll_ms < SM_POLL_MAX_MS)
+			s->poll_ms *= 2;
 	} else {
 		s->poll_ms = 0;
 	}
@@ -468,7 +472,6 @@ static void sockmap_event(struct pt_conn *c, enum pt_side side, uint32_t events)
 	}
 	if (events & (EPOLLRDHUP | EPOLLHUP))
 		sm(c)->eof[side == PT_SIDE_CLIENT ? PT_DIR_UP : PT_DIR_DOWN] = true;
-	sm(c)->poll_ms = 0;
 	service(c);
 }
 
@@ -529,8 +532,19 @@ static void sockmap_detach(struct pt_conn *c)
 
 	if (!s->pair)
 		return;
-	for (int d = 0; d < 2; d++)
-		c->bytes[d] = ld(&s->pair->dir[d].redirected) + ld(&s->pair->dir[d].consumed);
+	for (int d = 0; d < 2; d++) {
+		const struct pt_dir *pd = &s->pair->dir[d];
+
+		c->bytes[d] = ld(&pd->redirected) + ld(&pd->consumed);
+		pr_debug(CONN,
+			 "#%llu: sockmap %s: redirected=%llu packets=%llu passed=%llu consumed=%llu "
+			 "pass_events=%llu redirect_fail=%llu max_queued=%llu",
+			 (unsigned long long)c->id, d == PT_DIR_UP ? "up" : "down",
+			 (unsigned long long)pd->redirected, (unsigned long long)pd->packets,
+			 (unsigned long long)pd->passed, (unsigned long long)pd->consumed,
+			 (unsigned long long)pd->pass_events, (unsigned long long)pd->redirect_fail,
+			 (unsigned long long)pd->max_queued);
+	}
 	if (s->in_maps)
 		maps_remove(c);
 	set_state(c, PT_PAIR_FREE);

@@ -270,7 +270,7 @@ int pt_worker_run(const struct pt_worker_args *a)
 	err = pt_loop_init(&w.loop);
 	if (err)
 		goto out;
-	w.window = malloc(PT_WINDOW_MAX);
+	w.window = malloc(PT_SCRATCH_SIZE);
 	err = w.window ? 0 : -ENOMEM;
 	if (!err)
 		err = setup_slots(&w, a->n_workers);

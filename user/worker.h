@@ -18,6 +18,9 @@ struct pt_bpf;
 struct pt_conn;
 struct pt_worker;
 
+/* Per-worker scratch: the detection window and the sockmap fallback copies. */
+#define PT_SCRATCH_SIZE (256 * 1024)
+
 /* One listening socket of this worker. */
 struct pt_listener {
 	struct pt_ev ev;
@@ -47,7 +50,7 @@ struct pt_worker {
 	struct pt_conn *dead;		/* closed during this batch, freed after it */
 	int n_conns;
 	uint64_t next_id;
-	uint8_t *window;		/* MSG_PEEK scratch, PT_WINDOW_MAX bytes */
+	uint8_t *window;		/* scratch, PT_SCRATCH_SIZE bytes (>= PT_WINDOW_MAX) */
 	struct pt_pipe_pool pipes;
 	struct pt_bpf *bpf;		/* kernel data plane, NULL if not loaded */
 	uint32_t *free_slots;		/* this worker's share of the pair slots */
