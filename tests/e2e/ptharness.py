@@ -205,14 +205,15 @@ class Proc:
         return self.p.returncode
 
 
-def run(argv, timeout=20, input=None, check_rc=None):
+def run(argv, timeout=20, input=None, check_rc=None, env=None):
     """Run a client program to completion; returns (rc, stdout, stderr) as text.
 
     The program runs in its own session; on timeout its whole group is
     killed and Fail is raised.
     """
     p = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                         env=env)
     try:
         out, err = p.communicate(input, timeout)
     except subprocess.TimeoutExpired:

@@ -173,8 +173,10 @@ def t_any():
 
 
 def t_after_garbage():
+    m = pt.mark()
     for _ in range(3):
         exchange(os.urandom(300))
+    pt.conns_after(m, 3)
     t_not_cidr()
 
 
