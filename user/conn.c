@@ -21,6 +21,7 @@
 #include "config.h"
 #include "conn.h"
 #include "log.h"
+#include "pairs.h"
 #include "route.h"
 #include "stats.h"
 #include "worker.h"
@@ -155,6 +156,7 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end)
 	c->end = end;
 	if (c->dp && c->state == PT_CS_RELAYING)
 		c->dp->detach(c);
+	pt_pair_close(c);
 	pt_timer_cancel(&w->loop, &c->timer);
 	log_end(c);
 

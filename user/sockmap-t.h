@@ -5,12 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct pt_pair;
-
 /* Per-connection state of the sockmap data plane. */
 struct pt_sockmap_state {
-	uint32_t slot;
-	struct pt_pair *pair;		/* the slot, in the mmapped PT_MAP_PAIRS */
 	bool in_maps;
 	bool eof[2];			/* FIN seen on the socket feeding direction d */
 	bool shut[2];			/* direction d finished: shutdown(SHUT_WR) done */

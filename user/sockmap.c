@@ -38,6 +38,7 @@
 #include "bpf_loader.h"
 #include "conn.h"
 #include "log.h"
+#include "pairs.h"
 #include "worker.h"
 
 #define SM_POLL_MIN_MS	1
@@ -99,47 +100,6 @@ static int get_cookie(int fd, uint64_t *cookie)
 	return getsockopt(fd, SOL_SOCKET, SO_COOKIE, cookie, &len) ? -errno : 0;
 }
 
-static void fill_addr(struct pt_addr *a, const struct sockaddr_storage *ss)
-{
-	memset(a, 0, sizeof(*a));
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)ss;
-
-		a->family = AF_INET;
-		a->port = in->sin_port;
-		memcpy(a->addr, &in->sin_addr, 4);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)ss;
-
-		a->family = AF_INET6;
-		a->port = in6->sin6_port;
-		memcpy(a->addr, &in6->sin6_addr, 16);
-	}
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-/* --- slots ------------------------------------------------------------- */
-
-static int slot_get(struct pt_worker *w, uint32_t *slot)
-{
-	if (!w->n_free_slots)
-		return -ENOSPC;
-	*slot = w->free_slots[--w->n_free_slots];
-	return 0;
-}
-
-static void slot_put(struct pt_worker *w, uint32_t slot)
-{
-	w->free_slots[w->n_free_slots++] = slot;
-}
-
 /* --- insertion and removal ---------------------------------------------- */
 
 static void set_sndbuf(struct pt_conn *c)
@@ -157,39 +117,10 @@ static void set_sndbuf(struct pt_conn *c)
 	}
 }
 
-static void fill_pair(struct pt_conn *c, struct pt_pair *p, const uint64_t cookie[2],
-		      const int64_t base[2])
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	const char *name = c->fields.proto == PT_PROTO_TLS ? c->fields.sni : c->fields.host;
-
-	memset(p, 0, sizeof(*p));
-	p->cookie[0] = cookie[PT_SIDE_CLIENT];
-	p->cookie[1] = cookie[PT_SIDE_UPSTREAM];
-	/* Direction d writes to side !d: its base is that side's write counter. */
-	p->dir[PT_DIR_UP].peer_base = base[PT_SIDE_UPSTREAM];
-	p->dir[PT_DIR_DOWN].peer_base = base[PT_SIDE_CLIENT];
-	p->limit = c->lcfg->sockmap_max_queued;
-	p->start_ns = mono_ns() - (c->w->loop.now - c->t_start) * 1000000ull;
-	p->conn_id = c->id;
-	p->plane = PT_PLANE_SOCKMAP;
-	p->listener = c->lidx;
-	p->route = c->ridx;
-	p->proto = c->detected ? c->fields.proto : PT_PROTO_NONE;
-	p->worker = c->w->id;
-	p->gen = c->cfg->generation;
-	fill_addr(&p->client, &c->peer.ss);
-	if (!getpeername(c->up.fd, (struct sockaddr *)&ss, &len))
-		fill_addr(&p->upstream, &ss);
-	if (c->detected && name)
-		snprintf(p->name, sizeof(p->name), "%.*s", (int)sizeof(p->name) - 1, name);
-}
-
 static void maps_remove(struct pt_conn *c)
 {
 	struct pt_bpf *b = c->w->bpf;
-	struct pt_pair *p = sm(c)->pair;
+	struct pt_pair *p = c->pair;
 
 	/* RX first: the verdict stops before the targets disappear. */
 	for (int s = 0; s < 2; s++)
@@ -214,7 +145,7 @@ static int maps_insert(struct pt_conn *c, const uint64_t cookie[2])
 
 	sm(c)->in_maps = true;
 	for (int s = 0; s < 2 && !err; s++) {
-		struct pt_sock_ref ref = { .slot = sm(c)->slot,
+		struct pt_sock_ref ref = { .slot = c->slot,
 					   .dir = s == PT_SIDE_CLIENT ? PT_DIR_UP : PT_DIR_DOWN };
 
 		if (bpf_map_update_elem(b->socks_fd, &cookie[s], &ref, BPF_NOEXIST))
@@ -266,7 +197,7 @@ static uint64_t counter_sig(const struct pt_pair *p)
 /* Bytes of direction d not yet in the target's TCP stream, or -errno. */
 static int64_t backlog(struct pt_conn *c, int d)
 {
-	const struct pt_dir *pd = &sm(c)->pair->dir[d];
+	const struct pt_dir *pd = &c->pair->dir[d];
 	int64_t w = tcp_written(dst_fd(c, d));
 
 	if (w < 0)
@@ -299,7 +230,7 @@ static void watch_sides(struct pt_conn *c)
  */
 static int forward_passed(struct pt_conn *c, int d, enum pt_side *bad)
 {
-	struct pt_dir *pd = &sm(c)->pair->dir[d];
+	struct pt_dir *pd = &c->pair->dir[d];
 	uint8_t *buf = c->w->window;
 	int src = src_fd(c, d), dst = dst_fd(c, d);
 	uint64_t P, C;
@@ -347,7 +278,7 @@ static int forward_passed(struct pt_conn *c, int d, enum pt_side *bad)
  */
 static int dir_drained(struct pt_conn *c, int d)
 {
-	const struct pt_dir *pd = &sm(c)->pair->dir[d];
+	const struct pt_dir *pd = &c->pair->dir[d];
 	int64_t rcvd = tcp_received(src_fd(c, d)), q;
 
 	if (rcvd < 0)
@@ -361,11 +292,6 @@ static int dir_drained(struct pt_conn *c, int d)
 	if (q < 0)
 		return q;
 	return q == 0;
-}
-
-static void set_state(struct pt_conn *c, enum pt_pair_state st)
-{
-	__atomic_store_n(&sm(c)->pair->state, st, __ATOMIC_RELEASE);
 }
 
 static void arm_timer(struct pt_conn *c)
@@ -413,21 +339,22 @@ static void service(struct pt_conn *c)
 		if (r == 1 && s->eof[d]) {
 			shutdown(dst_fd(c, d), SHUT_WR);
 			s->shut[d] = true;
-			set_state(c, PT_PAIR_HALF_CLOSED);
+			pt_pair_set_state(c->pair, PT_PAIR_HALF_CLOSED);
 			continue;
 		}
-		if (s->eof[d] || (ld(&s->pair->dir[d].passed) != ld(&s->pair->dir[d].consumed) &&
+		if (s->eof[d] || (ld(&c->pair->dir[d].passed) != ld(&c->pair->dir[d].consumed) &&
 				  !s->out_wait[d]))
 			waiting = true;
 	}
 	for (int d = 0; d < 2; d++)
-		c->bytes[d] = ld(&s->pair->dir[d].redirected) + ld(&s->pair->dir[d].consumed);
+		c->bytes[d] = ld(&c->pair->dir[d].redirected) + ld(&c->pair->dir[d].consumed) +
+			      ld(&c->pair->dir[d].copied);
 	if (s->shut[0] && s->shut[1]) {
 		pt_conn_close(c, PT_END_DONE);
 		return;
 	}
 
-	sig = counter_sig(s->pair);
+	sig = counter_sig(c->pair);
 	if (waiting)
 		sig += tcp_written(c->cli.fd) + tcp_written(c->up.fd);
 	moved = sig != s->sig;
@@ -443,7 +370,7 @@ static void service(struct pt_conn *c)
 			pt_conn_close(c, PT_END_ERROR);
 			return;
 		}
-		set_state(c, PT_PAIR_DRAINING);
+		pt_pair_set_state(c->pair, PT_PAIR_DRAINING);
 		/* Poll fast while the queue moves, back off while it is stuck. */
 		if (moved || !s->poll_ms)
 			s->poll_ms = SM_POLL_MIN_MS;
@@ -486,56 +413,62 @@ static void sockmap_timer(struct pt_conn *c)
 		pt_conn_close(c, PT_END_IDLE);
 }
 
+/* Cookies, write-counter bases and the limit: what the verdict needs. */
+static int prime_pair(struct pt_conn *c, uint64_t cookie[2])
+{
+	struct pt_pair *p = c->pair;
+	int64_t base;
+	int err;
+
+	for (int side = 0; side < 2; side++) {
+		err = get_cookie(side_fd(c, side), &cookie[side]);
+		if (err)
+			return err;
+		base = tcp_written(side_fd(c, side));
+		if (base < 0)
+			return base;
+		/* Direction d writes to side !d: its base is that side's counter. */
+		p->dir[side == PT_SIDE_CLIENT ? PT_DIR_DOWN : PT_DIR_UP].peer_base = base;
+	}
+	p->cookie[0] = cookie[PT_SIDE_CLIENT];
+	p->cookie[1] = cookie[PT_SIDE_UPSTREAM];
+	p->limit = c->lcfg->sockmap_max_queued;
+	return 0;
+}
+
 static int sockmap_attach(struct pt_conn *c)
 {
 	struct pt_sockmap_state *s = sm(c);
-	struct pt_worker *w = c->w;
 	uint64_t cookie[2];
-	int64_t base[2];
 	int err;
 
 	memset(s, 0, sizeof(*s));
-	if (!w->bpf)
+	if (!c->w->bpf)
 		return -EOPNOTSUPP;
-	err = slot_get(w, &s->slot);
-	if (err)
-		return err;
-	s->pair = &w->bpf->pairs[s->slot];
+	if (!pt_pair_open(c, PT_PLANE_SOCKMAP))
+		return -ENOSPC;
 	set_sndbuf(c);
-	for (int side = 0; side < 2 && !err; side++) {
-		err = get_cookie(side_fd(c, side), &cookie[side]);
-		base[side] = err ? 0 : tcp_written(side_fd(c, side));
-		if (!err && base[side] < 0)
-			err = base[side];
+	err = prime_pair(c, cookie);
+	if (!err)
+		err = maps_insert(c, cookie);
+	if (err) {
+		pt_pair_close(c);
+		return err == -EIO ? err : -EAGAIN;
 	}
-	if (err)
-		goto out_slot;
-	fill_pair(c, s->pair, cookie, base);
-	set_state(c, PT_PAIR_RELAYING);
-	err = maps_insert(c, cookie);
-	if (err)
-		goto out_slot;
 	kick(c);
-	s->t_move = w->loop.now;
+	s->t_move = c->w->loop.now;
 	service(c);
 	return 0;
-out_slot:
-	set_state(c, PT_PAIR_FREE);
-	slot_put(w, s->slot);
-	s->pair = NULL;
-	return err;
 }
 
 static void sockmap_detach(struct pt_conn *c)
 {
-	struct pt_sockmap_state *s = sm(c);
-
-	if (!s->pair)
+	if (!c->pair)
 		return;
 	for (int d = 0; d < 2; d++) {
-		const struct pt_dir *pd = &s->pair->dir[d];
+		const struct pt_dir *pd = &c->pair->dir[d];
 
-		c->bytes[d] = ld(&pd->redirected) + ld(&pd->consumed);
+		c->bytes[d] = ld(&pd->redirected) + ld(&pd->consumed) + ld(&pd->copied);
 		pr_debug(CONN,
 			 "#%llu: sockmap %s: redirected=%llu packets=%llu passed=%llu consumed=%llu "
 			 "pass_events=%llu redirect_fail=%llu max_queued=%llu",
@@ -545,11 +478,8 @@ static void sockmap_detach(struct pt_conn *c)
 			 (unsigned long long)pd->pass_events, (unsigned long long)pd->redirect_fail,
 			 (unsigned long long)pd->max_queued);
 	}
-	if (s->in_maps)
+	if (sm(c)->in_maps)
 		maps_remove(c);
-	set_state(c, PT_PAIR_FREE);
-	slot_put(c->w, s->slot);
-	s->pair = NULL;
 }
 
 const struct pt_dataplane pt_dp_sockmap = {

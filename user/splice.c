@@ -23,6 +23,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "pairs.h"
 #include "worker.h"
 
 #define PT_PIPE_SIZE	(256 * 1024)
@@ -187,6 +188,19 @@ static int pump_dir(struct pt_conn *c, int dir, bool *progress, enum pt_side *ba
 	return 0;
 }
 
+/* Show the byte counts and state in the pair slot, for passthru-ctl. */
+static void publish(struct pt_conn *c)
+{
+	struct pt_splice_state *s = &c->dps.splice;
+
+	if (!c->pair)
+		return;
+	for (int d = 0; d < 2; d++)
+		__atomic_store_n(&c->pair->dir[d].copied, c->bytes[d], __ATOMIC_RELAXED);
+	if (s->dir[PT_DIR_UP].shut || s->dir[PT_DIR_DOWN].shut)
+		pt_pair_set_state(c->pair, PT_PAIR_HALF_CLOSED);
+}
+
 static void relay(struct pt_conn *c)
 {
 	struct pt_splice_state *s = &c->dps.splice;
@@ -203,8 +217,10 @@ static void relay(struct pt_conn *c)
 		pt_conn_close(c, bad == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET : PT_END_UPSTREAM_RESET);
 		return;
 	}
-	if (progress)
+	if (progress) {
 		c->t_last = c->w->loop.now;
+		publish(c);
+	}
 	if (s->dir[PT_DIR_UP].shut && s->dir[PT_DIR_DOWN].shut)
 		pt_conn_close(c, PT_END_DONE);
 }
@@ -260,6 +276,7 @@ static int splice_attach(struct pt_conn *c)
 		err = pt_loop_watch(&c->w->loop, &c->up, mask);
 	if (err)
 		return err;
+	pt_pair_open(c, PT_PLANE_SPLICE);
 	arm_idle(c);
 	/* The peeked bytes (and maybe a server banner) are already waiting. */
 	relay(c);

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "bpf_loader.h"
+#include "conn.h"
+#include "pairs.h"
+#include "worker.h"
+
+static void fill_addr(struct pt_addr *a, const struct sockaddr_storage *ss)
+{
+	memset(a, 0, sizeof(*a));
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ss;
+
+		a->family = AF_INET;
+		a->port = in->sin_port;
+		memcpy(a->addr, &in->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+
+		a->family = AF_INET6;
+		a->port = in6->sin6_port;
+		memcpy(a->addr, &in6->sin6_addr, 16);
+	}
+}
+
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void fill_pair(struct pt_conn *c, struct pt_pair *p, enum pt_plane plane)
+{
+	const char *name = c->fields.proto == PT_PROTO_TLS ? c->fields.sni : c->fields.host;
+
+	memset(p, 0, sizeof(*p));
+	p->start_ns = mono_ns() - (c->w->loop.now - c->t_start) * 1000000ull;
+	p->conn_id = c->id;
+	p->plane = plane;
+	p->listener = c->lidx;
+	p->route = c->ridx;
+	p->proto = c->detected ? c->fields.proto : PT_PROTO_NONE;
+	p->worker = c->w->id;
+	p->gen = c->cfg->generation;
+	p->limit = c->lcfg->sockmap_max_queued;
+	fill_addr(&p->client, &c->peer.ss);
+	if (c->up_addr)
+		fill_addr(&p->upstream, &c->up_addr->ss);
+	if (c->detected && name)
+		snprintf(p->name, sizeof(p->name), "%.*s", (int)sizeof(p->name) - 1, name);
+}
+
+struct pt_pair *pt_pair_open(struct pt_conn *c, enum pt_plane plane)
+{
+	struct pt_worker *w = c->w;
+	struct pt_pair *p;
+
+	if (c->pair)
+		return c->pair;
+	if (!w->bpf || !w->n_free_slots)
+		return NULL;
+	c->slot = w->free_slots[--w->n_free_slots];
+	p = &w->bpf->pairs[c->slot];
+	fill_pair(c, p, plane);
+	pt_pair_set_state(p, PT_PAIR_RELAYING);
+	c->pair = p;
+	return p;
+}
+
+void pt_pair_close(struct pt_conn *c)
+{
+	if (!c->pair)
+		return;
+	pt_pair_set_state(c->pair, PT_PAIR_FREE);
+	c->w->free_slots[c->w->n_free_slots++] = c->slot;
+	c->pair = NULL;
+}
