@@ -26,6 +26,7 @@
 #include "bpf_loader.h"
 #include "log.h"
 #include "passthru.skel.h"
+#include "selftest.h"
 
 _Static_assert(sizeof(struct pt_pair) % 8 == 0, "pt_pair must be 8-byte aligned in the array");
 _Static_assert(sizeof(struct pt_dir) == 72, "pt_dir layout changed: bump PT_ABI_VERSION");
@@ -216,6 +217,8 @@ static const char *load_reason(int err)
 int pt_bpf_open(struct pt_bpf *b, const char *instance, uint32_t n_slots, int n_workers,
 		const char **why)
 {
+	static char why_buf[160];
+	const char *step;
 	int err;
 
 	memset(b, 0, sizeof(*b));
@@ -270,6 +273,15 @@ int pt_bpf_open(struct pt_bpf *b, const char *instance, uint32_t n_slots, int n_
 		*why = "cannot pin the maps under /sys/fs/bpf/passthru";
 		goto fail;
 	}
+	err = pt_sockmap_selftest(b, &step);
+	if (err) {
+		snprintf(why_buf, sizeof(why_buf),
+			 "kernel self-test failed at step \"%s\" (this kernel lacks a sockmap fix "
+			 "passthru needs)", step);
+		*why = why_buf;
+		goto fail;
+	}
+	pr_debug(BPF, "kernel self-test passed (pre-insertion bytes, EAGAIN retries, FIN)");
 	return 0;
 fail:
 	pt_bpf_close(b, true);
