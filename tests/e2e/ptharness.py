@@ -699,6 +699,30 @@ class PtServer:
         return out
 
 
+def failures(err, pt=None, limit=5):
+    """The FAIL lines of a ptstream client's stderr, each with passthru's log
+    line for that connection (found by the client's local address)."""
+    out = []
+    conns = {d.get('client'): d['line'] for d in pt.conns()} if pt else {}
+    for line in err.splitlines():
+        if 'FAIL' not in line:
+            continue
+        m = re.search(r'local (\S+)\)$', line)
+        if m and m.group(1) in conns:
+            line += '\n      passthru: ' + conns[m.group(1)]
+        out.append(line)
+        if len(out) == limit:
+            break
+    return out
+
+
+def no_failures(rc, err, pt, what):
+    """Fail with the ptstream client's failures (and passthru's lines for them)."""
+    f = failures(err, pt)
+    if rc or f:
+        raise Fail('%s: ptstream exited %d\n    %s' % (what, rc, '\n    '.join(f) or err[-500:]))
+
+
 def ptstream_client(*args, timeout=120):
     """Run ptstream client ARGS; returns (rc, stdout, stderr)."""
     need_file(PTSTREAM)

@@ -71,8 +71,9 @@
  * splitmix64 generator, seekable. "ptstream gen" prints any stream.
  *
  * Client output: a failure line "ptstream: #IDX FAIL: why (sent N, received
- * N)" on stderr for each failed connection; with -v one line per
- * connection "#IDX ok up=N down=N up_sha256=HEX down_sha256=HEX" on stdout;
+ * N, local ADDR)" on stderr for each failed connection; with -v one line per
+ * connection "#IDX ok up=N down=N up_sha256=HEX down_sha256=HEX local=ADDR" on
+ * stdout (ADDR: the client's own address, as passthru logs it);
  * always the totals on stdout; with --summary a last line "N passed, N
  * failed" counting connections. Exit 0 when every connection passed, 1 if
  * one failed, 2 on usage errors. -T SECONDS (default 120) bounds the run:
@@ -184,7 +185,7 @@ struct conn {
 	char reply[160]; /* sink reply, stream trailer, expected trailer */
 	uint8_t *ring;	 /* echo/banner */
 	size_t ring_off, ring_len;
-	char peer[64];
+	char peer[64]; /* server: the client's address; client: our local address */
 	char why[256];
 };
 
@@ -593,11 +594,14 @@ static void report(struct conn *c)
 		return;
 	}
 	if (c->failed)
-		fprintf(stderr, "ptstream: #%u FAIL: %s (sent %" PRIu64 ", received %" PRIu64 ")\n",
-			c->idx, c->why, c->tx_bytes, c->rx_bytes);
+		fprintf(stderr,
+			"ptstream: #%u FAIL: %s (sent %" PRIu64 ", received %" PRIu64
+			", local %s)\n",
+			c->idx, c->why, c->tx_bytes, c->rx_bytes, c->peer[0] ? c->peer : "-");
 	else if (opt.verbose)
-		printf("#%u ok up=%" PRIu64 " down=%" PRIu64 " up_sha256=%s down_sha256=%s\n",
-		       c->idx, c->tx_bytes, c->rx_bytes, txh, rxh);
+		printf("#%u ok up=%" PRIu64 " down=%" PRIu64
+		       " up_sha256=%s down_sha256=%s local=%s\n",
+		       c->idx, c->tx_bytes, c->rx_bytes, txh, rxh, c->peer);
 }
 
 /* The connection is over (passed or failed): report, close, forget. */
@@ -1152,7 +1156,9 @@ static socklen_t dst_len, bind_len;
 
 static void client_start(uint32_t idx)
 {
-	int fd, one = 1;
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
+	int fd, err, one = 1;
 	struct conn *c;
 	uint64_t up = conn_size(idx, DIR_UP), down = conn_size(idx, DIR_DOWN);
 
@@ -1204,13 +1210,17 @@ static void client_start(uint32_t idx)
 	default:
 		break;
 	}
-	if (connect(fd, (struct sockaddr *)&dst_ss, dst_len) == 0) {
+	err = connect(fd, (struct sockaddr *)&dst_ss, dst_len) ? errno : 0;
+	/* The local address lets a test find this connection in passthru's log. */
+	if (getsockname(fd, (struct sockaddr *)&local, &len) == 0)
+		addr_str(&local, c->peer, sizeof(c->peer));
+	if (!err) {
 		watch(c, 0);
 		step(c);
 		return;
 	}
-	if (errno != EINPROGRESS) {
-		fail(c, "connect: %s", strerror(errno));
+	if (err != EINPROGRESS) {
+		fail(c, "connect: %s", strerror(err));
 		conn_end(c);
 		return;
 	}
