@@ -128,7 +128,8 @@ int PT_PROG_VERDICT(struct __sk_buff *skb)
 	if (written < 0)
 		goto fail;
 	queued = (__s64)(d->redirected + READ_ONCE(d->consumed) + READ_ONCE(d->copied) +
-			 READ_ONCE(d->peer_base)) - written;
+			 READ_ONCE(d->peer_base)) -
+		 written;
 	if (queued < 0)
 		queued = 0;
 	if (queued + len > p->limit) {

@@ -141,7 +141,7 @@ static int pin_all(struct pt_bpf *b)
 {
 	struct bpf_map *maps[] = {
 		b->skel->maps.PT_MAP_PAIRS, b->skel->maps.PT_MAP_SOCKS, b->skel->maps.PT_MAP_RX,
-		b->skel->maps.PT_MAP_TX, b->skel->maps.PT_MAP_META,
+		b->skel->maps.PT_MAP_TX,    b->skel->maps.PT_MAP_META,
 	};
 	char path[PATH_MAX];
 	int err;
@@ -277,7 +277,8 @@ int pt_bpf_open(struct pt_bpf *b, const char *instance, uint32_t n_slots, int n_
 	if (err) {
 		snprintf(why_buf, sizeof(why_buf),
 			 "kernel self-test failed at step \"%s\" (this kernel lacks a sockmap fix "
-			 "passthru needs)", step);
+			 "passthru needs)",
+			 step);
 		*why = why_buf;
 		goto fail;
 	}

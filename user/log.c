@@ -16,12 +16,12 @@ static enum pt_log_level cat_level[PT_LC_MAX] = {
 static char log_tag[16] = "main";
 
 static const char *const level_names[] = {
-	[PT_LOG_ERR] = "error", [PT_LOG_WARN] = "warn", [PT_LOG_INFO] = "info",
+	[PT_LOG_ERR] = "error",	  [PT_LOG_WARN] = "warn",   [PT_LOG_INFO] = "info",
 	[PT_LOG_DEBUG] = "debug", [PT_LOG_TRACE] = "trace",
 };
 
 static const char *const cat_names[PT_LC_MAX] = {
-	[PT_LC_MAIN] = "main", [PT_LC_CONFIG] = "config", [PT_LC_CONN] = "conn",
+	[PT_LC_MAIN] = "main",	 [PT_LC_CONFIG] = "config", [PT_LC_CONN] = "conn",
 	[PT_LC_PROBE] = "probe", [PT_LC_BPF] = "bpf",
 };
 
@@ -59,9 +59,10 @@ void pt_vlog(enum pt_log_cat cat, enum pt_log_level level, const char *fmt, va_l
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s %s: ",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-		     tm.tm_sec, ts.tv_nsec / 1000000, log_tag, level_names[level], cat_names[cat]);
+	n = snprintf(line, sizeof(line),
+		     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s %s: ", tm.tm_year + 1900,
+		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		     ts.tv_nsec / 1000000, log_tag, level_names[level], cat_names[cat]);
 	n += vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	if (n >= (int)sizeof(line) - 1)
 		n = sizeof(line) - 2;

@@ -34,8 +34,8 @@
 #include "log.h"
 #include "selftest.h"
 
-#define ST_BULK		(512u << 10)
-#define ST_TIMEOUT_MS	3000
+#define ST_BULK	      (512u << 10)
+#define ST_TIMEOUT_MS 3000
 
 /* The daemon side relays x <-> y; a is x's client, b is y's server. */
 struct st_socks {
@@ -175,7 +175,8 @@ static unsigned char pattern(size_t i)
 /* Push ST_BULK bytes a -> b while y's send buffer is tiny; check them. */
 static int step_bulk(struct st_socks *s, char *buf)
 {
-	struct pollfd pfd[2] = { { .fd = s->a, .events = POLLOUT }, { .fd = s->b, .events = POLLIN } };
+	struct pollfd pfd[2] = { { .fd = s->a, .events = POLLOUT },
+				 { .fd = s->b, .events = POLLIN } };
 	size_t sent = 0, got = 0;
 	struct timespec t0;
 	int small = 4096;

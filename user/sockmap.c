@@ -41,8 +41,8 @@
 #include "pairs.h"
 #include "worker.h"
 
-#define SM_POLL_MIN_MS	1
-#define SM_POLL_MAX_MS	50
+#define SM_POLL_MIN_MS 1
+#define SM_POLL_MAX_MS 50
 
 static struct pt_sockmap_state *sm(struct pt_conn *c)
 {
@@ -189,8 +189,7 @@ static uint64_t counter_sig(const struct pt_pair *p)
 	uint64_t sum = 0;
 
 	for (int d = 0; d < 2; d++)
-		sum += ld(&p->dir[d].redirected) + ld(&p->dir[d].passed) +
-		       ld(&p->dir[d].consumed);
+		sum += ld(&p->dir[d].redirected) + ld(&p->dir[d].passed) + ld(&p->dir[d].consumed);
 	return sum;
 }
 
@@ -365,7 +364,8 @@ static void service(struct pt_conn *c)
 	}
 	if (waiting) {
 		if (c->w->loop.now - s->t_move >= c->lcfg->drain_timeout_ms) {
-			pr_warn(CONN, "#%llu: sockmap: no progress for %u ms while draining; resetting",
+			pr_warn(CONN,
+				"#%llu: sockmap: no progress for %u ms while draining; resetting",
 				(unsigned long long)c->id, c->lcfg->drain_timeout_ms);
 			pt_conn_close(c, PT_END_ERROR);
 			return;
@@ -393,8 +393,8 @@ static void sockmap_event(struct pt_conn *c, enum pt_side side, uint32_t events)
 		getsockopt(ev->fd, SOL_SOCKET, SO_ERROR, &err, &len);
 		pr_debug(CONN, "#%llu: %s socket error: %s", (unsigned long long)c->id,
 			 side == PT_SIDE_CLIENT ? "client" : "upstream", strerror(err));
-		pt_conn_close(c, side == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET
-							: PT_END_UPSTREAM_RESET);
+		pt_conn_close(c,
+			      side == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET : PT_END_UPSTREAM_RESET);
 		return;
 	}
 	if (events & (EPOLLRDHUP | EPOLLHUP))
@@ -469,14 +469,15 @@ static void sockmap_detach(struct pt_conn *c)
 		const struct pt_dir *pd = &c->pair->dir[d];
 
 		c->bytes[d] = ld(&pd->redirected) + ld(&pd->consumed) + ld(&pd->copied);
-		pr_debug(CONN,
-			 "#%llu: sockmap %s: redirected=%llu packets=%llu passed=%llu consumed=%llu "
-			 "pass_events=%llu redirect_fail=%llu max_queued=%llu",
-			 (unsigned long long)c->id, d == PT_DIR_UP ? "up" : "down",
-			 (unsigned long long)pd->redirected, (unsigned long long)pd->packets,
-			 (unsigned long long)pd->passed, (unsigned long long)pd->consumed,
-			 (unsigned long long)pd->pass_events, (unsigned long long)pd->redirect_fail,
-			 (unsigned long long)pd->max_queued);
+		pr_debug(
+			CONN,
+			"#%llu: sockmap %s: redirected=%llu packets=%llu passed=%llu consumed=%llu "
+			"pass_events=%llu redirect_fail=%llu max_queued=%llu",
+			(unsigned long long)c->id, d == PT_DIR_UP ? "up" : "down",
+			(unsigned long long)pd->redirected, (unsigned long long)pd->packets,
+			(unsigned long long)pd->passed, (unsigned long long)pd->consumed,
+			(unsigned long long)pd->pass_events, (unsigned long long)pd->redirect_fail,
+			(unsigned long long)pd->max_queued);
 	}
 	if (sm(c)->in_maps)
 		maps_remove(c);

@@ -26,8 +26,8 @@
 #include "pairs.h"
 #include "worker.h"
 
-#define PT_PIPE_SIZE	(256 * 1024)
-#define PT_PIPE_POOL	1024	/* idle pipes kept per worker */
+#define PT_PIPE_SIZE (256 * 1024)
+#define PT_PIPE_POOL 1024 /* idle pipes kept per worker */
 
 static int pipe_get(struct pt_pipe_pool *pool, struct pt_pipe *p)
 {
@@ -214,7 +214,8 @@ static void relay(struct pt_conn *c)
 	if (err) {
 		pr_debug(CONN, "#%llu: splice: %s side: %s", (unsigned long long)c->id,
 			 bad == PT_SIDE_CLIENT ? "client" : "upstream", strerror(-err));
-		pt_conn_close(c, bad == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET : PT_END_UPSTREAM_RESET);
+		pt_conn_close(c,
+			      bad == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET : PT_END_UPSTREAM_RESET);
 		return;
 	}
 	if (progress) {
@@ -235,8 +236,8 @@ static void splice_event(struct pt_conn *c, enum pt_side side, uint32_t events)
 		getsockopt(ev->fd, SOL_SOCKET, SO_ERROR, &err, &len);
 		pr_debug(CONN, "#%llu: %s socket error: %s", (unsigned long long)c->id,
 			 side == PT_SIDE_CLIENT ? "client" : "upstream", strerror(err));
-		pt_conn_close(c, side == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET
-							: PT_END_UPSTREAM_RESET);
+		pt_conn_close(c,
+			      side == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET : PT_END_UPSTREAM_RESET);
 		return;
 	}
 	relay(c);
