@@ -211,6 +211,17 @@ def t_concurrent(lname, port, plane, n=500):
     eq(sum(1 for d in srv if d['ok']), n, 'stream server connections that checked out')
 
 
+def t_sequential_both(lname, port, plane, n=200):
+    # One at a time: the client's FIN arrives while the download is still in
+    # flight, the case where a premature FIN towards the client shows up.
+    m = pt.mark()
+    rc, out, err = ptstream_client('-c', '127.0.0.1:%d' % port, '-m', 'both', '-C', 1, '-N', n,
+                                   '-s', '256k', '-S', SEED, '-P', hello_path, '-T', '60')
+    no_failures(rc, err, pt, 'every connection byte-exact both ways')
+    lines = pt.conns_after(m, n, timeout=15)
+    eq([d['line'] for d in lines if d['end'] != 'done'][:3], [], 'lines with end other than done')
+
+
 def t_echo_many(lname, port, plane):
     prefix = 'POST /echo HTTP/1.1\\r\\nHost: echo.example\\r\\n\\r\\n'
     m = pt.mark()
@@ -237,4 +248,6 @@ for lname, port, plane in PLANES:
            t_concurrent, lname, port, plane)
     s.test('%s 300 echo connections, 100 at a time, behind an HTTP request' % tag,
            t_echo_many, lname, port, plane)
+    s.test('%s 200 sequential connections, 256 KiB both ways, client FIN during download' % tag,
+           t_sequential_both, lname, port, plane)
 s.finish()
