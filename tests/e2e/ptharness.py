@@ -25,6 +25,7 @@ raises Skip, fails on anything else; the failure and the tail of every
 passthru log are printed.
 """
 import atexit
+import json
 import os
 import re
 import shutil
@@ -36,18 +37,17 @@ import tempfile
 import threading
 import time
 import traceback
-import json
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 BUILD = os.path.join(ROOT, os.environ.get('BUILD', 'build'))
 PASSTHRU = os.path.join(BUILD, 'passthru')
 PTSTREAM = os.path.join(BUILD, 'tests', 'ptstream')
 SSHD = '/usr/sbin/sshd'
+DANTED = '/usr/sbin/danted'
 # PT_DATA_PLANE=splice|sockmap|auto puts that data_plane into every listener
 # that listener() builds and makes plane_ok() demand it; unset, listeners keep
 # the daemon's default and either plane is fine.
 DATA_PLANE = os.environ.get('PT_DATA_PLANE')
-DANTED = '/usr/sbin/danted'
 
 
 class Skip(Exception):

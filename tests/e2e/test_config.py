@@ -7,7 +7,7 @@ import socket
 
 from ptharness import (Suite, Passthru, TlsBackend, HttpBackend, PtServer, PASSTHRU, run,
                        s_client, cert_cn, curl, connect, recv_all, eq, check, expect, free_port,
-                       need_file, wait_for, listener, route)
+                       need_file, listener, route)
 
 s = Suite('config')
 alpha = TlsBackend(s, 'alpha.example')

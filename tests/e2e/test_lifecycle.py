@@ -8,8 +8,7 @@ import socket
 import time
 
 from ptharness import (Suite, Passthru, PtServer, connect, read_closed, recv_all, eq, check,
-                       expect, listener, route, free_port, ptstream_client, wait_for, between,
-                       Fail)
+                       expect, listener, route, free_port, ptstream_client, wait_for, Fail)
 
 s = Suite('lifecycle')
 echo = PtServer(s, 'echo')
@@ -114,7 +113,6 @@ def t_grace_expires():
     m = pt.mark()
     c = connect(port)
     ping(c, b'x')
-    t0 = time.monotonic()
     pt.send_signal(signal.SIGTERM)
     data, how, took = read_closed(c, 5)
     c.close()

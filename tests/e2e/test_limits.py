@@ -4,7 +4,7 @@ import socket
 import time
 
 from ptharness import (Suite, Passthru, PtServer, connect, read_closed, recv_all, eq, check,
-                       expect, listener, route, free_port, wait_for, between)
+                       expect, listener, route, free_port, between)
 
 s = Suite('limits')
 echo = PtServer(s, 'echo')

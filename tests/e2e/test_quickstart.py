@@ -21,9 +21,11 @@ setsid examples/run-quickstart.sh > "$OUT/script.out" 2> "$OUT/script.err" < /de
 qs=$!
 for i in $(seq 200); do [ -n "$(ss -Hltn 'sport = :8443')" ] && break; sleep 0.05; done
 echo "== alpha"
-openssl s_client -connect 127.0.0.1:8443 -servername alpha.example </dev/null 2>/dev/null | grep subject=
+openssl s_client -connect 127.0.0.1:8443 -servername alpha.example </dev/null 2>/dev/null |
+	grep subject=
 echo "== beta"
-curl -sk --max-time 5 --resolve beta.example:8443:127.0.0.1 https://beta.example:8443/ | grep -c 'accept 127.0.0.1:9002 '
+curl -sk --max-time 5 --resolve beta.example:8443:127.0.0.1 https://beta.example:8443/ |
+	grep -c 'accept 127.0.0.1:9002 '
 echo "== web"
 curl -s --max-time 5 -H 'Host: web.example' http://127.0.0.1:8443/hello
 echo "== other"

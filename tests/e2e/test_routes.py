@@ -149,8 +149,8 @@ GARBAGE = bytes(range(0, 256, 7)) * 3
 def t_unknown():
     m = pt.mark()
     eq(exchange(GARBAGE), b'unknown\n' + GARBAGE, 'garbage reached the unknown route')
-    d = expect(pt.conn_after(m), route='unk', proto='unknown', upstream=b_unk.addr,
-               end='done', up=len(GARBAGE), down=8 + len(GARBAGE), dur=between(0, 0.25))
+    expect(pt.conn_after(m), route='unk', proto='unknown', upstream=b_unk.addr,
+           end='done', up=len(GARBAGE), down=8 + len(GARBAGE), dur=between(0, 0.25))
 
 
 def t_bad_hello():

@@ -6,7 +6,7 @@ import threading
 import time
 
 from ptharness import (Suite, Passthru, TlsBackend, HttpBackend, TcpServer, s_client, curl,
-                       cert_cn, eq, check, expect, listener, route, addr, free_port, at_least,
+                       cert_cn, eq, check, expect, listener, route, free_port, at_least,
                        between, plane_ok)
 
 s = Suite('tls')

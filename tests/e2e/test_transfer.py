@@ -12,7 +12,7 @@ import re
 import socket
 import subprocess
 
-from ptharness import (Suite, Passthru, PtServer, TcpServer, PTSTREAM, DATA_PLANE, connect,
+from ptharness import (Suite, Passthru, PtServer, TcpServer, PTSTREAM, connect,
                        recv_all, recv_until, eq, check, expect, listener, route, free_port,
                        plane_ok, ptstream_client, capture_client_hello, wait_for, no_failures)
 
