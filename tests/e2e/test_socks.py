@@ -55,6 +55,10 @@ def socks4a_handler(c, srv):
 
 socks4a = TcpServer(s, socks4a_handler)
 port4a = free_port()
+pt4a = Passthru(s, {'listeners': [listener('front4a', port4a, [
+    route('socks4a', socks4a.addr, protocol='socks4'),
+    route('rest', reject=True),
+])]}, name='passthru4a')
 
 
 def t_setup():
@@ -66,21 +70,19 @@ def t_setup():
         route('socks5', dante.addr, protocol='socks5'),
         route('socks4', dante.addr, protocol='socks4'),
         route('rest', reject=True),
-    ]), listener('front4a', port4a, [
-        route('socks4a', socks4a.addr, protocol='socks4'),
-        route('rest', reject=True),
     ])]})
 
 
 def via(flag, url_host, proto, target=None, greet=None, to_4a=False):
-    if pt is None:
+    if to_4a:
+        daemon, p, upstream = pt4a, port4a, socks4a.addr
+    elif pt is None:
         raise Skip('no dante')
-    port = port4a if to_4a else globals()['port']
-    upstream = socks4a.addr if to_4a else dante.addr
-    m = pt.mark()
+    else:
+        daemon, p, upstream = pt, port, dante.addr
+    m = daemon.mark()
     n = len(web.records)
-    rc, out, err = curl(flag, '127.0.0.1:%d' % port, 'http://%s:%d/through' % (url_host,
-                                                                               web.port))
+    rc, out, err = curl(flag, '127.0.0.1:%d' % p, 'http://%s:%d/through' % (url_host, web.port))
     eq(rc, 0, 'curl %s exit status (%s)' % (flag, err.strip()))
     eq(out, 'backend=web method=GET host=%s:%d path=/through\n' % (url_host, web.port),
        'HTTP backend answer through SOCKS')
@@ -96,7 +98,7 @@ def via(flag, url_host, proto, target=None, greet=None, to_4a=False):
     want['up'].desc = 'HTTP bytes %d + one of %s' % (rec['rx'], up)
     want['down'] = lambda v: v - rec['tx'] in down
     want['down'].desc = 'HTTP bytes %d + one of %s' % (rec['tx'], down)
-    expect(pt.conn_after(m), **want)
+    expect(daemon.conn_after(m), **want)
 
 
 s.test('setup: danted', t_setup)
