@@ -48,6 +48,9 @@ DANTED = '/usr/sbin/danted'
 # that listener() builds and makes plane_ok() demand it; unset, listeners keep
 # the daemon's default and either plane is fine.
 DATA_PLANE = os.environ.get('PT_DATA_PLANE')
+# PT_TIME_SCALE=N stretches every timeout and every "at most this long"
+# bound by N, for slow machines (emulated VMs); lower bounds stay.
+TIME_SCALE = float(os.environ.get('PT_TIME_SCALE', '1'))
 
 
 class Skip(Exception):
@@ -82,8 +85,14 @@ def need_file(path):
         raise Skip('%s not found' % path)
 
 
+def slack(seconds):
+    """An upper time bound, stretched by PT_TIME_SCALE."""
+    return seconds * TIME_SCALE
+
+
 def wait_for(pred, timeout, what, interval=0.02):
     """Poll pred() until it returns something true; Fail after timeout."""
+    timeout = slack(timeout)
     deadline = time.monotonic() + timeout
     while True:
         v = pred()
@@ -208,9 +217,10 @@ class Proc:
 def run(argv, timeout=20, input=None, check_rc=None, env=None):
     """Run a client program to completion; returns (rc, stdout, stderr) as text.
 
-    The program runs in its own session; on timeout its whole group is
-    killed and Fail is raised.
+    The program runs in its own session; on timeout (stretched by
+    PT_TIME_SCALE) its whole group is killed and Fail is raised.
     """
+    timeout = slack(timeout)
     p = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                          env=env)
@@ -363,6 +373,7 @@ def match_conn(d, want):
 
 
 def between(lo, hi):
+    """Predicate lo <= v <= hi, for expect()."""
     f = lambda v: lo <= v <= hi
     f.desc = 'in [%s, %s]' % (lo, hi)
     return f

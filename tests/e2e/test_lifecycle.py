@@ -8,7 +8,7 @@ import socket
 import time
 
 from ptharness import (Suite, Passthru, PtServer, connect, read_closed, recv_all, eq, check,
-                       expect, listener, route, free_port, ptstream_client, wait_for, Fail)
+                       expect, listener, route, free_port, ptstream_client, wait_for, slack, Fail)
 
 s = Suite('lifecycle')
 echo = PtServer(s, 'echo')
@@ -73,7 +73,7 @@ def t_workers():
     eq(rc, 0, 'ptstream echo after the restart (%s)' % err.strip()[:300])
     t0 = time.monotonic()
     eq(pt.stop(), 0, 'exit status after SIGTERM with -w 2')
-    check(time.monotonic() - t0 < 2, 'idle workers stop at once')
+    check(time.monotonic() - t0 < slack(2), 'idle workers stop at once')
 
 
 def t_sigterm_open():
@@ -100,7 +100,8 @@ def t_sigterm_open():
     rc = pt.proc.wait(3)
     took = time.monotonic() - t0
     eq(rc, 0, 'exit status once the last connection ended')
-    check(took < 1.5, 'exited right after the connection ended (%.2f s), not at grace' % took)
+    check(took < slack(1.5),
+          'exited right after the connection ended (%.2f s), not at grace' % took)
     n = len(b'before' + b'after SIGTERM' + b'still')
     expect(pt.conn_after(m), route='all', end='done', up=n, down=n)
 
@@ -116,7 +117,7 @@ def t_grace_expires():
     pt.send_signal(signal.SIGTERM)
     data, how, took = read_closed(c, 5)
     c.close()
-    check(how in ('eof', 'reset') and 0.4 <= took <= 2,
+    check(how in ('eof', 'reset') and 0.4 <= took <= slack(2),
           'connection closed when grace_ms=500 ran out (%s after %.2f s)' % (how, took))
     eq(pt.proc.wait(3), 0, 'exit status after the grace period')
     expect(pt.conn_after(m), end='shutdown', up=1, down=1)
@@ -136,8 +137,8 @@ def t_second_sigterm():
     pt.send_signal(signal.SIGTERM)
     data, how, took = read_closed(c, 5)
     c.close()
-    check(how in ('eof', 'reset') and took < 1, 'second SIGTERM closed the connection at once '
-          '(%s after %.2f s)' % (how, took))
+    check(how in ('eof', 'reset') and took < slack(1),
+          'second SIGTERM closed the connection at once (%s after %.2f s)' % (how, took))
     eq(pt.proc.wait(3), 0, 'exit status after the second SIGTERM')
     expect(pt.conn_after(m), end='shutdown', up=2, down=2)
 

@@ -7,7 +7,7 @@ import time
 
 from ptharness import (Suite, Passthru, PtServer, connect, read_closed, recv_all, eq, check,
                        expect, listener, route, free_port, closed_port, plane_ok, between,
-                       capture_client_hello, addr)
+                       capture_client_hello, addr, slack)
 
 s = Suite('routes')
 
@@ -86,9 +86,9 @@ def closed_promptly(host, want_end, want_route):
     c.close()
     eq(data, b'', 'bytes the client got')
     check(how in ('eof', 'reset'), 'client saw the connection closed (%s)' % how)
-    check(took < 1.0, 'closed promptly (%.2f s)' % took)
+    check(took < slack(1.0), 'closed promptly (%.2f s)' % took)
     return expect(pt.conn_after(m), route=want_route, proto='http', host=host, end=want_end,
-                  up=0, down=0, dur=between(0, 1))
+                  up=0, down=0, dur=between(0, slack(1)))
 
 
 def t_reject():
@@ -120,13 +120,13 @@ def t_server_first():
     banner = c.recv(100)
     took = time.monotonic() - t0
     eq(banner, b'220 hello\r\n', 'banner of the server-speaks-first backend')
-    check(0.28 <= took <= 1.0, 'banner after timeout_ms=300 (%.3f s)' % took)
+    check(0.28 <= took <= slack(1.0), 'banner after timeout_ms=300 (%.3f s)' % took)
     c.sendall(b'QUIT\r\n')
     c.shutdown(socket.SHUT_WR)
     eq(recv_all(c), b'QUIT\r\n', 'rest of the conversation')
     c.close()
     expect(pt.conn_after(m), route='smtp', proto='none', upstream=b_smtp.addr, plane=plane_ok,
-           end='done', up=6, down=11 + 6, dur=between(0.29, 2))
+           end='done', up=6, down=11 + 6, dur=between(0.29, slack(2)))
 
 
 def t_empty_fin():
@@ -139,7 +139,7 @@ def t_empty_fin():
     took = time.monotonic() - t0
     c.close()
     eq(got, b'220 hello\r\n', 'banner after an empty FIN')
-    check(took < 0.25, 'no wait for the deadline (%.3f s)' % took)
+    check(took < slack(0.25), 'no wait for the deadline (%.3f s)' % took)
     expect(pt.conn_after(m), route='smtp', proto='none', end='done', up=0, down=11)
 
 
@@ -150,7 +150,7 @@ def t_unknown():
     m = pt.mark()
     eq(exchange(GARBAGE), b'unknown\n' + GARBAGE, 'garbage reached the unknown route')
     expect(pt.conn_after(m), route='unk', proto='unknown', upstream=b_unk.addr,
-           end='done', up=len(GARBAGE), down=8 + len(GARBAGE), dur=between(0, 0.25))
+           end='done', up=len(GARBAGE), down=8 + len(GARBAGE), dur=between(0, slack(0.25)))
 
 
 def t_bad_hello():
@@ -186,7 +186,7 @@ def t_strict_silent():
     data, how, took = read_closed(c, 3)
     c.close()
     eq(data, b'', 'bytes the silent client got')
-    check(how in ('eof', 'reset') and 0.28 <= took <= 1.0,
+    check(how in ('eof', 'reset') and 0.28 <= took <= slack(1.0),
           'closed at the 300 ms detection deadline (%s after %.3f s)' % (how, took))
     expect(pt.conn_after(m), listener='strict', route='-', proto='none', upstream='-',
            end='no-route', up=0, down=0)
@@ -198,7 +198,7 @@ def t_strict_garbage():
     c.sendall(GARBAGE)
     data, how, took = read_closed(c, 3)
     c.close()
-    check(data == b'' and how in ('eof', 'reset') and took < 0.25,
+    check(data == b'' and how in ('eof', 'reset') and took < slack(0.25),
           'garbage closed at once (%s after %.3f s)' % (how, took))
     expect(pt.conn_after(m), listener='strict', route='-', proto='unknown', end='no-route')
 
