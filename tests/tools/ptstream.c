@@ -106,13 +106,13 @@
 
 #include <openssl/evp.h>
 
-#define CHUNK (64 * 1024)     /* most bytes moved by one send/recv */
-#define RING_SIZE (64 * 1024) /* echo buffer per connection */
-#define HDR_LEN 32
-#define MAX_SEGS 4
+#define CHUNK	     (64 * 1024) /* most bytes moved by one send/recv */
+#define RING_SIZE    (64 * 1024) /* echo buffer per connection */
+#define HDR_LEN	     32
+#define MAX_SEGS     4
 #define LINE_MAX_LEN 255
-#define GAMMA 0x9e3779b97f4a7c15ULL
-#define MAX_EVENTS 256
+#define GAMMA	     0x9e3779b97f4a7c15ULL
+#define MAX_EVENTS   256
 
 enum role {
 	/* servers */
@@ -400,7 +400,7 @@ static uint8_t *unescape(const char *s, size_t *len)
 			out[n++] = '\\';
 			break;
 		case 'x': {
-			char hex[3] = {0};
+			char hex[3] = { 0 };
 			char *end;
 
 			if (!s[1] || !s[2])
@@ -450,7 +450,7 @@ static uint8_t *read_file(const char *path, size_t *len)
 /* "1.2.3.4:80", "[::1]:80", "localhost:80" -> sockaddr. */
 static void parse_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *res;
 	char host[256];
 	const char *colon = strrchr(spec, ':');
@@ -609,7 +609,7 @@ static void conn_end(struct conn *c)
 {
 	if (c->failed) {
 		/* Reset, so that the peer cannot mistake a failure for an end. */
-		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
 		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		n_failed++;
@@ -945,7 +945,7 @@ static bool is_echo(const struct conn *c)
 /* Register the epoll interest this connection needs now. */
 static void update_events(struct conn *c)
 {
-	struct epoll_event e = {.data.ptr = c};
+	struct epoll_event e = { .data.ptr = c };
 	uint32_t ev = 0;
 
 	if (c->connecting) {
@@ -1018,7 +1018,7 @@ static void conn_event(struct conn *c, uint32_t events)
 
 static void watch(struct conn *c, uint32_t ev)
 {
-	struct epoll_event e = {.events = ev, .data.ptr = c};
+	struct epoll_event e = { .events = ev, .data.ptr = c };
 
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &e))
 		die("epoll_ctl: %s", strerror(errno));
@@ -1077,9 +1077,9 @@ static int run_server(void)
 	struct sockaddr_storage ss;
 	socklen_t len;
 	struct epoll_event evs[MAX_EVENTS];
-	struct sigaction sa = {.sa_handler = on_signal};
+	struct sigaction sa = { .sa_handler = on_signal };
 	sigset_t block, during;
-	struct epoll_event e = {.events = EPOLLIN, .data.ptr = &lmark};
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &lmark };
 	char buf[80];
 	int lfd, one = 1;
 
@@ -1363,26 +1363,26 @@ static int run_gen(uint32_t idx, int dir, uint64_t n)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"listen", required_argument, NULL, 'l'},
-		{"connect", required_argument, NULL, 'c'},
-		{"mode", required_argument, NULL, 'm'},
-		{"concurrency", required_argument, NULL, 'C'},
-		{"total", required_argument, NULL, 'N'},
-		{"size", required_argument, NULL, 's'},
-		{"seed", required_argument, NULL, 'S'},
-		{"prefix", required_argument, NULL, 'P'},
-		{"prefix-text", required_argument, NULL, 'p'},
-		{"bind", required_argument, NULL, 'B'},
-		{"gap", required_argument, NULL, 'g'},
-		{"deadline", required_argument, NULL, 'T'},
-		{"index", required_argument, NULL, 'i'},
-		{"dir", required_argument, NULL, 'd'},
-		{"bytes", required_argument, NULL, 'n'},
-		{"first", no_argument, NULL, 'F'},
-		{"no-header", no_argument, NULL, 'H'},
-		{"summary", no_argument, NULL, 'R'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
+		{ "listen", required_argument, NULL, 'l' },
+		{ "connect", required_argument, NULL, 'c' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "concurrency", required_argument, NULL, 'C' },
+		{ "total", required_argument, NULL, 'N' },
+		{ "size", required_argument, NULL, 's' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "prefix", required_argument, NULL, 'P' },
+		{ "prefix-text", required_argument, NULL, 'p' },
+		{ "bind", required_argument, NULL, 'B' },
+		{ "gap", required_argument, NULL, 'g' },
+		{ "deadline", required_argument, NULL, 'T' },
+		{ "index", required_argument, NULL, 'i' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "bytes", required_argument, NULL, 'n' },
+		{ "first", no_argument, NULL, 'F' },
+		{ "no-header", no_argument, NULL, 'H' },
+		{ "summary", no_argument, NULL, 'R' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	const char *cmd, *mode = NULL;
