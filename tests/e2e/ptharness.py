@@ -23,6 +23,11 @@ too unless PT_KEEP=1. Everything listens on 127.0.0.1 with ports the kernel
 hands out. A test passes when its function returns, is skipped when it
 raises Skip, fails on anything else; the failure and the tail of every
 passthru log are printed.
+
+Environment: BUILD (build directory, default build), PT_KEEP=1 (keep the
+temporary directory: configs, every process's output), PT_DATA_PLANE
+(splice|sockmap|auto: force it on every listener built with listener()),
+PT_TIME_SCALE (stretch timeouts and upper time bounds on slow machines).
 """
 import atexit
 import json
