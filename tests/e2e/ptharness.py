@@ -595,6 +595,26 @@ def recv_all(sock, limit=1 << 30):
     return bytes(buf)
 
 
+def ping(sock, msg):
+    """Send msg to an echo peer and check that exactly msg comes back."""
+    sock.sendall(msg)
+    got = b''
+    while len(got) < len(msg):
+        d = sock.recv(65536)
+        if not d:
+            break
+        got += d
+    eq(got, msg, 'echo of %d bytes' % len(msg))
+
+
+def finish(sock):
+    """Half-close, read what is left until EOF, close; returns what was left."""
+    sock.shutdown(socket.SHUT_WR)
+    rest = recv_all(sock)
+    sock.close()
+    return rest
+
+
 def recv_until(sock, marker, limit=65536):
     buf = b''
     while marker not in buf:

@@ -4,10 +4,9 @@ connections (grace, second signal), SIGHUP reload."""
 import os
 import re
 import signal
-import socket
 import time
 
-from ptharness import (Suite, Passthru, PtServer, connect, read_closed, recv_all, eq, check,
+from ptharness import (Suite, Passthru, PtServer, connect, read_closed, ping, finish, eq, check,
                        expect, listener, route, free_port, ptstream_client, wait_for, slack, Fail)
 
 s = Suite('lifecycle')
@@ -18,24 +17,6 @@ ban_b = PtServer(s, 'banner', 'B\\n', name='banner-B')
 
 def any_to(backend, port, **kw):
     return {'listeners': [listener('front', port, [route('all', backend.addr)], **kw)]}
-
-
-def ping(c, msg):
-    c.sendall(msg)
-    got = b''
-    while len(got) < len(msg):
-        d = c.recv(65536)
-        if not d:
-            break
-        got += d
-    eq(got, msg, 'echo through the open connection')
-
-
-def finish(c):
-    c.shutdown(socket.SHUT_WR)
-    rest = recv_all(c)
-    c.close()
-    return rest
 
 
 def children(pid):

@@ -1,31 +1,12 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 """Limits: max_connections (one worker and shared by two), idle_timeout_ms."""
-import socket
 import time
 
-from ptharness import (Suite, Passthru, PtServer, connect, read_closed, recv_all, eq, check,
+from ptharness import (Suite, Passthru, PtServer, connect, read_closed, ping, finish, eq, check,
                        expect, listener, route, free_port, between, slack)
 
 s = Suite('limits')
 echo = PtServer(s, 'echo')
-
-
-def ping(c, msg):
-    c.sendall(msg)
-    got = b''
-    while len(got) < len(msg):
-        d = c.recv(65536)
-        if not d:
-            break
-        got += d
-    eq(got, msg, 'echo through the connection')
-
-
-def finish(c):
-    c.shutdown(socket.SHUT_WR)
-    rest = recv_all(c)
-    c.close()
-    return rest
 
 
 def refused_at_accept(port):
