@@ -38,7 +38,7 @@ def t_workers():
     lines = pt.conns_after(m, 200)
     tags = sorted(set(d['tag'] for d in lines))
     eq(tags, ['w0', 'w1'], 'workers that logged connections')
-    eq(sorted(set(d['end'] for d in lines)), ['done'], 'end reasons')
+    eq([d['line'] for d in lines if d['end'] != 'done'][:3], [], 'lines with end other than done')
     per = {t: sum(1 for d in lines if d['tag'] == t) for t in tags}
     check(min(per.values()) >= 20, 'connections spread over both workers: %s' % per)
 
