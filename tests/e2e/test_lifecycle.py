@@ -52,9 +52,13 @@ def t_workers():
     rc, out, err = ptstream_client('-c', '127.0.0.1:%d' % port, '-m', 'echo', '-C', 10, '-N',
                                    50, '-s', '1k:8k', '--summary')
     eq(rc, 0, 'ptstream echo after the restart (%s)' % err.strip()[:300])
+    # SIGTERM to the master only: it passes it on to the workers.
     t0 = time.monotonic()
-    eq(pt.stop(), 0, 'exit status after SIGTERM with -w 2')
+    pt.send_signal(signal.SIGTERM)
+    eq(pt.proc.wait(slack(3)), 0, 'exit status after SIGTERM with -w 2')
     check(time.monotonic() - t0 < slack(2), 'idle workers stop at once')
+    eq(children(pt.proc.pid), [], 'workers left')
+    check('all workers exited' in pt.log(), 'master logged the end of its workers')
 
 
 def t_sigterm_open():
