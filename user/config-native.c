@@ -309,6 +309,8 @@ void pt_cfg_listener_finish(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l)
 							      : PT_DEF_DETECT_TIMEOUT_MS;
 	if (ctx->opts->force_data_plane)
 		l->data_plane = ctx->opts->data_plane;
+	if (idx == PT_MAX_LISTENERS)
+		pt_cfg_err(ctx, "too many listeners: at most %d", PT_MAX_LISTENERS);
 	if (!l->name)
 		l->name = pt_cfg_printf(ctx, "listener%d", idx);
 	for (i = 0; l->name && i < idx; i++) {
@@ -342,6 +344,10 @@ int pt_cfg_route_name(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l, struct 
 		r->name = pt_cfg_printf(ctx, "route%d", idx);
 	if (!r->name)
 		return -ENOMEM;
+	if (idx == PT_MAX_ROUTES) {
+		pt_cfg_err(ctx, "too many routes: a listener has at most %d", PT_MAX_ROUTES);
+		return -EINVAL;
+	}
 	for (i = 0; i < idx; i++) {
 		if (l->routes[i].name && !strcmp(l->routes[i].name, r->name)) {
 			pt_cfg_err(ctx, "duplicate route name %s", pt_cfg_q(ctx, r->name));
@@ -1004,7 +1010,30 @@ static void dump_patterns(cJSON *out, const struct pt_cfg_key *k, const void *ob
 
 /* the top level: obj is the pt_config */
 
-enum { TK_GRACE, TK_PATTERNS, TK_LISTENERS, TK_N };
+enum { TK_GRACE, TK_PATTERNS, TK_LISTENERS, TK_CONTROL, TK_N };
+
+/* An absolute path that fits in a sockaddr_un. */
+static int parse_control(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+			 void *obj)
+{
+	struct pt_config *cfg = obj;
+	const char *s = j->valuestring;
+
+	if (s[0] != '/' || strlen(s) >= sizeof(cfg->control_socket)) {
+		pt_cfg_err(ctx, "expected an absolute path of at most %zu characters, got %s",
+			   sizeof(cfg->control_socket) - 1, pt_cfg_q(ctx, s));
+		return -EINVAL;
+	}
+	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s", s);
+	return 0;
+}
+
+static void dump_control(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+			 const struct pt_config *cfg)
+{
+	if (cfg->control_socket[0])
+		cJSON_AddStringToObject(out, k->name, cfg->control_socket);
+}
 
 const struct pt_cfg_key pt_cfg_top_keys[TK_N] = {
 	[TK_GRACE] = {"grace_ms", PT_J_UINT, false, 0, PT_CFG_GRACE_MAX, PT_DEF_GRACE_MS,
@@ -1015,6 +1044,9 @@ const struct pt_cfg_key pt_cfg_top_keys[TK_N] = {
 			 .help = "user-defined detectors"},
 	[TK_LISTENERS] = {"listeners", PT_J_ARRAY, true, .parse = parse_listeners,
 			  .dump = dump_listeners, .help = "one or more listeners"},
+	[TK_CONTROL] = {"control_socket", PT_J_STRING, .parse = parse_control,
+			.dump = dump_control,
+			.help = "unix socket for passthru-ctl (default /run/passthru/<instance>.sock)"},
 };
 const int pt_cfg_n_top_keys = TK_N;
 

@@ -25,6 +25,16 @@
 #define PT_DEF_SOCKMAP_MAX_QUEUED	(16 << 20)
 #define PT_DEF_DRAIN_TIMEOUT_MS		30000
 
+/*
+ * Limits of the model: the shared counters (stats.h) keep a fixed row per
+ * listener and per route, so the loader refuses configs beyond these.
+ */
+#define PT_MAX_LISTENERS		64
+#define PT_MAX_ROUTES			256	/* per listener */
+
+/* sizeof(sockaddr_un.sun_path), with room for the NUL */
+#define PT_CONTROL_PATH_MAX		108
+
 struct pt_sockaddr {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -120,6 +130,7 @@ struct pt_config {
 	char *path;
 	bool legacy;			/* loaded from the Go-passthru "servers" format */
 	unsigned int grace_ms;		/* SIGTERM: how long open connections may finish */
+	char control_socket[PT_CONTROL_PATH_MAX];	/* "" = /run/passthru/<instance>.sock */
 	struct pt_pattern *patterns;
 	int n_patterns;
 	struct pt_listener_cfg *listeners;
