@@ -149,13 +149,13 @@ static void close_side(struct pt_conn *c, struct pt_ev *ev, bool reset)
 void pt_conn_close(struct pt_conn *c, enum pt_end end)
 {
 	struct pt_worker *w = c->w;
-	struct pt_listener_stats *ls = lstats(c);
 
 	if (c->state == PT_CS_CLOSED)
 		return;
 	c->end = end;
 	if (c->dp && c->state == PT_CS_RELAYING)
 		c->dp->detach(c);
+	pt_stats_conn_end(c);
 	pt_pair_close(c);
 	pt_timer_cancel(&w->loop, &c->timer);
 	log_end(c);
@@ -164,11 +164,6 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end)
 	close_side(c, &c->up, end == PT_END_CLIENT_RESET || end == PT_END_ERROR);
 	close_side(c, &c->cli, end == PT_END_UPSTREAM_RESET || end == PT_END_ERROR);
 	c->state = PT_CS_CLOSED;
-
-	pt_stat_add(&ls->ended[end], 1);
-	pt_stat_add(&ls->bytes[PT_DIR_UP], c->bytes[PT_DIR_UP]);
-	pt_stat_add(&ls->bytes[PT_DIR_DOWN], c->bytes[PT_DIR_DOWN]);
-	pt_stat_active_add(&ls->active, -1);
 
 	/* Unlink now, free after the event batch (pending events may point here). */
 	if (c->prev)
@@ -268,6 +263,7 @@ static void connect_failed(struct pt_conn *c, int err)
 	pr_debug(CONN, "#%llu: connect to %s (%s) failed: %s", (unsigned long long)c->id,
 		 a ? pt_sockaddr_str((const struct sockaddr *)&a->ss, buf, sizeof(buf)) : "-",
 		 r->upstreams[c->up_i].spec, strerror(err));
+	pt_stats_connect_failed(c, err);
 	close_side(c, &c->up, false);
 	pt_timer_cancel(&c->w->loop, &c->timer);
 	if (!cursor_next(c)) {
@@ -368,6 +364,7 @@ static void route_step(struct pt_conn *c)
 		break;
 	}
 	c->ridx = idx;
+	pt_stats_route_chosen(c);
 	pr_debug(CONN, "#%llu: route %s", (unsigned long long)c->id, c->lcfg->routes[idx].name);
 	if (c->lcfg->routes[idx].action == PT_ACT_REJECT) {
 		pt_conn_close(c, PT_END_REJECTED);

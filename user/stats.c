@@ -1,9 +1,19 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The shared counters and the three places conn.c feeds them: when a route
+ * is chosen, when a connect attempt fails and when a connection ends (the
+ * data-plane counters of its pair slot are folded in then, before the slot
+ * is freed).
+ */
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/mman.h>
 
+#include "conn.h"
+#include "pairs.h"
 #include "stats.h"
+#include "worker.h"
 
 struct pt_stats *pt_stats_create(void)
 {
@@ -17,4 +27,102 @@ void pt_stats_destroy(struct pt_stats *s)
 {
 	if (s)
 		munmap(s, sizeof(*s));
+}
+
+void pt_stats_routes_reset(struct pt_stats *s, uint32_t gen, int n_listeners)
+{
+	__atomic_store_n(&s->route_gen, gen, __ATOMIC_RELEASE);
+	for (int i = 0; i < n_listeners && i < PT_MAX_LISTENERS; i++)
+		memset(s->r[i], 0, sizeof(s->r[i]));
+}
+
+/* @c's route row, or NULL: no route yet, or the rows belong to another generation. */
+static struct pt_route_stats *route_row(struct pt_conn *c)
+{
+	struct pt_stats *s = c->w->stats;
+
+	if (c->ridx < 0 || c->ridx >= PT_MAX_ROUTES || c->lidx >= PT_MAX_LISTENERS ||
+	    __atomic_load_n(&s->route_gen, __ATOMIC_ACQUIRE) != c->cfg->generation)
+		return NULL;
+	return &s->r[c->lidx][c->ridx];
+}
+
+static void stat_max(uint64_t *ctr, uint64_t v)
+{
+	uint64_t cur = __atomic_load_n(ctr, __ATOMIC_RELAXED);
+
+	while (v > cur && !__atomic_compare_exchange_n(ctr, &cur, v, true, __ATOMIC_RELAXED,
+						       __ATOMIC_RELAXED))
+		;
+}
+
+void pt_stats_route_chosen(struct pt_conn *c)
+{
+	struct pt_route_stats *rs = route_row(c);
+
+	if (rs)
+		pt_stat_add(&rs->matched, 1);
+}
+
+void pt_stats_connect_failed(struct pt_conn *c, int err)
+{
+	struct pt_route_stats *rs = route_row(c);
+
+	if (!rs)
+		return;
+	pt_stat_add(&rs->connect_errors, 1);
+	if (err == ETIMEDOUT)
+		pt_stat_add(&rs->connect_timeouts, 1);
+}
+
+/* Kernel and daemon shares of the bytes, and the backpressure counters. */
+static void count_plane(struct pt_route_stats *rs, const struct pt_conn *c)
+{
+	const struct pt_pair *p = c->pair;
+	enum pt_plane plane = p ? (enum pt_plane)p->plane : PT_PLANE_SPLICE;
+
+	pt_stat_add(&rs->relayed[plane <= PT_PLANE_SOCKMAP ? plane : PT_PLANE_NONE], 1);
+	for (int d = 0; d < 2; d++) {
+		uint64_t kernel = 0;
+
+		if (p && plane == PT_PLANE_SOCKMAP) {
+			const struct pt_dir *pd = &p->dir[d];
+
+			kernel = pt_pair_load(&pd->redirected);
+			pt_stat_add(&rs->passed[d], pt_pair_load(&pd->passed));
+			pt_stat_add(&rs->pass_events[d], pt_pair_load(&pd->pass_events));
+			pt_stat_add(&rs->redirect_fail[d], pt_pair_load(&pd->redirect_fail));
+			stat_max(&rs->max_queued[d], pt_pair_load(&pd->max_queued));
+		}
+		if (kernel > c->bytes[d])
+			kernel = c->bytes[d];
+		pt_stat_add(&rs->kernel_bytes[d], kernel);
+		pt_stat_add(&rs->daemon_bytes[d], c->bytes[d] - kernel);
+	}
+}
+
+/*
+ * Count the end of @c in its listener's and its route's rows. Called once,
+ * after the data plane let go of the connection and before its pair slot
+ * is freed.
+ */
+void pt_stats_conn_end(struct pt_conn *c)
+{
+	struct pt_listener_stats *ls = &c->w->stats->l[c->lidx];
+	struct pt_route_stats *rs = route_row(c);
+
+	pt_stat_add(&ls->ended[c->end], 1);
+	pt_stat_add(&ls->bytes[PT_DIR_UP], c->bytes[PT_DIR_UP]);
+	pt_stat_add(&ls->bytes[PT_DIR_DOWN], c->bytes[PT_DIR_DOWN]);
+	pt_stat_active_add(&ls->active, -1);
+	if (!rs)
+		return;
+	if (c->end == PT_END_REJECTED)
+		pt_stat_add(&rs->rejected, 1);
+	else if (c->end == PT_END_UPSTREAM_FAILED)
+		pt_stat_add(&rs->upstream_failures, 1);
+	pt_stat_add(&rs->bytes[PT_DIR_UP], c->bytes[PT_DIR_UP]);
+	pt_stat_add(&rs->bytes[PT_DIR_DOWN], c->bytes[PT_DIR_DOWN]);
+	if (c->dp)
+		count_plane(rs, c);
 }

@@ -1,17 +1,41 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Counters shared by all worker processes: an anonymous MAP_SHARED mapping
- * made by the master before it forks, updated with atomic operations.
+ * made by the master before it forks, updated with atomic operations. The
+ * control socket (control.c) reads them for passthru-ctl.
+ *
+ * Listener rows live as long as the daemon (a reload cannot change the
+ * listeners). Route rows belong to one config generation, route_gen: a
+ * reload zeroes them, and a connection that started under another
+ * generation counts in its listener's row only.
  */
 #ifndef __PT_STATS_H
 #define __PT_STATS_H
 
 #include <stdint.h>
 
+#include "config-t.h"
 #include "conn.h"
 #include "passthru.h"
 
-#define PT_MAX_LISTENERS 64
+#define PT_MAX_WORKERS 64
+
+/* What the data planes did for one route's connections, counted at close. */
+struct pt_route_stats {
+	uint64_t matched;		/* connections that chose this route */
+	uint64_t rejected;		/* ... and were closed by a reject route */
+	uint64_t upstream_failures;	/* ... and found no upstream that accepted */
+	uint64_t connect_errors;	/* failed connect attempts (failover included) */
+	uint64_t connect_timeouts;	/* ... of which timed out */
+	uint64_t relayed[PT_PLANE_SOCKMAP + 1];	/* closed connections per enum pt_plane */
+	uint64_t bytes[2];		/* PT_DIR_UP, PT_DIR_DOWN: every relayed byte */
+	uint64_t kernel_bytes[2];	/* sockmap: redirected by the verdict program */
+	uint64_t daemon_bytes[2];	/* written by the daemon (splice, sockmap fallback) */
+	uint64_t passed[2];		/* sockmap: bytes the verdict left to the daemon */
+	uint64_t pass_events[2];	/* sockmap: backpressure events */
+	uint64_t redirect_fail[2];	/* sockmap: failed redirects */
+	uint64_t max_queued[2];		/* sockmap: highest kernel queue seen */
+};
 
 struct pt_listener_stats {
 	int64_t active;			/* open connections right now */
@@ -23,12 +47,26 @@ struct pt_listener_stats {
 };
 
 struct pt_stats {
+	uint32_t route_gen;			/* config generation of the route rows */
+	uint32_t worker_gen[PT_MAX_WORKERS];	/* generation each worker runs */
 	struct pt_listener_stats l[PT_MAX_LISTENERS];
+	struct pt_route_stats r[PT_MAX_LISTENERS][PT_MAX_ROUTES];
 };
 
 /* Map the shared counters; NULL and errno on failure. */
 struct pt_stats *pt_stats_create(void);
 void pt_stats_destroy(struct pt_stats *s);
+
+/*
+ * Start the route rows over for config generation @gen (after a reload):
+ * @n_listeners rows are cleared.
+ */
+void pt_stats_routes_reset(struct pt_stats *s, uint32_t gen, int n_listeners);
+
+/* conn.c hooks: a route was chosen, a connect attempt failed, the connection ended. */
+void pt_stats_route_chosen(struct pt_conn *c);
+void pt_stats_connect_failed(struct pt_conn *c, int err);
+void pt_stats_conn_end(struct pt_conn *c);
 
 static inline void pt_stat_add(uint64_t *ctr, uint64_t n)
 {
