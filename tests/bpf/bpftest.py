@@ -329,13 +329,13 @@ def mem_sample():
         m = re.search(r'^TCP:.* mem (\d+)', f.read(), re.M)
         s['tcp_mem_pages'] = int(m.group(1)) if m else 0
     skbs = 0
-    try:
-        with open('/proc/slabinfo') as f:
-            for line in f:
-                if line.startswith(('skbuff_head_cache ', 'skbuff_fclone_cache ')):
-                    skbs += int(line.split()[1])
-    except OSError:
-        pass
+    for cache in ('skbuff_head_cache', 'skbuff_fclone_cache'):
+        # SLUB: objects in use (merged caches count their aliases too).
+        try:
+            with open('/sys/kernel/slab/%s/objects' % cache) as f:
+                skbs += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
     s['skbs'] = skbs
     with open('/proc/meminfo') as f:
         for line in f:
