@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -20,13 +21,16 @@
 
 #include "bpf_loader.h"
 #include "config.h"
+#include "control.h"
 #include "log.h"
 #include "stats.h"
 #include "worker.h"
 
 #define PT_VERSION	"0.1.0"
-#define PT_MAX_WORKERS	64
 #define PT_BACKLOG	4096
+#define PT_RESPAWN_MS	1000	/* pause before a dead worker is replaced */
+#define PT_RELOAD_WAIT_MS 5000	/* "reload" waits this long for the workers */
+#define PT_RELOAD_POLL_MS 10
 
 struct pt_opts {
 	const char *config;
@@ -283,12 +287,24 @@ static void free_sets(struct pt_listen_set *sets, int workers)
 
 /* --- master ------------------------------------------------------------ */
 
+/*
+ * With -w N the master holds the config for everyone: it serves the control
+ * socket, reloads its own copy and tells the workers to reload theirs with
+ * sigqueue(SIGHUP, generation), so that all of them agree on the number.
+ */
 struct pt_master {
 	struct pt_opts *o;
 	struct pt_worker_args args;	/* template; id and set filled per worker */
 	struct pt_listen_set *sets;
 	pid_t pids[PT_MAX_WORKERS];
-	int sigfd;
+	struct pt_loop loop;
+	struct pt_ev sig;		/* signalfd */
+	struct pt_timer respawn;
+	struct pt_control *ctl;
+	struct pt_ctl_client *reload_cl;	/* waiting for the workers to apply: */
+	unsigned int reload_gen;		/* this generation */
+	uint64_t reload_deadline;
+	struct pt_timer reload_wait;
 	bool stopping;
 };
 
@@ -300,15 +316,18 @@ static pid_t spawn_worker(struct pt_master *m, int id)
 
 	if (pid)
 		return pid;
-	/* Child: keep only this worker's sockets. */
+	/* Child: keep only this worker's sockets; nothing of the master's loop. */
 	for (int w = 0; w < m->o->workers; w++)
 		if (w != id)
 			close_set(&m->sets[w]);
-	close(m->sigfd);
+	pt_control_forget(m->ctl);
+	close(m->sig.fd);
+	close(m->loop.epfd);
 	snprintf(tag, sizeof(tag), "w%d", id);
 	pt_log_set_tag(tag);
 	m->args.id = id;
 	m->args.set = &m->sets[id];
+	m->args.ctl = NULL;
 	rc = pt_worker_run(&m->args);
 	_exit(rc);
 }
@@ -329,7 +348,23 @@ static int live_workers(const struct pt_master *m)
 	return n;
 }
 
-/* A worker exited: log it, and restart it unless we are stopping. */
+static void respawn_workers(struct pt_timer *t)
+{
+	struct pt_master *m = container_of(t, struct pt_master, respawn);
+
+	for (int w = 0; w < m->o->workers && !m->stopping; w++) {
+		if (m->pids[w])
+			continue;
+		m->pids[w] = spawn_worker(m, w);
+		if (m->pids[w] < 0) {
+			pr_err(MAIN, "fork worker %d: %s", w, strerror(errno));
+			m->pids[w] = 0;
+			pt_timer_arm(&m->loop, &m->respawn, m->loop.now + PT_RESPAWN_MS);
+		}
+	}
+}
+
+/* A worker exited: log it, and restart it a moment later unless we are stopping. */
 static void reap_workers(struct pt_master *m)
 {
 	int status;
@@ -348,17 +383,137 @@ static void reap_workers(struct pt_master *m)
 			else
 				pr_err(MAIN, "worker %d (pid %d) exited with %d; restarting it", w,
 				       pid, WEXITSTATUS(status));
-			sleep(1);
-			m->pids[w] = spawn_worker(m, w);
+			pt_timer_arm(&m->loop, &m->respawn, m->loop.now + PT_RESPAWN_MS);
 		}
 	}
 }
 
-static int run_master(struct pt_master *m)
+/* Workers that run an older generation than the one being applied, as "0 2". */
+static int lagging_workers(const struct pt_master *m, char *buf, size_t size)
 {
+	int n = 0, len = 0;
+
+	buf[0] = 0;
+	for (int w = 0; w < m->o->workers; w++) {
+		unsigned int g = __atomic_load_n(&m->args.stats->worker_gen[w], __ATOMIC_ACQUIRE);
+
+		if (m->pids[w] <= 0 || (int)(g - m->reload_gen) >= 0)
+			continue;
+		if (len < (int)size)
+			len += snprintf(buf + len, size - len, "%s%d", n ? " " : "", w);
+		n++;
+	}
+	return n;
+}
+
+/* Answer the pending "reload" once every worker runs the new generation. */
+static void reload_poll(struct pt_timer *t)
+{
+	struct pt_master *m = container_of(t, struct pt_master, reload_wait);
+	struct pt_ctl_client *cl = m->reload_cl;
+	char late[256];
+	cJSON *doc;
+
+	if (!cl)
+		return;
+	if (lagging_workers(m, late, sizeof(late))) {
+		if (m->loop.now < m->reload_deadline) {
+			pt_timer_arm(&m->loop, &m->reload_wait, m->loop.now + PT_RELOAD_POLL_MS);
+			return;
+		}
+		doc = pt_control_error("generation %u loaded, but worker(s) %s did not apply it "
+				       "within %d ms (see the log)",
+				       m->reload_gen, late, PT_RELOAD_WAIT_MS);
+	} else {
+		doc = pt_control_reload_answer(m->ctl->cfg, 0, NULL);
+		if (doc)
+			cJSON_AddNumberToObject(doc, "workers", live_workers(m));
+	}
+	m->reload_cl = NULL;
+	pt_control_reply(cl, doc);
+}
+
+/*
+ * Reload for a control client @cl or for SIGHUP (@cl NULL). The master
+ * validates the file itself (its answer is the client's), then sends every
+ * worker SIGHUP with the generation: each worker re-reads the file and
+ * applies it, or refuses it and logs why, as it would for its own SIGHUP.
+ */
+static void master_reload(struct pt_ctl_client *cl, void *arg)
+{
+	struct pt_master *m = arg;
+	struct pt_config *cur = m->args.cfg, *next;
+	unsigned int gen = cur->generation + 1;
+	char *why = NULL;
+
+	if (cl && m->reload_cl) {
+		pt_control_reply(cl, pt_control_error("a reload is already in progress"));
+		return;
+	}
+	next = pt_worker_next_config(cur, m->args.copts, gen, &why);
+	for (int w = 0; w < m->o->workers; w++)
+		if (m->pids[w] > 0)
+			sigqueue(m->pids[w], SIGHUP, (union sigval){ .sival_int = (int)gen });
+	if (!next) {
+		pr_err(CONFIG, "reload of %s failed; the master stays at generation %u", cur->path,
+		       cur->generation);
+		if (cl)
+			pt_control_reply(cl, pt_control_reload_answer(cur, -EINVAL, why));
+		free(why);
+		return;
+	}
+	free(why);
+	/* Restarted workers start from this one. */
+	m->args.cfg = next;
+	m->ctl->cfg = next;
+	pt_config_put(cur);
+	pt_stats_routes_reset(m->args.stats, gen, next->n_listeners);
+	pr_info(CONFIG, "%s: generation %u loaded; telling %d workers to re-read it", next->path,
+		gen, live_workers(m));
+	if (!cl)
+		return;
+	m->reload_cl = cl;
+	m->reload_gen = gen;
+	m->reload_deadline = m->loop.now + PT_RELOAD_WAIT_MS;
+	reload_poll(&m->reload_wait);
+}
+
+static void begin_stop(struct pt_master *m, int signo)
+{
+	if (!m->stopping) {
+		/* Stop the kernel from queueing new connections on our sockets. */
+		for (int w = 0; w < m->o->workers; w++)
+			close_set(&m->sets[w]);
+	}
+	m->stopping = true;
+	pt_timer_cancel(&m->loop, &m->respawn);
+	forward_signal(m, signo);
+}
+
+static void master_signal(struct pt_ev *ev, uint32_t events)
+{
+	struct pt_master *m = container_of(ev, struct pt_master, sig);
 	struct signalfd_siginfo si;
+
+	while (read(ev->fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap_workers(m);
+			break;
+		case SIGHUP:
+			master_reload(NULL, m);
+			break;
+		default:
+			begin_stop(m, si.ssi_signo);
+			break;
+		}
+	}
+}
+
+static int master_setup(struct pt_master *m)
+{
 	sigset_t set;
-	int fd;
+	int fd, err;
 
 	/* Workers inherit the blocked mask and read the same signals from their own signalfd. */
 	sigemptyset(&set);
@@ -367,42 +522,63 @@ static int run_master(struct pt_master *m)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	fd = signalfd(-1, &set, SFD_CLOEXEC);
-	if (fd == -1) {
-		pr_err(MAIN, "signalfd: %s", strerror(errno));
-		return 1;
+	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	pt_ev_init(&m->sig, fd, master_signal);
+	err = pt_loop_watch(&m->loop, &m->sig, EPOLLIN);
+	if (err)
+		return err;
+	pt_timer_init(&m->respawn, respawn_workers);
+	pt_timer_init(&m->reload_wait, reload_poll);
+	m->ctl->cfg = m->args.cfg;
+	m->ctl->reload = master_reload;
+	m->ctl->reload_arg = m;
+	return pt_control_start(m->ctl, &m->loop);
+}
+
+static int run_master(struct pt_master *m)
+{
+	int err;
+
+	m->sig.fd = -1;
+	err = pt_loop_init(&m->loop);
+	if (!err)
+		err = master_setup(m);
+	if (err) {
+		pr_err(MAIN, "master: setup: %s", strerror(-err));
+		goto out;
 	}
-	m->sigfd = fd;
 	for (int w = 0; w < m->o->workers; w++) {
 		m->pids[w] = spawn_worker(m, w);
-		if (m->pids[w] < 0)
+		if (m->pids[w] < 0) {
 			pr_err(MAIN, "fork worker %d: %s", w, strerror(errno));
+			m->pids[w] = 0;
+			pt_timer_arm(&m->loop, &m->respawn, m->loop.now + PT_RESPAWN_MS);
+		}
 	}
 	pr_info(MAIN, "running %d workers", m->o->workers);
 	while (live_workers(m) || !m->stopping) {
-		if (read(fd, &si, sizeof(si)) != sizeof(si))
-			continue;
-		switch (si.ssi_signo) {
-		case SIGCHLD:
-			reap_workers(m);
-			break;
-		case SIGHUP:
-			forward_signal(m, SIGHUP);
-			break;
-		default:
-			if (!m->stopping) {
-				/* Stop the kernel from queueing new connections on our sockets. */
-				for (int w = 0; w < m->o->workers; w++)
-					close_set(&m->sets[w]);
-			}
-			m->stopping = true;
-			forward_signal(m, si.ssi_signo);
+		err = pt_loop_run_once(&m->loop, -1);
+		if (err && err != -EINTR) {
+			pr_err(MAIN, "master: event loop: %s", strerror(-err));
+			begin_stop(m, SIGTERM);
 			break;
 		}
+		err = 0;
 	}
-	close(fd);
+	while (live_workers(m) && waitpid(-1, NULL, 0) > 0)
+		;
+	if (m->reload_cl)
+		pt_control_reply(m->reload_cl, pt_control_error("passthru is stopping"));
+	m->reload_cl = NULL;
 	pr_info(MAIN, "all workers exited");
-	return 0;
+out:
+	pt_control_stop(m->ctl, false);
+	if (m->sig.fd >= 0)
+		close(m->sig.fd);
+	pt_loop_fini(&m->loop);
+	return err ? 1 : 0;
 }
 
 /* Use as many descriptors as the hard limit allows. */
@@ -474,15 +650,49 @@ static int load_bpf(const struct pt_opts *o, const struct pt_config *cfg, struct
 	return 0;
 }
 
+/*
+ * Open the control socket: the config's control_socket, else
+ * /run/passthru/<instance>.sock. Another live passthru on it is an error
+ * (two daemons would claim one instance); any other failure only costs
+ * passthru-ctl its answers, so it is a warning.
+ */
+static int open_control(const struct pt_opts *o, const struct pt_config *cfg,
+			struct pt_control *ctl)
+{
+	char path[PT_CONTROL_PATH_MAX];
+	pid_t pid;
+	int fd;
+
+	if (cfg->control_socket[0])
+		snprintf(path, sizeof(path), "%s", cfg->control_socket);
+	else
+		snprintf(path, sizeof(path), "%s/%s.sock", PT_CONTROL_DIR, o->instance);
+	fd = pt_control_bind(path, &pid);
+	if (fd == -EADDRINUSE) {
+		pr_err(MAIN, "control socket %s: in use by a running passthru (pid %d); "
+		       "use another --instance or control_socket", path, pid);
+		return fd;
+	}
+	if (fd < 0)
+		pr_warn(MAIN, "control socket %s: %s; passthru-ctl will not reach this instance",
+			path, strerror(-fd));
+	else
+		pr_info(MAIN, "control socket %s", path);
+	pt_control_init(ctl, fd, path);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct pt_listen_set sets[PT_MAX_WORKERS] = {};
 	struct pt_opts o = {};
 	struct pt_config_opts copts = { .prog = "passthru" };
 	struct pt_master m = { .o = &o };
+	struct pt_control ctl = { .ev.fd = -1 };
 	struct pt_bpf bpf_store, *bpf = NULL;
 	struct pt_config *cfg;
 	struct pt_stats *stats = NULL;
+	char pairs[sizeof(bpf_store.pin_dir) + 32] = "";
 	int err, rc = 1;
 
 	if (parse_args(argc, argv, &o))
@@ -515,25 +725,43 @@ int main(int argc, char **argv)
 	err = load_bpf(&o, cfg, &bpf_store, &bpf);
 	if (err)
 		goto out;
+	err = open_control(&o, cfg, &ctl);
+	if (err)
+		goto out;
+	if (bpf)
+		snprintf(pairs, sizeof(pairs), "%s/%s", bpf->pin_dir, PT_STR(PT_MAP_PAIRS));
+	ctl.version = PT_VERSION;
+	ctl.instance = o.instance;
+	ctl.pairs = pairs;
+	ctl.n_workers = o.workers;
+	ctl.pid = getpid();
+	ctl.start_ms = pt_now_ms();
+	ctl.stats = stats;
+	ctl.cfg = cfg;
 	pr_info(MAIN, "passthru %s: %s: %d listeners, %d routes, %d workers, data plane %s",
 		PT_VERSION, o.config, cfg->n_listeners, count_routes(cfg), o.workers,
 		bpf ? "sockmap" : "splice");
 	m.args = (struct pt_worker_args){
-		.n_workers = o.workers, .cfg = cfg, .stats = stats, .copts = &copts, .bpf = bpf,
+		.n_workers = o.workers, .cfg = pt_config_get(cfg), .stats = stats, .copts = &copts,
+		.bpf = bpf,
 	};
 	if (o.workers == 1) {
 		m.args.set = &sets[0];
+		m.args.ctl = &ctl;
 		rc = pt_worker_run(&m.args);
 		sets[0].n = 0; /* the worker closed them */
 	} else {
 		m.sets = sets;
+		m.ctl = &ctl;
 		rc = run_master(&m);
 	}
 out:
+	pt_control_stop(&ctl, true);
 	if (bpf)
 		pt_bpf_close(bpf, true);
 	free_sets(sets, o.workers);
 	pt_stats_destroy(stats);
+	pt_config_put(m.args.cfg);
 	pt_config_put(cfg);
 	return rc;
 }

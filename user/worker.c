@@ -19,6 +19,7 @@
 #include "bpf_loader.h"
 #include "config.h"
 #include "conn.h"
+#include "control.h"
 #include "log.h"
 #include "worker.h"
 
@@ -156,30 +157,74 @@ static bool same_listeners(const struct pt_config *a, const struct pt_config *b)
 	return true;
 }
 
+struct pt_config *pt_worker_next_config(const struct pt_config *cur,
+					const struct pt_config_opts *copts, unsigned int gen,
+					char **why)
+{
+	struct pt_config *cfg;
+	size_t len = 0;
+	char *text = NULL;
+	FILE *errs;
+
+	/* The loader prints its errors to a FILE: keep them for the answer too. */
+	errs = open_memstream(&text, &len);
+	cfg = pt_config_load(cur->path, copts, errs ? errs : stderr);
+	if (cfg && !same_listeners(cur, cfg)) {
+		fprintf(errs ? errs : stderr,
+			"%s: listen addresses changed; restart passthru to apply them\n", cur->path);
+		pt_config_put(cfg);
+		cfg = NULL;
+	}
+	if (errs) {
+		fclose(errs);
+		fputs(text, stderr);
+	}
+	if (why)
+		*why = text;
+	else
+		free(text);
+	if (!cfg)
+		return NULL;
+	if (strcmp(cfg->control_socket, cur->control_socket))
+		pr_warn(CONFIG, "%s: control_socket changes apply at the next start", cfg->path);
+	cfg->generation = gen;
+	return cfg;
+}
+
 /*
  * Re-read the config file. New connections use the new routes; open ones
  * keep the config they started with (they hold a reference to it).
  */
-int pt_worker_reload(struct pt_worker *w)
+int pt_worker_reload(struct pt_worker *w, unsigned int gen, char **why)
 {
 	struct pt_config *cfg;
 
-	cfg = pt_config_load(w->cfg->path, w->copts, stderr);
+	cfg = pt_worker_next_config(w->cfg, w->copts, gen, why);
 	if (!cfg) {
 		pr_err(CONFIG, "reload of %s failed; keeping the running config", w->cfg->path);
 		return -EINVAL;
 	}
-	if (!same_listeners(w->cfg, cfg)) {
-		pr_err(CONFIG, "reload of %s: listen addresses changed; restart passthru to apply them",
-		       cfg->path);
-		pt_config_put(cfg);
-		return -EINVAL;
-	}
-	cfg->generation = w->cfg->generation + 1;
 	pt_config_put(w->cfg);
 	w->cfg = cfg;
+	if (w->ctl)
+		w->ctl->cfg = cfg;
+	if (w->owns_routes)
+		pt_stats_routes_reset(w->stats, cfg->generation, cfg->n_listeners);
+	__atomic_store_n(&w->stats->worker_gen[w->id], cfg->generation, __ATOMIC_RELEASE);
 	pr_info(CONFIG, "reloaded %s (generation %u)", cfg->path, cfg->generation);
 	return 0;
+}
+
+/* A control client asked for a reload: do it now, answer at once. */
+static void control_reload(struct pt_ctl_client *cl, void *arg)
+{
+	struct pt_worker *w = arg;
+	char *why = NULL;
+	int err;
+
+	err = pt_worker_reload(w, w->cfg->generation + 1, &why);
+	pt_control_reply(cl, pt_control_reload_answer(w->cfg, err, why));
+	free(why);
 }
 
 static void signal_event(struct pt_ev *ev, uint32_t events)
@@ -194,7 +239,10 @@ static void signal_event(struct pt_ev *ev, uint32_t events)
 			begin_stop(w, si.ssi_signo);
 			break;
 		case SIGHUP:
-			pt_worker_reload(w);
+			/* The master's sigqueue() says which generation it loaded. */
+			pt_worker_reload(w, si.ssi_code == SI_QUEUE ? (unsigned int)si.ssi_int
+								    : w->cfg->generation + 1,
+					 NULL);
 			break;
 		}
 	}
@@ -266,6 +314,8 @@ int pt_worker_run(const struct pt_worker_args *a)
 
 	w.cfg = pt_config_get(a->cfg);
 	w.copts = a->copts;
+	w.owns_routes = a->n_workers == 1;
+	__atomic_store_n(&w.stats->worker_gen[w.id], w.cfg->generation, __ATOMIC_RELEASE);
 	pt_timer_init(&w.grace, grace_expired);
 	err = pt_loop_init(&w.loop);
 	if (err)
@@ -278,6 +328,13 @@ int pt_worker_run(const struct pt_worker_args *a)
 		err = setup_signals(&w);
 	if (!err)
 		err = setup_listeners(&w, a->set);
+	if (!err && a->ctl) {
+		w.ctl = a->ctl;
+		w.ctl->cfg = w.cfg;
+		w.ctl->reload = control_reload;
+		w.ctl->reload_arg = &w;
+		err = pt_control_start(w.ctl, &w.loop);
+	}
 	if (err) {
 		pr_err(MAIN, "worker %d: setup: %s", w.id, strerror(-err));
 		goto out_fini;
@@ -295,6 +352,8 @@ int pt_worker_run(const struct pt_worker_args *a)
 	}
 
 out_fini:
+	if (w.ctl)
+		pt_control_stop(w.ctl, false);
 	close_listeners(&w);
 	pt_pipe_pool_fini(&w.pipes);
 	if (w.sig.fd >= 0)

@@ -16,6 +16,7 @@
 
 struct pt_bpf;
 struct pt_conn;
+struct pt_control;
 struct pt_worker;
 
 /* Per-worker scratch: the detection window and the sockmap fallback copies. */
@@ -58,7 +59,9 @@ struct pt_worker {
 	struct pt_ev sig;		/* signalfd */
 	struct pt_timer grace;
 	bool stopping;
+	bool owns_routes;		/* the only worker: resets the route counters on reload */
 	const struct pt_config_opts *copts;	/* applied again on reload */
+	struct pt_control *ctl;		/* control socket served here (-w 1), or NULL */
 };
 
 /* The master's sockets: fds[i] for listener lidx[i], address aidx[i]. */
@@ -80,12 +83,26 @@ struct pt_worker_args {
 	const struct pt_listen_set *set;	/* the worker closes these */
 	const struct pt_config_opts *copts;	/* -t, --data-plane: for reloads */
 	struct pt_bpf *bpf;			/* NULL: splice only */
+	struct pt_control *ctl;			/* -w 1: the control socket to serve */
 };
 
 /* Run a worker until it is told to stop and its connections are done. */
 int pt_worker_run(const struct pt_worker_args *a);
 
-/* Re-read the config file for new connections; 0 or -EINVAL (old one kept). */
-int pt_worker_reload(struct pt_worker *w);
+/*
+ * Re-read the config file for new connections, as generation @gen.
+ * Returns 0, or -EINVAL with the old config kept and, if @why is not NULL,
+ * the reasons in *why (malloc'd lines, to free).
+ */
+int pt_worker_reload(struct pt_worker *w, unsigned int gen, char **why);
+
+/*
+ * Load @cur's file again as its successor, generation @gen: it must keep
+ * the same listen addresses. The loader's messages go to stderr and, if
+ * @why is not NULL, to *why (malloc'd, to free). NULL if it cannot apply.
+ */
+struct pt_config *pt_worker_next_config(const struct pt_config *cur,
+					const struct pt_config_opts *copts, unsigned int gen,
+					char **why);
 
 #endif /* __PT_WORKER_H */
