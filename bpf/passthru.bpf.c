@@ -5,10 +5,14 @@
  * redirected (egress, flags 0) to the other socket of its pair, found in
  * PT_MAP_TX by socket cookie.
  *
- * What it never does: drop. Zero-length skbs (a bare FIN) are passed, since
- * redirecting one makes the kernel report EPIPE on the target. A failed
- * lookup or redirect passes the skb to its own socket, where the daemon
- * reads it and forwards it itself, in order.
+ * What it never drops: data. A failed lookup or redirect passes the skb to
+ * its own socket, where the daemon reads it and forwards it itself, in
+ * order. Zero-length skbs (a bare FIN) are the one thing dropped: the FIN
+ * is already recorded by TCP (RCV_SHUTDOWN, seen as EPOLLRDHUP), and both
+ * other verdicts break the pair. Redirected, the backlog reports EPIPE on
+ * the target; passed while the socket's psock queue holds skbs redirected
+ * to it, it takes the same backlog path and a zero-length ingress is a
+ * "hard error" there too (EPIPE, TX disabled: the queued bytes are lost).
  *
  * Backpressure: the kernel does not limit what waits in the target's psock
  * queue. Before redirecting, the program computes how much of this
@@ -106,7 +110,7 @@ int PT_PROG_VERDICT(struct __sk_buff *skb)
 	__s64 written, queued;
 
 	if (!len)
-		return SK_PASS;
+		return SK_DROP;
 	ref = bpf_map_lookup_elem(&PT_MAP_SOCKS, &cookie);
 	if (!ref) {
 		count_miss();

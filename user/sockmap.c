@@ -336,6 +336,15 @@ static void service(struct pt_conn *c)
 			return;
 		}
 		if (r == 1 && s->eof[d]) {
+			pr_debug(
+				CONN,
+				"#%llu: sockmap %s finished: redirected=%llu passed=%llu received=%lld written=%lld base=%llu",
+				(unsigned long long)c->id, d ? "down" : "up",
+				(unsigned long long)c->pair->dir[d].redirected,
+				(unsigned long long)c->pair->dir[d].passed,
+				(long long)tcp_received(src_fd(c, d)),
+				(long long)tcp_written(dst_fd(c, d)),
+				(unsigned long long)c->pair->dir[d].peer_base);
 			shutdown(dst_fd(c, d), SHUT_WR);
 			s->shut[d] = true;
 			pt_pair_set_state(c->pair, PT_PAIR_HALF_CLOSED);
