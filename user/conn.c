@@ -104,11 +104,32 @@ static const char *upstream_str(const struct pt_conn *c, char *buf, size_t size)
 	return pt_sockaddr_str((const struct sockaddr *)&c->up_addr->ss, buf, size);
 }
 
+/*
+ * A value for a key=value log field: as is when it is one plain word, else
+ * in double quotes with " and \ escaped (legacy route names have spaces).
+ */
+static const char *log_word(const char *s, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	if (s[0] && !strpbrk(s, " \t\"\\="))
+		return s;
+	buf[n++] = '"';
+	for (; *s && n + 3 < size; s++) {
+		if (*s == '"' || *s == '\\')
+			buf[n++] = '\\';
+		buf[n++] = *s;
+	}
+	buf[n++] = '"';
+	buf[n] = 0;
+	return buf;
+}
+
 /* The one info line per connection: who, what, where, how much, how it ended. */
 static void log_end(struct pt_conn *c)
 {
 	const struct pt_route *r = pt_conn_route(c);
-	char peer[64], up[64], fields[600];
+	char peer[64], up[64], fields[600], lname[128], rname[128];
 	uint64_t dur = c->w->loop.now - c->t_start;
 
 	fmt_fields(c, fields, sizeof(fields));
@@ -117,7 +138,8 @@ static void log_end(struct pt_conn *c)
 	       "dur=%llu.%03llus end=%s",
 	       (unsigned long long)c->id,
 	       pt_sockaddr_str((struct sockaddr *)&c->peer.ss, peer, sizeof(peer)),
-	       c->lcfg->name, fields, r ? r->name : "-", upstream_str(c, up, sizeof(up)),
+	       log_word(c->lcfg->name, lname, sizeof(lname)), fields,
+	       r ? log_word(r->name, rname, sizeof(rname)) : "-", upstream_str(c, up, sizeof(up)),
 	       c->dp ? c->dp->name : "-", (unsigned long long)c->bytes[PT_DIR_UP],
 	       (unsigned long long)c->bytes[PT_DIR_DOWN], (unsigned long long)dur / 1000,
 	       (unsigned long long)dur % 1000, pt_end_name(c->end));
