@@ -134,3 +134,51 @@ help:
 	@echo 'Variables: V=1 (verbose), SANITIZE=1 (ASan+UBSan)'
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
+
+# Fuzzing (tests/fuzz/README.md): libFuzzer harnesses built with clang and
+# ASan+UBSan in build/fuzz/, seeds built from tests/data and examples/.
+# `make fuzz` runs each for FUZZ_SECONDS; `make fuzz-regress` replays every
+# seed and saved regression input once.
+FUZZ_OUT	:= $(OUTPUT)/fuzz
+FUZZ_SECONDS	?= 60
+FUZZ_CFLAGS	= -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
+		   -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+		   -Iinclude -Iuser \
+		   $(shell $(PKG_CONFIG) --cflags libcjson 2>/dev/null)
+FUZZ_LIB_SRCS	:= user/detect.c $(wildcard user/detectors/*.c) user/addr.c user/config.c \
+		   $(wildcard user/config-*.c)
+FUZZ_LIB_OBJS	:= $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_LIB_SRCS) tests/fuzz/fuzz-split.c)
+FUZZ_BINS	:= $(patsubst tests/fuzz/%.c,$(FUZZ_OUT)/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SEED_SRCS	= $(shell find tests/data/tls tests/data/flights tests/data/config -type f) \
+		   $(wildcard examples/*.json)
+
+.PHONY: fuzz fuzz-build fuzz-regress valgrind-unit
+
+$(FUZZ_OUT)/obj/tests/fuzz/%.o: FUZZ_CFLAGS += -Werror
+
+$(FUZZ_OUT)/obj/%.o: %.c
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_OUT)/fuzz_%: $(FUZZ_OUT)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ \
+		$(shell $(PKG_CONFIG) --libs libcjson 2>/dev/null || echo -lcjson) -o $@
+
+$(FUZZ_OUT)/seeds/.stamp: tests/fuzz/mkseeds.py $(FUZZ_SEED_SRCS)
+	$(call msg,SEEDS,$(@D))
+	$(Q)python3 tests/fuzz/mkseeds.py $(@D) >/dev/null && touch $@
+
+fuzz-build: $(FUZZ_BINS) $(FUZZ_OUT)/seeds/.stamp
+
+fuzz: fuzz-build
+	$(Q)tests/fuzz/run fuzz $(FUZZ_SECONDS)
+
+fuzz-regress: fuzz-build
+	$(Q)tests/fuzz/run regress
+
+valgrind-unit: tests
+	$(Q)tests/fuzz/run valgrind $(UNIT_BINS)
+
+-include $(shell find $(FUZZ_OUT)/obj -name '*.d' 2>/dev/null)

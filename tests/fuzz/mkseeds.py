@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+"""Build the seed corpora of the fuzz harnesses from tests/data and examples.
+
+    tests/fuzz/mkseeds.py OUTDIR
+
+writes OUTDIR/<harness>/<name> for every harness, replacing what was there.
+Detector seeds are the captured first flights (tests/data/tls, .../flights)
+and a few hand-built ones, each in several read patterns, wrapped in the
+header that fuzz-split.h describes. Config seeds are every JSON file under
+tests/data/config and examples, as they are and in the harness's modes.
+"""
+import json
+import os
+import shutil
+import struct
+import sys
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+DATA = os.path.join(ROOT, "tests", "data")
+
+# fuzz-split.c fz_windows[]: the index of each max_bytes
+WIN_DEFAULT, WIN_MAX, WIN_64, WIN_100, WIN_256, WIN_1K, WIN_2K, WIN_4K = range(8)
+EOF_FLAG = 0x08
+
+
+def head(reads=(), window=WIN_DEFAULT, eof=True, extra=0):
+    """The common header: flags, number of reads, their sizes."""
+    reads = list(reads)[:32]
+    flags = window | (EOF_FLAG if eof else 0) | (extra << 4)
+    return bytes([flags, len(reads)]) + b"".join(struct.pack("<H", r) for r in reads)
+
+
+def read_patterns(data):
+    """(name, header) pairs: how the same bytes may arrive."""
+    n = len(data)
+    out = [
+        ("one", head()),
+        ("one-open", head(eof=False)),
+        ("bytes", head([1] * 16)),
+        ("halves", head([max(1, n // 2)])),
+        ("hdr", head([5, 4, 2, 32])),
+        ("chunks", head([max(1, n // 8)] * 8)),
+        ("win64", head(window=WIN_64)),
+        ("win256-open", head([100], window=WIN_256, eof=False)),
+        ("wakeups", head([0, 3, 0, 7])),
+    ]
+    return out
+
+
+def reframe(hello, size):
+    """The handshake of a one-record hello re-cut into records of @size bytes."""
+    if len(hello) < 5 or hello[0] != 0x16:
+        return None
+    body = hello[5:]
+    out = b""
+    for i in range(0, len(body), size):
+        part = body[i:i + size]
+        out += bytes([0x16, 3, 1]) + struct.pack(">H", len(part)) + part
+    return out
+
+
+def vec(lenbytes, data):
+    return len(data).to_bytes(lenbytes, "big") + data
+
+
+def ext(etype, data):
+    return struct.pack(">H", etype) + vec(2, data)
+
+
+def client_hello(exts, version=0x0303, sid=b"\x11" * 32, rec_version=0x0301):
+    """A ClientHello record with the given extensions (bytes, already encoded)."""
+    body = struct.pack(">H", version) + b"\x42" * 32 + vec(1, sid)
+    body += vec(2, b"\x13\x01\x13\x02\xc0\x2f") + vec(1, b"\x00")
+    if exts is not None:
+        body += vec(2, b"".join(exts))
+    hs = b"\x01" + vec(3, body)
+    return b"\x16" + struct.pack(">H", rec_version) + vec(2, hs)
+
+
+def sni(name):
+    return ext(0x0000, vec(2, b"\x00" + vec(2, name)))
+
+
+def alpn(*protos):
+    return ext(0x0010, vec(2, b"".join(vec(1, p) for p in protos)))
+
+
+def versions(*vs):
+    return ext(0x002B, vec(1, b"".join(struct.pack(">H", v) for v in vs)))
+
+
+def built_hellos():
+    yield "hello-basic", client_hello([sni(b"built.example"), alpn(b"h2", b"http/1.1"),
+                                       versions(0x0304, 0x0303)])
+    yield "hello-grease", client_hello([ext(0x0A0A, b""), sni(b"Grease.Example"),
+                                        versions(0x1A1A, 0x0304, 0x0303), ext(0xFAFA, b"\x00")])
+    yield "hello-ech", client_hello([sni(b"public.example"), ext(0xFE0D, b"\x00" * 40),
+                                     versions(0x0304)])
+    yield "hello-noext", client_hello(None, sid=b"")
+    yield "hello-ssl3", client_hello([], version=0x0300, rec_version=0x0300)
+    yield "hello-underscore", client_hello([sni(b"_acme.example"), alpn(b"x" * 200)])
+    yield "hello-padding", client_hello([sni(b"pad.example"), ext(0x0015, b"\x00" * 600)])
+    # SSLv2-compatible: 3 suites, no session id, 16-byte challenge
+    v2 = b"\x01\x03\x01" + struct.pack(">HHH", 9, 0, 16) + b"\x00\x00\x04" * 3 + b"\x5c" * 16
+    yield "sslv2", bytes([0x80 | (len(v2) >> 8), len(v2) & 0xFF]) + v2
+
+
+HTTP = [
+    ("get", b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n"),
+    ("absolute", b"GET http://user@abs.example:8080/p?q=1 HTTP/1.1\r\nAccept: */*\r\n\r\n"),
+    ("connect", b"CONNECT tun.example:443 HTTP/1.1\r\nHost: tun.example:443\r\n\r\n"),
+    ("v6host", b"GET /x HTTP/1.1\r\nHost: [2001:db8::1]:8080\r\n\r\n"),
+    ("http10", b"GET /old HTTP/1.0\n\n"),
+    ("options", b"OPTIONS * HTTP/1.1\r\nHost: Dot.Example.\r\n\r\n"),
+    ("fold", b"PROPFIND /dav HTTP/1.1\r\nX-A: y\r\n folded\r\nHOST: \t dav.example \r\n\r\n"),
+    ("longpath", b"GET /" + b"a" * 300 + b" HTTP/1.1\r\nHost: long.example\r\n\r\n"),
+    ("h2c", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"),
+]
+
+SSH = [
+    ("ssh2", b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"),
+    ("ssh199", b"SSH-1.99-Cisco-1.25\r\n"),
+    ("ssh15", b"SSH-1.5-old\r\n"),
+]
+
+SOCKS = [
+    ("socks5", b"\x05\x02\x00\x02"),
+    ("socks5-private", b"\x05\x03\x00\x80\xfe"),
+    ("socks4", b"\x04\x01\x00\x50\x7f\x00\x00\x01user\x00"),
+    ("socks4a", b"\x04\x01\x01\xbb\x00\x00\x00\x01\x00Host.Example\x00"),
+    ("socks4-bind", b"\x04\x02\x1f\x90\x0a\x00\x00\x01\x00"),
+]
+
+
+def files(sub):
+    d = os.path.join(DATA, sub)
+    for name in sorted(os.listdir(d)):
+        if name.endswith(".bin"):
+            with open(os.path.join(d, name), "rb") as f:
+                yield name[:-4], f.read()
+
+
+def write(outdir, harness, name, blob):
+    d = os.path.join(outdir, harness)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(blob)
+
+
+def detector_seeds(outdir):
+    tls = list(files("tls")) + list(built_hellos())
+    for name, hello in list(tls):
+        for size in (1, 64, 300):
+            r = reframe(hello, size)
+            if r:
+                tls.append(("%s-rec%d" % (name, size), r))
+    flights = dict(files("flights"))
+    http = [(n, d) for n, d in flights.items() if n in ("curl-http", "curl-h2c")] + HTTP
+    ssh = [(n, d) for n, d in flights.items() if n == "openssh"] + SSH
+    socks = [(n, d) for n, d in flights.items() if n.startswith("curl-socks")] + SOCKS
+    sets = {"fuzz_tls": tls, "fuzz_http": http, "fuzz_ssh": ssh, "fuzz_socks": socks}
+    sets["fuzz_detect"] = tls + http + ssh + socks
+    for harness, blobs in sets.items():
+        for name, data in blobs:
+            for how, h in read_patterns(data):
+                write(outdir, harness, "%s.%s" % (name, how), h + data)
+    # fuzz_detect with user patterns: u8 sel (regex | prefix length << 4), u8 min_bytes, prefix
+    pats = [
+        ("redis", [(1 | 1 << 4, 4, b"*")], b"*1\r\n$4\r\nPING\r\n"),
+        ("prefix-ssh", [(0 | 4 << 4, 0, b"SSH-")], flights.get("openssh", b"")),
+        ("regex-http", [(2, 16, b"")], flights.get("curl-http", b"")),
+        ("three", [(0 | 2 << 4, 0, b"\x16\x03"), (6, 1, b""), (11, 64, b"")],
+         dict(tls)["openssl-sni"]),
+        ("mixed", [(8, 1, b""), (3 | 3 << 4, 3, b"GET")], HTTP[0][1]),
+    ]
+    for name, plist, data in pats:
+        spec = b"".join(bytes([sel, mb]) + pre for sel, mb, pre in plist)
+        for how, reads in (("one", ()), ("bytes", [1] * 12), ("halves", [len(data) // 2])):
+            h = head(reads, extra=len(plist))
+            write(outdir, "fuzz_detect", "pat-%s.%s" % (name, how), h + spec + data)
+
+
+def config_seeds(outdir):
+    paths = []
+    for base in (os.path.join(DATA, "config"), os.path.join(ROOT, "examples")):
+        for dirpath, _, names in os.walk(base):
+            paths += [os.path.join(dirpath, n) for n in names if n.endswith(".json")]
+    for path in sorted(paths):
+        with open(path, "rb") as f:
+            text = f.read()
+        name = os.path.relpath(path, ROOT).replace("/", "_")
+        write(outdir, "fuzz_config", name, text)
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and "servers" in doc:
+            # mode 1: only the "servers" object, the harness wraps it
+            body = json.dumps(doc["servers"], indent=1).encode()
+            write(outdir, "fuzz_config", name + ".servers", b"\x00\x01" + body)
+        elif "good" in path or "examples" in path:
+            for mode in (0x02, 0x04, 0x08):
+                write(outdir, "fuzz_config", "%s.mode%d" % (name, mode),
+                      bytes([0, mode]) + text)
+    # the file loader: a BOM, and a NUL byte it must refuse
+    write(outdir, "fuzz_config", "bom.mode8", b"\x00\x08\xef\xbb\xbf" +
+          b'{"listeners": [{"listen": ":8080", "routes": [{"reject": true}]}]}')
+    write(outdir, "fuzz_config", "nul.mode8", b"\x00\x08{\"listeners\":\x00 []}")
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: mkseeds.py OUTDIR")
+    outdir = sys.argv[1]
+    shutil.rmtree(outdir, ignore_errors=True)
+    detector_seeds(outdir)
+    config_seeds(outdir)
+    for h in sorted(os.listdir(outdir)):
+        print("  %-12s %d seeds" % (h, len(os.listdir(os.path.join(outdir, h)))))
+
+
+if __name__ == "__main__":
+    main()
