@@ -6,17 +6,21 @@
  * that dies.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bpf_loader.h"
@@ -651,6 +655,77 @@ static int load_bpf(const struct pt_opts *o, const struct pt_config *cfg, struct
 }
 
 /*
+ * Without the kernel maps, the pair slots live in a file on tmpfs, mapped
+ * shared before the fork: a struct pt_meta, then n_slots struct pt_pair
+ * right after it. passthru-ctl reads it as it reads the pinned maps.
+ */
+struct pt_pairs_file {
+	char path[PT_CONTROL_PATH_MAX];
+	void *map;
+	size_t len;
+};
+
+static struct pt_pair *open_pairs_file(const struct pt_opts *o, uint32_t n_slots,
+				       struct pt_pairs_file *pf)
+{
+	struct pt_meta *m;
+	struct timespec ts;
+	int fd, err;
+
+	snprintf(pf->path, sizeof(pf->path), "%s/%s.pairs", PT_CONTROL_DIR, o->instance);
+	pf->len = sizeof(struct pt_meta) + (size_t)n_slots * sizeof(struct pt_pair);
+	if (mkdir(PT_CONTROL_DIR, 0755) && errno != EEXIST)
+		goto fail;
+	fd = open(pf->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1)
+		goto fail;
+	if (ftruncate(fd, (off_t)pf->len)) {
+		err = errno;
+		close(fd);
+		errno = err;
+		goto fail_unlink;
+	}
+	pf->map = mmap(NULL, pf->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	err = errno;
+	close(fd);
+	errno = err;
+	if (pf->map == MAP_FAILED)
+		goto fail_unlink;
+	m = pf->map;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	*m = (struct pt_meta){
+		.magic = PT_META_MAGIC,
+		.abi = PT_ABI_VERSION,
+		.pair_size = sizeof(struct pt_pair),
+		.n_slots = n_slots,
+		.n_workers = o->workers,
+		.pid = getpid(),
+		.start_ns = (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec,
+	};
+	snprintf(m->instance, sizeof(m->instance), "%s", o->instance);
+	pr_info(MAIN, "%u pair slots in %s", n_slots, pf->path);
+	return (struct pt_pair *)(m + 1);
+fail_unlink:
+	unlink(pf->path);
+fail:
+	pr_warn(MAIN, "%s: %s; passthru-ctl status will not list connections", pf->path,
+		strerror(errno));
+	pf->map = NULL;
+	pf->path[0] = 0;
+	return NULL;
+}
+
+static void close_pairs_file(struct pt_pairs_file *pf)
+{
+	if (pf->map)
+		munmap(pf->map, pf->len);
+	if (pf->path[0])
+		unlink(pf->path);
+	pf->map = NULL;
+	pf->path[0] = 0;
+}
+
+/*
  * Open the control socket: the config's control_socket, else
  * /run/passthru/<instance>.sock. Another live passthru on it is an error
  * (two daemons would claim one instance); any other failure only costs
@@ -689,6 +764,9 @@ int main(int argc, char **argv)
 	struct pt_config_opts copts = { .prog = "passthru" };
 	struct pt_master m = { .o = &o };
 	struct pt_control ctl = { .ev.fd = -1 };
+	struct pt_pairs_file pf = {};
+	struct pt_pair *slots;
+	uint32_t n_slots;
 	struct pt_bpf bpf_store, *bpf = NULL;
 	struct pt_config *cfg;
 	struct pt_stats *stats = NULL;
@@ -728,8 +806,15 @@ int main(int argc, char **argv)
 	err = open_control(&o, cfg, &ctl);
 	if (err)
 		goto out;
-	if (bpf)
+	if (bpf) {
 		snprintf(pairs, sizeof(pairs), "%s/%s", bpf->pin_dir, PT_STR(PT_MAP_PAIRS));
+		slots = bpf->pairs;
+		n_slots = bpf->n_slots;
+	} else {
+		n_slots = slot_count(cfg, o.workers);
+		slots = open_pairs_file(&o, n_slots, &pf);
+		snprintf(pairs, sizeof(pairs), "%s", pf.path);
+	}
 	ctl.version = PT_VERSION;
 	ctl.instance = o.instance;
 	ctl.pairs = pairs;
@@ -743,7 +828,7 @@ int main(int argc, char **argv)
 		bpf ? "sockmap" : "splice");
 	m.args = (struct pt_worker_args){
 		.n_workers = o.workers, .cfg = pt_config_get(cfg), .stats = stats, .copts = &copts,
-		.bpf = bpf,
+		.bpf = bpf, .pairs = slots, .n_slots = slots ? n_slots : 0,
 	};
 	if (o.workers == 1) {
 		m.args.set = &sets[0];
@@ -757,6 +842,7 @@ int main(int argc, char **argv)
 	}
 out:
 	pt_control_stop(&ctl, true);
+	close_pairs_file(&pf);
 	if (bpf)
 		pt_bpf_close(bpf, true);
 	free_sets(sets, o.workers);

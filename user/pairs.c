@@ -64,10 +64,10 @@ struct pt_pair *pt_pair_open(struct pt_conn *c, enum pt_plane plane)
 
 	if (c->pair)
 		return c->pair;
-	if (!w->bpf || !w->n_free_slots)
+	if (!w->pairs || !w->n_free_slots)
 		return NULL;
 	c->slot = w->free_slots[--w->n_free_slots];
-	p = &w->bpf->pairs[c->slot];
+	p = &w->pairs[c->slot];
 	fill_pair(c, p, plane);
 	pt_pair_set_state(p, PT_PAIR_RELAYING);
 	c->pair = p;

@@ -4,6 +4,8 @@
  * PT_MAP_PAIRS array, whatever its data plane, so that passthru-ctl sees
  * every relayed connection. The sockmap verdict program updates the
  * counters of sockmap pairs; the daemon updates those of splice pairs.
+ * Without the kernel maps the same array lives in a shared file mapping,
+ * /run/passthru/<instance>.pairs (main.c), for splice pairs only.
  */
 #ifndef __PT_PAIRS_H
 #define __PT_PAIRS_H
@@ -16,8 +18,9 @@ struct pt_conn;
 
 /*
  * Take a slot from the worker's share and fill in who/where/what for @c.
- * Returns the slot, or NULL when the kernel maps are not loaded or every
- * slot is taken (the connection then simply is not listed).
+ * Returns the slot, or NULL when the daemon has no pair slots (neither the
+ * kernel maps nor the .pairs file) or every slot is taken (the connection
+ * then simply is not listed).
  */
 struct pt_pair *pt_pair_open(struct pt_conn *c, enum pt_plane plane);
 

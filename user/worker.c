@@ -293,9 +293,9 @@ static int setup_slots(struct pt_worker *w, int n_workers)
 {
 	uint32_t per, first;
 
-	if (!w->bpf)
+	if (!w->pairs)
 		return 0;
-	per = w->bpf->n_slots / n_workers;
+	per = w->n_slots / n_workers;
 	first = per * w->id;
 	w->free_slots = malloc(per * sizeof(*w->free_slots));
 	if (!w->free_slots)
@@ -309,7 +309,8 @@ static int setup_slots(struct pt_worker *w, int n_workers)
 
 int pt_worker_run(const struct pt_worker_args *a)
 {
-	struct pt_worker w = { .id = a->id, .stats = a->stats, .sig.fd = -1, .bpf = a->bpf };
+	struct pt_worker w = { .id = a->id, .stats = a->stats, .sig.fd = -1, .bpf = a->bpf,
+			       .pairs = a->pairs, .n_slots = a->n_slots };
 	int err;
 
 	w.cfg = pt_config_get(a->cfg);

@@ -54,6 +54,8 @@ struct pt_worker {
 	uint8_t *window;		/* scratch, PT_SCRATCH_SIZE bytes (>= PT_WINDOW_MAX) */
 	struct pt_pipe_pool pipes;
 	struct pt_bpf *bpf;		/* kernel data plane, NULL if not loaded */
+	struct pt_pair *pairs;		/* pair slots (the BPF map or the .pairs file), or NULL */
+	uint32_t n_slots;
 	uint32_t *free_slots;		/* this worker's share of the pair slots */
 	uint32_t n_free_slots;
 	struct pt_ev sig;		/* signalfd */
@@ -83,6 +85,8 @@ struct pt_worker_args {
 	const struct pt_listen_set *set;	/* the worker closes these */
 	const struct pt_config_opts *copts;	/* -t, --data-plane: for reloads */
 	struct pt_bpf *bpf;			/* NULL: splice only */
+	struct pt_pair *pairs;			/* n_slots pair slots, shared by all workers */
+	uint32_t n_slots;
 	struct pt_control *ctl;			/* -w 1: the control socket to serve */
 };
 
