@@ -54,7 +54,7 @@ TEST_TOOLS	:= $(patsubst tests/tools/%.c,$(OUTPUT)/tests/%,$(TEST_TOOL_SRCS))
 .SECONDARY:
 .PHONY: all clean help deps test test-run test-unit test-e2e run format
 
-all: $(OUTPUT)/passthru
+all: $(OUTPUT)/passthru $(OUTPUT)/passthru-ctl
 
 $(OUTPUT)/%.bpf.o: bpf/%.bpf.c include/passthru.h $(VMLINUX_H)
 	$(call msg,BPF,$@)
@@ -78,6 +78,11 @@ $(LIB): $(LIB_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(OUTPUT)/passthru: $(OBJ)/user/main.o $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# passthru-ctl reads include/passthru.h and talks to the control socket: no user/ code.
+$(OUTPUT)/passthru-ctl: $(OBJ)/tools/passthru-ctl.o
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -117,7 +122,7 @@ run: deps all
 	$(Q)examples/run-quickstart.sh
 
 format:
-	$(Q)clang-format -i $(wildcard user/*.[ch] user/detectors/*.c include/*.h tests/unit/*.c tests/lib/*.h tests/tools/*.c)
+	$(Q)clang-format -i $(wildcard user/*.[ch] user/detectors/*.c include/*.h tests/unit/*.c tests/lib/*.h tests/tools/*.c tools/*.c)
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))
@@ -125,7 +130,7 @@ clean:
 
 help:
 	@echo 'Targets:'
-	@echo '  all (default)  build build/passthru'
+	@echo '  all (default)  build build/passthru and build/passthru-ctl'
 	@echo '  deps           install the Debian packages needed to build, test and run examples'
 	@echo '  test           deps + build + every test (unit, e2e); last line: N passed, N failed, N skipped'
 	@echo '  test-unit      unit tests only; test-e2e: end-to-end tests only'
