@@ -134,13 +134,14 @@ static void log_end(struct pt_conn *c)
 
 	fmt_fields(c, fields, sizeof(fields));
 	pt_log(PT_LC_CONN, c->end == PT_END_ERROR ? PT_LOG_WARN : PT_LOG_INFO,
-	       "#%llu client=%s listener=%s%s route=%s upstream=%s plane=%s up=%llu down=%llu "
+	       "#%llu client=%s listener=%s%s route=%s upstream=%s plane=%s%s%s up=%llu down=%llu "
 	       "dur=%llu.%03llus end=%s",
 	       (unsigned long long)c->id,
 	       pt_sockaddr_str((struct sockaddr *)&c->peer.ss, peer, sizeof(peer)),
 	       log_word(c->lcfg->name, lname, sizeof(lname)), fields,
 	       r ? log_word(r->name, rname, sizeof(rname)) : "-", upstream_str(c, up, sizeof(up)),
-	       c->dp ? c->dp->name : "-", (unsigned long long)c->bytes[PT_DIR_UP],
+	       c->dp ? c->dp->name : "-", c->fallback ? " fallback=" : "",
+	       c->fallback ? c->fallback : "", (unsigned long long)c->bytes[PT_DIR_UP],
 	       (unsigned long long)c->bytes[PT_DIR_DOWN], (unsigned long long)dur / 1000,
 	       (unsigned long long)dur % 1000, pt_end_name(c->end));
 }
@@ -235,8 +236,9 @@ static void start_relay(struct pt_conn *c)
 	err = c->dp->attach(c);
 	if (err == -EAGAIN || err == -ENOSPC) {
 		/* Nothing moved yet (peer closing, no free slot): splice instead. */
+		c->fallback = err == -ENOSPC ? "no-slot" : c->fallback ? c->fallback : "insert-failed";
 		pr_debug(CONN, "#%llu: sockmap unavailable (%s), using splice",
-			 (unsigned long long)c->id, strerror(-err));
+			 (unsigned long long)c->id, c->fallback);
 		c->dp = &pt_dp_splice;
 		err = c->dp->attach(c);
 	}

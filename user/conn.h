@@ -68,6 +68,7 @@ struct pt_conn {
 	enum pt_end end;
 	uint64_t bytes[2];		/* PT_DIR_UP, PT_DIR_DOWN */
 	const struct pt_dataplane *dp;
+	const char *fallback;		/* why sockmap was not used, for the log */
 	struct pt_pair *pair;		/* slot in PT_MAP_PAIRS, NULL if none */
 	uint32_t slot;
 	union {

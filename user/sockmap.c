@@ -133,10 +133,10 @@ static void maps_remove(struct pt_conn *c)
 }
 
 /*
- * Insert the pair. Returns 0, -EAGAIN if it failed before the verdict could
- * run on either socket (nothing moved: the caller may use splice instead),
- * or another -errno if it failed half way (bytes may already be in the
- * kernel queues: the connection must be reset).
+ * Insert the pair. Returns 0, -EIO if it failed half way (bytes may already
+ * be in the kernel queues: the connection must be reset), or the -errno of
+ * a failure before the verdict could run on either socket (nothing moved:
+ * the caller may use splice instead).
  */
 static int maps_insert(struct pt_conn *c, const uint64_t cookie[2])
 {
@@ -167,8 +167,6 @@ static int maps_insert(struct pt_conn *c, const uint64_t cookie[2])
 		pr_debug(CONN, "#%llu: sockmap insert: %s", (unsigned long long)c->id,
 			 strerror(-err));
 		maps_remove(c);
-		if (err != -EIO)
-			err = -EAGAIN;
 	}
 	return err;
 }
@@ -461,6 +459,8 @@ static int sockmap_attach(struct pt_conn *c)
 	if (!err)
 		err = maps_insert(c, cookie);
 	if (err) {
+		/* The kernel takes only ESTABLISHED sockets: a peer's FIN came first. */
+		c->fallback = err == -EOPNOTSUPP ? "peer-closed" : "insert-failed";
 		pt_pair_close(c);
 		return err == -EIO ? err : -EAGAIN;
 	}

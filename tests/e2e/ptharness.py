@@ -367,7 +367,7 @@ def match_conn(d, want):
     for k, v in want.items():
         got = d.get(k)
         if callable(v):
-            ok = got is not None and v(got)
+            ok = got is not None and (v(got, d) if getattr(v, 'needs_line', False) else v(got))
         elif isinstance(v, int) and not isinstance(v, bool):
             ok = got == v
         else:
@@ -497,10 +497,19 @@ def listener(name, port, routes, **kw):
     return l
 
 
-def plane_ok(v):
+def plane_ok(v, d=None):
+    """The data plane a log line names is the one PT_DATA_PLANE asks for.
+    With sockmap forced, splice is right only for a connection the daemon
+    logged as fallback=peer-closed: its client had sent FIN before the
+    handoff, and the kernel inserts only ESTABLISHED sockets."""
+    if DATA_PLANE == 'sockmap' and v == 'splice':
+        return (d or {}).get('fallback') == 'peer-closed'
     if DATA_PLANE in ('splice', 'sockmap'):
         return v == DATA_PLANE
     return v in ('splice', 'sockmap')
+
+
+plane_ok.needs_line = True
 
 
 plane_ok.desc = DATA_PLANE if DATA_PLANE in ('splice', 'sockmap') else 'splice or sockmap'
