@@ -1,0 +1,260 @@
+#!/bin/bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# Test tools/vmtest itself: boot each kernel (default: 6.1 6.12) and check
+# what the runner promises: COMMAND's exit status and arguments come through,
+# stdout and stderr stream live and intact, the checkout is at the same path
+# and writes to it reach the host while writes elsewhere stay in the guest's
+# overlay, the guest environment (bpffs, lo up, sockmap, modules, limits),
+# and the runner's own codes: 124 timeout, 125 panic or usage error, 77 skip.
+#
+#   tests/vm/test_vmtest.sh [KERNEL...]
+#
+# A kernel that cannot be fetched is skipped. Last line:
+# "N passed, N failed, N skipped"; exit status non-zero on any failure.
+# shellcheck disable=SC2016 # '$' is for the guest's shell
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+TOP=$(pwd -P)
+VMTEST=$TOP/tools/vmtest
+
+kernels=("$@")
+[ ${#kernels[@]} -gt 0 ] || kernels=(6.1 6.12)
+
+pass=0 fail=0 skip=0
+T=$(mktemp -d)
+# Run directories of our guests go here: it must be empty afterwards.
+mkdir "$T/tmp"
+export TMPDIR=$T/tmp
+TOKEN=$$.$RANDOM
+trap 'rm -rf "$T" "$TOP"/.cache/vmtest-probe.*."$TOKEN"' EXIT
+
+ok()
+{
+	echo "ok   $1"
+	pass=$((pass + 1))
+}
+
+nok()
+{
+	echo "FAIL $1${2:+: $2}"
+	fail=$((fail + 1))
+}
+
+skipped()
+{
+	echo "skip $1${2:+: $2}"
+	skip=$((skip + 1))
+}
+
+# expect NAME WANT GOT
+expect()
+{
+	if [ "$2" = "$3" ]; then ok "$1"; else nok "$1" "want '$2', got '$3'"; fi
+}
+
+# expect_re NAME REGEX GOT
+expect_re()
+{
+	if [[ $3 =~ $2 ]]; then ok "$1"; else nok "$1" "'$3' does not match /$2/"; fi
+}
+
+# The guest side of the main run: one "K name value" line per fact, a bulk
+# of numbered lines on stdout, some stderr, and a chosen exit status.
+GUEST='
+k() { printf "K %s %s\n" "$1" "$2"; }
+k early "$EPOCHREALTIME"
+sleep 2
+k uname "$(uname -r)"
+k vmtest "${VMTEST:-}"
+k home "$HOME"
+k pwd "$(pwd)"
+k path "$PATH"
+k args "$(printf "<%s>" "$@")"
+k env "$VMTEST_T_ENV"
+k bpffs "$(stat -f -c %T /sys/fs/bpf)"
+k tmp "$(stat -f -c %T /tmp)"
+k shm "$(stat -f -c %T /dev/shm)"
+k cgroup "$(stat -f -c %T /sys/fs/cgroup)"
+k debugfs "$(stat -f -c %T /sys/kernel/debug)"
+k lo "$(ip -o link show lo | grep -o "<[^>]*>")"
+k nofile "$(ulimit -n)"
+k memlock "$(ulimit -l)"
+if command -v bpftool >/dev/null; then
+	bpftool map create /sys/fs/bpf/vmtest_sm type sockmap key 4 value 4 entries 8 name vmtest_sm &&
+		k bpftool_sockmap "$(bpftool map show pinned /sys/fs/bpf/vmtest_sm | grep -o sockmap)"
+else
+	k bpftool_sockmap absent
+fi
+k sockmap "$(python3 -c "
+import ctypes, struct
+libc = ctypes.CDLL(None, use_errno=True)
+attr = ctypes.create_string_buffer(struct.pack(\"IIII\", 15, 4, 4, 8), 128)  # BPF_MAP_TYPE_SOCKMAP
+fd = libc.syscall(321, 0, attr, 128)  # bpf(BPF_MAP_CREATE)
+print(\"ok\" if fd >= 0 else \"errno %d\" % ctypes.get_errno())
+")"
+k tcp "$(python3 -c "
+import socket
+l = socket.create_server((\"127.0.0.1\", 0)); c = socket.create_connection(l.getsockname())
+a, _ = l.accept(); c.sendall(b\"ping\"); print(a.recv(4).decode())
+")"
+k modprobe "$(modprobe sch_ingress && grep -o "^sch_ingress" /proc/modules)"
+mkdir -p "$VMTEST_T_CHECKOUT/.cache"
+echo "$(uname -r)" > "$VMTEST_T_CHECKOUT/.cache/vmtest-probe.$(uname -r).$VMTEST_T_TOKEN"
+echo overlay-only > "/etc/vmtest-probe.$VMTEST_T_TOKEN"
+k overlay "$(cat "/etc/vmtest-probe.$VMTEST_T_TOKEN")"
+echo to-stderr >&2
+seq 1 20000
+k late "$EPOCHREALTIME"
+exit 3
+'
+
+# main_run KERNEL: the one boot that checks most things.
+main_run()
+{
+	local k=$1 out=$T/out.$1 err=$T/err.$1 rc line series want_md5 got_md5 t_early t_late
+	local -A got=()
+
+	# Run from a subdirectory: the guest must start there too. Stamp each
+	# stdout line on arrival to see that output streams.
+	(cd tests && "$VMTEST" -k "$k" -e "VMTEST_T_ENV=a b  c" -e "VMTEST_T_TOKEN=$TOKEN" \
+		-e "VMTEST_T_CHECKOUT=$TOP" -- bash -c "$GUEST" guest 'x y' "q'uote" '$HOME' '' \
+		2>"$err" | while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done >"$out"
+		exit "${PIPESTATUS[0]}")
+	rc=$?
+	if [ "$rc" -eq 77 ]; then
+		skipped "$k: boot" "$(tail -n 1 "$err")"
+		return 1
+	fi
+	expect "$k: exit status of COMMAND comes back" 3 "$rc"
+	while read -r _ tag key val; do
+		[ "$tag" = K ] && got[$key]=$val
+	done <"$out"
+
+	if [[ $k =~ ^[0-9]+\.[0-9]+ ]]; then
+		series=${BASH_REMATCH[0]}
+		expect_re "$k: guest runs kernel $k" "^${series//./\\.}[.-]" "${got[uname]:-}"
+	fi
+	if [ "${got[uname]:-}" != "$(uname -r)" ] && [ -n "${got[uname]:-}" ]; then
+		ok "$k: guest kernel ${got[uname]} differs from the host's $(uname -r)"
+	else
+		nok "$k: guest kernel differs from the host's" "${got[uname]:-none}"
+	fi
+	expect "$k: VMTEST=1 in the guest" 1 "${got[vmtest]:-}"
+	expect "$k: HOME=/root" /root "${got[home]:-}"
+	expect "$k: cwd preserved (subdirectory of the checkout)" "$TOP/tests" "${got[pwd]:-}"
+	expect_re "$k: PATH is sane" '(^|:)/usr/sbin(:|$)' "${got[path]:-}"
+	expect "$k: arguments pass unchanged" "<x y><q'uote><\$HOME><>" "${got[args]:-}"
+	expect "$k: --env value with blanks" "a b  c" "${got[env]:-}"
+	expect "$k: bpffs at /sys/fs/bpf" bpf_fs "${got[bpffs]:-}"
+	expect "$k: /tmp is tmpfs" tmpfs "${got[tmp]:-}"
+	expect "$k: /dev/shm is tmpfs" tmpfs "${got[shm]:-}"
+	expect "$k: cgroup2 at /sys/fs/cgroup" cgroup2fs "${got[cgroup]:-}"
+	expect "$k: debugfs at /sys/kernel/debug" debugfs "${got[debugfs]:-}"
+	expect_re "$k: lo is UP" '[<,]UP[,>]' "${got[lo]:-}"
+	expect_re "$k: RLIMIT_NOFILE raised" '^[0-9]{6,}$' "${got[nofile]:-}"
+	expect "$k: RLIMIT_MEMLOCK unlimited" unlimited "${got[memlock]:-}"
+	expect "$k: a BPF sockmap can be created (bpf syscall)" ok "${got[sockmap]:-}"
+	if [ "${got[bpftool_sockmap]:-}" = absent ]; then
+		skipped "$k: sockmap pinned with bpftool" "no bpftool on the host"
+	else
+		expect "$k: sockmap pinned with bpftool" sockmap "${got[bpftool_sockmap]:-}"
+	fi
+	expect "$k: loopback TCP works" ping "${got[tcp]:-}"
+	expect "$k: modprobe finds the guest kernel's modules" sch_ingress "${got[modprobe]:-}"
+	expect "$k: writes under the checkout reach the host" "${got[uname]:-?}" \
+		"$(cat "$TOP/.cache/vmtest-probe.${got[uname]:-?}.$TOKEN" 2>/dev/null)"
+	expect "$k: writes elsewhere land in the overlay" overlay-only "${got[overlay]:-}"
+	if [ -e "/etc/vmtest-probe.$TOKEN" ]; then
+		nok "$k: writes elsewhere stay off the host" "/etc/vmtest-probe.$TOKEN exists"
+	else
+		ok "$k: writes elsewhere stay off the host"
+	fi
+	expect "$k: stderr comes out on stderr" to-stderr "$(grep -x to-stderr "$err")"
+	want_md5=$(seq 1 20000 | md5sum)
+	got_md5=$(awk '$2 ~ /^[0-9]+$/ { print $2 }' "$out" | md5sum)
+	expect "$k: 20000 stdout lines arrive intact and in order" "$want_md5" "$got_md5"
+	# "early" was printed 2 s before the rest: it must have arrived before it.
+	t_early=$(awk '$2 == "K" && $3 == "early" { print $1 }' "$out")
+	t_late=$(awk '$2 == "K" && $3 == "late" { print $1 }' "$out")
+	if [ -n "$t_early" ] && [ -n "$t_late" ] &&
+	   awk -v a="$t_early" -v b="$t_late" 'BEGIN { exit !(b - a >= 1.5) }'; then
+		ok "$k: stdout streams live"
+	else
+		nok "$k: stdout streams live" "early at ${t_early:-?}, late at ${t_late:-?}"
+	fi
+	return 0
+}
+
+# codes_run KERNEL: the runner's own exit codes, and the shell.
+codes_run()
+{
+	local k=$1 rc out
+	out=$("$VMTEST" -k "$k" -- sh -c 'echo before; echo c >/proc/sysrq-trigger; echo after' 2>"$T/err")
+	rc=$?
+	expect "$k: kernel panic gives 125" 125 "$rc"
+	expect "$k: output before the panic is kept" before "$out"
+	expect_re "$k: the panic is shown" 'Kernel panic' "$(cat "$T/err")"
+
+	"$VMTEST" -k "$k" --timeout 8 -- sleep 60 2>"$T/err"
+	rc=$?
+	expect "$k: timeout gives 124" 124 "$rc"
+
+	out=$({ sleep 12; printf 'echo shell-$((6 * 7)); exit 4\n'; } |
+		"$VMTEST" -k "$k" --timeout 60 -s 2>/dev/null)
+	rc=$?
+	expect "$k: -s shell reads stdin and returns its status" 4 "$rc"
+	expect_re "$k: -s shell output" 'shell-42' "$out"
+}
+
+# host_only: what needs no boot.
+host_only()
+{
+	local rc err c
+	"$VMTEST" --bogus-option -- true >/dev/null 2>&1
+	expect "unknown option gives 125" 125 $?
+	"$VMTEST" >/dev/null 2>&1
+	expect "no COMMAND gives 125" 125 $?
+
+	# No archive reachable: an empty cache and an APT proxy nobody listens on.
+	c=$T/skip
+	mkdir -p "$c"
+	printf 'Acquire::http::Proxy "http://127.0.0.1:9";\nAcquire::https::Proxy "http://127.0.0.1:9";\nAcquire::Retries "0";\n' >"$c/apt.conf"
+	err=$(APT_CONFIG=$c/apt.conf VMTEST_CACHE=$c/cache "$VMTEST" -k 6.12 -- true 2>&1 >/dev/null)
+	rc=$?
+	expect "unfetchable kernel gives 77" 77 "$rc"
+	expect "unfetchable kernel: one line" 1 "$(echo "$err" | wc -l)"
+	expect_re "unfetchable kernel: says so" '^vmtest: cannot fetch linux-image-.*: .*; skipping$' "$err"
+
+	if command -v vng >/dev/null; then
+		"$VMTEST" --vng -- sh -c 'exit 3'
+		expect "--vng runs COMMAND" 3 $?
+	else
+		err=$("$VMTEST" --vng -- true 2>&1)
+		rc=$?
+		expect "--vng without vng gives 125" 125 "$rc"
+		expect_re "--vng without vng says so" 'vng.*not installed' "$err"
+	fi
+}
+
+host_only
+first=
+for k in "${kernels[@]}"; do
+	echo "=== kernel $k"
+	main_run "$k" && [ -z "$first" ] && first=$k
+done
+if [ -n "$first" ]; then
+	echo "=== exit codes ($first)"
+	codes_run "$first"
+	acc=$("$VMTEST" -k "$first" -v -- true 2>&1 | sed -n 's/.*, accel \([a-z]*\),.*/\1/p')
+	expect_re "--accel auto picks kvm or tcg (here: ${acc:-?})" '^(kvm|tcg)$' "$acc"
+fi
+if [ -n "$(ls -A "$T/tmp")" ] || pgrep -f "$T/tmp" >/dev/null; then
+	nok "no qemu or run directory left behind" "$(ls -A "$T/tmp")"
+else
+	ok "no qemu or run directory left behind"
+fi
+
+echo
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
