@@ -15,7 +15,9 @@ after ALL of it.
   * RST from the client (SO_LINGER 0) while uploading and while
     downloading: the upstream sees a reset promptly, end=client-reset;
   * RST from the upstream, same two ways: the client sees a reset,
-    end=upstream-reset. Nothing may hang.
+    end=upstream-reset. Nothing may hang;
+  * the same races 1000 times each, with the reset right behind the first
+    bytes: a reset must never turn into a clean EOF on the other side.
 """
 import hashlib
 import random
@@ -143,6 +145,25 @@ def rst_while_sending(c, srv):
     c.close()
 
 
+def reset_at_once(c, srv):
+    """Reads the head, sends 1000 bytes and resets, as fast as it can."""
+    buf = b''
+    while b'\r\n\r\n' not in buf:
+        d = c.recv(4096)
+        if not d:
+            return
+        buf += d
+    c.sendall(bytes(1000))
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    c.close()
+
+
+def read_how(c, srv):
+    """Reads until the end; records how it ended and how many bytes came."""
+    got, how = read_to_eof(c)
+    srv.record(how=how, n=len(got))
+
+
 servers = {
     'reply': TcpServer(s, reply_after_eof),
     'finfirst': TcpServer(s, fin_first),
@@ -150,6 +171,8 @@ servers = {
     'streamout': TcpServer(s, stream_out),
     'rstread': TcpServer(s, rst_after(4 * MiB)),
     'rstsend': TcpServer(s, rst_while_sending),
+    'rstfast': TcpServer(s, reset_at_once),
+    'readhow': TcpServer(s, read_how),
 }
 port = free_port()
 pt = None
@@ -314,6 +337,57 @@ def t_upstream_rst_sending():
     expect(d, route='rstsend', plane='sockmap', end='upstream-reset')
 
 
+RACE_N = 1000
+
+
+def t_upstream_rst_race():
+    """An upstream that resets right after its first bytes, 1000 times in a
+    row: each client must see the reset, never a clean EOF (a lost reset
+    turns an aborted response into one that looks complete)."""
+    s.need_bpf()
+    m = pt.mark()
+    hows = {}
+    for i in range(RACE_N):
+        c = connect(port, timeout=5)
+        c.sendall(head('rstfast'))
+        got, how = read_to_eof(c)
+        c.close()
+        hows[(how, len(got))] = hows.get((how, len(got)), 0) + 1
+    lines = pt.conns_after(m, RACE_N, timeout=10)
+    sm = [d for d in lines if d['plane'] == 'sockmap']
+    check(len(sm) >= RACE_N * 9 // 10, '%d of %d connections went through sockmap' % (
+        len(sm), RACE_N))
+    ends = {}
+    for d in sm:
+        ends[d['end']] = ends.get(d['end'], 0) + 1
+    eq(ends, {'upstream-reset': len(sm)}, 'end= of the sockmap connections')
+    eof = {k: v for k, v in hows.items() if k[0] == 'eof'}
+    eq(eof, {}, 'clients that saw a clean EOF (how, bytes): count')
+
+
+def t_client_rst_race():
+    """A client that resets 0.5 ms after its first bytes, 1000 times: an
+    upstream that received bytes must never see a clean EOF (it would take a
+    cut upload for a complete one)."""
+    s.need_bpf()
+    srv = servers['readhow']
+    n0 = len(srv.records)
+    m = pt.mark()
+    for i in range(RACE_N):
+        c = connect(port, timeout=5)
+        c.sendall(head('readhow') + bytes(1000))
+        time.sleep(0.0005)
+        linger0(c)
+    lines = pt.conns_after(m, RACE_N, timeout=10)
+    time.sleep(0.3)
+    sm = [d for d in lines if d['plane'] == 'sockmap']
+    check(len(sm) >= 100, '%d of %d connections went through sockmap' % (len(sm), RACE_N))
+    bad = [d['line'] for d in sm if d['end'] != 'client-reset']
+    eq(bad[:2], [], 'sockmap connections that did not end client-reset (%d)' % len(bad))
+    eof = [r for r in srv.records[n0:] if r['how'] == 'eof' and r['n'] > 0]
+    eq(eof[:3], [], 'upstreams that got bytes and then a clean EOF (%d)' % len(eof))
+
+
 s.test('client FIN right behind 32 MiB: upstream gets all, then EOF; 16 MiB reply, then EOF',
        t_client_fin_first)
 s.test('upstream FIN right behind 16 MiB: client gets all, then EOF; then uploads 32 MiB',
@@ -326,6 +400,10 @@ s.test('upstream RST while the client uploads: client reset at once, end=upstrea
        t_upstream_rst_reading)
 s.test('upstream RST after sending 4 MiB: client reset at once, end=upstream-reset',
        t_upstream_rst_sending)
+s.test('upstream resets right after its first bytes, 1000 times: every client sees the reset',
+       t_upstream_rst_race)
+s.test('client resets 0.5 ms after its first bytes, 1000 times: no upstream sees a clean EOF',
+       t_client_rst_race)
 if pt:
     pt.stop()
 s.finish()
