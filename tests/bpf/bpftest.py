@@ -243,6 +243,34 @@ def map_keys(fd, key_size):
             raise Fail('map key iteration does not end')
 
 
+def map_lookup(fd, key, value_size):
+    """The value (bytes) stored under key, or None."""
+    k = ctypes.create_string_buffer(key, len(key))
+    v = ctypes.create_string_buffer(value_size)
+    try:
+        _bpf(BPF_MAP_LOOKUP_ELEM, struct.pack('IIQQQ', fd, 0, ctypes.addressof(k),
+                                              ctypes.addressof(v), 0))
+    except OSError as e:
+        if e.errno == 2:
+            return None
+        raise
+    return v.raw
+
+
+def read_meta(pin):
+    """struct pt_meta from the pt_meta map pinned in directory pin."""
+    fd = obj_get(os.path.join(pin, 'pt_meta'))
+    try:
+        raw = map_lookup(fd, struct.pack('I', 0), map_info(fd)['value_size'])
+    finally:
+        os.close(fd)
+    magic, abi, pair_size, n_slots, n_workers, pid, start_ns, miss = struct.unpack_from(
+        '6IQQ', raw, 0)
+    return {'magic': magic, 'abi': abi, 'pair_size': pair_size, 'n_slots': n_slots,
+            'n_workers': n_workers, 'pid': pid, 'redirect_miss': miss,
+            'instance': raw[40:72].split(b'\0', 1)[0].decode()}
+
+
 def pinned_keys(pt, name):
     fd = obj_get(os.path.join(pin_dir(pt), name))
     try:
