@@ -453,8 +453,11 @@ static void dispatch(struct pt_ctl_client *cl, const char *cmd)
 
 	pr_debug(MAIN, "control: %s", cmd);
 	if (!strcmp(cmd, "reload")) {
-		/* The owner answers, maybe later: stop reading and wait. */
-		pt_loop_watch(ctl->loop, &cl->ev, 0);
+		/*
+		 * The owner answers, maybe later: out of epoll meanwhile (a
+		 * hang-up would otherwise be reported again and again).
+		 */
+		pt_loop_unwatch(ctl->loop, &cl->ev);
 		pt_timer_cancel(ctl->loop, &cl->timer);
 		ctl->reload(cl, ctl->reload_arg);
 		return;

@@ -4,7 +4,8 @@
  * connection it accepted in one epoll loop. SIGTERM/SIGINT stop accepting
  * and let connections finish for grace_ms; a second signal, or the end of
  * the grace period, closes what is left. SIGHUP reloads the config for new
- * connections.
+ * connections; so does "reload" on the control socket, which the worker
+ * serves when it is the only one (-w 1).
  */
 #include <errno.h>
 #include <signal.h>
