@@ -601,9 +601,26 @@ static const char *jstr(const cJSON *obj, const char *key)
 
 /* --- the pair slots ---------------------------------------------------------- */
 
+/*
+ * Is the daemon that wrote a stamp still running? Its pid must exist and,
+ * when /proc says, still be a passthru: pins left by a killed daemon
+ * outlive it, and its pid may have gone to someone else since.
+ */
 static bool pid_alive(__u32 pid)
 {
-	return pid && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+	char path[64], comm[32] = "";
+	FILE *f;
+
+	if (!pid || (kill((pid_t)pid, 0) && errno != EPERM))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return true;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = 0;
+	fclose(f);
+	return !comm[0] || !strncmp(comm, "passthru", 8);
 }
 
 static void close_pairs(struct instance *in)
@@ -1498,10 +1515,11 @@ static void print_stats(const struct instance *in, const cJSON *ans, const cJSON
 	{
 		o = cJSON_GetObjectItemCaseSensitive(l, "bytes");
 		printf("listener %.0f %s: %.0f accepted, %.0f active, %.0f over limit, %.0f rejected, "
-		       "%.0f without route, %.0f upstream failures, %.0f bytes up, %.0f bytes down\n",
+		       "%.0f without route, %.0f upstream failures\n",
 		       jnum(l, "index"), jstr(l, "name") ?: "?", jnum(l, "accepted"),
 		       jnum(l, "active"), jnum(l, "over_limit"), jnum(l, "rejected"),
-		       jnum(l, "no_route"), jnum(l, "upstream_failures"), jnum(o, "up"),
+		       jnum(l, "no_route"), jnum(l, "upstream_failures"));
+		printf("  closed connections: %.0f bytes up, %.0f bytes down\n", jnum(o, "up"),
 		       jnum(o, "down"));
 		nonzero_str(cJSON_GetObjectItemCaseSensitive(l, "detected"), buf, sizeof(buf));
 		printf("  detected: %s\n", buf);
