@@ -421,6 +421,7 @@ static int find_instances(void)
 	struct stat st;
 	int err;
 
+	n_instances = 0;
 	if (opt_socket && !n_opt_instances) {
 		cJSON *doc = NULL, *name;
 		char why[256];
@@ -1143,14 +1144,20 @@ static void skip_note(const char *name, const char *why, bool stale)
 	}
 }
 
-static void skip_report(void)
+/* Print the skip warnings and forget them; returns how many were stale. */
+static int skip_report(void)
 {
+	int n_stale = skips.n_stale;
+
 	for (int i = 0; i < skips.n_groups; i++)
 		p_warn("instance%s %s%s: %s", skips.g[i].n > 1 ? "s" : "", skips.g[i].names,
 		       skips.g[i].n > 4 ? " and more" : "", skips.g[i].why);
 	if (skips.n_stale)
 		p_warn("%d stale instance%s skipped (passthru gone, files left; see '%s instances')",
 		       skips.n_stale, skips.n_stale > 1 ? "s" : "", bin_name);
+	skips.n_groups = 0;
+	skips.n_stale = 0;
+	return n_stale;
 }
 
 /* Does the daemon answer on its socket? 0, or -errno (-ECONNREFUSED: stale). */
@@ -1188,7 +1195,7 @@ static int do_status(int argc, char **argv)
 	cJSON *answers[CTL_MAX_INSTANCES] = {};
 	uint64_t tot[2] = {}, planes[3] = {};
 	struct cidr client;
-	int err, shown = 0;
+	int err, shown = 0, n_stale;
 	char why[512];
 
 	err = verb(&argc, &argv, "status",
@@ -1242,13 +1249,13 @@ static int do_status(int argc, char **argv)
 		cJSON_AddItemToArray(ia, o);
 		shown++;
 	}
-	skip_report();
+	n_stale = skip_report();
 	if (skips.list) {
 		cJSON_AddItemToObject(doc, "skipped", skips.list);
 		skips.list = NULL;
 	}
 	if (!shown) {
-		if (skips.n_stale == n_instances)
+		if (n_stale == n_instances)
 			p_err("no passthru instance running (only files left by dead ones: see '%s "
 			      "instances')", bin_name);
 		else
@@ -1304,7 +1311,7 @@ out:
 static int ask_all(const char *cmd, int timeout_ms, cJSON **answers)
 {
 	char why[512];
-	int err, n = 0;
+	int err, n = 0, n_stale;
 
 	err = find_instances();
 	if (err)
@@ -1330,8 +1337,8 @@ static int ask_all(const char *cmd, int timeout_ms, cJSON **answers)
 		}
 		n++;
 	}
-	skip_report();
-	if (!n && skips.n_stale == n_instances) {
+	n_stale = skip_report();
+	if (!n && n_stale == n_instances) {
 		p_err("no passthru instance running (only files left by dead ones: see '%s "
 		      "instances')", bin_name);
 		return -ENOENT;
@@ -1630,15 +1637,29 @@ static int do_reload(int argc, char **argv)
 		   "with --instance.");
 	if (err <= 0)
 		return err;
-	err = find_instances();
-	if (err)
-		return err;
-	if (!n_opt_instances && n_instances > 1) {
-		p_err("%d instances are running: name the one to reload with --instance",
-		      n_instances);
-		return -EINVAL;
+	if (!n_opt_instances) {
+		/* Without --instance, reload the one daemon that answers, if only one does. */
+		char list[256] = "";
+		int n = ask_all("version", CTL_ASK_MS, answers), pick = -1;
+
+		if (n < 0)
+			return n;
+		for (int i = 0; i < n_instances; i++) {
+			if (!answers[i])
+				continue;
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%.31s",
+				 pick < 0 ? "" : ", ", instances[i].name);
+			pick = i;
+		}
+		free_answers(answers);
+		memset(answers, 0, sizeof(answers));
+		if (n > 1) {
+			p_err("%d instances are running (%s): name the one to reload with --instance",
+			      n, list);
+			return -EINVAL;
+		}
+		opt_instances[n_opt_instances++] = strdup(instances[pick].name);
 	}
-	n_opt_instances = n_opt_instances ?: 1;
 	err = ask_all("reload", CTL_RELOAD_MS, answers);
 	if (err < 0)
 		return err;

@@ -16,7 +16,8 @@ import time
 
 from ptharness import (BUILD, Suite, Passthru, PtServer, HttpBackend, TlsBackend, Proc, Skip,
                        Fail, run, eq, check, wait_for, listener, route, free_port, closed_port,
-                       s_client, curl, connect, recv_all, plane_ok, is_root, need_root)
+                       s_client, curl, connect, recv_all, read_closed, plane_ok, is_root,
+                       need_root)
 
 CTL = os.path.join(BUILD, 'passthru-ctl')
 PIN_ROOT = '/sys/fs/bpf/passthru'
@@ -171,7 +172,7 @@ class Streamer:
 
 
 # One daemon for most tests: two listeners, routes for every outcome.
-P_FRONT, P_SIDE = free_port(), free_port()
+P_FRONT, P_SIDE, P_IDLE = free_port(), free_port(), free_port()
 DEAD = closed_port()
 
 
@@ -187,6 +188,7 @@ def main_config(rl_backend=ban_a, rl_name='allA'):
             route('other', echo.addr),
         ], timeout_ms=400),
         listener('side', P_SIDE, [route(rl_name, rl_backend.addr)]),
+        listener('idle', P_IDLE, [route('quiet', echo.addr)], idle_timeout_ms=300),
     ]}
 
 
@@ -329,6 +331,11 @@ def t_stats():
     c.settimeout(3)
     eq(c.recv(2), b'A\n', 'silent client routed to slow after the detection deadline')
     c.close()
+    c = connect(P_IDLE)
+    ping(c, b'x')
+    data, how, took = read_closed(c, 3)
+    check(how in ('eof', 'reset') and took < 2, 'idle connection closed (%s)' % how)
+    c.close()
 
     def settled():
         st = stats(pt)
@@ -340,6 +347,8 @@ def t_stats():
     def delta(get):
         return get(after) - get(before)
 
+    eq(lstats(after, 'idle')['timeouts']['idle'] - lstats(before, 'idle')['timeouts']['idle'],
+       1, 'idle timeouts')
     eq(a_front['accepted'] - b_front['accepted'], 5, 'accepted')
     eq(a_front['detected']['tls'] - b_front['detected']['tls'], 2, 'detected tls')
     eq(a_front['detected']['http'] - b_front['detected']['http'], 1, 'detected http')
@@ -380,7 +389,7 @@ def t_routes():
     eq(len(doc['instances']), 1, 'one instance')
     r = doc['instances'][0]['routes']
     eq(r['generation'], 0, 'generation')
-    eq([l['name'] for l in r['listeners']], ['front', 'side'], 'listeners')
+    eq([l['name'] for l in r['listeners']], ['front', 'side', 'idle'], 'listeners')
     front = r['listeners'][0]
     eq(front['listen'], ['127.0.0.1:%d' % P_FRONT], 'front: listen')
     eq(front['timeout_ms'], 400, 'front: timeout_ms')
@@ -489,6 +498,16 @@ def t_workers():
            'both workers run generation 1')
         for c in held:
             ping(c, b'old')
+        # The master refuses a broken file at once; the workers keep generation 1.
+        ptw.set_config('{"listeners": []}')
+        doc, err = ctl_json('reload', '--instance', instance(ptw), rc=22)
+        check('stays in use' in doc['error'], 'refused by the master: %s' % doc)
+        wait_for(lambda: ptw.log().count('keeping the running config') >= 2, 5,
+                 'both workers to refuse it too')
+        st, err = ctl_json('stats', '--instance', instance(ptw))
+        eq([w['generation'] for w in st['instances'][0]['stats']['workers']], [1, 1],
+           'workers still on generation 1')
+        eq(st['instances'][0]['stats']['generation'], 1, 'master still on generation 1')
     finally:
         for c in held:
             c.close()
@@ -732,6 +751,28 @@ def t_stale_socket_replaced():
     eq(pk.stop(), 0, 'exit status')
 
 
+def t_control_socket_key():
+    path = s.path('elsewhere.sock')
+    cfg = {'control_socket': path,
+           'listeners': [listener('c', free_port(), [route('e', echo.addr)])]}
+    pc = Passthru(s, cfg, name='ctlsock')
+    wait_for(lambda: os.path.exists(path), 5, 'the socket at control_socket')
+    check(not os.path.exists(os.path.join(RUN_DIR, instance(pc) + '.sock')),
+          'nothing at the default path')
+    doc, err = ctl_json('routes', '--socket', path)
+    eq(doc['instances'][0]['name'], instance(pc), 'the instance named by its answer')
+    doc, err = ctl_json('version', '--instance', instance(pc), '--socket', path)
+    eq(doc['instances'][0]['version']['control_socket'], path, 'version: control_socket')
+    rc, out, err = run([os.path.join(BUILD, 'passthru'), '--check', '-c', pc.config_path])
+    check(rc == 0 and '"control_socket": "%s"' % path in out, '--check shows it: %s' % out)
+    bad = s.write('badsock.json', json.dumps(dict(cfg, control_socket='relative.sock')))
+    rc, out, err = run([os.path.join(BUILD, 'passthru'), '--check', '-c', bad])
+    eq((rc, err.strip()), (2, 'passthru: %s: control_socket: expected an absolute path of at '
+                              'most 107 characters, got "relative.sock"' % bad), 'bad value')
+    eq(pc.stop(), 0, 'exit status')
+    check(not os.path.exists(path), 'socket removed on exit')
+
+
 def t_clean_exit():
     sock = os.path.join(RUN_DIR, INST + '.sock')
     check(os.path.exists(sock), 'socket there while running')
@@ -760,5 +801,6 @@ s.test('error: daemon socket gone (status from the maps alone)', t_socket_gone)
 s.test('usage: prefixes, help, -j, -p, -V', t_usage)
 s.test('control protocol on the raw socket', t_control_protocol)
 s.test('stale socket replaced at start, live one refused', t_stale_socket_replaced)
+s.test('control_socket in the config, passthru-ctl --socket', t_control_socket_key)
 s.test('clean exit removes the socket, the pair file and the pins', t_clean_exit)
 s.finish()
