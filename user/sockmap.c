@@ -41,6 +41,7 @@
 #include "pairs.h"
 #include "worker.h"
 
+#define PT_TCP_CLOSE   7 /* include/net/tcp_states.h, not in the uapi headers */
 #define SM_POLL_MIN_MS 1
 #define SM_POLL_MAX_MS 50
 
@@ -176,8 +177,35 @@ static void kick(struct pt_conn *c)
 {
 	char b;
 
-	for (int s = 0; s < 2; s++)
-		recv(side_fd(c, s), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	for (int s = 0; s < 2; s++) {
+		/* A pending reset surfaces here, once: sock_error() clears it. */
+		if (recv(side_fd(c, s), &b, 1, MSG_PEEK | MSG_DONTWAIT) == -1 && errno != EAGAIN &&
+		    errno != EINTR && !sm(c)->reset[s])
+			sm(c)->reset[s] = errno;
+	}
+}
+
+/*
+ * Did the peer on @side abort (RST) rather than finish (FIN)? Its error may
+ * already have been taken by one of our calls; a socket that is CLOSE while
+ * we never shut it down for writing can only have been reset.
+ */
+static int peer_aborted(struct pt_conn *c, enum pt_side side)
+{
+	int fd = side_fd(c, side), err = 0;
+	int into = side == PT_SIDE_CLIENT ? PT_DIR_DOWN : PT_DIR_UP;
+	socklen_t len = sizeof(err);
+	struct tcp_info ti;
+
+	if (sm(c)->reset[side])
+		return sm(c)->reset[side];
+	if (!getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) && err)
+		return err;
+	len = sizeof(ti);
+	if (!sm(c)->shut[into] && !getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) &&
+	    ti.tcpi_state == PT_TCP_CLOSE)
+		return ECONNRESET;
+	return 0;
 }
 
 /* --- draining ------------------------------------------------------------ */
@@ -396,8 +424,11 @@ static void sockmap_event(struct pt_conn *c, enum pt_side side, uint32_t events)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (events & EPOLLERR) {
+	if (events & EPOLLERR)
 		getsockopt(ev->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+	else if (events & (EPOLLRDHUP | EPOLLHUP))
+		err = peer_aborted(c, side);
+	if (err || (events & EPOLLERR)) {
 		pr_debug(CONN, "#%llu: %s socket error: %s", (unsigned long long)c->id,
 			 side == PT_SIDE_CLIENT ? "client" : "upstream", strerror(err));
 		pt_conn_close(c,
@@ -466,6 +497,13 @@ static int sockmap_attach(struct pt_conn *c)
 	}
 	kick(c);
 	s->t_move = c->w->loop.now;
+	for (int side = 0; side < 2; side++) {
+		if (s->reset[side]) {
+			pt_conn_close(c, side == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET
+								: PT_END_UPSTREAM_RESET);
+			return 0;
+		}
+	}
 	service(c);
 	return 0;
 }
