@@ -122,8 +122,19 @@ def sockmap_daemon(suite, listeners, args=(), name=None, **top):
     if log.group(1) == 'unavailable':
         suite.bpf_why = 'daemon says: %s' % log.group(0)
         raise Skip(suite.bpf_why)
+    wait_for_startup(pt)
     check(os.path.isdir(pin_dir(pt)), 'pin directory %s exists' % pin_dir(pt))
     return pt
+
+
+def wait_for_startup(pt, timeout=5):
+    """Wait for the daemon's startup line (logged once it is fully up, after
+    its listeners, data plane and control socket); returns the data plane."""
+    m = wait_for(lambda: re.search(r', \d+ workers, data plane (\w+)', pt.log()) or
+                 (not pt.proc.alive() and 'dead'), timeout, 'the startup line of %s' % pt.name)
+    if m == 'dead':
+        raise Fail('%s exited at start: %s' % (pt.name, pt.log()[-800:]))
+    return m.group(1)
 
 
 def listener(name, port, routes, **kw):

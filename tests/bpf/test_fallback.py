@@ -23,7 +23,8 @@ import socket
 import tempfile
 import time
 
-from bpftest import (BpfSuite, PtServer, Passthru, Proc, sockmap_daemon, listener, route,
+from bpftest import (BpfSuite, PtServer, Passthru, Proc, sockmap_daemon, wait_for_startup,
+                     listener, route,
                      free_port, connect, recv_all, pin_dir, instance_of, check, eq, expect,
                      wait_for, is_listening, Skip, Fail, PASSTHRU, PIN_ROOT, MiB)
 
@@ -67,15 +68,15 @@ def t_auto_sockmap():
     port = free_port()
     pt = sockmap_daemon(s, [listener('auto', port, routes())], name='auto')
     try:
-        check(re.search(r'listeners?, .*data plane sockmap', pt.log()),
-              'startup line says data plane sockmap')
+        eq(wait_for_startup(pt), 'sockmap', 'data plane in the startup line')
         check(os.path.isdir(pin_dir(pt)), 'pins exist')
         m = pt.mark()
         echo_check(port)
         expect(pt.conn_after(m, timeout=5), plane='sockmap', end='done',
                up=len(HEAD) + len(DATA), down=len(HEAD) + len(DATA))
+        eq(pt.stop(), 0, 'exit status after SIGTERM')
     finally:
-        eq(pt.stop(), 0, 'exit status')
+        pt.stop()
 
 
 def t_cli_splice():
@@ -86,17 +87,17 @@ def t_cli_splice():
                   args=['-v', '--data-plane', 'splice'], name='cli-splice')
     s.instances.append(instance_of(pt))
     try:
-        log = pt.log()
-        check(re.search(r'data plane splice', log), 'startup line says data plane splice')
-        eq(re.findall(r'kernel data plane[^\n]*', log), [], 'kernel data plane log lines')
+        eq(wait_for_startup(pt), 'splice', 'data plane in the startup line')
+        eq(re.findall(r'kernel data plane[^\n]*', pt.log()), [], 'kernel data plane log lines')
         check(not os.path.exists(pin_dir(pt)), 'nothing pinned at %s' % pin_dir(pt))
         for port in (p1, p2):
             m = pt.mark()
             echo_check(port)
             expect(pt.conn_after(m, timeout=5), plane='splice', end='done',
                    up=len(HEAD) + len(DATA))
+        eq(pt.stop(), 0, 'exit status after SIGTERM')
     finally:
-        eq(pt.stop(), 0, 'exit status')
+        pt.stop()
 
 
 class Unprivileged:
@@ -198,8 +199,9 @@ def t_fin_before_handoff():
         m = pt.mark()
         echo_check(port)
         expect(pt.conn_after(m, timeout=5), plane='sockmap', end='done')
+        eq(pt.stop(), 0, 'exit status after SIGTERM')
     finally:
-        eq(pt.stop(), 0, 'exit status')
+        pt.stop()
 
 
 s.test('data_plane auto with BPF working: sockmap', t_auto_sockmap)

@@ -116,8 +116,9 @@ def t_stale_after_sigkill():
         eq((line.group(1), int(line.group(2))), (d, old_pid), 'stale directory and pid logged')
         eq(read_meta(d)['pid'], pt2.proc.pid, 'pt_meta now names the new daemon')
         relay_one(pt2, port2, 'c')
-    finally:
         eq(pt2.stop(), 0, 'exit status after SIGTERM')
+    finally:
+        pt2.stop()
     check(not os.path.exists(d), 'pin directory removed after SIGTERM')
 
 
@@ -146,8 +147,9 @@ def t_second_daemon_refused():
             check(os.path.isdir(d), 'first daemon\'s pins still there')
             eq(read_meta(d)['pid'], pt.proc.pid, 'pt_meta still names the first daemon')
             relay_one(pt, port, 'still-%s' % plane)
-    finally:
         eq(pt.stop(), 0, 'first daemon exit status after SIGTERM')
+    finally:
+        pt.stop()
     check(not os.path.exists(d), 'pin directory removed after SIGTERM')
 
 
