@@ -133,12 +133,6 @@ def t_churn():
     ends = {}
     for d in lines:
         ends[(d['route'], d['end'])] = ends.get((d['route'], d['end']), 0) + 1
-    # A lost upstream reset ends as "done" (a known race, checked on its own
-    # in test_close.py); here only the leak checks below matter.
-    urst_done = ends.pop(('urst', 'done'), 0)
-    if urst_done:
-        ends[('urst', 'upstream-reset')] = ends.get(('urst', 'upstream-reset'), 0) + urst_done
-        print('note: %d upstream resets ended as "done" (see test_close.py)' % urst_done)
     eq(ends, {('echo', 'done'): N_ECHO, ('crst', 'client-reset'): N_CRST,
               ('urst', 'upstream-reset'): N_URST}, 'connections per (route, end)')
     eq(sum(d['up'] for d in lines if d['route'] == 'echo'), client_totals(out)['up'],
