@@ -107,6 +107,24 @@ static pid_t pinned_pid(const char *dir)
 	return m.pid;
 }
 
+/* Is @pid a live passthru? (A dead daemon's pid may belong to anything now.) */
+static bool pid_is_passthru(pid_t pid)
+{
+	char path[64], comm[32] = "";
+	FILE *f;
+
+	if (kill(pid, 0) && errno == ESRCH)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = 0;
+	fclose(f);
+	return !strncmp(comm, "passthru", 8);
+}
+
 /*
  * A pin directory left by a passthru that died is removed; one that belongs
  * to a running process is an error (two daemons cannot share an instance).
@@ -119,7 +137,7 @@ static int clean_stale(const char *dir, const char **why)
 	if (stat(dir, &st))
 		return 0;
 	pid = pinned_pid(dir);
-	if (pid > 0 && pid != getpid() && kill(pid, 0) == 0) {
+	if (pid > 0 && pid != getpid() && pid_is_passthru(pid)) {
 		*why = "instance already in use by a running passthru";
 		pr_err(BPF, "%s belongs to running pid %d: use another instance name", dir, pid);
 		return -EBUSY;

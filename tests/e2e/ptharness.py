@@ -303,6 +303,20 @@ class Suite:
         self._cleaned = True
         for s in self.servers:
             s.close()
+        # SIGTERM twice (passthru: stop accepting, then close everything now)
+        # so daemons remove their BPF pins and control sockets; then SIGKILL
+        # whatever is left.
+        live = [p for p in reversed(self.procs) if p.alive()]
+        for sig in (signal.SIGTERM, signal.SIGTERM):
+            for p in live:
+                try:
+                    os.killpg(p.p.pid, sig)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
+        deadline = time.time() + 2
+        while time.time() < deadline and any(p.alive() for p in live):
+            time.sleep(0.02)
         for p in reversed(self.procs):
             p.kill()
         if os.environ.get('PT_KEEP'):
