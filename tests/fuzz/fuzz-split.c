@@ -59,17 +59,20 @@ void fz_fail(const struct fz_target *t, const char *fmt, ...)
 
 bool fz_known(const char *tag)
 {
-	static bool said;
+	static const char *said[16];
 	const char *list = getenv("PT_FUZZ_KNOWN"), *p;
 	size_t n = strlen(tag);
+	int i;
 
 	for (p = list ? strstr(list, tag) : NULL; p; p = strstr(p + 1, tag)) {
 		if ((p != list && p[-1] != ',') || (p[n] && p[n] != ','))
 			continue;
-		if (!said)
-			fprintf(stderr, "fuzz: known bug %s (further known-bug hits not shown)\n",
-				tag);
-		said = true;
+		for (i = 0; i < 16 && said[i] && strcmp(said[i], tag); i++)
+			;
+		if (i < 16 && !said[i]) {
+			said[i] = tag;
+			fprintf(stderr, "fuzz: known bug %s (further hits not shown)\n", tag);
+		}
 		return true;
 	}
 	return false;

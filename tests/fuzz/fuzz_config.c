@@ -7,6 +7,8 @@
  * ASan's leak checker runs after every input that frees less than it
  * allocated, so a leak on any error path is a crash too.
  *
+ * A config must not load if a string in it holds \u0000: cJSON cuts it there.
+ *
  * An input starting with a NUL byte is a mode byte, then the text:
  *   bit 0  the text is the "servers" object of a legacy (Go passthru) file,
  *          wrapped here as {"version": ..., "servers": TEXT}
@@ -138,6 +140,27 @@ static bool errors_well_formed(const char *errs, const char *prog, const char *n
 	return true;
 }
 
+/*
+ * Does the JSON text hold the escape \u0000 (an odd run of backslashes, then
+ * u0000)? cJSON keeps strings NUL-terminated, so such a string would be cut
+ * short, and a loader that accepts it silently uses another value.
+ */
+static bool has_escaped_nul(const char *text)
+{
+	size_t run = 0;
+
+	for (const char *p = text; *p; p++) {
+		if (*p == '\\') {
+			run++;
+			continue;
+		}
+		if (run % 2 && !strncmp(p, "u0000", 5))
+			return true;
+		run = 0;
+	}
+	return false;
+}
+
 static struct pt_config *load(const char *text, size_t len, bool file,
 			      const struct pt_config_opts *opts, char **errs, char *name,
 			      size_t name_size)
@@ -215,6 +238,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (*errs)
 		cfg_fail("a config and error lines", text, errs, NULL, NULL);
+	if (has_escaped_nul(text) && !fz_known("json-nul-truncation"))
+		cfg_fail("a string with \\u0000 is accepted (and cut short)", text, errs, NULL,
+			 NULL);
 	if (pt_config_get(cfg) != cfg)
 		cfg_fail("pt_config_get", text, errs, NULL, NULL);
 	pt_config_put(cfg);
