@@ -40,10 +40,13 @@ def routes():
 
 def echo_check(port, head_fin=False, data=DATA):
     """HEAD + data through port to the echo server, sha256 compared. With
-    head_fin the FIN follows the data at once; otherwise it waits until the
-    head came back (the relay is running by then)."""
+    head_fin the FIN comes with the data; otherwise it waits until the head
+    came back (the relay is running by then)."""
     c = connect(port, timeout=10)
     if head_fin:
+        # Corked, the bytes wait for the FIN and leave in one segment with
+        # it: the daemon never sees them without it.
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
         c.sendall(HEAD + data)
         c.shutdown(socket.SHUT_WR)
         got = recv_all(c)
