@@ -124,7 +124,11 @@ static void cfg_fail(const char *what, const char *text, const char *errs, const
 	abort();
 }
 
-/* Every line of @errs starts with "[prog: ]NAME" and the output ends in a newline. */
+/*
+ * Every line of @errs starts with "[prog: ]NAME:", holds no control
+ * character (a user string must not fake or hide log lines), and the
+ * output ends in a newline.
+ */
 static bool errors_well_formed(const char *errs, const char *prog, const char *name)
 {
 	char lead[256];
@@ -134,6 +138,9 @@ static bool errors_well_formed(const char *errs, const char *prog, const char *n
 			     name);
 	if (!*errs || errs[strlen(errs) - 1] != '\n')
 		return false;
+	for (const char *p = errs; *p; p++)
+		if ((*p > 0 && *p < 0x20 && *p != '\n') || *p == 0x7f)
+			return false;
 	for (const char *l = errs; *l; l = strchr(l, '\n') + 1)
 		if (strncmp(l, lead, n) || (l[n] != ':'))
 			return false;
