@@ -20,9 +20,10 @@
  * peer's TCP stream has taken) and passes the skb instead when the pair's
  * limit would be exceeded. Once one skb has been passed, every later one is
  * passed too until the daemon has written all of them (passed == consumed),
- * so order always holds. The daemon reacts to the first passed skb by
- * taking the reading socket out of PT_MAP_RX: its TCP window closes and the
- * sender waits, without a copy, until the queue has drained.
+ * so order always holds. Passed skbs are charged to the reading socket and
+ * close its TCP window when the daemon falls behind: the sender slows down.
+ * (Taking the reader out of PT_MAP_RX instead would avoid the daemon's copy,
+ * but sk_psock_verdict_recv() drops skbs whose program vanished mid-loop.)
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

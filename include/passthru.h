@@ -69,21 +69,21 @@ enum pt_plane {
  * other. The verdict program redirects while the daemon holds no passed
  * bytes (passed == consumed) and the kernel queue towards the peer stays
  * under the pair's limit; otherwise it passes the skb to the reading
- * socket's own queue, where the daemon picks it up, in order. The daemon
- * then pauses the reader (takes it out of PT_MAP_RX, so its TCP window
- * closes), waits for the queue to drain, writes the passed bytes itself and
- * resumes it.
+ * socket's own queue, where the daemon picks it up and writes it to the
+ * peer itself once the kernel queue has drained, in order. Passed skbs wait
+ * in the reading socket, charged to its receive buffer, so its TCP window
+ * closes while the daemon is behind: the sender slows down.
  */
 struct pt_dir {
 	__u64 redirected;	/* bytes redirected by the verdict program */
 	__u64 packets;		/* skbs redirected */
 	__u64 passed;		/* bytes left to the daemon (over the limit, or a failed redirect) */
 	__u64 consumed;		/* passed bytes the daemon has written to the peer (daemon writes) */
-	__u64 copied;		/* other bytes the daemon relayed itself, e.g. after a FIN
-				 * while paused (daemon writes) */
+	__u64 copied;		/* bytes relayed without the verdict: a splice pair's bytes
+				 * (daemon writes) */
 	__u64 peer_base;	/* the peer's bytes_acked + unacked at insertion (daemon writes) */
 	__u64 max_queued;	/* high-water mark of bytes queued in the kernel towards the peer */
-	__u64 pass_events;	/* times the limit was hit (the daemon then pauses the reader) */
+	__u64 pass_events;	/* times the limit was hit and passing began */
 	__u64 redirect_fail;	/* bpf_sk_redirect_hash() failures */
 };
 
