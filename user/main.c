@@ -639,6 +639,10 @@ static int load_bpf(const struct pt_opts *o, const struct pt_config *cfg, struct
 		return 0;
 	err = pt_bpf_open(b, o->instance, slot_count(cfg, o->workers), o->workers, &why);
 	if (err) {
+		if (err == -EBUSY) {
+			pr_err(BPF, "instance %s: %s", o->instance, why);
+			return err;
+		}
 		if (required) {
 			pr_err(BPF, "data_plane sockmap: cannot load the kernel data plane: %s (%s)",
 			       why, strerror(-err));
@@ -757,6 +761,22 @@ static int open_control(const struct pt_opts *o, const struct pt_config *cfg,
 	return 0;
 }
 
+/*
+ * Hold SIGTERM, SIGINT and SIGHUP from the start: they wait until the
+ * worker (or master) reads them from its signalfd, so a signal during
+ * start-up still ends in a clean stop that removes the pins.
+ */
+static void block_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	struct pt_listen_set sets[PT_MAX_WORKERS] = {};
@@ -775,6 +795,7 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &o))
 		return 2;
+	block_signals();
 	pt_log_set_level(PT_LOG_INFO + (o.verbose > 2 ? 2 : o.verbose));
 	copts.default_timeout_ms = o.timeout_ms;
 	copts.force_data_plane = o.force_dp;
