@@ -16,7 +16,7 @@ CFLAGS		?= -O2 -g
 CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
 		   -Wstrict-prototypes -Wmissing-prototypes -D_GNU_SOURCE \
 		   -Iinclude -Iuser -I$(OUTPUT) $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-LDLIBS		+= $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcjson -lbpf) -lelf -lz
+LDLIBS		+= $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcjson -lbpf) -lelf -lz -lcap
 
 # clang's BPF target misses the host's system include dirs; pass them on
 # (libbpf-bootstrap does the same).
@@ -120,6 +120,13 @@ test-e2e: all tests
 
 run: deps all
 	$(Q)examples/run-quickstart.sh
+
+# bench: passthru against HAProxy and sslh on loopback (tools/bench/bench.py).
+# QUICK=1 short run, REPS=N repetitions, BENCH_OUT=DIR where the results go.
+.PHONY: bench
+bench: deps all
+	$(Q)python3 tools/bench/bench.py $(if $(filter-out 0,$(QUICK)),--quick) \
+		$(if $(REPS),--reps $(REPS)) $(if $(BENCH_OUT),--out $(BENCH_OUT))
 
 format:
 	$(Q)clang-format -i $(wildcard user/*.[ch] user/detectors/*.c include/*.h tests/unit/*.c tests/lib/*.h tests/tools/*.c tools/*.c)

@@ -365,6 +365,23 @@ char *pt_sockaddr_str(const struct sockaddr *sa, char *buf, size_t size)
 	return buf;
 }
 
+/* The address alone, "1.2.3.4" or "2001:db8::1" (mapped IPv4 as IPv4); returns buf. */
+char *pt_sockaddr_ip_str(const struct sockaddr *sa, char *buf, size_t size)
+{
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &sin->sin_addr, buf, size);
+	else if (sa->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+		inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], buf, size);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &sin6->sin6_addr, buf, size);
+	else
+		snprintf(buf, size, "(address family %d)", sa->sa_family);
+	return buf;
+}
+
 /* Same family, address, port (and IPv6 scope)? Mapped IPv4 is not IPv4 here. */
 bool pt_sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b)
 {

@@ -28,6 +28,7 @@ int pt_cidr_parse(const char *spec, struct pt_cidr *c);
 char *pt_cidr_str(const struct pt_cidr *c, char *buf, size_t size);
 bool pt_cidr_contains(const struct pt_cidr *c, const struct sockaddr *sa);
 bool pt_sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b);
+char *pt_sockaddr_ip_str(const struct sockaddr *sa, char *buf, size_t size);
 bool pt_listen_conflict(const struct pt_listen_addr *a, const struct pt_listen_addr *b);
 
 #endif /* __PT_ADDR_H */

@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
 #include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -304,6 +305,8 @@ void pt_cfg_listener_finish(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l)
 	struct pt_config *cfg = ctx->cfg;
 	int i, idx = (int)(l - cfg->listeners);
 
+	if (!l->has_max_connections)
+		l->max_connections = PT_DEF_MAX_CONNECTIONS;
 	if (!l->has_timeout_ms)
 		l->timeout_ms = ctx->opts->default_timeout_ms ? ctx->opts->default_timeout_ms
 							      : PT_DEF_DETECT_TIMEOUT_MS;
@@ -671,6 +674,7 @@ enum {
 	LK_TIMEOUT,
 	LK_MAX_BYTES,
 	LK_MAX_CONN,
+	LK_PER_SOURCE,
 	LK_CONNECT,
 	LK_IDLE,
 	LK_DATA_PLANE,
@@ -705,6 +709,16 @@ static int parse_timeout(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, con
 
 	l->timeout_ms = (unsigned int)j->valuedouble;
 	l->has_timeout_ms = true;
+	return 0;
+}
+
+static int parse_max_conn(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+			  void *obj)
+{
+	struct pt_listener_cfg *l = obj;
+
+	l->max_connections = (unsigned int)j->valuedouble;
+	l->has_max_connections = true;
 	return 0;
 }
 
@@ -752,8 +766,11 @@ const struct pt_cfg_key pt_cfg_listener_keys[LK_N] = {
 	[LK_MAX_BYTES] = {"max_bytes", PT_J_UINT, false, PT_CFG_WINDOW_MIN, PT_WINDOW_MAX,
 			  PT_WINDOW_DEFAULT, LOFF(max_bytes), .help = "detection window"},
 	[LK_MAX_CONN] = {"max_connections", PT_J_UINT, false, 0, PT_CFG_CONN_MAX,
-			 PT_DEF_MAX_CONNECTIONS, LOFF(max_connections),
+			 PT_DEF_MAX_CONNECTIONS, LOFF(max_connections), parse_max_conn,
 			 .help = "open connections at once, 0 = no limit"},
+	[LK_PER_SOURCE] = {"max_connections_per_source", PT_J_UINT, false, 0, PT_CFG_CONN_MAX, 0,
+			   LOFF(max_per_source),
+			   .help = "open connections from one client address, 0 = no limit"},
 	[LK_CONNECT] = {"connect_timeout_ms", PT_J_UINT, false, 1, PT_CFG_TIMEOUT_MAX,
 			PT_DEF_CONNECT_TIMEOUT_MS, LOFF(connect_timeout_ms),
 			.help = "per upstream address"},
@@ -1010,7 +1027,7 @@ static void dump_patterns(cJSON *out, const struct pt_cfg_key *k, const void *ob
 
 /* the top level: obj is the pt_config */
 
-enum { TK_GRACE, TK_PATTERNS, TK_LISTENERS, TK_CONTROL, TK_N };
+enum { TK_GRACE, TK_PATTERNS, TK_LISTENERS, TK_CONTROL, TK_USER, TK_N };
 
 /* An absolute path that fits in a sockaddr_un. */
 static int parse_control(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
@@ -1035,6 +1052,32 @@ static void dump_control(cJSON *out, const struct pt_cfg_key *k, const void *obj
 		cJSON_AddStringToObject(out, k->name, cfg->control_socket);
 }
 
+/* A user that exists here: the daemon drops to it once set up. */
+static int parse_user(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+		      void *obj)
+{
+	struct pt_config *cfg = obj;
+	const char *s = j->valuestring;
+
+	if (!s[0] || strlen(s) >= sizeof(cfg->user)) {
+		pt_cfg_err(ctx, "expected a user name, got %s", pt_cfg_q(ctx, s));
+		return -EINVAL;
+	}
+	if (!getpwnam(s)) {
+		pt_cfg_err(ctx, "no such user %s", pt_cfg_q(ctx, s));
+		return -EINVAL;
+	}
+	snprintf(cfg->user, sizeof(cfg->user), "%s", s);
+	return 0;
+}
+
+static void dump_user(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+		      const struct pt_config *cfg)
+{
+	if (cfg->user[0])
+		cJSON_AddStringToObject(out, k->name, cfg->user);
+}
+
 const struct pt_cfg_key pt_cfg_top_keys[TK_N] = {
 	[TK_GRACE] = {"grace_ms", PT_J_UINT, false, 0, PT_CFG_GRACE_MAX, PT_DEF_GRACE_MS,
 		      offsetof(struct pt_config, grace_ms),
@@ -1047,6 +1090,8 @@ const struct pt_cfg_key pt_cfg_top_keys[TK_N] = {
 	[TK_CONTROL] = {"control_socket", PT_J_STRING, .parse = parse_control,
 			.dump = dump_control,
 			.help = "unix socket for passthru-ctl (default /run/passthru/<instance>.sock)"},
+	[TK_USER] = {"user", PT_J_STRING, .parse = parse_user, .dump = dump_user,
+		     .help = "drop to this user after binding and loading (keeps CAP_BPF, CAP_NET_ADMIN)"},
 };
 const int pt_cfg_n_top_keys = TK_N;
 

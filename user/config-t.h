@@ -19,8 +19,9 @@
 #define PT_DEF_DETECT_TIMEOUT_MS	3000
 #define PT_DEF_CONNECT_TIMEOUT_MS	5000
 #define PT_DEF_IDLE_TIMEOUT_MS		0	/* off */
-#define PT_DEF_MAX_CONNECTIONS		10000
+#define PT_DEF_MAX_CONNECTIONS		4096
 #define PT_DEF_GRACE_MS			10000
+#define PT_FD_RESERVE			600	/* fds a worker needs besides its connections */
 #define PT_DEF_SOCKMAP_SNDBUF		(32 << 20)
 #define PT_DEF_SOCKMAP_MAX_QUEUED	(16 << 20)
 #define PT_DEF_DRAIN_TIMEOUT_MS		30000
@@ -114,6 +115,8 @@ struct pt_listener_cfg {
 	bool has_timeout_ms;		/* set in the file (else -t or the default) */
 	unsigned int max_bytes;		/* detection window */
 	unsigned int max_connections;	/* 0 = unlimited */
+	bool has_max_connections;	/* set in the file (else sized to fit RLIMIT_NOFILE) */
+	unsigned int max_per_source;	/* concurrent connections per client address, 0 = off */
 	unsigned int connect_timeout_ms;
 	unsigned int idle_timeout_ms;	/* 0 = off */
 	enum pt_data_plane data_plane;
@@ -131,6 +134,7 @@ struct pt_config {
 	bool legacy;			/* loaded from the Go-passthru "servers" format */
 	unsigned int grace_ms;		/* SIGTERM: how long open connections may finish */
 	char control_socket[PT_CONTROL_PATH_MAX];	/* "" = /run/passthru/<instance>.sock */
+	char user[64];			/* drop to this user after start-up, "" = stay */
 	struct pt_pattern *patterns;
 	int n_patterns;
 	struct pt_listener_cfg *listeners;

@@ -10,6 +10,8 @@
 struct pt_config_opts {
 	unsigned int default_timeout_ms;	/* -t: for listeners without timeout_ms */
 	const char *prog;			/* if set, error lines start with "prog: " */
+	unsigned long long fd_limit;		/* RLIMIT_NOFILE per process, 0 = ignore */
+	int workers;				/* -w, to share fd_limit */
 	bool force_data_plane;			/* --data-plane given: */
 	enum pt_data_plane data_plane;		/* use this on every listener */
 };

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "pairs.h"
 #include "route.h"
+#include "sources.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -179,6 +180,8 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end)
 	if (c->dp && c->state == PT_CS_RELAYING)
 		c->dp->detach(c);
 	pt_stats_conn_end(c);
+	if (c->src_held)
+		pt_source_release(w->sources, c->lidx, (struct sockaddr *)&c->peer.ss);
 	pt_pair_close(c);
 	pt_timer_cancel(&w->loop, &c->timer);
 	log_end(c);
@@ -528,7 +531,8 @@ static struct pt_conn *conn_new(struct pt_worker *w, int lidx, int fd,
 	return c;
 }
 
-void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_sockaddr *peer)
+void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_sockaddr *peer,
+		    bool src_held)
 {
 	struct pt_conn *c;
 	int one = 1;
@@ -536,9 +540,12 @@ void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_socka
 	c = conn_new(w, lidx, fd, peer);
 	if (!c) {
 		pt_stat_active_add(&w->stats->l[lidx].active, -1);
+		if (src_held)
+			pt_source_release(w->sources, lidx, (const struct sockaddr *)&peer->ss);
 		close_reset(fd);
 		return;
 	}
+	c->src_held = src_held;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	pt_stat_add(&lstats(c)->accepted, 1);
 

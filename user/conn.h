@@ -65,6 +65,7 @@ struct pt_conn {
 	uint32_t seen;			/* window bytes at the last detection round */
 	bool cli_rdhup;			/* client FIN seen while detecting */
 	bool detected;			/* detection finished (fields final) */
+	bool src_held;			/* counted in the per-source table */
 	enum pt_end end;
 	uint64_t bytes[2];		/* PT_DIR_UP, PT_DIR_DOWN */
 	const struct pt_dataplane *dp;
@@ -82,7 +83,8 @@ struct pt_conn {
  * Take a freshly accepted client socket; the connection owns it afterwards.
  * The caller has already counted it in the listener's active connections.
  */
-void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_sockaddr *peer);
+void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_sockaddr *peer,
+		    bool src_held);
 
 /* End the connection: release the data plane, close both sockets, log. */
 void pt_conn_close(struct pt_conn *c, enum pt_end end);

@@ -27,6 +27,8 @@
 #include "config.h"
 #include "control.h"
 #include "log.h"
+#include "privs.h"
+#include "sources.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -585,15 +587,60 @@ out:
 	return err ? 1 : 0;
 }
 
-/* Use as many descriptors as the hard limit allows. */
-static void raise_nofile(void)
+/*
+ * Every relayed connection holds two sockets in its worker (plus, for
+ * splice, two pipes while bytes are in flight). Refuse to start when the
+ * descriptor limit cannot hold max_connections, rather than fail at load.
+ */
+static int check_nofile(const struct pt_config *cfg, int workers)
+{
+	unsigned long long conns = 0, per, need;
+	bool unlimited = false;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 0;
+	for (int i = 0; i < cfg->n_listeners; i++) {
+		conns += cfg->listeners[i].max_connections;
+		unlimited |= !cfg->listeners[i].max_connections;
+	}
+	per = (conns + workers - 1) / workers;
+	need = 2 * per + PT_FD_RESERVE;
+	if (need > rl.rlim_cur) {
+		pr_err(MAIN, "max_connections %llu over %d worker(s) needs about %llu file descriptors "
+			     "per worker (2 per connection + %d); RLIMIT_NOFILE is %llu: raise it "
+			     "(ulimit -n, LimitNOFILE=), lower max_connections or add workers (-w)",
+		       conns, workers, need, PT_FD_RESERVE, (unsigned long long)rl.rlim_cur);
+		return -EMFILE;
+	}
+	for (int i = 0; i < cfg->n_listeners; i++)
+		if (!cfg->listeners[i].has_max_connections &&
+		    cfg->listeners[i].max_connections < PT_DEF_MAX_CONNECTIONS)
+			pr_info(MAIN, "listener %s: max_connections %u (unset: sized to fit RLIMIT_NOFILE %llu)",
+				cfg->listeners[i].name, cfg->listeners[i].max_connections,
+				(unsigned long long)rl.rlim_cur);
+	if (unlimited)
+		pr_warn(MAIN, "a listener has max_connections 0: only RLIMIT_NOFILE (%llu) bounds it",
+			(unsigned long long)rl.rlim_cur);
+	else if (4 * per + PT_FD_RESERVE > rl.rlim_cur)
+		pr_info(MAIN, "RLIMIT_NOFILE %llu: splice connections may wait for pipes at full load",
+			(unsigned long long)rl.rlim_cur);
+	return 0;
+}
+
+/* Use as many descriptors as the hard limit allows; returns the limit. */
+static unsigned long long raise_nofile(void)
 {
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 0;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
 	}
+	return rl.rlim_cur == RLIM_INFINITY ? 0 : rl.rlim_cur;
 }
 
 /* Does any listener want the kernel data plane? */
@@ -790,6 +837,7 @@ int main(int argc, char **argv)
 	struct pt_bpf bpf_store, *bpf = NULL;
 	struct pt_config *cfg;
 	struct pt_stats *stats = NULL;
+	struct pt_sources *sources = NULL;
 	char pairs[sizeof(bpf_store.pin_dir) + 32] = "";
 	int err, rc = 1;
 
@@ -798,6 +846,8 @@ int main(int argc, char **argv)
 	block_signals();
 	pt_log_set_level(PT_LOG_INFO + (o.verbose > 2 ? 2 : o.verbose));
 	copts.default_timeout_ms = o.timeout_ms;
+	copts.fd_limit = raise_nofile();
+	copts.workers = o.workers;
 	copts.force_data_plane = o.force_dp;
 	copts.data_plane = o.dp;
 	cfg = pt_config_load(o.config, &copts, stderr);
@@ -812,9 +862,12 @@ int main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
+	err = check_nofile(cfg, o.workers);
+	if (err)
+		goto out;
 	stats = pt_stats_create();
-	if (!stats) {
+	sources = pt_sources_create();
+	if (!stats || !sources) {
 		pr_err(MAIN, "shared counters: %s", strerror(errno));
 		goto out;
 	}
@@ -844,12 +897,22 @@ int main(int argc, char **argv)
 	ctl.start_ms = pt_now_ms();
 	ctl.stats = stats;
 	ctl.cfg = cfg;
+	if (cfg->user[0]) {
+		const char *cleanup[] = { bpf ? bpf->pin_dir : "", ctl.path, pf.path, NULL };
+
+		err = pt_privs_drop(cfg->user, bpf != NULL, cleanup);
+		if (err)
+			goto out;
+		if (access(o.config, R_OK))
+			pr_warn(CONFIG, "user %s cannot read %s: reloads will fail", cfg->user,
+				o.config);
+	}
 	pr_info(MAIN, "passthru %s: %s: %d listeners, %d routes, %d workers, data plane %s",
 		PT_VERSION, o.config, cfg->n_listeners, count_routes(cfg), o.workers,
 		bpf ? "sockmap" : "splice");
 	m.args = (struct pt_worker_args){
 		.n_workers = o.workers, .cfg = pt_config_get(cfg), .stats = stats, .copts = &copts,
-		.bpf = bpf, .pairs = slots, .n_slots = slots ? n_slots : 0,
+		.bpf = bpf, .pairs = slots, .n_slots = slots ? n_slots : 0, .sources = sources,
 	};
 	if (o.workers == 1) {
 		m.args.set = &sets[0];
@@ -868,6 +931,7 @@ out:
 		pt_bpf_close(bpf, true);
 	free_sets(sets, o.workers);
 	pt_stats_destroy(stats);
+	pt_sources_destroy(sources);
 	pt_config_put(m.args.cfg);
 	pt_config_put(cfg);
 	return rc;

@@ -20,6 +20,7 @@ struct pt_splice_dir {
 
 struct pt_splice_state {
 	struct pt_splice_dir dir[2];
+	bool starved;		/* a pipe could not be made (EMFILE): retry on a timer */
 };
 
 #endif /* __PT_SPLICE_T_H */

@@ -26,8 +26,9 @@
 #include "pairs.h"
 #include "worker.h"
 
-#define PT_PIPE_SIZE (256 * 1024)
-#define PT_PIPE_POOL 1024 /* idle pipes kept per worker */
+#define PT_PIPE_SIZE	 (256 * 1024)
+#define PT_PIPE_POOL	 256 /* idle pipes kept per worker (2 fds each) */
+#define PT_PIPE_RETRY_MS 20  /* no fd for a pipe: try again after this */
 
 static int pipe_get(struct pt_pipe_pool *pool, struct pt_pipe *p)
 {
@@ -105,7 +106,8 @@ void pt_pipe_pool_fini(struct pt_pipe_pool *pool)
 }
 
 /* Fill the pipe from src; *moved is set if something happened (bytes or EOF). */
-static int fill_pipe(struct pt_pipe_pool *pool, struct pt_splice_dir *d, int src, bool *moved)
+static int fill_pipe(struct pt_pipe_pool *pool, struct pt_splice_dir *d, int src, bool *moved,
+		     bool *starved)
 {
 	ssize_t n;
 	int err;
@@ -114,6 +116,11 @@ static int fill_pipe(struct pt_pipe_pool *pool, struct pt_splice_dir *d, int src
 		return 0;
 	if (d->pipe.rd < 0) {
 		err = pipe_get(pool, &d->pipe);
+		if (err == -EMFILE || err == -ENFILE || err == -ENOMEM) {
+			/* Out of descriptors: the bytes wait in the socket, retry soon. */
+			*starved = true;
+			return 0;
+		}
 		if (err)
 			return err;
 	}
@@ -166,7 +173,7 @@ static int pump_dir(struct pt_conn *c, int dir, bool *progress, enum pt_side *ba
 
 	do {
 		moved = false;
-		err = fill_pipe(pool, d, src, &moved);
+		err = fill_pipe(pool, d, src, &moved, &c->dps.splice.starved);
 		if (err) {
 			*bad = dir == PT_DIR_UP ? PT_SIDE_CLIENT : PT_SIDE_UPSTREAM;
 			return err;
@@ -208,6 +215,7 @@ static void relay(struct pt_conn *c)
 	bool progress = false;
 	int err;
 
+	s->starved = false;
 	err = pump_dir(c, PT_DIR_UP, &progress, &bad);
 	if (!err)
 		err = pump_dir(c, PT_DIR_DOWN, &progress, &bad);
@@ -222,8 +230,16 @@ static void relay(struct pt_conn *c)
 		c->t_last = c->w->loop.now;
 		publish(c);
 	}
-	if (s->dir[PT_DIR_UP].shut && s->dir[PT_DIR_DOWN].shut)
+	if (s->dir[PT_DIR_UP].shut && s->dir[PT_DIR_DOWN].shut) {
 		pt_conn_close(c, PT_END_DONE);
+		return;
+	}
+	if (s->starved) {
+		pt_timer_arm(&c->w->loop, &c->timer, c->w->loop.now + PT_PIPE_RETRY_MS);
+		if (!c->w->pipes.warned++)
+			pr_warn(CONN,
+				"no file descriptor for a splice pipe: connections wait (raise RLIMIT_NOFILE)");
+	}
 }
 
 static void splice_event(struct pt_conn *c, enum pt_side side, uint32_t events)
@@ -253,6 +269,13 @@ static void arm_idle(struct pt_conn *c)
 
 static void splice_timer(struct pt_conn *c)
 {
+	if (c->dps.splice.starved) {
+		relay(c);
+		if (c->state != PT_CS_RELAYING || c->dps.splice.starved)
+			return;
+	}
+	if (!c->lcfg->idle_timeout_ms)
+		return;
 	if (c->w->loop.now - c->t_last >= c->lcfg->idle_timeout_ms) {
 		pt_conn_close(c, PT_END_IDLE);
 		return;

@@ -17,11 +17,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "bpf_loader.h"
 #include "config.h"
 #include "conn.h"
 #include "control.h"
 #include "log.h"
+#include "sources.h"
 #include "worker.h"
 
 #define PT_ACCEPT_BATCH		64
@@ -65,6 +67,45 @@ static bool reserve_slot(struct pt_worker *w, int lidx)
 	return false;
 }
 
+/* Say at most once a second that a source hit its limit, with the count. */
+static void warn_source(struct pt_listener *l, const struct pt_sockaddr *peer, unsigned int max)
+{
+	struct pt_worker *w = l->w;
+	char addr[64];
+
+	l->n_quiet++;
+	if (l->t_warn && w->loop.now - l->t_warn < 1000)
+		return;
+	pr_warn(CONN, "listener %s: source %s over max_connections_per_source (%u): closed %llu "
+		"connection(s) in the last second",
+		w->cfg->listeners[l->lidx].name,
+		pt_sockaddr_ip_str((const struct sockaddr *)&peer->ss, addr, sizeof(addr)), max,
+		(unsigned long long)l->n_quiet);
+	l->t_warn = w->loop.now;
+	l->n_quiet = 0;
+}
+
+/*
+ * Count the client against max_connections_per_source. False means close
+ * it; *held says whether the count must be released when it ends.
+ */
+static bool take_source(struct pt_listener *l, const struct pt_sockaddr *peer, bool *held)
+{
+	struct pt_worker *w = l->w;
+	unsigned int max = w->cfg->listeners[l->lidx].max_per_source, n;
+
+	*held = false;
+	if (!max || !w->sources)
+		return true;
+	if (!pt_source_take(w->sources, l->lidx, (const struct sockaddr *)&peer->ss, max, &n)) {
+		pt_stat_add(&w->stats->l[l->lidx].over_source_limit, 1);
+		warn_source(l, peer, max);
+		return false;
+	}
+	*held = n > 0; /* 0: the table was full, the source is not counted */
+	return true;
+}
+
 static void accept_event(struct pt_ev *ev, uint32_t events)
 {
 	struct pt_listener *l = container_of(ev, struct pt_listener, ev);
@@ -72,6 +113,7 @@ static void accept_event(struct pt_ev *ev, uint32_t events)
 
 	for (int i = 0; i < PT_ACCEPT_BATCH; i++) {
 		struct pt_sockaddr peer = { .len = sizeof(peer.ss) };
+		bool held;
 		int fd;
 
 		fd = accept4(ev->fd, (struct sockaddr *)&peer.ss, &peer.len,
@@ -92,7 +134,12 @@ static void accept_event(struct pt_ev *ev, uint32_t events)
 			close(fd);
 			continue;
 		}
-		pt_conn_accept(w, l->lidx, fd, &peer);
+		if (!take_source(l, &peer, &held)) {
+			pt_stat_active_add(&w->stats->l[l->lidx].active, -1);
+			close(fd);
+			continue;
+		}
+		pt_conn_accept(w, l->lidx, fd, &peer, held);
 	}
 }
 
@@ -310,7 +357,7 @@ static int setup_slots(struct pt_worker *w, int n_workers)
 
 int pt_worker_run(const struct pt_worker_args *a)
 {
-	struct pt_worker w = { .id = a->id, .stats = a->stats, .sig.fd = -1, .bpf = a->bpf,
+	struct pt_worker w = { .id = a->id, .stats = a->stats, .sources = a->sources, .sig.fd = -1, .bpf = a->bpf,
 			       .pairs = a->pairs, .n_slots = a->n_slots };
 	int err;
 

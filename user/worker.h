@@ -15,6 +15,7 @@
 #include "stats.h"
 
 struct pt_bpf;
+struct pt_sources;
 struct pt_conn;
 struct pt_control;
 struct pt_worker;
@@ -29,6 +30,8 @@ struct pt_listener {
 	int lidx;		/* listener index in the config */
 	int aidx;		/* listen address index */
 	bool paused;		/* accept backed off after EMFILE/ENOMEM */
+	uint64_t t_warn;	/* last "over max_connections_per_source" line */
+	uint64_t n_quiet;	/* such closes since that line */
 	struct pt_timer resume;
 };
 
@@ -38,6 +41,7 @@ struct pt_pipe_pool {
 	int cap;
 	int in_use;
 	unsigned int pipe_size;
+	unsigned int warned;	/* "no fd for a pipe" said (once per worker) */
 };
 
 struct pt_worker {
@@ -45,6 +49,7 @@ struct pt_worker {
 	struct pt_loop loop;
 	struct pt_config *cfg;		/* the current config (one reference) */
 	struct pt_stats *stats;
+	struct pt_sources *sources;	/* per-client counts (max_connections_per_source) */
 	struct pt_listener *listeners;
 	int n_listeners;
 	struct pt_conn *conns;		/* live connections */
@@ -82,6 +87,7 @@ struct pt_worker_args {
 	int n_workers;
 	struct pt_config *cfg;
 	struct pt_stats *stats;
+	struct pt_sources *sources;
 	const struct pt_listen_set *set;	/* the worker closes these */
 	const struct pt_config_opts *copts;	/* -t, --data-plane: for reloads */
 	struct pt_bpf *bpf;			/* NULL: splice only */
