@@ -162,6 +162,7 @@ FUZZ_LIB_SRCS	:= user/detect.c $(wildcard user/detectors/*.c) user/addr.c user/c
 FUZZ_LIB_OBJS	:= $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_LIB_SRCS) tests/fuzz/fuzz-split.c)
 FUZZ_BINS	:= $(patsubst tests/fuzz/%.c,$(FUZZ_OUT)/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SEED_SRCS	= $(shell find tests/data/tls tests/data/flights tests/data/config -type f) \
+		   $(wildcard user/config*.c) \
 		   $(wildcard examples/*.json)
 
 .PHONY: fuzz fuzz-build fuzz-regress valgrind-unit

@@ -20,6 +20,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,26 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 		node = "127.0.0.1";
 	h.ai_flags |= AI_NUMERICHOST;
 	return real(node, service, &h, res);
+}
+
+/*
+ * "user" names a local account, looked up with getpwnam(): NSS again, which
+ * may ask a directory service, and the answer depends on the machine. In
+ * this binary only root and nobody exist.
+ */
+struct passwd *getpwnam(const char *name)
+{
+	static struct passwd pw[] = {
+		{ (char *)"root", (char *)"x", 0, 0, (char *)"root", (char *)"/root",
+		  (char *)"/bin/sh" },
+		{ (char *)"nobody", (char *)"x", 65534, 65534, (char *)"nobody",
+		  (char *)"/nonexistent", (char *)"/usr/sbin/nologin" },
+	};
+
+	for (size_t i = 0; i < sizeof(pw) / sizeof(pw[0]); i++)
+		if (!strcmp(name, pw[i].pw_name))
+			return &pw[i];
+	return NULL;
 }
 
 /* Is the number at s (digits) above @max? */
