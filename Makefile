@@ -118,6 +118,11 @@ test-unit: all tests
 test-e2e: all tests
 	$(Q)tests/run e2e
 
+# stress: issue 7's load and abuse tests (tests/stress/, about 10 minutes, root).
+.PHONY: stress
+stress: deps all tests
+	$(Q)tests/run stress
+
 run: deps all
 	$(Q)examples/run-quickstart.sh
 
@@ -141,6 +146,7 @@ help:
 	@echo '  deps           install the Debian packages needed to build, test and run examples'
 	@echo '  test           deps + build + every test (unit, e2e); last line: N passed, N failed, N skipped'
 	@echo '  test-unit      unit tests only; test-e2e: end-to-end tests only'
+	@echo '  stress         deps + build + tests/stress (slow clients, garbage, upstream faults, load)'
 	@echo '  run            deps + build + passthru on examples/quickstart.json with demo backends'
 	@echo '  clean          remove build/'
 	@echo 'Variables: V=1 (verbose), SANITIZE=1 (ASan+UBSan)'
