@@ -46,6 +46,8 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
@@ -101,6 +103,7 @@ class Procs:
         self.tmp = tmp
         self.live = []
         self.n = 0
+        self.sessions = {os.getsid(0)}
 
     def start(self, name, argv, pin=None, stdin=None, stdout=None):
         self.n += 1
@@ -112,6 +115,7 @@ class Procs:
                              stdout=stdout if stdout is not None else errf, stderr=errf,
                              start_new_session=True, cwd=self.tmp)
         errf.close()
+        self.sessions.add(p.pid)
         p.name = name
         p.logpath = logpath
         self.live.append(p)
@@ -210,6 +214,64 @@ def cpu_ticks():
 
 
 HZ = os.sysconf('SC_CLK_TCK')
+PF_KTHREAD = 0x00200000
+
+
+def proc_stat(pid):
+    """Fields of /proc/PID/stat from the state on (index 0 is field 3), or None."""
+    try:
+        with open('/proc/%s/stat' % pid) as f:
+            st = f.read()
+    except OSError:
+        return None
+    return st[st.rindex(')') + 2:].split()
+
+
+class CpuMeter:
+    """
+    Busy CPU time of the whole machine over an interval, and the same less
+    the time of user processes that are not ours.
+
+    /proc/stat counts everything: softirq, kworkers and every process. On a
+    machine someone else is using too, their processes land in it; we
+    subtract the user and system time of every process that was running at
+    the start, is not a kernel thread and is in none of our sessions (ours:
+    this script's, and one per process we start). Kernel threads stay in:
+    sockmap's redirects run in kworkers, splice's and TCP's in softirq.
+    """
+
+    def __init__(self, sessions):
+        self.sessions = sessions
+
+    def foreign(self):
+        out = []
+        for pid in os.listdir('/proc'):
+            if not pid.isdigit():
+                continue
+            f = proc_stat(pid)
+            if f is None or int(f[6]) & PF_KTHREAD or int(f[3]) in self.sessions:
+                continue
+            out.append(pid)
+        return out
+
+    def sample(self, pids):
+        busy, _ = cpu_ticks()
+        other = 0
+        for pid in pids:
+            f = proc_stat(pid)
+            if f is not None:
+                other += int(f[11]) + int(f[12])
+        return busy, other
+
+    def start(self):
+        self.pids = self.foreign()
+        self.s0 = self.sample(self.pids)
+
+    def stop(self):
+        """(machine busy seconds, the same less foreign processes) since start()."""
+        s1 = self.sample(self.pids)
+        busy = (s1[0] - self.s0[0]) / HZ
+        return busy, busy - (s1[1] - self.s0[1]) / HZ
 
 
 def free_port():
@@ -358,7 +420,7 @@ class Proxy:
         elif cfg.startswith('passthru'):
             plane = cfg.split('-', 1)[1]
             with open(path + '.json', 'w') as f:
-                json.dump(passthru_cfg(self.port, b.be, plane, 0 if self.mem else 10000), f,
+                json.dump(passthru_cfg(self.port, b.be, plane, 12000 if self.mem else 7000), f,
                           indent=1)
             argv = [PASSTHRU, '-c', path + '.json', '--instance',
                     'bench%d-%s' % (os.getpid(), tag)]
@@ -439,6 +501,8 @@ class Bench:
         self.tmp = os.path.join(BUILD, 'bench', time.strftime('run-%Y%m%d-%H%M%S'))
         os.makedirs(self.tmp, exist_ok=True)
         self.procs = Procs(self.tmp)
+        self.cpu = CpuMeter(self.procs.sessions)
+        self.cpu_used = (0, 0)
         self.proxies = {}
         self.raw = {}       # row key -> cfg -> [values]
         self.errors = []    # (rep, test, cfg, message)
@@ -447,7 +511,9 @@ class Bench:
         self.diag = {}
         self.waited = 0
         self.flags = {}     # (test, cfg) -> [messages]: figure kept, but errors seen
+        # At most this long per measurement, and in all, waiting for others' work to end.
         self.max_wait = 2 if self.quick else 10
+        self.wait_budget = 15 if self.quick else 120
 
     # -- helpers --
     def record(self, key, cfg, value):
@@ -465,7 +531,8 @@ class Bench:
         time: the figures then say so).
         """
         time.sleep(0.2)
-        deadline = time.time() + self.max_wait
+        start = time.time()
+        deadline = start + min(self.max_wait, self.wait_budget)
         while True:
             b0, t0 = cpu_ticks()
             time.sleep(0.25)
@@ -473,6 +540,7 @@ class Bench:
             frac = (b1 - b0) / max(1, t1 - t0)
             if frac <= BUSY or time.time() >= deadline:
                 break
+        self.wait_budget -= max(0, time.time() - start - 0.25)
         self.waited += 1 if frac > BUSY else 0
         self.bg.append(frac)
         return frac
@@ -489,12 +557,43 @@ class Bench:
             p.start()
         return p.port
 
-    def run(self, argv, pin_role, timeout):
+    def run(self, argv, pin_role, timeout, meter=False):
+        """
+        Run a client to its end; with meter, CPU is measured from start to
+        end, or between its "window start" and "window end" lines if it prints them.
+        """
         if self.pin[pin_role] is not None:
             argv = ['taskset', '-c', self.pin[pin_role]] + argv
-        return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, timeout=timeout, text=True,
-                              start_new_session=True)
+        if meter:
+            self.cpu.start()
+        err = tempfile.TemporaryFile(mode='w+')
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
+                             text=True, start_new_session=True)
+        self.procs.sessions.add(p.pid)
+        timer = threading.Timer(timeout, os.killpg, (p.pid, signal.SIGKILL))
+        timer.start()
+        out = []
+        try:
+            for line in p.stdout:
+                if meter and line.startswith('window start'):
+                    self.cpu.start()
+                elif meter and line.startswith('window end'):
+                    self.cpu_used = self.cpu.stop()
+                    meter = False
+                else:
+                    out.append(line)
+            p.wait()
+        finally:
+            timer.cancel()
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        if p.returncode == -signal.SIGKILL:
+            raise subprocess.TimeoutExpired(argv, timeout)
+        if meter:
+            self.cpu_used = self.cpu.stop()
+        err.seek(0)
+        return subprocess.CompletedProcess(argv, p.returncode, ''.join(out), err.read())
 
     # -- setup --
     def build(self):
@@ -558,13 +657,11 @@ class Bench:
         if reverse:
             argv.append('-R')
         for attempt in range(3):
-            b0, _ = cpu_ticks()
             try:
-                r = self.run(argv, 'client', secs + 30)
+                r = self.run(argv, 'client', secs + 30, meter=True)
             except subprocess.TimeoutExpired:
                 self.restart_iperf_server()
                 raise RuntimeError('iperf3 timed out')
-            b1, _ = cpu_ticks()
             try:
                 j = json.loads(r.stdout)
             except ValueError:
@@ -586,7 +683,7 @@ class Bench:
         else:
             raise RuntimeError('iperf3: %s' % j['error'])
         s = j['end']['sum_received']
-        return s['bits_per_second'] / 1e9, s['bytes'], (b1 - b0) / HZ
+        return s['bits_per_second'] / 1e9, s['bytes'], self.cpu_used
 
     def sockperf(self, cfg, size, secs):
         # sockperf leaves the first 0.4 s of -t out of its statistics. No
@@ -603,7 +700,7 @@ class Bench:
 
     def ptload(self, cfg, mode, n, secs):
         r = self.run([PTLOAD, mode, '-c', '127.0.0.1:%d' % self.port(cfg, 'load'), '-P', HELLO,
-                      '-n', str(n), '-t', str(secs), '-W', '0.5'], 'client', secs + 90)
+                      '-n', str(n), '-t', str(secs), '-W', '0.5'], 'client', secs + 90, meter=True)
         try:
             j = json.loads(r.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
@@ -611,6 +708,7 @@ class Bench:
         if not j['count']:
             raise RuntimeError('ptload %s -n %d: %d errors, first: %s (nothing done)' % (
                 mode, n, j['errors'], j['first_error']))
+        j['cpu_machine_s'], j['cpu_ours_s'] = self.cpu_used
         return j
 
     def flag_errors(self, rep, key, cfg, j, what):
@@ -626,12 +724,13 @@ class Bench:
             for rev in (False, True):
                 key = '%s%d' % ('down' if rev else 'up', streams)
                 try:
-                    gbps, nbytes, cpu = self.iperf(cfg, streams, rev, self.d_bulk)
+                    gbps, nbytes, (machine, cpu) = self.iperf(cfg, streams, rev, self.d_bulk)
                 except (RuntimeError, subprocess.TimeoutExpired) as e:
                     self.error(rep, 'bulk_' + key, cfg, str(e))
                     continue
                 self.record('bulk_' + key, cfg, gbps)
                 self.record('cpu_' + key, cfg, cpu / (nbytes / 1e9))
+                self.record('cpu_machine_' + key, cfg, machine / (nbytes / 1e9))
 
     def t_lat(self, rep, cfg):
         for size, key in ((64, 'lat64'), (16384, 'lat16k')):
@@ -652,6 +751,7 @@ class Bench:
             argv = ['taskset', '-c', self.pin['client']] + argv
         bulk = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.procs.sessions.add(bulk.pid)
         try:
             time.sleep(0.7)
             p50, p99, _ = self.sockperf(cfg, 64, secs)
@@ -678,7 +778,8 @@ class Bench:
                 continue
             self.flag_errors(rep, 'rr%d' % n, cfg, j, 'connections')
             self.record('rr%d' % n, cfg, j['rate'])
-            self.record('cpu_rr%d' % n, cfg, j['cpu_busy_s'] / (j['count'] / 1e5))
+            self.record('cpu_rr%d' % n, cfg, j['cpu_ours_s'] / (j['count'] / 1e5))
+            self.record('cpu_machine_rr%d' % n, cfg, j['cpu_machine_s'] / (j['count'] / 1e5))
 
     def t_cps(self, rep, cfg):
         for n in (1, 64):
@@ -690,7 +791,8 @@ class Bench:
             self.flag_errors(rep, 'cps%d' % n, cfg, j, 'connections')
             self.record('cps%d' % n, cfg, j['rate'])
             if n == 64:
-                self.record('cpu_cps64', cfg, j['cpu_busy_s'] / (j['count'] / 1e4))
+                self.record('cpu_cps64', cfg, j['cpu_ours_s'] / (j['count'] / 1e4))
+                self.record('cpu_machine_cps64', cfg, j['cpu_machine_s'] / (j['count'] / 1e4))
 
     def t_mem(self, rep, cfg):
         """A fresh proxy, 10k connections set up and left idle, then memory."""
@@ -874,7 +976,9 @@ def report(b):
             if s:
                 summary.setdefault(key, {})[cfg] = s
     extra = {}
-    for key in ('mem_rss', 'mem_procs', 'mem_setup_s', 'mem_machine', 'latload_bulk'):
+    for key in ('mem_rss', 'mem_procs', 'mem_setup_s', 'mem_machine', 'latload_bulk',
+                'cpu_machine_up1', 'cpu_machine_down1', 'cpu_machine_up8', 'cpu_machine_down8',
+                'cpu_machine_rr100', 'cpu_machine_rr1000', 'cpu_machine_cps64'):
         for cfg in b.configs:
             s = summarize(b.raw.get(key, {}).get(cfg, []))
             if s:
@@ -979,9 +1083,12 @@ def report(b):
              'non-blocking. rr: N connections, each ClientHello, 64 B reply, then 64 B '
              'request/response in a loop; cps: connect, ClientHello, read the 64 B reply, '
              'close (the client closes first), at concurrency 1 and 64.')
-    L.append('- CPU: the whole machine\'s busy time from /proc/stat (user+nice+system+irq+softirq) '
-             'over each measured interval, load generators and backends included (the direct '
-             'column is their share), because kernel relaying runs in softirq and kworkers.')
+    L.append('- CPU: busy time of the whole machine from /proc/stat (user+nice+system+irq+'
+             'softirq) over each measured interval, less the user+system time of processes that '
+             'are not the benchmark\'s (the machine may be shared; the JSON keeps the raw '
+             'figure as cpu_machine_*). Kernel threads and softirq stay in: sockmap redirects '
+             'run in kworkers, TCP and splice work in softirq. Load generators and backends '
+             'count too: the direct column is their share.')
     L.append('- Memory: a freshly started proxy; ptload holds %d connections open after their '
              'ClientHello and reply; the proxy\'s PSS summed over all its processes '
              '(`/proc/PID/smaps_rollup`; RSS would count the shared pages of sslh-fork\'s '

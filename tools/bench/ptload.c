@@ -26,10 +26,12 @@
  *         them and exits.
  *
  * rr and cps set up first, run WARMUP seconds (default 0.5) unmeasured, then
- * count for SECONDS (default 3) and print one JSON object on stdout with the
- * count, the rate, and the whole machine's busy CPU time over the measured
- * window (/proc/stat: user+nice+system+irq+softirq), because much of a
- * relay's work runs in softirq and kworkers, outside any one process.
+ * count for SECONDS (default 3). They print "window start" and "window end"
+ * lines around the counted interval (a driver can sample what it wants
+ * there), then one JSON object with the count, the rate, and the whole
+ * machine's busy CPU time over the window (/proc/stat:
+ * user+nice+system+irq+softirq), because much of a relay's work runs in
+ * softirq and kworkers, outside any one process.
  * Connection errors (refused, reset, early EOF, short reply) are counted;
  * the exit status is 1 if there was any, 2 on usage errors.
  */
@@ -632,6 +634,8 @@ static int run_load(void)
 	while (!stop && now() - w0 < opt.warmup)
 		loop_once(10);
 	counting = true;
+	printf("window start\n");
+	fflush(stdout);
 	b0 = cpu_busy_ticks(&t0);
 	w1 = now();
 	end = w1 + opt.seconds;
@@ -639,6 +643,8 @@ static int run_load(void)
 		loop_once(10);
 	counting = false;
 	b1 = cpu_busy_ticks(&t1);
+	printf("window end\n");
+	fflush(stdout);
 	end = now();
 	stop = 1;
 	printf("{\"mode\": \"%s\", \"n\": %u, \"seconds\": %.3f, \"count\": %llu, "
