@@ -17,7 +17,10 @@ pt_pairs array) and adds what the stress tests need:
 import json
 import os
 import re
+import shutil
+import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -262,3 +265,103 @@ def c_escape(data):
         else:
             out.append('\\x%02x' % b)
     return ''.join(out)
+
+
+# --- a private network namespace -----------------------------------------------------------
+
+NETNS_ENV = 'PT_STRESS_NETNS'
+BLACKHOLE_ENV = 'PT_STRESS_BLACKHOLE'
+BLACKHOLE_NET = '10.254.0'
+BLACKHOLE_MAC = '02:00:00:00:00:fe'  # owned by nobody: frames to it are dropped
+
+
+def _ip(*args):
+    return subprocess.run(['ip'] + list(args), capture_output=True, text=True, timeout=10)
+
+
+def _netns_cleanup(name):
+    """Kill whatever still runs in the namespace (only our children can), delete it."""
+    for _ in range(3):
+        pids = [int(p) for p in _ip('netns', 'pids', name).stdout.split()]
+        if not pids:
+            break
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+    _ip('netns', 'del', name)
+
+
+def run_in_netns(script, n_blackholes=2):
+    """Run script again inside a new network namespace and return its exit
+    status, or None (with a note) when no namespace can be made here, in
+    which case the caller runs in the current namespace and the tests that
+    need one skip.
+
+    The namespace has lo up and a veth pair bh0/bh1 (both ends inside):
+    bh0 is BLACKHOLE_NET.1/24 and BLACKHOLE_NET.2, .3, ... have permanent
+    neighbour entries to a MAC nobody owns, so a SYN to them leaves bh0,
+    reaches bh1 addressed to another host and is dropped: a connect there
+    times out. The child finds those addresses in $PT_STRESS_BLACKHOLE. The
+    namespace and everything in it go when the child ends, or when this
+    process is told to stop.
+    """
+    if os.environ.get(NETNS_ENV):
+        return None
+    if not is_root() or not shutil.which('ip') or not shutil.which('nsenter'):
+        print('note: no private network namespace (needs root, ip, nsenter)', flush=True)
+        return None
+    name = 'ptstress-%d' % os.getpid()
+    r = _ip('netns', 'add', name)
+    if r.returncode:
+        print('note: ip netns add: %s' % r.stderr.strip(), flush=True)
+        return None
+    child = None
+
+    def stop(signo, frame):
+        if child and child.poll() is None:
+            child.send_signal(signo)
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        _netns_cleanup(name)
+        sys.exit(128 + signo)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, stop)
+    try:
+        holes = ['%s.%d' % (BLACKHOLE_NET, 2 + i) for i in range(n_blackholes)]
+        steps = [('link', 'set', 'lo', 'up'),
+                 ('link', 'add', 'bh0', 'type', 'veth', 'peer', 'name', 'bh1'),
+                 ('addr', 'add', BLACKHOLE_NET + '.1/24', 'dev', 'bh0'),
+                 ('link', 'set', 'bh0', 'up'), ('link', 'set', 'bh1', 'up')]
+        steps += [('neigh', 'replace', h, 'lladdr', BLACKHOLE_MAC, 'dev', 'bh0', 'nud',
+                   'permanent') for h in holes]
+        for st in steps:
+            r = _ip('-n', name, *st)
+            if r.returncode:
+                print('note: ip -n %s %s: %s' % (name, ' '.join(st), r.stderr.strip()),
+                      flush=True)
+                return None
+        env = dict(os.environ)
+        env[NETNS_ENV] = name
+        env[BLACKHOLE_ENV] = ','.join(holes)
+        print('running in network namespace %s (black holes %s)' % (name, ', '.join(holes)),
+              flush=True)
+        child = subprocess.Popen(['nsenter', '--net=/run/netns/' + name, sys.executable,
+                                  os.path.abspath(script)] + sys.argv[1:], env=env)
+        return child.wait()
+    finally:
+        if child and child.poll() is None:
+            child.kill()
+            child.wait()
+        _netns_cleanup(name)
+
+
+def blackholes():
+    """Addresses a connect to times out (inside run_in_netns), or []."""
+    v = os.environ.get(BLACKHOLE_ENV)
+    return v.split(',') if v and os.environ.get(NETNS_ENV) else []
