@@ -192,10 +192,10 @@ $(FUZZ_OUT)/seeds/.stamp: tests/fuzz/mkseeds.py $(FUZZ_SEED_SRCS)
 fuzz-build: $(FUZZ_BINS) $(FUZZ_OUT)/seeds/.stamp
 
 fuzz: fuzz-build
-	$(Q)tests/fuzz/run fuzz $(FUZZ_SECONDS)
+	$(Q)BUILD=$(OUTPUT) tests/fuzz/run fuzz $(FUZZ_SECONDS)
 
 fuzz-regress: fuzz-build
-	$(Q)tests/fuzz/run regress
+	$(Q)BUILD=$(OUTPUT) tests/fuzz/run regress
 
 valgrind-unit: tests
 	$(Q)tests/fuzz/run valgrind $(UNIT_BINS)
