@@ -103,6 +103,11 @@ def built_hellos():
     yield "hello-ssl3", client_hello([], version=0x0300, rec_version=0x0300)
     yield "hello-underscore", client_hello([sni(b"_acme.example"), alpn(b"x" * 200)])
     yield "hello-padding", client_hello([sni(b"pad.example"), ext(0x0015, b"\x00" * 600)])
+    # limits: two host names, a 254-byte name, a 300-byte ALPN list
+    two = b"".join(b"\x00" + vec(2, n) for n in (b"one.example", b"two.example"))
+    yield "hello-two-names", client_hello([ext(0x0000, vec(2, two))])
+    yield "hello-long-name", client_hello([sni(b"a" * 60 + (b"." + b"b" * 60) * 3 + b"." + b"c" * 10)])
+    yield "hello-long-alpn", client_hello([alpn(*[b"p%02d-" % i + b"x" * 10 for i in range(20)])])
     # SSLv2-compatible: 3 suites, no session id, 16-byte challenge
     v2 = b"\x01\x03\x01" + struct.pack(">HHH", 9, 0, 16) + b"\x00\x00\x04" * 3 + b"\x5c" * 16
     yield "sslv2", bytes([0x80 | (len(v2) >> 8), len(v2) & 0xFF]) + v2
@@ -183,6 +188,11 @@ def detector_seeds(outdir):
             write(outdir, "fuzz_detect", "pat-%s.%s" % (name, how), h + spec + data)
 
 
+# Keys of the loader that no file under tests/data or examples/ shows yet.
+EXTRA_TOP_KEYS = {"control_socket": "/run/passthru/control.sock", "user": "nobody"}
+EXTRA_LISTENER_KEYS = {"max_connections_per_source": 16}
+
+
 def config_seeds(outdir):
     paths = []
     for base in (os.path.join(DATA, "config"), os.path.join(ROOT, "examples")):
@@ -205,6 +215,12 @@ def config_seeds(outdir):
             for mode in (0x02, 0x04, 0x08):
                 write(outdir, "fuzz_config", "%s.mode%d" % (name, mode),
                       bytes([0, mode]) + text)
+    # keys no example uses yet, on top of the full example
+    with open(os.path.join(ROOT, "examples", "full.json")) as f:
+        doc = json.load(f)
+    doc.update(EXTRA_TOP_KEYS)
+    doc["listeners"][0].update(EXTRA_LISTENER_KEYS)
+    write(outdir, "fuzz_config", "extra-keys.json", json.dumps(doc, indent=1).encode())
     # the file loader: a BOM, and a NUL byte it must refuse
     write(outdir, "fuzz_config", "bom.mode8", b"\x00\x08\xef\xbb\xbf" +
           b'{"listeners": [{"listen": ":8080", "routes": [{"reject": true}]}]}')
