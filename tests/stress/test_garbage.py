@@ -38,7 +38,7 @@ import time
 
 from stresslib import (StressSuite, PtServer, daemon, fd_kinds, rss_bytes, no_leaks, connect,
                        check, eq, expect, wait_for, listener, route, free_port,
-                       between, slack, mib, Fail)
+                       between, slack, mib)
 
 s = StressSuite('stress-garbage')
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'data', 'tls')

@@ -32,8 +32,8 @@ import time
 
 from stresslib import (StressSuite, Passthru, PtServer, Proc, daemon, planes, fd_kinds, rss_bytes,
                        no_leaks, listener_stats, instance_of, connect, ping, finish, run, check,
-                       eq, expect, wait_for, listener, route, free_port, slack, mib, plane_ok,
-                       Skip, Fail, PASSTHRU, PTSTREAM, PASSTHRU_CTL, MiB)
+                       eq, wait_for, listener, route, free_port, slack, mib, PASSTHRU, PTSTREAM,
+                       PASSTHRU_CTL)
 
 s = StressSuite('stress-load')
 N = int(os.environ.get('PT_STRESS_LOAD_N', '10000'))

@@ -32,7 +32,7 @@ import time
 from stresslib import (StressSuite, Passthru, PtServer, Proc, daemon, listener_stats, rss_bytes,
                        loris_summary, loris_conns, c_escape, pct, mib, connect, read_closed, ping,
                        finish, check, eq, match_conn, wait_for, listener, route, free_port, slack,
-                       Skip, Fail, PTLORIS, MiB)
+                       Fail, PTLORIS, MiB)
 
 s = StressSuite('stress-slow')
 TIMEOUT_MS = 5000
