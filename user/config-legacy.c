@@ -190,6 +190,13 @@ static void add_rule(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l,
 	if (!r)
 		return;
 	r->proto = lp->proto;
+	for (const char *p = arg ? arg : ""; *p; p++) {
+		/* The argument becomes part of the route name, which logs print. */
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			pt_cfg_err(ctx, "a rule must not contain control characters");
+			return;
+		}
+	}
 	if (rule_kws[kw].kind == RULE_SNI)
 		pt_cfg_dnsname_add(ctx, arg, &r->sni);
 	else if (rule_kws[kw].kind == RULE_HOST)

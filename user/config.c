@@ -617,6 +617,31 @@ static void err_syntax(struct pt_cfg_ctx *ctx, const char *text, size_t len, con
 	fputc('\n', ctx->errs);
 }
 
+/*
+ * The first "\u0000" escape inside a JSON string, or NULL. cJSON would
+ * decode it into its NUL-terminated strings and silently cut the value
+ * ("good.example\u0000.evil" read as "good.example").
+ */
+static const char *find_nul_escape(const char *text, size_t len)
+{
+	bool in_string = false;
+
+	for (size_t i = 0; i < len; i++) {
+		if (!in_string) {
+			in_string = text[i] == '"';
+			continue;
+		}
+		if (text[i] == '"') {
+			in_string = false;
+		} else if (text[i] == '\\') {
+			if (i + 5 < len && text[i + 1] == 'u' && !memcmp(text + i + 2, "0000", 4))
+				return text + i;
+			i++;
+		}
+	}
+	return NULL;
+}
+
 static struct pt_config *parse_text(const char *name, const char *text, size_t len,
 				    const struct pt_config_opts *opts, FILE *errs)
 {
@@ -654,6 +679,11 @@ static struct pt_config *parse_text(const char *name, const char *text, size_t l
 	root = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
 	if (!root) {
 		err_syntax(ctx, text, len, end, "JSON syntax error");
+		goto out;
+	}
+	end = find_nul_escape(text, len);
+	if (end) {
+		err_syntax(ctx, text, len, end, "\\u0000 (a NUL character) is not allowed in a string");
 		goto out;
 	}
 	if (cJSON_IsObject(root) && cJSON_GetObjectItemCaseSensitive(root, "servers"))
