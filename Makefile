@@ -105,7 +105,7 @@ tests: $(UNIT_BINS) $(TEST_TOOLS)
 deps:
 	$(Q)tools/deps.sh
 
-test: deps all tests
+test: deps all tests fuzz-build
 	$(Q)tests/run
 
 # Run the already-built tests (used inside VMs, where nothing is built).
@@ -144,9 +144,15 @@ help:
 	@echo 'Targets:'
 	@echo '  all (default)  build build/passthru and build/passthru-ctl'
 	@echo '  deps           install the Debian packages needed to build, test and run examples'
-	@echo '  test           deps + build + every test (unit, e2e); last line: N passed, N failed, N skipped'
+	@echo '  test           deps + build + every test (unit, fuzz regressions, bpf, e2e on both'
+	@echo '                 data planes); last line: N passed, N failed, N skipped'
 	@echo '  test-unit      unit tests only; test-e2e: end-to-end tests only'
 	@echo '  stress         deps + build + tests/stress (slow clients, garbage, upstream faults, load)'
+	@echo '  fuzz           run every libFuzzer harness FUZZ_SECONDS (60) each'
+	@echo '  fuzz-regress   replay saved crashes and seeds through every harness'
+	@echo '  valgrind-unit  the unit tests under valgrind memcheck'
+	@echo '  bench          passthru vs direct, HAProxy and sslh (QUICK=1, REPS=N)'
+	@echo '  vmtest         make test-run inside a Debian kernel under qemu (KERNEL=6.1|6.12)'
 	@echo '  run            deps + build + passthru on examples/quickstart.json with demo backends'
 	@echo '  clean          remove build/'
 	@echo 'Variables: V=1 (verbose), SANITIZE=1 (ASan+UBSan)'
