@@ -26,14 +26,15 @@ as before.
 import json
 import os
 import re
+import resource
 import socket
 import subprocess
 import time
 
 from stresslib import (StressSuite, Passthru, PtServer, Proc, daemon, planes, fd_kinds, rss_bytes,
                        no_leaks, listener_stats, instance_of, connect, ping, finish, run, check,
-                       eq, wait_for, listener, route, free_port, slack, mib, PASSTHRU, PTSTREAM,
-                       PASSTHRU_CTL)
+                       eq, wait_for, listener, route, free_port, slack, mib, Skip, PASSTHRU,
+                       PTSTREAM, PASSTHRU_CTL)
 
 s = StressSuite('stress-load')
 N = int(os.environ.get('PT_STRESS_LOAD_N', '10000'))
@@ -53,6 +54,10 @@ def ctl_summary(pt):
 
 
 def t_load(plane):
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    need = max(N + 100, 2 * (MAX_CONN // 2) + 600)
+    if hard < need:
+        raise Skip('RLIMIT_NOFILE hard limit %d, %d connections need %d' % (hard, N, need))
     srv = PtServer(s, 'stream', opts=['--prefix-text', PREFIX], name='stream-' + plane)
     port = free_port()
     pt = daemon(s, [listener('load', port, [route('load', srv.addr, protocol='http',
