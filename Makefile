@@ -2,7 +2,12 @@
 #
 # passthru: one non-recursive Makefile. `make help` lists the targets.
 
-OUTPUT		:= build
+# SANITIZE=1 builds an ASan+UBSan tree of its own, so both can coexist.
+ifeq ($(SANITIZE),1)
+OUTPUT		?= build/san
+else
+OUTPUT		?= build
+endif
 OBJ		:= $(OUTPUT)/obj
 CC		?= gcc
 CLANG		?= clang
@@ -106,11 +111,11 @@ deps:
 	$(Q)tools/deps.sh
 
 test: deps all tests fuzz-build
-	$(Q)tests/run
+	$(Q)BUILD=$(OUTPUT) tests/run
 
 # Run the already-built tests (used inside VMs, where nothing is built).
 test-run:
-	$(Q)tests/run
+	$(Q)BUILD=$(OUTPUT) tests/run
 
 test-unit: all tests
 	$(Q)tests/run unit

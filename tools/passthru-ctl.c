@@ -196,6 +196,16 @@ static void table_row(struct table *t, ...)
 	t->rows++;
 }
 
+static void table_free(struct table *t)
+{
+	for (int i = 0; i < t->rows * t->n_cols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	t->cells = NULL;
+	t->rows = t->cap = 0;
+}
+
+/* Print the table aligned like ss(8), then free its cells. */
 static void table_print(struct table *t, const char *indent)
 {
 	size_t w[TBL_COLS];
@@ -228,11 +238,7 @@ static void table_print(struct table *t, const char *indent)
 		}
 		fputc('\n', stdout);
 	}
-	for (int i = 0; i < t->rows * t->n_cols; i++)
-		free(t->cells[i]);
-	free(t->cells);
-	t->cells = NULL;
-	t->rows = t->cap = 0;
+	table_free(t);
 }
 
 static const char *u64s(char *buf, size_t size, uint64_t v)
@@ -1792,6 +1798,7 @@ static int do_instances(int argc, char **argv)
 		print_json(doc);
 	else
 		table_print(&t, "");
+	table_free(&t);
 	cJSON_Delete(doc);
 	return 0;
 }

@@ -445,6 +445,9 @@ static void detect_round(struct pt_conn *c, bool timed_out)
 	} else if (n == 0) {
 		eof = true;
 	}
+	/* The scratch is larger than any window: a NUL after it keeps C string
+	 * readers (and sanitizer interceptors of regexec) inside the bytes. */
+	c->w->window[n] = 0;
 	eof = eof || c->cli_rdhup;
 	if (!timed_out && !eof && (size_t)n == c->seen && (size_t)n < c->lcfg->max_bytes)
 		return;

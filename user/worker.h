@@ -22,6 +22,7 @@ struct pt_worker;
 
 /* Per-worker scratch: the detection window and the sockmap fallback copies. */
 #define PT_SCRATCH_SIZE (256 * 1024)
+_Static_assert(PT_SCRATCH_SIZE > PT_WINDOW_MAX, "the window plus its NUL fits the scratch");
 
 /* One listening socket of this worker. */
 struct pt_listener {
