@@ -49,6 +49,8 @@ static void start_connect(struct pt_conn *c);
 static const struct pt_sockaddr *cursor_addr(const struct pt_conn *c);
 static void try_connect(struct pt_conn *c);
 
+#define PT_CONNECT_RETRY_MS 50 /* no descriptor for the upstream socket: retry after */
+
 static struct pt_listener_stats *lstats(struct pt_conn *c)
 {
 	return &c->w->stats->l[c->lidx];
@@ -181,7 +183,7 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end)
 		c->dp->detach(c);
 	pt_stats_conn_end(c);
 	if (c->src_held)
-		pt_source_release(w->sources, c->lidx, (struct sockaddr *)&c->peer.ss);
+		pt_source_release(w->sources, w->id, c->lidx, (struct sockaddr *)&c->peer.ss);
 	pt_pair_close(c);
 	pt_timer_cancel(&w->loop, &c->timer);
 	log_end(c);
@@ -337,6 +339,14 @@ static void try_connect(struct pt_conn *c)
 		return;
 	}
 	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1 && (errno == EMFILE || errno == ENFILE) &&
+	    c->w->loop.now - c->t_start < c->lcfg->connect_timeout_ms) {
+		/* Out of descriptors: stop taking clients and try again shortly. */
+		pt_worker_pause_accepts(c->w, errno);
+		c->connect_retry = true;
+		pt_timer_arm(&c->w->loop, &c->timer, c->w->loop.now + PT_CONNECT_RETRY_MS);
+		return;
+	}
 	if (fd == -1) {
 		pr_warn(CONN, "#%llu: upstream socket: %s", (unsigned long long)c->id,
 			strerror(errno));
@@ -495,6 +505,11 @@ static void conn_timer(struct pt_timer *t)
 		detect_round(c, true);
 		return;
 	case PT_CS_CONNECTING:
+		if (c->connect_retry) {
+			c->connect_retry = false;
+			try_connect(c);
+			return;
+		}
 		connect_failed(c, ETIMEDOUT);
 		return;
 	case PT_CS_RELAYING:
@@ -542,9 +557,9 @@ void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_socka
 
 	c = conn_new(w, lidx, fd, peer);
 	if (!c) {
-		pt_stat_active_add(&w->stats->l[lidx].active, -1);
+		pt_stats_active(w->stats, lidx, w->id, -1);
 		if (src_held)
-			pt_source_release(w->sources, lidx, (const struct sockaddr *)&peer->ss);
+			pt_source_release(w->sources, w->id, lidx, (const struct sockaddr *)&peer->ss);
 		close_reset(fd);
 		return;
 	}

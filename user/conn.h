@@ -66,6 +66,7 @@ struct pt_conn {
 	bool cli_rdhup;			/* client FIN seen while detecting */
 	bool detected;			/* detection finished (fields final) */
 	bool src_held;			/* counted in the per-source table */
+	bool connect_retry;		/* the timer retries the upstream socket (EMFILE) */
 	enum pt_end end;
 	uint64_t bytes[2];		/* PT_DIR_UP, PT_DIR_DOWN */
 	const struct pt_dataplane *dp;

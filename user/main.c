@@ -27,6 +27,7 @@
 #include "config.h"
 #include "control.h"
 #include "log.h"
+#include "pairs.h"
 #include "privs.h"
 #include "sources.h"
 #include "stats.h"
@@ -371,6 +372,19 @@ static void respawn_workers(struct pt_timer *t)
 }
 
 /* A worker exited: log it, and restart it a moment later unless we are stopping. */
+/*
+ * Give back what a dead worker held in state shared with the others: its
+ * open-connection counts, its per-source counts (and the table lock if it
+ * died holding it), its pair slots and their map entries.
+ */
+static void forget_worker(struct pt_master *m, int w, pid_t pid)
+{
+	pt_stats_forget_worker(m->args.stats, w);
+	if (m->args.sources)
+		pt_sources_forget_worker(m->args.sources, w, pid);
+	pt_pairs_reclaim(m->args.pairs, m->args.n_slots, m->o->workers, w, m->args.bpf);
+}
+
 static void reap_workers(struct pt_master *m)
 {
 	int status;
@@ -381,6 +395,7 @@ static void reap_workers(struct pt_master *m)
 			if (m->pids[w] != pid)
 				continue;
 			m->pids[w] = 0;
+			forget_worker(m, w, pid);
 			if (m->stopping)
 				break;
 			if (WIFSIGNALED(status))
@@ -866,7 +881,7 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 	stats = pt_stats_create();
-	sources = pt_sources_create();
+	sources = pt_sources_create(o.workers);
 	if (!stats || !sources) {
 		pr_err(MAIN, "shared counters: %s", strerror(errno));
 		goto out;

@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <bpf/bpf.h>
+
 #include "bpf_loader.h"
 #include "conn.h"
 #include "pairs.h"
@@ -81,4 +83,28 @@ void pt_pair_close(struct pt_conn *c)
 	pt_pair_set_state(c->pair, PT_PAIR_FREE);
 	c->w->free_slots[c->w->n_free_slots++] = c->slot;
 	c->pair = NULL;
+}
+
+void pt_pairs_reclaim(struct pt_pair *pairs, __u32 n_slots, int n_workers, int wid,
+		      struct pt_bpf *bpf)
+{
+	__u32 first, n;
+
+	if (!pairs)
+		return;
+	pt_pairs_share(n_slots, n_workers, wid, &first, &n);
+	for (__u32 i = first; i < first + n; i++) {
+		struct pt_pair *p = &pairs[i];
+
+		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) == PT_PAIR_FREE)
+			continue;
+		for (int s = 0; bpf && s < 2; s++) {
+			if (!p->cookie[s])
+				continue;
+			bpf_map_delete_elem(bpf->rx_fd, &p->cookie[s]);
+			bpf_map_delete_elem(bpf->tx_fd, &p->cookie[s]);
+			bpf_map_delete_elem(bpf->socks_fd, &p->cookie[s]);
+		}
+		memset(p, 0, sizeof(*p));
+	}
 }

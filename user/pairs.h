@@ -27,6 +27,23 @@ struct pt_pair *pt_pair_open(struct pt_conn *c, enum pt_plane plane);
 /* Free @c's slot (state back to PT_PAIR_FREE). */
 void pt_pair_close(struct pt_conn *c);
 
+struct pt_bpf;
+
+/* The slots of worker @wid: an equal share each, [*first, *first + *n). */
+static inline void pt_pairs_share(__u32 n_slots, int n_workers, int wid, __u32 *first, __u32 *n)
+{
+	*n = n_slots / n_workers;
+	*first = *n * wid;
+}
+
+/*
+ * Worker @wid is gone: free its slots and the map entries (pt_socks, and
+ * pt_rx/pt_tx in case the kernel has not removed them yet) of the pairs it
+ * held. Only the master calls this, after waitpid(). @bpf may be NULL.
+ */
+void pt_pairs_reclaim(struct pt_pair *pairs, __u32 n_slots, int n_workers, int wid,
+		      struct pt_bpf *bpf);
+
 static inline void pt_pair_set_state(struct pt_pair *p, enum pt_pair_state st)
 {
 	if (p)

@@ -3,6 +3,8 @@
  * Concurrent connections per client address, for max_connections_per_source:
  * one table shared by every worker (MAP_SHARED before the fork), exact
  * counts keyed by (listener, address), IPv4-mapped IPv6 counted as IPv4.
+ * Each entry also keeps every worker's share, so that a worker that dies
+ * can be taken out without stopping the others.
  */
 #ifndef __PT_SOURCES_H
 #define __PT_SOURCES_H
@@ -10,23 +12,30 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #define PT_SOURCES_SLOTS 65536 /* distinct sources tracked at once */
 
 struct pt_sources;
 
-struct pt_sources *pt_sources_create(void);
+struct pt_sources *pt_sources_create(int n_workers);
 void pt_sources_destroy(struct pt_sources *t);
 
 /*
- * Count one more connection from @sa on listener @lidx unless that makes
- * more than @max. Returns true if counted (release it later), false if the
- * source is at its limit. A full table counts nothing and says true.
- * *count gets the source's connections including this one.
+ * Count one more connection from @sa on listener @lidx for worker @wid
+ * unless that makes more than @max. Returns true if allowed; *count gets
+ * the source's connections including this one, or 0 when the table was
+ * full and nothing was counted (then release nothing later).
  */
-bool pt_source_take(struct pt_sources *t, int lidx, const struct sockaddr *sa, unsigned int max,
-		    unsigned int *count);
-void pt_source_release(struct pt_sources *t, int lidx, const struct sockaddr *sa);
+bool pt_source_take(struct pt_sources *t, int wid, int lidx, const struct sockaddr *sa,
+		    unsigned int max, unsigned int *count);
+void pt_source_release(struct pt_sources *t, int wid, int lidx, const struct sockaddr *sa);
+
+/*
+ * Worker @wid (process @pid) is gone: drop its counts, and the lock if it
+ * died holding it. Only the master calls this, after waitpid().
+ */
+void pt_sources_forget_worker(struct pt_sources *t, int wid, pid_t pid);
 
 /* Sources that could not be tracked because the table was full. */
 uint64_t pt_sources_untracked(const struct pt_sources *t);

@@ -51,8 +51,8 @@ static void stat_max(uint64_t *ctr, uint64_t v)
 {
 	uint64_t cur = __atomic_load_n(ctr, __ATOMIC_RELAXED);
 
-	while (v > cur && !__atomic_compare_exchange_n(ctr, &cur, v, true, __ATOMIC_RELAXED,
-						       __ATOMIC_RELAXED))
+	while (v > cur &&
+	       !__atomic_compare_exchange_n(ctr, &cur, v, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		;
 }
 
@@ -114,7 +114,7 @@ void pt_stats_conn_end(struct pt_conn *c)
 	pt_stat_add(&ls->ended[c->end], 1);
 	pt_stat_add(&ls->bytes[PT_DIR_UP], c->bytes[PT_DIR_UP]);
 	pt_stat_add(&ls->bytes[PT_DIR_DOWN], c->bytes[PT_DIR_DOWN]);
-	pt_stat_active_add(&ls->active, -1);
+	pt_stats_active(c->w->stats, c->lidx, c->w->id, -1);
 	if (!rs)
 		return;
 	if (c->end == PT_END_REJECTED)
@@ -125,4 +125,14 @@ void pt_stats_conn_end(struct pt_conn *c)
 	pt_stat_add(&rs->bytes[PT_DIR_DOWN], c->bytes[PT_DIR_DOWN]);
 	if (c->dp)
 		count_plane(rs, c);
+}
+
+void pt_stats_forget_worker(struct pt_stats *s, int wid)
+{
+	for (int i = 0; i < PT_MAX_LISTENERS; i++) {
+		int64_t n = __atomic_exchange_n(&s->l[i].active_w[wid], 0, __ATOMIC_RELAXED);
+
+		if (n)
+			__atomic_sub_fetch(&s->l[i].active, n, __ATOMIC_RELAXED);
+	}
 }

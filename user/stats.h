@@ -39,6 +39,7 @@ struct pt_route_stats {
 
 struct pt_listener_stats {
 	int64_t active;			/* open connections right now */
+	int64_t active_w[PT_MAX_WORKERS];	/* ... held by each worker (given back if it dies) */
 	uint64_t accepted;
 	uint64_t over_limit;		/* closed at accept: max_connections */
 	uint64_t over_source_limit;	/* closed at accept: max_connections_per_source */
@@ -78,5 +79,15 @@ static inline int64_t pt_stat_active_add(int64_t *ctr, int64_t n)
 {
 	return __atomic_add_fetch(ctr, n, __ATOMIC_RELAXED);
 }
+
+/* One more (n = 1) or one less (n = -1) open connection on listener lidx, held by worker wid. */
+static inline int64_t pt_stats_active(struct pt_stats *s, int lidx, int wid, int64_t n)
+{
+	__atomic_add_fetch(&s->l[lidx].active_w[wid], n, __ATOMIC_RELAXED);
+	return __atomic_add_fetch(&s->l[lidx].active, n, __ATOMIC_RELAXED);
+}
+
+/* Worker wid is gone: its connections no longer count. */
+void pt_stats_forget_worker(struct pt_stats *s, int wid);
 
 #endif /* __PT_STATS_H */

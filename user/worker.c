@@ -23,11 +23,13 @@
 #include "conn.h"
 #include "control.h"
 #include "log.h"
+#include "pairs.h"
 #include "sources.h"
 #include "worker.h"
 
 #define PT_ACCEPT_BATCH		64
 #define PT_ACCEPT_PAUSE_MS	100
+#define PT_PAUSE_WARN_MS	5000
 
 static void listener_resume(struct pt_timer *t)
 {
@@ -41,17 +43,30 @@ static void listener_resume(struct pt_timer *t)
 }
 
 /* Out of descriptors or memory: stop accepting for a moment, say so once. */
-static void listener_pause(struct pt_listener *l, int err)
+static void listener_pause(struct pt_listener *l, const char *what, int err)
 {
 	struct pt_worker *w = l->w;
 
-	if (!l->paused)
-		pr_warn(MAIN, "listener %s: accept: %s; pausing accepts for %d ms (%d connections open)",
-			w->cfg->listeners[l->lidx].name, strerror(err), PT_ACCEPT_PAUSE_MS,
-			w->n_conns);
+	/* One line every few seconds at most, however often it happens. */
+	w->n_pauses++;
+	if (!w->t_pause_warn || w->loop.now - w->t_pause_warn >= PT_PAUSE_WARN_MS) {
+		pr_warn(MAIN, "listener %s: %s: %s; pausing accepts for %d ms (%d connections open, "
+			      "%llu pause(s) since the last such line)",
+			w->cfg->listeners[l->lidx].name, what, strerror(err), PT_ACCEPT_PAUSE_MS,
+			w->n_conns, (unsigned long long)w->n_pauses);
+		w->t_pause_warn = w->loop.now;
+		w->n_pauses = 0;
+	}
 	l->paused = true;
 	pt_loop_watch(&w->loop, &l->ev, 0);
 	pt_timer_arm(&w->loop, &l->resume, w->loop.now + PT_ACCEPT_PAUSE_MS);
+}
+
+void pt_worker_pause_accepts(struct pt_worker *w, int err)
+{
+	for (int i = 0; i < w->n_listeners; i++)
+		if (w->listeners[i].ev.fd >= 0 && !w->listeners[i].paused)
+			listener_pause(&w->listeners[i], "upstream socket", err);
 }
 
 /* Reserve a slot under max_connections (shared by all workers). */
@@ -60,9 +75,9 @@ static bool reserve_slot(struct pt_worker *w, int lidx)
 	struct pt_listener_stats *ls = &w->stats->l[lidx];
 	unsigned int max = w->cfg->listeners[lidx].max_connections;
 
-	if (pt_stat_active_add(&ls->active, 1) <= (int64_t)max || !max)
+	if (pt_stats_active(w->stats, lidx, w->id, 1) <= (int64_t)max || !max)
 		return true;
-	pt_stat_active_add(&ls->active, -1);
+	pt_stats_active(w->stats, lidx, w->id, -1);
 	pt_stat_add(&ls->over_limit, 1);
 	return false;
 }
@@ -97,7 +112,8 @@ static bool take_source(struct pt_listener *l, const struct pt_sockaddr *peer, b
 	*held = false;
 	if (!max || !w->sources)
 		return true;
-	if (!pt_source_take(w->sources, l->lidx, (const struct sockaddr *)&peer->ss, max, &n)) {
+	if (!pt_source_take(w->sources, w->id, l->lidx, (const struct sockaddr *)&peer->ss, max,
+			    &n)) {
 		pt_stat_add(&w->stats->l[l->lidx].over_source_limit, 1);
 		warn_source(l, peer, max);
 		return false;
@@ -123,7 +139,7 @@ static void accept_event(struct pt_ev *ev, uint32_t events)
 				continue;
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 			    errno == ENOMEM)
-				listener_pause(l, errno);
+				listener_pause(l, "accept", errno);
 			else if (errno != EAGAIN)
 				pr_warn(MAIN, "accept: %s", strerror(errno));
 			return;
@@ -135,7 +151,7 @@ static void accept_event(struct pt_ev *ev, uint32_t events)
 			continue;
 		}
 		if (!take_source(l, &peer, &held)) {
-			pt_stat_active_add(&w->stats->l[l->lidx].active, -1);
+			pt_stats_active(w->stats, l->lidx, w->id, -1);
 			close(fd);
 			continue;
 		}
@@ -343,8 +359,7 @@ static int setup_slots(struct pt_worker *w, int n_workers)
 
 	if (!w->pairs)
 		return 0;
-	per = w->n_slots / n_workers;
-	first = per * w->id;
+	pt_pairs_share(w->n_slots, n_workers, w->id, &first, &per);
 	w->free_slots = malloc(per * sizeof(*w->free_slots));
 	if (!w->free_slots)
 		return -ENOMEM;

@@ -66,6 +66,8 @@ struct pt_worker {
 	uint32_t n_free_slots;
 	struct pt_ev sig;		/* signalfd */
 	struct pt_timer grace;
+	uint64_t t_pause_warn;		/* last "pausing accepts" line */
+	uint64_t n_pauses;		/* pauses since that line */
 	bool stopping;
 	bool owns_routes;		/* the only worker: resets the route counters on reload */
 	const struct pt_config_opts *copts;	/* applied again on reload */
@@ -106,6 +108,9 @@ int pt_worker_run(const struct pt_worker_args *a);
  * the reasons in *why (malloc'd lines, to free).
  */
 int pt_worker_reload(struct pt_worker *w, unsigned int gen, char **why);
+
+/* Out of descriptors or memory: stop accepting on every listener for a moment. */
+void pt_worker_pause_accepts(struct pt_worker *w, int err);
 
 /*
  * Load @cur's file again as its successor, generation @gen: it must keep
