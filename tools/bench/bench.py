@@ -149,35 +149,34 @@ class Procs:
             self.stop(p, timeout=3)
 
 
-def group_alive(pgid):
+def proc_stat(pid):
+    """Fields of /proc/PID/stat from the state on (index 0 is field 3), or None."""
+    try:
+        with open('/proc/%s/stat' % pid) as f:
+            st = f.read()
+    except OSError:
+        return None
+    return st[st.rindex(')') + 2:].split()
+
+
+def procs_where(index, value):
+    """Live (not zombie) pids whose /proc/PID/stat field at index equals value."""
+    out = []
     for pid in os.listdir('/proc'):
         if pid.isdigit():
-            try:
-                with open('/proc/%s/stat' % pid) as f:
-                    st = f.read()
-            except OSError:
-                continue
-            fields = st[st.rindex(')') + 2:].split()
-            if int(fields[2]) == pgid and fields[0] != 'Z':
-                return True
-    return False
+            f = proc_stat(pid)
+            if f is not None and int(f[index]) == value and f[0] != 'Z':
+                out.append(int(pid))
+    return out
+
+
+def group_alive(pgid):
+    return bool(procs_where(2, pgid))
 
 
 def session_pids(sid):
     """Live processes of session sid (a proxy and all it forked)."""
-    out = []
-    for pid in os.listdir('/proc'):
-        if not pid.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % pid) as f:
-                st = f.read()
-        except OSError:
-            continue
-        fields = st[st.rindex(')') + 2:].split()
-        if int(fields[3]) == sid and fields[0] != 'Z':
-            out.append(int(pid))
-    return out
+    return procs_where(3, sid)
 
 
 def pss_kib(pids):
@@ -217,16 +216,6 @@ HZ = os.sysconf('SC_CLK_TCK')
 PF_KTHREAD = 0x00200000
 
 
-def proc_stat(pid):
-    """Fields of /proc/PID/stat from the state on (index 0 is field 3), or None."""
-    try:
-        with open('/proc/%s/stat' % pid) as f:
-            st = f.read()
-    except OSError:
-        return None
-    return st[st.rindex(')') + 2:].split()
-
-
 class CpuMeter:
     """
     Busy CPU time of the whole machine over an interval, and the same less
@@ -256,22 +245,26 @@ class CpuMeter:
 
     def sample(self, pids):
         busy, _ = cpu_ticks()
-        other = 0
+        ticks = {}
         for pid in pids:
             f = proc_stat(pid)
             if f is not None:
-                other += int(f[11]) + int(f[12])
-        return busy, other
+                ticks[pid] = int(f[11]) + int(f[12])
+        return busy, ticks
 
     def start(self):
-        self.pids = self.foreign()
-        self.s0 = self.sample(self.pids)
+        self.s0 = self.sample(self.foreign())
 
     def stop(self):
-        """(machine busy seconds, the same less foreign processes) since start()."""
-        s1 = self.sample(self.pids)
-        busy = (s1[0] - self.s0[0]) / HZ
-        return busy, busy - (s1[1] - self.s0[1]) / HZ
+        """
+        (machine busy seconds, the same less foreign processes) since
+        start(). A foreign process that ended in between is left in: what it
+        used is lost with it.
+        """
+        busy1, ticks1 = self.sample(self.s0[1])
+        busy = (busy1 - self.s0[0]) / HZ
+        other = sum(t - self.s0[1][pid] for pid, t in ticks1.items())
+        return busy, busy - other / HZ
 
 
 def free_port():
@@ -489,10 +482,10 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.quick = args.quick
-        self.reps = args.reps or (3 if self.quick else 5)
-        self.d_bulk = 1 if self.quick else 3
-        self.d_lat = 1 if self.quick else 3
-        self.d_rr = 1 if self.quick else 3
+        self.reps = args.reps or (1 if self.quick else 5)
+        self.d_bulk = 1 if self.quick else 2
+        self.d_lat = 1 if self.quick else 2
+        self.d_rr = 1 if self.quick else 2
         self.configs = args.only.split(',') if args.only else list(CONFIGS)
         self.tests = args.tests.split(',') if args.tests else list(TESTS)
         self.pin_name = args.pin
@@ -513,7 +506,8 @@ class Bench:
         self.flags = {}     # (test, cfg) -> [messages]: figure kept, but errors seen
         # At most this long per measurement, and in all, waiting for others' work to end.
         self.max_wait = 2 if self.quick else 10
-        self.wait_budget = 15 if self.quick else 120
+        self.wait_budget = 0 if self.quick else 120
+        self.settle = 0.5 if self.quick else 1.0
 
     # -- helpers --
     def record(self, key, cfg, value):
@@ -746,16 +740,25 @@ class Bench:
     def t_latload(self, rep, cfg):
         secs = self.d_lat
         argv = ['iperf3', '-c', '127.0.0.1', '-p', str(self.port(cfg, 'iperf')), '-t',
-                str(secs + 2), '-J']
+                str(secs + 3), '-J']
         if self.pin['client'] is not None:
             argv = ['taskset', '-c', self.pin['client']] + argv
-        bulk = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
-        self.procs.sessions.add(bulk.pid)
+        bulk = []
+
+        def start_bulk():
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
+            self.procs.sessions.add(p.pid)
+            bulk.append(p)
+
+        # sockperf idles 2 s after connecting and leaves its first 0.4 s out:
+        # the bulk stream starts 1.5 s in and outlasts the ping-pong.
+        timer = threading.Timer(1.5, start_bulk)
+        timer.start()
         try:
-            time.sleep(0.7)
             p50, p99, _ = self.sockperf(cfg, 64, secs)
-            out, err = bulk.communicate(timeout=secs + 30)
+            timer.join()
+            out, err = bulk[0].communicate(timeout=secs + 30)
             j = json.loads(out)
             if 'error' in j:
                 raise RuntimeError('iperf3 under the ping-pong: %s' % j['error'])
@@ -765,9 +768,12 @@ class Bench:
         except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
             self.error(rep, 'latload', cfg, str(e))
         finally:
-            if bulk.poll() is None:
-                os.killpg(bulk.pid, signal.SIGKILL)
-                bulk.wait()
+            timer.cancel()
+            timer.join()
+            for p in bulk:
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGKILL)
+                    p.wait()
 
     def t_rr(self, rep, cfg):
         for n in (100, 1000):
@@ -816,7 +822,7 @@ class Bench:
             if not m or int(m.group(2)) or int(m.group(1)) < MEM_CONNS:
                 raise RuntimeError('could not hold %d connections: %s %s' % (
                     MEM_CONNS, line or 'no output', tail(hold.logpath, 3)))
-            time.sleep(1.0)  # let lazy frees and deferred work settle
+            time.sleep(self.settle)  # let lazy frees and deferred work settle
             used1 = mem_used_kib()
             if proxy:
                 pids = session_pids(proxy.proc.pid)
@@ -843,7 +849,7 @@ class Bench:
             if proxy is not None:
                 proxy.stop()
             # The backend closes its 10k sockets: let that finish.
-            time.sleep(1.0)
+            time.sleep(self.settle)
 
     def sockmap_share(self):
         """How much of a bulk transfer the kernel relayed (passthru -v counters)."""
@@ -891,8 +897,8 @@ class Bench:
                  'rr': self.t_rr, 'cps': self.t_cps, 'mem': self.t_mem}
         for rep in range(self.reps):
             for test in self.tests:
-                # The memory test is slow and steady: once in quick mode.
-                if test == 'mem' and self.quick and rep > 0:
+                # The memory test is slow and steady: every other repetition.
+                if test == 'mem' and rep % 2:
                     continue
                 for cfg in self.configs:
                     self.quiet()
@@ -1066,7 +1072,8 @@ def report(b):
                  '`tcp-request inspect-delay 5s`; sslh a `regex` probe.' % (name, what, how))
     L.append('- HAProxy: TCP mode, default threads (one per CPU), no logging; "HAProxy splice" '
              'adds `%s`. Ratios use plain HAProxy, the default most users run. sslh: sslh-fork '
-             'is Debian\'s /usr/sbin/sslh. passthru: `-w %d`, default sockmap settings '
+             'is Debian\'s /usr/sbin/sslh. passthru: `-w %d` (one worker per CPU, like HAProxy\'s '
+             'threads), default sockmap settings '
              '(`sockmap_sndbuf` 32 MiB, `sockmap_max_queued` 16 MiB).' % (
                  SPLICE_OPTS[b.args.haproxy_splice].strip().replace('\n    ', '` + `'),
                  b.args.workers))
@@ -1146,7 +1153,8 @@ def main():
     ap.add_argument('--only', help='comma-separated configurations')
     ap.add_argument('--tests', help='comma-separated tests: ' + ','.join(TESTS))
     ap.add_argument('--pin', default='split', choices=sorted(PIN_PLANS))
-    ap.add_argument('--workers', type=int, default=1, help='passthru -w (default 1)')
+    ap.add_argument('--workers', type=int, default=os.cpu_count(),
+                    help='passthru -w (default: one per CPU, as HAProxy runs one thread per CPU)')
     ap.add_argument('--haproxy-splice', default='auto', choices=sorted(SPLICE_OPTS),
                     help='HAProxy splice variant: splice-auto, or splice-request+response')
     ap.add_argument('--out', help='where results.md and results.json go (default: tools/bench, '
