@@ -128,6 +128,18 @@ test-e2e: all tests
 stress: deps all tests
 	$(Q)tests/run stress
 
+# vmtest: build on the host, run the built suites in a freshly booted Debian
+# $(KERNEL) kernel under qemu (tools/vmtest; exit 77 = kernel not fetchable).
+KERNEL		?= 6.1
+VMTEST_SUITES	?= vm
+VMTEST_MEM	?= 4G
+.PHONY: vmtest test-vmtest
+vmtest: deps all tests fuzz-build
+	$(Q)tools/vmtest --kernel $(KERNEL) --mem $(VMTEST_MEM) -- env BUILD=$(OUTPUT) tests/run $(VMTEST_SUITES)
+
+test-vmtest:
+	$(Q)tests/vm/test_vmtest.sh
+
 run: deps all
 	$(Q)examples/run-quickstart.sh
 

@@ -56,6 +56,22 @@ DATA_PLANE = os.environ.get('PT_DATA_PLANE')
 # PT_TIME_SCALE=N stretches every timeout and every "at most this long"
 # bound by N, for slow machines (emulated VMs); lower bounds stay.
 TIME_SCALE = float(os.environ.get('PT_TIME_SCALE', '1'))
+# PT_LOAD_SCALE=F shrinks transfer sizes and connection counts of the load
+# tests (not below each test's minimum), for emulated VMs (tests/run vm).
+LOAD_SCALE = float(os.environ.get('PT_LOAD_SCALE', '1'))
+
+
+def scaled(n, minimum=1):
+    """n (bytes or connections) times PT_LOAD_SCALE, at least minimum."""
+    return max(int(n * LOAD_SCALE), minimum)
+
+
+def human(n):
+    """1073741824 -> '1 GiB', 52428 -> '51 KiB' (names of scaled tests)."""
+    for unit, size in (('GiB', 1 << 30), ('MiB', 1 << 20), ('KiB', 1 << 10)):
+        if n >= size:
+            return '%d %s' % (n // size, unit)
+    return '%d B' % n
 
 
 class Skip(Exception):
@@ -407,8 +423,9 @@ def at_least(lo):
 class Passthru:
     """build/passthru on a config generated from a dict (or given as text)."""
 
-    def __init__(self, suite, config, args=(), name=None, start=True):
+    def __init__(self, suite, config, args=(), name=None, start=True, env=None):
         self.suite = suite
+        self.env = env
         self.name = name or 'passthru%d' % len(suite.passthrus)
         # The daemon names its BPF pin directory after the config file: keep
         # it unique among concurrently running suites.
@@ -443,8 +460,12 @@ class Passthru:
 
     def start(self, wait=True):
         need_file(PASSTHRU)
-        self.proc = Proc(self.suite, self.name, [PASSTHRU, '-c', self.config_path] + self.args,
-                         stdout=False)
+        args = list(self.args)
+        if TIME_SCALE > 1 and '-t' not in args:
+            # The daemon's default detection deadline stretches like ours.
+            args += ['-t', str(int(3000 * TIME_SCALE))]
+        self.proc = Proc(self.suite, self.name, [PASSTHRU, '-c', self.config_path] + args,
+                         stdout=False, env=self.env)
         if wait:
             n = max(1, len(self.listen_addrs()))
             wait_for(lambda: self.log().count('listening on') >= n or not self.proc.alive(),
