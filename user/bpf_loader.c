@@ -4,7 +4,6 @@
  * libbpf 1.1 has no sockmap attach helper) -> mmap -> pin. Errors come back
  * as -errno with a short reason for the log.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -24,6 +23,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf_loader.h"
+#include "fsutil.h"
 #include "log.h"
 #include "passthru.skel.h"
 #include "selftest.h"
@@ -70,24 +70,6 @@ int pt_bpf_mount(void)
 	return 0;
 }
 
-/* Remove every pin in dir and the dir itself. */
-static void unpin_dir(const char *dir)
-{
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d = opendir(dir);
-
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
 
 /* The pid recorded by the instance pinned at dir, or 0 if none is readable. */
 static pid_t pinned_pid(const char *dir)
@@ -143,7 +125,7 @@ static int clean_stale(const char *dir, const char **why)
 		return -EBUSY;
 	}
 	pr_info(BPF, "removing stale instance %s (pid %d is gone)", dir, pid);
-	unpin_dir(dir);
+	pt_remove_path(dir);
 	return 0;
 }
 
@@ -313,7 +295,7 @@ void pt_bpf_close(struct pt_bpf *b, bool unpin)
 		munmap(b->pairs, b->pairs_len);
 	b->pairs = NULL;
 	if (unpin && b->pinned)
-		unpin_dir(b->pin_dir);
+		pt_remove_path(b->pin_dir);
 	b->pinned = false;
 	if (b->skel)
 		passthru__destroy(b->skel);

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -11,32 +10,13 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "privs.h"
 
 static const cap_value_t bpf_caps[] = { CAP_BPF, CAP_NET_ADMIN };
 #define N_BPF_CAPS ((int)(sizeof(bpf_caps) / sizeof(bpf_caps[0])))
 
-/* Remove a file, or a directory and the entries in it. */
-static void remove_path(const char *path)
-{
-	char sub[4096];
-	struct dirent *de;
-	DIR *d = opendir(path);
-
-	if (!d) {
-		unlink(path);
-		return;
-	}
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-		unlink(sub);
-	}
-	closedir(d);
-	rmdir(path);
-}
 
 /* The janitor: wait until no daemon process holds the pipe, then clean up. */
 static void __attribute__((noreturn)) janitor(int rd, const char *const *cleanup)
@@ -62,7 +42,7 @@ static void __attribute__((noreturn)) janitor(int rd, const char *const *cleanup
 	}
 	for (int i = 0; cleanup && cleanup[i]; i++)
 		if (cleanup[i][0])
-			remove_path(cleanup[i]);
+			pt_remove_path(cleanup[i]);
 	_exit(0);
 }
 
