@@ -504,9 +504,11 @@ class Bench:
         self.diag = {}
         self.waited = 0
         self.flags = {}     # (test, cfg) -> [messages]: figure kept, but errors seen
+        self.mem_runs = 0
+        self.restarts = {}  # cfg -> (times it exited and was restarted, its last log lines)
         # At most this long per measurement, and in all, waiting for others' work to end.
         self.max_wait = 2 if self.quick else 10
-        self.wait_budget = 0 if self.quick else 120
+        self.wait_budget = 0 if self.quick else 60
         self.settle = 0.5 if self.quick else 1.0
 
     # -- helpers --
@@ -545,8 +547,8 @@ class Bench:
         p = self.proxies[cfg]
         if not p.alive():
             log('%s died: restarting it\n%s' % (cfg, tail(p.proc.logpath)))
-            self.notes.append('%s exited during the run and was restarted (log tail: %s)' % (
-                cfg, tail(p.proc.logpath, 5).strip().replace('\n', ' | ')))
+            n, _ = self.restarts.get(cfg, (0, ''))
+            self.restarts[cfg] = (n + 1, tail(p.proc.logpath, 2).strip().replace('\n', ' | '))
             p.stop()
             p.start()
         return p.port
@@ -820,8 +822,9 @@ class Bench:
             line = hold.stdout.readline().decode(errors='replace').strip()
             m = re.match(r'ready (\d+) errors (\d+) setup_s ([\d.]+)', line)
             if not m or int(m.group(2)) or int(m.group(1)) < MEM_CONNS:
-                raise RuntimeError('could not hold %d connections: %s %s' % (
-                    MEM_CONNS, line or 'no output', tail(hold.logpath, 3)))
+                raise RuntimeError('could not hold %d connections: %s %s%s' % (
+                    MEM_CONNS, line or 'no output', tail(hold.logpath, 3),
+                    '; proxy log: ' + tail(proxy.proc.logpath, 2) if proxy else ''))
             time.sleep(self.settle)  # let lazy frees and deferred work settle
             used1 = mem_used_kib()
             if proxy:
@@ -900,6 +903,8 @@ class Bench:
                 # The memory test is slow and steady: every other repetition.
                 if test == 'mem' and rep % 2:
                     continue
+                if test == 'mem':
+                    self.mem_runs += 1
                 for cfg in self.configs:
                     self.quiet()
                     t = time.time()
@@ -1077,12 +1082,19 @@ def report(b):
              '(`sockmap_sndbuf` 32 MiB, `sockmap_max_queued` 16 MiB).' % (
                  SPLICE_OPTS[b.args.haproxy_splice].strip().replace('\n    ', '` + `'),
                  b.args.workers))
+    if any(c.startswith('sslh') for c in cols):
+        L.append('- sslh sets no TCP_NODELAY on its sockets (strace shows only SO_REUSEADDR and '
+                 'IP_FREEBIND), and relays in reads of at most 8 KiB: a 16 KiB message waits on '
+                 'Nagle and the peer\'s delayed ACK in each direction.')
     pin = b.pin
     L.append('- Pinning (taskset): load generators (iperf3/sockperf/ptload clients) %s, '
              'backends (iperf3 -s, sockperf sr, ptload server) %s, proxies %s.' % (
                  'CPU ' + pin['client'] if pin['client'] else 'unpinned',
                  'CPU ' + pin['server'] if pin['server'] else 'unpinned',
-                 'CPU ' + pin['proxy'] if pin['proxy'] else 'unpinned'))
+                 'CPU ' + pin['proxy'] if pin['proxy'] else 'unpinned') +
+             (' Why: client and server on different CPUs, as on a real path where every hop '
+              'is a cross-CPU wakeup, and the proxy free to use both, as a deployed one would '
+              'be (`--pin` changes it).' if b.pin_name == 'split' else ''))
     L.append('- Bulk: `iperf3 -t %d [-P 8] [-R]` through the proxy; Gbit/s received. Latency: '
              '`sockperf pp --tcp --full-rtt -m 64|16384` (round trip, µs). Under load: the '
              '64 B ping-pong while one iperf3 stream runs through the same proxy.' % b.d_bulk)
@@ -1120,19 +1132,21 @@ def report(b):
             '%s %d' % (names.get(c, c), v['median']) for c, v in extra['mem_procs'].items()))
     for n in b.notes:
         L.append('- ' + n)
+    for cfg, (n, last) in sorted(b.restarts.items()):
+        L.append('- %s exited %d time%s during the run and was started again; its last log '
+                 'lines: `%s`' % (names.get(cfg, cfg), n, '' if n == 1 else 's', last))
     if b.errors:
         L.append('')
-        L.append('Failures (cells without a figure, or with fewer repetitions):')
+        L.append('Failures (a cell without a figure, or ⚠: the figure counts only the '
+                 'connections that worked):')
         L.append('')
-        seen = set()
+        groups = {}
         for e in b.errors:
-            k = (e['test'], e['config'], e['error'][:80])
-            if k in seen:
-                continue
-            seen.add(k)
-            n = sum(1 for x in b.errors if (x['test'], x['config']) == k[:2])
-            L.append('- %s, %s (%d×): %s' % (names.get(e['config'], e['config']), e['test'], n,
-                                              e['error']))
+            groups.setdefault((e['config'], e['test']), []).append(e['error'])
+        for (cfg, test), msgs in groups.items():
+            L.append('- %s, %s, %d of %d runs: %s' % (names.get(cfg, cfg), test, len(msgs),
+                                                    b.reps if test != 'mem' else b.mem_runs,
+                                                    msgs[0]))
     md = '\n'.join(L) + '\n'
     doc = {'meta': dict(info, date=datetime.datetime.now().isoformat(timespec='seconds'),
                         quick=b.quick, reps=b.reps, pinning=b.pin, pin_plan=b.pin_name,
