@@ -335,6 +335,23 @@ static void arm_timer(struct pt_conn *c)
 		pt_timer_arm(&c->w->loop, &c->timer, when);
 }
 
+/* Say where a stuck pair is stuck: what each direction received, moved, delivered. */
+static void log_stuck(struct pt_conn *c)
+{
+	for (int d = 0; d < 2; d++) {
+		const struct pt_dir *pd = &c->pair->dir[d];
+
+		pr_warn(CONN,
+			"#%llu: sockmap %s: eof=%d shut=%d received=%lld redirected=%llu passed=%llu "
+			"consumed=%llu written=%lld base=%llu",
+			(unsigned long long)c->id, d == PT_DIR_UP ? "up" : "down", sm(c)->eof[d],
+			sm(c)->shut[d], (long long)tcp_received(src_fd(c, d)),
+			(unsigned long long)ld(&pd->redirected), (unsigned long long)ld(&pd->passed),
+			(unsigned long long)ld(&pd->consumed), (long long)tcp_written(dst_fd(c, d)),
+			(unsigned long long)pd->peer_base);
+	}
+}
+
 /*
  * Look at both directions and do what can be done now: forward passed
  * bytes, finish a direction whose source said EOF, and decide whether to
@@ -402,6 +419,7 @@ static void service(struct pt_conn *c)
 			pr_warn(CONN,
 				"#%llu: sockmap: no progress for %u ms while draining; resetting",
 				(unsigned long long)c->id, c->lcfg->drain_timeout_ms);
+			log_stuck(c);
 			pt_conn_close(c, PT_END_ERROR);
 			return;
 		}
