@@ -231,8 +231,20 @@ class Proc:
                 pass
             if self.wait(timeout) is None:
                 self.kill()
+        self.wait_group(1)  # e.g. the janitor finishing its clean-up
         self.kill()  # stragglers in the group
         return self.p.returncode
+
+    def wait_group(self, timeout):
+        """Wait up to timeout seconds (stretched) until no process is left in the group."""
+        end = time.time() + slack(timeout)
+        while time.time() < end:
+            try:
+                os.killpg(self.p.pid, 0)
+            except (ProcessLookupError, PermissionError):
+                return True
+            time.sleep(0.02)
+        return False
 
 
 def run(argv, timeout=20, input=None, check_rc=None, env=None):
