@@ -73,6 +73,10 @@ def t_kill(plane):
     if not served(port, '127.0.0.1'):
         problems.append('127.0.0.1 (it had %d connections on the dead workers) is refused' %
                         PER_SOURCE)
+    # That connection counts until the daemon has torn it down, which may
+    # take a moment after our close: max_connections is measured without it.
+    wait_for(lambda: listener_stats(pt)["active"] == 0, 5,
+             'the check connection to be closed by the daemon')
     fresh = [connect(port, source='127.0.0.%d' % (10 + i)) for i in range(MAX_CONN)]
     ok = 0
     for i, c in enumerate(fresh):
