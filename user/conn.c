@@ -186,6 +186,7 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end)
 		pt_source_release(w->sources, w->id, c->lidx, (struct sockaddr *)&c->peer.ss);
 	pt_pair_close(c);
 	pt_timer_cancel(&w->loop, &c->timer);
+	pt_task_cancel(&c->more);
 	log_end(c);
 
 	/* The side that did not fail learns of the failure through an RST. */
@@ -520,6 +521,14 @@ static void conn_timer(struct pt_timer *t)
 	}
 }
 
+static void conn_more(struct pt_task *t)
+{
+	struct pt_conn *c = container_of(t, struct pt_conn, more);
+
+	if (c->state == PT_CS_RELAYING)
+		c->dp->resume(c);
+}
+
 static struct pt_conn *conn_new(struct pt_worker *w, int lidx, int fd,
 				const struct pt_sockaddr *peer)
 {
@@ -540,6 +549,7 @@ static struct pt_conn *conn_new(struct pt_worker *w, int lidx, int fd,
 	pt_ev_init(&c->cli, fd, cli_event);
 	pt_ev_init(&c->up, -1, up_event);
 	pt_timer_init(&c->timer, conn_timer);
+	pt_task_init(&c->more, conn_more);
 
 	c->next = w->conns;
 	if (w->conns)

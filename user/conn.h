@@ -57,6 +57,7 @@ struct pt_conn {
 	int ridx;			/* chosen route, -1 before */
 	struct pt_ev cli, up;
 	struct pt_timer timer;
+	struct pt_task more;		/* the data plane yielded with work left */
 	struct pt_sockaddr peer;
 	int up_i, addr_i;		/* upstream failover cursor */
 	const struct pt_sockaddr *up_addr;	/* the upstream we relay to */

@@ -4,7 +4,10 @@
  * connected. The connection hands both sockets over with attach(); from
  * then on every event on either socket and the connection's timer go to the
  * data plane, which ends the connection with pt_conn_close() when both
- * directions are finished or one side failed. detach() releases whatever
+ * directions are finished or one side failed. A data plane moves at most
+ * PT_RELAY_BUDGET bytes per direction per call; with more waiting it
+ * defers c->more and continues in resume() after the worker's other
+ * connections had their turn (edge-triggered epoll would not wake it). detach() releases whatever
  * the data plane holds; it never closes the sockets (conn.c does).
  *
  * Invariant: the first bytes peeked during detection are still in the
@@ -26,11 +29,15 @@ enum pt_side {
 #define PT_DIR_UP	0	/* client -> upstream */
 #define PT_DIR_DOWN	1	/* upstream -> client */
 
+/* Bytes one direction may move in one call before yielding to other connections. */
+#define PT_RELAY_BUDGET (256 * 1024)
+
 struct pt_dataplane {
 	const char *name;
 	int (*attach)(struct pt_conn *c);	/* 0 or -errno: then conn.c closes */
 	void (*event)(struct pt_conn *c, enum pt_side side, uint32_t events);
 	void (*timer)(struct pt_conn *c);	/* the connection's deadline fired */
+	void (*resume)(struct pt_conn *c);	/* after a yield (pt_loop_defer of c->more) */
 	void (*detach)(struct pt_conn *c);
 };
 

@@ -28,6 +28,7 @@ int pt_loop_init(struct pt_loop *l)
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd == -1)
 		return -errno;
+	l->ready.prev = l->ready.next = &l->ready;
 	l->heap = NULL;
 	l->n_timers = 0;
 	l->cap_timers = 0;
@@ -173,11 +174,57 @@ void pt_timer_cancel(struct pt_loop *l, struct pt_timer *t)
 	heap_down(l, last->idx);
 }
 
+void pt_task_init(struct pt_task *t, pt_task_fn fn)
+{
+	t->prev = t->next = NULL;
+	t->fn = fn;
+}
+
+void pt_loop_defer(struct pt_loop *l, struct pt_task *t)
+{
+	if (t->next)
+		return;
+	t->prev = l->ready.prev;
+	t->next = &l->ready;
+	l->ready.prev->next = t;
+	l->ready.prev = t;
+}
+
+void pt_task_cancel(struct pt_task *t)
+{
+	if (!t->next)
+		return;
+	t->prev->next = t->next;
+	t->next->prev = t->prev;
+	t->prev = t->next = NULL;
+}
+
+/* Run the tasks queued so far; those they defer again wait for the next round. */
+static void run_tasks(struct pt_loop *l)
+{
+	struct pt_task batch;
+
+	if (l->ready.next == &l->ready)
+		return;
+	batch.next = l->ready.next;
+	batch.prev = l->ready.prev;
+	batch.next->prev = batch.prev->next = &batch;
+	l->ready.prev = l->ready.next = &l->ready;
+	while (batch.next != &batch) {
+		struct pt_task *t = batch.next;
+
+		pt_task_cancel(t);
+		t->fn(t);
+	}
+}
+
 static int next_wait(struct pt_loop *l, int max_wait_ms)
 {
 	uint64_t now = pt_now_ms();
 	long long wait;
 
+	if (l->ready.next != &l->ready)
+		return 0;
 	if (!l->n_timers)
 		return max_wait_ms;
 	wait = l->heap[0]->when > now ? (long long)(l->heap[0]->when - now) : 0;
@@ -212,5 +259,6 @@ int pt_loop_run_once(struct pt_loop *l, int max_wait_ms)
 		ev->fn(ev, evs[i].events);
 	}
 	run_timers(l);
+	run_tasks(l);
 	return 0;
 }

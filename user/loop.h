@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * One epoll event loop per worker, with a binary min-heap of deadlines.
- * Everything is non-blocking; callbacks run to completion.
+ * One epoll event loop per worker, with a binary min-heap of deadlines and
+ * a list of deferred tasks. Everything is non-blocking; callbacks run to
+ * completion, and one that has more work than its fair share defers the
+ * rest (pt_loop_defer) so that every other ready descriptor gets a turn.
  */
 #ifndef __PT_LOOP_H
 #define __PT_LOOP_H
@@ -29,8 +31,18 @@ struct pt_timer {
 	pt_timer_fn fn;
 };
 
+struct pt_task;
+typedef void (*pt_task_fn)(struct pt_task *t);
+
+/* Work to resume after the next round of events; embed it. */
+struct pt_task {
+	struct pt_task *prev, *next;	/* NULL when not queued */
+	pt_task_fn fn;
+};
+
 struct pt_loop {
 	int epfd;
+	struct pt_task ready;		/* list head of deferred tasks */
 	struct pt_timer **heap;
 	int n_timers;
 	int cap_timers;
@@ -58,9 +70,15 @@ static inline bool pt_timer_armed(const struct pt_timer *t)
 	return t->idx >= 0;
 }
 
+void pt_task_init(struct pt_task *t, pt_task_fn fn);
+/* Run t once more after the next epoll round (no-op if already queued). */
+void pt_loop_defer(struct pt_loop *l, struct pt_task *t);
+void pt_task_cancel(struct pt_task *t);
+
 /*
- * Wait for events for at most max_wait_ms (-1: until the next deadline),
- * dispatch them, then run expired timers. Returns 0 or -errno.
+ * Wait for events for at most max_wait_ms (-1: until the next deadline; no
+ * wait at all while tasks are deferred), dispatch them, run expired timers,
+ * then the tasks deferred before this round. Returns 0 or -errno.
  */
 int pt_loop_run_once(struct pt_loop *l, int max_wait_ms);
 

@@ -250,19 +250,24 @@ static void watch_sides(struct pt_conn *c)
 
 /*
  * Write the bytes the verdict passed to the daemon (they sit in the source
- * socket's queue) to the target, once every earlier byte reached it.
+ * socket's queue) to the target, once every earlier byte reached it; at
+ * most PT_RELAY_BUDGET bytes per call (*more set when some are left).
  * Returns 1 when done, 0 to wait, -errno on a socket error (*bad side).
  */
-static int forward_passed(struct pt_conn *c, int d, enum pt_side *bad)
+static int forward_passed(struct pt_conn *c, int d, bool *more, enum pt_side *bad)
 {
 	struct pt_dir *pd = &c->pair->dir[d];
 	uint8_t *buf = c->w->window;
 	int src = src_fd(c, d), dst = dst_fd(c, d);
-	uint64_t P, C;
+	uint64_t P, C, start = ld(&pd->consumed);
 	int64_t q;
 	ssize_t n, m;
 
 	while ((P = ld(&pd->passed)) != (C = ld(&pd->consumed))) {
+		if (C - start >= PT_RELAY_BUDGET) {
+			*more = true;
+			return 0;
+		}
 		q = backlog(c, d);
 		if (q < 0) {
 			*bad = d == PT_DIR_UP ? PT_SIDE_UPSTREAM : PT_SIDE_CLIENT;
@@ -361,14 +366,14 @@ static void service(struct pt_conn *c)
 {
 	struct pt_sockmap_state *s = sm(c);
 	enum pt_side bad = PT_SIDE_CLIENT;
-	bool waiting = false, moved;
+	bool waiting = false, moved, more = false;
 	uint64_t sig;
 	int r;
 
 	for (int d = 0; d < 2; d++) {
 		if (s->shut[d])
 			continue;
-		r = forward_passed(c, d, &bad);
+		r = forward_passed(c, d, &more, &bad);
 		if (r == 1 && s->eof[d])
 			r = dir_drained(c, d);
 		if (r < 0) {
@@ -432,6 +437,8 @@ static void service(struct pt_conn *c)
 	} else {
 		s->poll_ms = 0;
 	}
+	if (more)
+		pt_loop_defer(&c->w->loop, &c->more);
 	watch_sides(c);
 	arm_timer(c);
 }
@@ -553,5 +560,6 @@ const struct pt_dataplane pt_dp_sockmap = {
 	.attach = sockmap_attach,
 	.event = sockmap_event,
 	.timer = sockmap_timer,
+	.resume = service,
 	.detach = sockmap_detach,
 };

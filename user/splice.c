@@ -159,19 +159,25 @@ static int drain_pipe(struct pt_splice_dir *d, int dst, uint64_t *bytes, bool *m
 }
 
 /*
- * Move bytes from src to dst until neither side can make progress. On a
- * socket error returns -errno and sets *bad to the side that failed.
+ * Move bytes from src to dst until neither side can make progress or the
+ * budget is spent (then *more is set). On a socket error returns -errno
+ * and sets *bad to the side that failed.
  */
-static int pump_dir(struct pt_conn *c, int dir, bool *progress, enum pt_side *bad)
+static int pump_dir(struct pt_conn *c, int dir, bool *progress, bool *more, enum pt_side *bad)
 {
 	struct pt_splice_dir *d = &c->dps.splice.dir[dir];
 	struct pt_pipe_pool *pool = &c->w->pipes;
 	int src = dir == PT_DIR_UP ? c->cli.fd : c->up.fd;
 	int dst = dir == PT_DIR_UP ? c->up.fd : c->cli.fd;
+	uint64_t start = c->bytes[dir];
 	bool moved;
 	int err;
 
 	do {
+		if (c->bytes[dir] - start >= PT_RELAY_BUDGET) {
+			*more = true;
+			break;
+		}
 		moved = false;
 		err = fill_pipe(pool, d, src, &moved, &c->dps.splice.starved);
 		if (err) {
@@ -212,13 +218,13 @@ static void relay(struct pt_conn *c)
 {
 	struct pt_splice_state *s = &c->dps.splice;
 	enum pt_side bad = PT_SIDE_CLIENT;
-	bool progress = false;
+	bool progress = false, more = false;
 	int err;
 
 	s->starved = false;
-	err = pump_dir(c, PT_DIR_UP, &progress, &bad);
+	err = pump_dir(c, PT_DIR_UP, &progress, &more, &bad);
 	if (!err)
-		err = pump_dir(c, PT_DIR_DOWN, &progress, &bad);
+		err = pump_dir(c, PT_DIR_DOWN, &progress, &more, &bad);
 	if (err) {
 		pr_debug(CONN, "#%llu: splice: %s side: %s", (unsigned long long)c->id,
 			 bad == PT_SIDE_CLIENT ? "client" : "upstream", strerror(-err));
@@ -234,6 +240,8 @@ static void relay(struct pt_conn *c)
 		pt_conn_close(c, PT_END_DONE);
 		return;
 	}
+	if (more)
+		pt_loop_defer(&c->w->loop, &c->more);
 	if (s->starved) {
 		pt_timer_arm(&c->w->loop, &c->timer, c->w->loop.now + PT_PIPE_RETRY_MS);
 		if (!c->w->pipes.warned++)
@@ -318,5 +326,6 @@ const struct pt_dataplane pt_dp_splice = {
 	.attach = splice_attach,
 	.event = splice_event,
 	.timer = splice_timer,
+	.resume = relay,
 	.detach = splice_detach,
 };
