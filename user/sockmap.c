@@ -249,6 +249,28 @@ static void watch_sides(struct pt_conn *c)
 }
 
 /*
+ * Take len bytes we peeked (and sent on) out of fd's queue. A recv() may
+ * return fewer bytes than asked: read on until all are gone. 0, or -1 if
+ * they are not there (then the stream cannot be relayed in order).
+ */
+static int consume(int fd, uint8_t *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t k;
+
+	while (got < len) {
+		k = recv(fd, buf, len - got, MSG_DONTWAIT);
+		if (k <= 0) {
+			pr_debug(CONN, "sockmap: %zu of %zu peeked bytes gone: %s", len - got, len,
+				 k ? strerror(errno) : "EOF");
+			return -1;
+		}
+		got += k;
+	}
+	return 0;
+}
+
+/*
  * Write the bytes the verdict passed to the daemon (they sit in the source
  * socket's queue) to the target, once every earlier byte reached it; at
  * most PT_RELAY_BUDGET bytes per call (*more set when some are left).
@@ -293,7 +315,7 @@ static int forward_passed(struct pt_conn *c, int d, bool *more, enum pt_side *ba
 			return -errno;
 		}
 		sm(c)->out_wait[d] = false;
-		if (recv(src, buf, m, MSG_DONTWAIT) != m) {
+		if (consume(src, buf, m)) {
 			*bad = d == PT_DIR_UP ? PT_SIDE_CLIENT : PT_SIDE_UPSTREAM;
 			return -EIO;
 		}
