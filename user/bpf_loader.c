@@ -70,7 +70,6 @@ int pt_bpf_mount(void)
 	return 0;
 }
 
-
 /* The pid recorded by the instance pinned at dir, or 0 if none is readable. */
 static pid_t pinned_pid(const char *dir)
 {

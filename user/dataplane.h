@@ -4,11 +4,13 @@
  * connected. The connection hands both sockets over with attach(); from
  * then on every event on either socket and the connection's timer go to the
  * data plane, which ends the connection with pt_conn_close() when both
- * directions are finished or one side failed. A data plane moves at most
- * PT_RELAY_BUDGET bytes per direction per call; with more waiting it
- * defers c->more and continues in resume() after the worker's other
- * connections had their turn (edge-triggered epoll would not wake it). detach() releases whatever
+ * directions are finished or one side failed. detach() releases whatever
  * the data plane holds; it never closes the sockets (conn.c does).
+ *
+ * Fair turns: a data plane moves at most PT_RELAY_BUDGET bytes per
+ * direction per call; with more waiting it defers c->more and continues in
+ * resume() after the worker's other connections had their turn
+ * (edge-triggered epoll would not wake it again).
  *
  * Invariant: the first bytes peeked during detection are still in the
  * client socket; the data plane forwards them like any other byte.

@@ -17,7 +17,6 @@
 static const cap_value_t bpf_caps[] = { CAP_BPF, CAP_NET_ADMIN };
 #define N_BPF_CAPS ((int)(sizeof(bpf_caps) / sizeof(bpf_caps[0])))
 
-
 /* The janitor: wait until no daemon process holds the pipe, then clean up. */
 static void __attribute__((noreturn)) janitor(int rd, const char *const *cleanup)
 {

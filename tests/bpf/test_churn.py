@@ -158,9 +158,8 @@ def t_churn():
     eq(busy[:5], [], 'pt_pairs slots not free (of %d)' % len(states))
 
 
-s.test('%d connections (echo, client resets, upstream resets): no fd, map entry or pair ' % N +
-       ''
-       'slot left', t_churn)
+s.test('%d connections (echo, client resets, upstream resets): no fd, map entry or pair slot '
+       'left' % N, t_churn)
 if pt:
     pt.stop()
 s.finish()

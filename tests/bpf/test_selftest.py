@@ -40,6 +40,12 @@ def upload(port):
        'sink reply (sha256, bytes)')
 
 
+def relayed_plane(pt, port):
+    """Upload through pt; the data plane its log line says carried it."""
+    upload(port)
+    return wait_for(lambda: pt.conns() and pt.conns()[-1], 5, 'the connection line')['plane']
+
+
 def routes():
     return [route('sink', sink.addr, protocol='http')]
 
@@ -49,9 +55,7 @@ def t_passes_here():
     pt = sockmap_daemon(s, [listener('st', port, routes())], name='selftest')
     check('kernel self-test passed' in pt.log(), 'the daemon says the self-test passed on %s' %
           platform.release())
-    upload(port)
-    d = wait_for(lambda: pt.conns() and pt.conns()[-1], 5, 'the connection line')
-    eq(d['plane'], 'sockmap', 'data plane after a passed self-test')
+    eq(relayed_plane(pt, port), 'sockmap', 'data plane after a passed self-test')
     pt.stop()
 
 
@@ -68,9 +72,7 @@ def t_step_auto(step):
     check('self-test failed at step "%s"' % step in lines[0] and 'relaying with splice' in
           lines[0], 'the line names the step and the fallback: %s' % lines[0])
     check(not os.path.exists(pin_dir(pt)), 'nothing stays pinned after a failed self-test')
-    upload(port)
-    d = wait_for(lambda: pt.conns() and pt.conns()[-1], 5, 'the connection line')
-    eq(d['plane'], 'splice', 'data plane of the connection')
+    eq(relayed_plane(pt, port), 'splice', 'data plane of the connection')
     pt.stop()
 
 
