@@ -476,11 +476,17 @@ def t_workers():
     ptw = Passthru(s, cfg(ban_a, 'toA'), args=['-w', '2'], name='ctlw')
     held = []
     try:
-        for _ in range(12):
-            c = connect(port)
-            eq(c.recv(2), b'A\n', 'before the reload')
-            held.append(c)
-        got = wait_pairs(ptw, 12, 'twelve through two workers')
+        # SO_REUSEPORT spreads connections by a hash of the addresses: twelve
+        # all land on one worker about once in 2,000 runs, so open more
+        # until both have some (64 all on one: once in 2^63).
+        while len(held) < 64:
+            for _ in range(12 if not held else 4):
+                c = connect(port)
+                eq(c.recv(2), b'A\n', 'before the reload')
+                held.append(c)
+            got = wait_pairs(ptw, len(held), '%d through two workers' % len(held))
+            if len(set(p['worker'] for p in got)) == 2:
+                break
         eq(sorted(set(p['worker'] for p in got)), [0, 1], 'pairs of both workers are listed')
         eq(set(p['route'] for p in got), {'toA'}, 'route names from the master')
         ptw.set_config(cfg(ban_b, 'toB'))
