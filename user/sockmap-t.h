@@ -12,6 +12,7 @@ struct pt_sockmap_state {
 	bool shut[2];			/* direction d finished: shutdown(SHUT_WR) done */
 	bool out_wait[2];		/* waiting for room on the target of direction d */
 	int reset[2];			/* error a side reported to one of our calls */
+	uint32_t owed[2];		/* d's bytes sent on, still to take out of its source */
 	uint32_t mask[2];		/* epoll mask per side */
 	uint32_t poll_ms;		/* current drain poll interval, 0 = not polling */
 	uint64_t sig;			/* counter sum at the last progress check */

@@ -103,7 +103,7 @@ def pin_dir(pt):
     return os.path.join(PIN_ROOT, instance_of(pt))
 
 
-def sockmap_daemon(suite, listeners, args=(), name=None, **top):
+def sockmap_daemon(suite, listeners, args=(), name=None, env=None, **top):
     """Start passthru -v on these listeners (data_plane "auto" unless set).
 
     Returns the Passthru. If the daemon could not load the kernel data
@@ -115,7 +115,7 @@ def sockmap_daemon(suite, listeners, args=(), name=None, **top):
         l.setdefault('data_plane', 'auto')
     cfg = dict(top)
     cfg['listeners'] = listeners
-    pt = Passthru(suite, cfg, args=['-v'] + list(args), name=name)
+    pt = Passthru(suite, cfg, args=['-v'] + list(args), name=name, env=env)
     suite.instances.append(instance_of(pt))
     log = wait_for(lambda: re.search(r'kernel data plane (loaded|unavailable)[^\n]*', pt.log()),
                    5, 'the data plane line in the log')
