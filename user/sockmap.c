@@ -56,15 +56,25 @@ static int side_fd(const struct pt_conn *c, enum pt_side s)
 	return s == PT_SIDE_CLIENT ? c->cli.fd : c->up.fd;
 }
 
-/* Direction d reads from side d and writes to side !d. */
+/* Direction d reads from its source side and writes to its target side. */
+static enum pt_side src_side(int d)
+{
+	return d == PT_DIR_UP ? PT_SIDE_CLIENT : PT_SIDE_UPSTREAM;
+}
+
+static enum pt_side dst_side(int d)
+{
+	return d == PT_DIR_UP ? PT_SIDE_UPSTREAM : PT_SIDE_CLIENT;
+}
+
 static int src_fd(const struct pt_conn *c, int d)
 {
-	return side_fd(c, d == PT_DIR_UP ? PT_SIDE_CLIENT : PT_SIDE_UPSTREAM);
+	return side_fd(c, src_side(d));
 }
 
 static int dst_fd(const struct pt_conn *c, int d)
 {
-	return side_fd(c, d == PT_DIR_UP ? PT_SIDE_UPSTREAM : PT_SIDE_CLIENT);
+	return side_fd(c, dst_side(d));
 }
 
 static uint64_t ld(const __u64 *p)
@@ -322,7 +332,7 @@ static int forward_passed(struct pt_conn *c, int d, bool *more, enum pt_side *ba
 	for (;;) {
 		r = take_owed(c, d);
 		if (r < 0) {
-			*bad = d == PT_DIR_UP ? PT_SIDE_CLIENT : PT_SIDE_UPSTREAM;
+			*bad = src_side(d);
 			return -EIO;
 		}
 		if (!r)
@@ -337,7 +347,7 @@ static int forward_passed(struct pt_conn *c, int d, bool *more, enum pt_side *ba
 		}
 		q = backlog(c, d);
 		if (q < 0) {
-			*bad = d == PT_DIR_UP ? PT_SIDE_UPSTREAM : PT_SIDE_CLIENT;
+			*bad = dst_side(d);
 			return q;
 		}
 		if (q > 0)
@@ -347,7 +357,7 @@ static int forward_passed(struct pt_conn *c, int d, bool *more, enum pt_side *ba
 		if (n <= 0) {
 			if (n == -1 && errno == EAGAIN)
 				return 0;
-			*bad = d == PT_DIR_UP ? PT_SIDE_CLIENT : PT_SIDE_UPSTREAM;
+			*bad = src_side(d);
 			return n ? -errno : -EPIPE;
 		}
 		m = send(dst, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -356,7 +366,7 @@ static int forward_passed(struct pt_conn *c, int d, bool *more, enum pt_side *ba
 				sm(c)->out_wait[d] = true;
 				return 0;
 			}
-			*bad = d == PT_DIR_UP ? PT_SIDE_UPSTREAM : PT_SIDE_CLIENT;
+			*bad = dst_side(d);
 			return -errno;
 		}
 		sm(c)->out_wait[d] = false;
