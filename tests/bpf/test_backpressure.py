@@ -146,6 +146,26 @@ def account(up_port):
             'upstream_recvq': srv[0]}
 
 
+def upload_arrived(daemon, m, n0, rc, out, err, size):
+    """What every upload here must show at the end: ptstream succeeded, the
+    slow upstream got each byte (sha256), the connection ended done on
+    sockmap, and its counters account for every byte (the daemon wrote all
+    it was passed). Returns the upload direction's counters and the total."""
+    eq(rc, 0, 'ptstream upload exit status (%s)' % err.strip()[:300])
+    (idx, up, down, up_sha, _), = client_conns(out)
+    total = len(HTTP_PREFIX_BYTES) + size
+    eq(up, total, 'bytes the client sent')
+    r = wait_for(lambda: sink.records[n0:] and sink.records[n0], 5, 'sink record')
+    eq((r['rx'], r['sha']), (total, up_sha), 'bytes and sha256 the slow upstream received')
+    d = daemon.conn_after(m, timeout=10)
+    expect(d, route='slow', plane='sockmap', end='done', up=total)
+    k = wait_for(lambda: sockmap_counters(daemon).get(d['id']), 5, 'counters')['up']
+    eq(k['redirected'] + k['consumed'], total, 'redirected + consumed')
+    eq(k['passed'], k['consumed'], 'every passed byte written by the daemon')
+    eq(k['redirect_fail'], 0, 'redirect_fail')
+    return k, total
+
+
 def t_slow_reader():
     s.need_bpf()
     m = pt.mark()
@@ -179,17 +199,7 @@ def t_slow_reader():
         out, err = p.communicate()
     secs = time.monotonic() - t0
     out, err = out.decode(), err.decode()
-    eq(p.returncode, 0, 'ptstream upload exit status (%s)' % err.strip()[:300])
-    (idx, up, down, up_sha, _), = client_conns(out)
-    total = len(HTTP_PREFIX_BYTES) + SIZE
-    eq(up, total, 'bytes the client sent')
-    r = wait_for(lambda: sink.records[n0:] and sink.records[n0], 5, 'sink record')
-    eq((r['rx'], r['sha']), (total, up_sha), 'bytes and sha256 the slow upstream received')
-    d = pt.conn_after(m, timeout=10)
-    expect(d, route='slow', plane='sockmap', end='done', up=total)
-    k = wait_for(lambda: sockmap_counters(pt).get(d['id']), 5, 'counters')['up']
-    eq(k['redirected'] + k['consumed'], total, 'redirected + consumed')
-    eq(k['redirect_fail'], 0, 'redirect_fail')
+    k, total = upload_arrived(pt, m, n0, p.returncode, out, err, SIZE)
     check(k['pass_events'] > 0, 'pass_events > 0: the limit was reached (%r)' % k)
     check(k['max_queued'] <= LIMIT + SLACK, 'logged max_queued %d <= limit %d + %d' % (
         k['max_queued'], LIMIT, SLACK))
@@ -239,25 +249,16 @@ def t_owed():
                         name='bp-owed', env=dict(os.environ, PASSTHRU_FAULT_OWED='2'))
     m = po.mark()
     n0 = len(sink.records)
-    size = OWED_SIZE
-    rc, out, err = ptstream_client('-c', '127.0.0.1:%d' % oport, '-m', 'upload', '-s', size,
-                                   '--prefix-text', HTTP_PREFIX, '-g', 100, '-v', timeout=60)
-    eq(rc, 0, 'ptstream upload exit status (%s)' % err.strip()[:300])
-    (idx, up, down, up_sha, _), = client_conns(out)
-    total = len(HTTP_PREFIX_BYTES) + size
-    r = wait_for(lambda: sink.records[n0:] and sink.records[n0], 5, 'sink record')
-    eq((r['rx'], r['sha']), (total, up_sha), 'bytes and sha256 the slow upstream received')
-    d = po.conn_after(m, timeout=10)
-    expect(d, route='slow', plane='sockmap', end='done', up=total)
-    k = wait_for(lambda: sockmap_counters(po).get(d['id']), 5, 'counters')['up']
-    eq(k['redirected'] + k['consumed'], total, 'redirected + consumed')
-    eq(k['passed'], k['consumed'], 'every passed byte written by the daemon')
+    rc, out, err = ptstream_client('-c', '127.0.0.1:%d' % oport, '-m', 'upload', '-s',
+                                   OWED_SIZE, '--prefix-text', HTTP_PREFIX, '-g', 100, '-v',
+                                   timeout=60)
+    k, total = upload_arrived(po, m, n0, rc, out, err, OWED_SIZE)
     retries = po.log().count('sent bytes not readable yet')
     check(k['pass_events'] > 0 and retries > 0,
           'the daemon copied passed bytes and retried owed ones (%d retries, %r)' % (retries, k))
     figures.append('owed bytes (EAGAIN injected on every 2nd recv): %d MiB byte-exact, '
                    '%d retries, %.0f%% of the bytes copied by the daemon' % (
-                       size / MiB, retries, 100.0 * k['passed'] / total))
+                       OWED_SIZE / MiB, retries, 100.0 * k['passed'] / total))
     po.stop()
 
 
