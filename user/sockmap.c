@@ -260,19 +260,30 @@ static void watch_sides(struct pt_conn *c)
 }
 
 /*
- * Tests only: PASSTHRU_FAULT_OWED=N makes every Nth recv() of owed bytes
- * answer EAGAIN, as the kernel sometimes does (see take_owed()).
+ * Tests only: fault injection, every Nth call hits when the variable @name
+ * holds N (unset or 0: never). PASSTHRU_FAULT_OWED makes a recv() of owed
+ * bytes answer EAGAIN, as the kernel sometimes does (see take_owed());
+ * PASSTHRU_FAULT_INFLIGHT makes forward_passed(), resumed after the target
+ * was full, see redirected bytes still on their way to it, as while the
+ * kernel's worker pushes them.
  */
-static bool fault_owed(void)
+struct pt_fault {
+	const char *name;
+	long every; /* -1 until read from the environment */
+	long calls;
+};
+
+static struct pt_fault fault_owed = { "PASSTHRU_FAULT_OWED", -1, 0 };
+static struct pt_fault fault_inflight = { "PASSTHRU_FAULT_INFLIGHT", -1, 0 };
+
+static bool fault_hit(struct pt_fault *f)
 {
-	static long every = -1, calls;
+	if (f->every < 0) {
+		const char *e = getenv(f->name);
 
-	if (every < 0) {
-		const char *e = getenv("PASSTHRU_FAULT_OWED");
-
-		every = e ? strtol(e, NULL, 10) : 0;
+		f->every = e ? strtol(e, NULL, 10) : 0;
 	}
-	return every > 0 && ++calls % every == 0;
+	return f->every > 0 && ++f->calls % f->every == 0;
 }
 
 /*
@@ -291,7 +302,7 @@ static int take_owed(struct pt_conn *c, int d)
 	ssize_t k;
 
 	while (*owed) {
-		if (fault_owed()) {
+		if (fault_hit(&fault_owed)) {
 			k = -1;
 			errno = EAGAIN;
 		} else {
@@ -327,8 +338,16 @@ static int forward_passed(struct pt_conn *c, int d, bool *more, enum pt_side *ba
 	uint64_t P, C, start = ld(&pd->consumed);
 	int64_t q;
 	ssize_t n, m;
+	bool was_full = sm(c)->out_wait[d];
 	int r;
 
+	/*
+	 * out_wait says only why this call stopped: a wait for redirected bytes
+	 * still on their way must be polled even after an earlier EAGAIN. The
+	 * kernel's worker can push them into the target without filling it,
+	 * and then no EPOLLOUT ever comes.
+	 */
+	sm(c)->out_wait[d] = false;
 	for (;;) {
 		r = take_owed(c, d);
 		if (r < 0) {
@@ -350,8 +369,11 @@ static int forward_passed(struct pt_conn *c, int d, bool *more, enum pt_side *ba
 			*bad = dst_side(d);
 			return q;
 		}
+		if (was_full && fault_hit(&fault_inflight))
+			q = 1;
+		was_full = false;
 		if (q > 0)
-			return 0; /* redirected bytes still in flight: they go first */
+			return 0; /* redirected bytes still in flight: they go first (polled) */
 		n = recv(src, buf, P - C < PT_SCRATCH_SIZE ? P - C : PT_SCRATCH_SIZE,
 			 MSG_PEEK | MSG_DONTWAIT);
 		if (n <= 0) {
@@ -369,7 +391,6 @@ static int forward_passed(struct pt_conn *c, int d, bool *more, enum pt_side *ba
 			*bad = dst_side(d);
 			return -errno;
 		}
-		sm(c)->out_wait[d] = false;
 		/* Written to the target: consumed for the verdict, owed by the source. */
 		sm(c)->owed[d] = m;
 		__atomic_store_n(&pd->consumed, C + m, __ATOMIC_RELEASE);
