@@ -10,7 +10,7 @@ struct pt_sockmap_state {
 	bool in_maps;
 	bool eof[2];			/* FIN seen on the socket feeding direction d */
 	bool shut[2];			/* direction d finished: shutdown(SHUT_WR) done */
-	bool out_wait[2];		/* waiting for room on the target of direction d */
+	bool out_wait[2];		/* d's last forward stopped on a full target */
 	int reset[2];			/* error a side reported to one of our calls */
 	uint32_t owed[2];		/* d's bytes sent on, still to take out of its source */
 	uint32_t mask[2];		/* epoll mask per side */
