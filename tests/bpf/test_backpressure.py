@@ -37,7 +37,7 @@ s = BpfSuite('bpf-backpressure')
 LIMIT = 1 * MiB
 SNDBUF = 4 * MiB
 SIZE = 256 * MiB
-OWED_SIZE = 32 * MiB
+FAULT_SIZE = 32 * MiB  # the uploads with an injected fault
 RATE = 20e6  # bytes/s the upstream reads
 SLACK = 64 * KiB  # the bound: one skb over the limit at most
 # The daemon counts what it wrote itself a moment after writing it: the
@@ -236,29 +236,43 @@ def t_slow_reader():
     # about +7000 skbs and -220 MiB MemAvailable).
 
 
+def faulted_upload(name, var, every, limit_args=(), timeout=60):
+    """A daemon of its own with a fault injected (environment variable var
+    set to every, see user/sockmap.c), the slow reader's limit and send
+    buffer, and one FAULT_SIZE upload through it to the slow sink, checked
+    end to end. Returns (daemon, counters of the upload direction, total,
+    seconds); the caller stops the daemon."""
+    s.need_bpf()
+    port = free_port()
+    env = dict(os.environ)
+    env[var] = every
+    pd = sockmap_daemon(s, [listener(name, port, [route('slow', sink.addr, protocol='http')],
+                                     sockmap_max_queued=LIMIT, sockmap_sndbuf=SNDBUF)],
+                        name='bp-' + name, env=env)
+    m = pd.mark()
+    n0 = len(sink.records)
+    t0 = time.monotonic()
+    rc, out, err = ptstream_client('-c', '127.0.0.1:%d' % port, '-m', 'upload', '-s',
+                                   FAULT_SIZE, '--prefix-text', HTTP_PREFIX, '-g', 100, '-v',
+                                   *limit_args, timeout=timeout)
+    secs = time.monotonic() - t0
+    k, total = upload_arrived(pd, m, n0, rc, out, err, FAULT_SIZE)
+    return pd, k, total, secs
+
+
 def t_owed():
     """The daemon copies what the verdict passed: peek, write to the upstream,
     then recv() the bytes away. The kernel can answer that recv() EAGAIN for
     a moment; the bytes must then stay owed and be taken on a later turn,
     while the verdict already redirects newer bytes behind them. Injected
     here on every second recv() of owed bytes."""
-    s.need_bpf()
-    oport = free_port()
-    po = sockmap_daemon(s, [listener('owed', oport, [route('slow', sink.addr, protocol='http')],
-                                     sockmap_max_queued=LIMIT, sockmap_sndbuf=SNDBUF)],
-                        name='bp-owed', env=dict(os.environ, PASSTHRU_FAULT_OWED='2'))
-    m = po.mark()
-    n0 = len(sink.records)
-    rc, out, err = ptstream_client('-c', '127.0.0.1:%d' % oport, '-m', 'upload', '-s',
-                                   OWED_SIZE, '--prefix-text', HTTP_PREFIX, '-g', 100, '-v',
-                                   timeout=60)
-    k, total = upload_arrived(po, m, n0, rc, out, err, OWED_SIZE)
+    po, k, total, _ = faulted_upload('owed', 'PASSTHRU_FAULT_OWED', '2')
     retries = po.log().count('sent bytes not readable yet')
     check(k['pass_events'] > 0 and retries > 0,
           'the daemon copied passed bytes and retried owed ones (%d retries, %r)' % (retries, k))
     figures.append('owed bytes (EAGAIN injected on every 2nd recv): %d MiB byte-exact, '
                    '%d retries, %.0f%% of the bytes copied by the daemon' % (
-                       OWED_SIZE / MiB, retries, 100.0 * k['passed'] / total))
+                       FAULT_SIZE / MiB, retries, 100.0 * k['passed'] / total))
     po.stop()
 
 
@@ -268,27 +282,15 @@ def t_inflight():
     worker still pushes them the daemon waits. That wait must be polled:
     the worker can finish without filling the target, and then no EPOLLOUT
     comes even when an earlier write of the daemon's had found the target
-    full. Injected here: each first check after the target was full sees bytes
-    still in flight."""
-    s.need_bpf()
-    iport = free_port()
-    pi = sockmap_daemon(s, [listener('inflight', iport,
-                                     [route('slow', sink.addr, protocol='http')],
-                                     sockmap_max_queued=LIMIT, sockmap_sndbuf=SNDBUF)],
-                        name='bp-inflight', env=dict(os.environ, PASSTHRU_FAULT_INFLIGHT='1'))
-    m = pi.mark()
-    n0 = len(sink.records)
-    t0 = time.monotonic()
-    rc, out, err = ptstream_client('-c', '127.0.0.1:%d' % iport, '-m', 'upload', '-s',
-                                   OWED_SIZE, '--prefix-text', HTTP_PREFIX, '-g', 100, '-v',
-                                   '-T', 15, timeout=25)
-    secs = time.monotonic() - t0
-    k, total = upload_arrived(pi, m, n0, rc, out, err, OWED_SIZE)
+    full. Injected here: each first check after the target was full sees
+    bytes still in flight."""
+    pi, k, total, secs = faulted_upload('inflight', 'PASSTHRU_FAULT_INFLIGHT', '1', ('-T', 15),
+                                         timeout=25)
     check(k['pass_events'] > 0 and k['passed'] > 0,
           'the daemon copied passed bytes (%r)' % k)
-    figures.append('redirected bytes in flight (injected after each full target): %d MiB byte-exact '
-                   'in %.1f s, %.0f%% of the bytes copied by the daemon' % (
-                       OWED_SIZE / MiB, secs, 100.0 * k['passed'] / total))
+    figures.append('redirected bytes in flight (injected after each full target): %d MiB '
+                   'byte-exact in %.1f s, %.0f%% of the bytes copied by the daemon' % (
+                       FAULT_SIZE / MiB, secs, 100.0 * k['passed'] / total))
     pi.stop()
 
 
