@@ -7,9 +7,9 @@ benchmark), on the data plane of the e2e pass (PT_FAIR_PLANES to choose).
 A relay that keeps moving the bulk connection's bytes as long as more
 arrive holds the worker for tens to hundreds of milliseconds at a time
 (p99 75-500 ms measured before PT_RELAY_BUDGET); with at most
-PT_RELAY_BUDGET bytes per direction per turn
-the ping-pong's p99 stays in single milliseconds on 2 busy CPUs. The bound
-checked is 30 ms (stretched by PT_TIME_SCALE).
+PT_RELAY_BUDGET bytes per direction per turn the ping-pong's p99 stays in
+single milliseconds on 2 busy CPUs. The bound checked is 30 ms (stretched
+by PT_TIME_SCALE).
 """
 import os
 import re
