@@ -57,6 +57,7 @@ void p_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Print @doc on stdout: one line, or indented with -p. */
 void print_json(cJSON *doc)
 {
 	char *text = pretty_output ? cJSON_Print(doc) : cJSON_PrintUnformatted(doc);
@@ -105,6 +106,7 @@ void table_row(struct table *t, ...)
 	t->rows++;
 }
 
+/* Free the cells of @t (table_print() does it too). */
 void table_free(struct table *t)
 {
 	for (int i = 0; i < t->rows * t->n_cols; i++)
@@ -150,6 +152,7 @@ void table_print(struct table *t, const char *indent)
 	table_free(t);
 }
 
+/* @v in decimal into @buf; returns @buf. */
 const char *u64s(char *buf, size_t size, uint64_t v)
 {
 	snprintf(buf, size, "%llu", (unsigned long long)v);
@@ -176,6 +179,7 @@ const char *age_str(char *buf, size_t size, uint64_t ms)
 	return buf;
 }
 
+/* "1.2.3.4:80" or "[::1]:80" into @buf, "-" if unused; returns @buf. */
 const char *addr_str(char *buf, size_t size, const struct pt_addr *a)
 {
 	char ip[INET6_ADDRSTRLEN];
@@ -486,6 +490,7 @@ out:
 	return err;
 }
 
+/* The number @key of @obj, 0 if absent. */
 double jnum(const cJSON *obj, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -493,6 +498,7 @@ double jnum(const cJSON *obj, const char *key)
 	return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
+/* The string @key of @obj, NULL if absent. */
 const char *jstr(const cJSON *obj, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -625,6 +631,7 @@ int ask_all(const char *cmd, int timeout_ms, cJSON **answers)
 	return n;
 }
 
+/* Free what ask_all() left in @answers. */
 void free_answers(cJSON **answers)
 {
 	for (int i = 0; i < n_instances; i++)
