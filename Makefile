@@ -46,10 +46,17 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-# Everything in user/ but main.c is a library shared by the daemon and tests.
-LIB_SRCS	:= $(filter-out user/main.c,$(wildcard user/*.c user/detectors/*.c))
+# Everything in user/ but main.c and common.c is a library shared by the
+# daemon and tests; common.c (include/passthru-common.h) is its own small
+# archive, linked by the daemon, the tests and passthru-ctl.
+COMMON_SRCS	:= user/common.c
+COMMON_OBJS	:= $(patsubst %.c,$(OBJ)/%.o,$(COMMON_SRCS))
+COMMON_LIB	:= $(OUTPUT)/libptcommon.a
+LIB_SRCS	:= $(filter-out user/main.c $(COMMON_SRCS),$(wildcard user/*.c user/detectors/*.c))
 LIB_OBJS	:= $(patsubst %.c,$(OBJ)/%.o,$(LIB_SRCS))
 LIB		:= $(OUTPUT)/libpassthru.a
+CTL_SRCS	:= $(wildcard tools/passthru-ctl/*.c)
+CTL_OBJS	:= $(patsubst %.c,$(OBJ)/%.o,$(CTL_SRCS))
 UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
 UNIT_BINS	:= $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 TEST_TOOL_SRCS	:= $(wildcard tests/tools/*.c)
@@ -82,16 +89,23 @@ $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(OUTPUT)/passthru: $(OBJ)/user/main.o $(LIB)
+$(COMMON_LIB): $(COMMON_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUTPUT)/passthru: $(OBJ)/user/main.o $(LIB) $(COMMON_LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-# passthru-ctl reads include/passthru.h and talks to the control socket: no user/ code.
-$(OUTPUT)/passthru-ctl: $(OBJ)/tools/passthru-ctl.o
+# passthru-ctl (tools/passthru-ctl/, one file per object) reads include/passthru.h,
+# talks to the control socket and links only the common archive of user/.
+$(OBJ)/tools/passthru-ctl/%.o: CFLAGS += -Itools/passthru-ctl
+
+$(OUTPUT)/passthru-ctl: $(CTL_OBJS) $(COMMON_LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUTPUT)/tests/%: $(OBJ)/tests/unit/%.o $(LIB)
+$(OUTPUT)/tests/%: $(OBJ)/tests/unit/%.o $(LIB) $(COMMON_LIB)
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -151,7 +165,8 @@ bench: deps all
 		$(if $(REPS),--reps $(REPS)) $(if $(BENCH_OUT),--out $(BENCH_OUT))
 
 format:
-	$(Q)clang-format -i $(wildcard user/*.[ch] user/detectors/*.c include/*.h tests/unit/*.c tests/lib/*.h tests/tools/*.c tools/*.c)
+	$(Q)clang-format -i $(wildcard user/*.[ch] user/detectors/*.c include/*.h tests/unit/*.c \
+		tests/lib/*.h tests/tools/*.c tools/passthru-ctl/*.[ch])
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))
@@ -186,8 +201,8 @@ FUZZ_CFLAGS	= -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-paramete
 		   -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
 		   -Iinclude -Iuser \
 		   $(shell $(PKG_CONFIG) --cflags libcjson 2>/dev/null)
-FUZZ_LIB_SRCS	:= user/detect.c $(wildcard user/detectors/*.c) user/addr.c user/config.c \
-		   $(wildcard user/config-*.c)
+FUZZ_LIB_SRCS	:= user/detect.c $(wildcard user/detectors/*.c) user/addr.c user/common.c \
+		   user/config.c $(wildcard user/config-*.c)
 FUZZ_LIB_OBJS	:= $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_LIB_SRCS) tests/fuzz/fuzz-split.c)
 FUZZ_BINS	:= $(patsubst tests/fuzz/%.c,$(FUZZ_OUT)/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SEED_SRCS	= $(shell find tests/data/tls tests/data/flights tests/data/config -type f) \

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Address syntax of the config file, upstream resolution and CIDR matching.
+ * Address syntax of the config file and upstream resolution (CIDR parsing
+ * and matching are in common.c, shared with passthru-ctl).
  * Nothing here prints: callers turn the negative errno into a message that
  * names the JSON path.
  */
@@ -238,102 +239,6 @@ int pt_upstream_resolve(const char *spec, struct pt_sockaddr **addrs, int *n, co
 		return -ENOENT;
 	}
 	return err;
-}
-
-/* Clear the bits past @prefix; returns true if any was set. */
-static bool mask_host_bits(uint8_t *a, int len, int prefix)
-{
-	bool changed = false;
-	int i;
-
-	for (i = 0; i < len; i++) {
-		int keep = prefix - i * 8;
-		uint8_t m = keep >= 8 ? 0xff : keep <= 0 ? 0 : (uint8_t)(0xff << (8 - keep));
-
-		if (a[i] & ~m)
-			changed = true;
-		a[i] &= m;
-	}
-	return changed;
-}
-
-/*
- * Parse "10.0.0.0/8", "2001:db8::/32" or a single address (a /32 or /128).
- * The host bits are cleared; returns 1 if there were any set (callers may
- * refuse such a spec), 0 if the network was clean, or -EINVAL / -ERANGE.
- * c->spec is left alone.
- */
-int pt_cidr_parse(const char *spec, struct pt_cidr *c)
-{
-	char buf[INET6_ADDRSTRLEN];
-	const char *slash = strchr(spec, '/');
-	size_t len = slash ? (size_t)(slash - spec) : strlen(spec);
-	unsigned int prefix;
-	int err, max;
-
-	if (len >= sizeof(buf))
-		return -EINVAL;
-	memcpy(buf, spec, len);
-	buf[len] = '\0';
-	memset(c->addr, 0, sizeof(c->addr));
-	c->family = strchr(buf, ':') ? AF_INET6 : AF_INET;
-	if (inet_pton(c->family, buf, c->addr) != 1)
-		return -EINVAL;
-	max = c->family == AF_INET ? 32 : 128;
-	prefix = (unsigned int)max;
-	if (slash) {
-		err = parse_uint(slash + 1, (unsigned int)max, true, &prefix);
-		if (err)
-			return err;
-	}
-	c->prefix = (int)prefix;
-	return mask_host_bits(c->addr, max / 8, c->prefix) ? 1 : 0;
-}
-
-/* Canonical "network/prefix" text of @c into @buf; returns buf. */
-char *pt_cidr_str(const struct pt_cidr *c, char *buf, size_t size)
-{
-	char ip[INET6_ADDRSTRLEN];
-
-	if (!inet_ntop(c->family, c->addr, ip, sizeof(ip)))
-		snprintf(ip, sizeof(ip), "?");
-	snprintf(buf, size, "%s/%d", ip, c->prefix);
-	return buf;
-}
-
-static bool prefix_equal(const uint8_t *a, const uint8_t *b, int prefix)
-{
-	int bytes = prefix / 8, bits = prefix % 8;
-	uint8_t m = (uint8_t)(0xff << (8 - bits));
-
-	if (memcmp(a, b, (size_t)bytes))
-		return false;
-	return !bits || !((a[bytes] ^ b[bytes]) & m);
-}
-
-/*
- * Is the client address @sa inside @c? An IPv4-mapped IPv6 address
- * (::ffff:1.2.3.4, what a dual-stack socket reports for IPv4 clients) counts
- * as the IPv4 address, so "10.0.0.0/8" matches it; an IPv6 network sees IPv4
- * clients in their mapped form, so "::/0" matches every client.
- */
-bool pt_cidr_contains(const struct pt_cidr *c, const struct sockaddr *sa)
-{
-	uint8_t a[16] = {[10] = 0xff, [11] = 0xff};
-	bool v4;
-
-	if (sa->sa_family == AF_INET) {
-		memcpy(a + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		v4 = true;
-	} else if (sa->sa_family == AF_INET6) {
-		memcpy(a, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-		v4 = IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a);
-	} else {
-		return false;
-	}
-	if (c->family == AF_INET)
-		return v4 && prefix_equal(c->addr, a + 12, c->prefix);
-	return c->family == AF_INET6 && prefix_equal(c->addr, a, c->prefix);
 }
 
 /*

@@ -2,7 +2,8 @@
 /*
  * Socket address helpers: the address syntax of the config file
  * ("1.2.3.4:443", "[::1]:443", ":443"), upstream name resolution and client
- * networks (CIDR). pt_sockaddr_str() is declared in config.h.
+ * networks (CIDR, pt_cidr_*() in passthru-common.h). pt_sockaddr_str() is
+ * declared in config.h.
  *
  * Parsers return 0 or a negative errno: -EINVAL for bad syntax, -ERANGE for
  * a number out of range (port, prefix length), -ENOENT for a name that does
@@ -24,9 +25,6 @@
 int pt_hostport_split(const char *spec, char *host, size_t size, uint16_t *port, bool *bracketed);
 int pt_listen_parse(const char *spec, struct pt_sockaddr *sa, bool *v6only);
 int pt_upstream_resolve(const char *spec, struct pt_sockaddr **addrs, int *n, const char **why);
-int pt_cidr_parse(const char *spec, struct pt_cidr *c);
-char *pt_cidr_str(const struct pt_cidr *c, char *buf, size_t size);
-bool pt_cidr_contains(const struct pt_cidr *c, const struct sockaddr *sa);
 bool pt_sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b);
 char *pt_sockaddr_ip_str(const struct sockaddr *sa, char *buf, size_t size);
 bool pt_listen_conflict(const struct pt_listen_addr *a, const struct pt_listen_addr *b);

@@ -32,8 +32,6 @@ _Static_assert(sizeof(struct pt_pair) % 8 == 0, "pt_pair must be 8-byte aligned 
 _Static_assert(sizeof(struct pt_dir) == 72, "pt_dir layout changed: bump PT_ABI_VERSION");
 _Static_assert(sizeof(struct pt_pair) == 312, "pt_pair layout changed: bump PT_ABI_VERSION");
 
-#define PT_BPFFS "/sys/fs/bpf"
-
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	/* libbpf is chatty: its warnings are our debug, its debug our trace. */
@@ -42,20 +40,6 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	if (pt_log_enabled(PT_LC_BPF, l))
 		pt_vlog(PT_LC_BPF, l, fmt, ap);
 	return 0;
-}
-
-bool pt_instance_name_ok(const char *name)
-{
-	size_t n = strlen(name);
-
-	if (!n || n > 31 || name[0] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!(name[i] == '-' || name[i] == '_' || name[i] == '.' ||
-		      (name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'z') ||
-		      (name[i] >= 'A' && name[i] <= 'Z')))
-			return false;
-	return true;
 }
 
 int pt_bpf_mount(void)
@@ -82,28 +66,10 @@ static pid_t pinned_pid(const char *dir)
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return 0;
-	if (bpf_map_lookup_elem(fd, &zero, &m) || m.magic != PT_META_MAGIC)
+	if (bpf_map_lookup_elem(fd, &zero, &m) || pt_meta_check(&m) == -EBADMSG)
 		m.pid = 0;
 	close(fd);
 	return m.pid;
-}
-
-/* Is @pid a live passthru? (A dead daemon's pid may belong to anything now.) */
-static bool pid_is_passthru(pid_t pid)
-{
-	char path[64], comm[32] = "";
-	FILE *f;
-
-	if (kill(pid, 0) && errno == ESRCH)
-		return false;
-	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	if (!fgets(comm, sizeof(comm), f))
-		comm[0] = 0;
-	fclose(f);
-	return !strncmp(comm, "passthru", 8);
 }
 
 /*
@@ -118,7 +84,7 @@ static int clean_stale(const char *dir, const char **why)
 	if (stat(dir, &st))
 		return 0;
 	pid = pinned_pid(dir);
-	if (pid > 0 && pid != getpid() && pid_is_passthru(pid)) {
+	if (pid > 0 && pid != getpid() && pt_pid_alive(pid)) {
 		*why = "instance already in use by a running passthru";
 		pr_err(BPF, "%s belongs to running pid %d: use another instance name", dir, pid);
 		return -EBUSY;
@@ -162,20 +128,10 @@ static int pin_all(struct pt_bpf *b)
 
 static int write_meta(struct pt_bpf *b, const char *instance, int n_workers)
 {
-	struct pt_meta m = {
-		.magic = PT_META_MAGIC,
-		.abi = PT_ABI_VERSION,
-		.pair_size = sizeof(struct pt_pair),
-		.n_slots = b->n_slots,
-		.n_workers = n_workers,
-		.pid = getpid(),
-	};
-	struct timespec ts;
+	struct pt_meta m;
 	__u32 zero = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	m.start_ns = (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-	snprintf(m.instance, sizeof(m.instance), "%s", instance);
+	pt_meta_init(&m, b->n_slots, n_workers, instance);
 	if (bpf_map_update_elem(b->meta_fd, &zero, &m, BPF_ANY))
 		return -errno;
 	return 0;
@@ -231,7 +187,7 @@ int pt_bpf_open(struct pt_bpf *b, const char *instance, uint32_t n_slots, int n_
 		*why = "cannot mount bpffs on /sys/fs/bpf";
 		return err;
 	}
-	snprintf(b->pin_dir, sizeof(b->pin_dir), "%s/%s", PT_PIN_ROOT, instance);
+	pt_pin_dir(b->pin_dir, sizeof(b->pin_dir), instance);
 	err = clean_stale(b->pin_dir, why);
 	if (err)
 		return err;

@@ -14,6 +14,7 @@
 #include <linux/types.h>
 
 #include "passthru.h"
+#include "passthru-common.h" /* pt_instance_name_ok() */
 
 struct passthru;
 
@@ -42,6 +43,5 @@ void pt_bpf_close(struct pt_bpf *b, bool unpin);
 int pt_bpf_mount(void);
 
 /* A valid instance name: 1..31 of [A-Za-z0-9_.-], not starting with '.'. */
-bool pt_instance_name_ok(const char *name);
 
 #endif /* __PT_BPF_LOADER_H */

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "detect.h"
+#include "passthru-common.h" /* struct pt_cidr */
 
 /* Defaults, documented in README.md ("Config reference"). */
 #define PT_DEF_DETECT_TIMEOUT_MS	3000
@@ -53,13 +54,6 @@ struct pt_upstream {
 	char *spec;
 	struct pt_sockaddr *addrs;
 	int n_addrs;
-};
-
-struct pt_cidr {
-	int family;		/* AF_INET or AF_INET6 */
-	uint8_t addr[16];	/* network byte order, host bits cleared */
-	int prefix;
-	char *spec;
 };
 
 enum pt_match_proto {

@@ -27,24 +27,6 @@
 #include "stats.h"
 #include "worker.h"
 
-static const char *const end_names[PT_END_MAX] = {
-	[PT_END_DONE] = "done",
-	[PT_END_CLIENT_RESET] = "client-reset",
-	[PT_END_UPSTREAM_RESET] = "upstream-reset",
-	[PT_END_ERROR] = "error",
-	[PT_END_IDLE] = "idle-timeout",
-	[PT_END_NO_ROUTE] = "no-route",
-	[PT_END_REJECTED] = "rejected",
-	[PT_END_UPSTREAM_FAILED] = "upstream-failed",
-	[PT_END_CLIENT_GONE] = "client-gone",
-	[PT_END_SHUTDOWN] = "shutdown",
-};
-
-const char *pt_end_name(enum pt_end end)
-{
-	return end < PT_END_MAX ? end_names[end] : "?";
-}
-
 static void start_connect(struct pt_conn *c);
 static const struct pt_sockaddr *cursor_addr(const struct pt_conn *c);
 static void try_connect(struct pt_conn *c);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "config-t.h"
+#include "passthru-common.h" /* enum pt_end, pt_end_name() */
 #include "dataplane.h"
 #include "detect.h"
 #include "loop.h"
@@ -29,21 +30,6 @@ enum pt_conn_state {
 	PT_CS_CONNECTING,
 	PT_CS_RELAYING,
 	PT_CS_CLOSED,
-};
-
-/* How a connection ended, for the log and the counters. */
-enum pt_end {
-	PT_END_DONE = 0,	/* both directions finished */
-	PT_END_CLIENT_RESET,
-	PT_END_UPSTREAM_RESET,
-	PT_END_ERROR,
-	PT_END_IDLE,
-	PT_END_NO_ROUTE,
-	PT_END_REJECTED,
-	PT_END_UPSTREAM_FAILED,
-	PT_END_CLIENT_GONE,	/* client left before relaying started */
-	PT_END_SHUTDOWN,
-	PT_END_MAX,
 };
 
 struct pt_conn {
@@ -94,7 +80,6 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end);
 /* Free the connections closed during the last event batch. */
 void pt_conn_reap(struct pt_worker *w);
 
-const char *pt_end_name(enum pt_end end);
 
 static inline const struct pt_route *pt_conn_route(const struct pt_conn *c)
 {

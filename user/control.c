@@ -99,29 +99,6 @@ cJSON *pt_control_reload_answer(const struct pt_config *cfg, int err, const char
 
 /* --- the socket ---------------------------------------------------------- */
 
-/* Does a process answer on @path? 1 yes (*pid: who), 0 no (stale), -errno. */
-static int probe_live(const char *path, pid_t *pid)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	int fd, rc = 0;
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
-		rc = 1;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
-			*pid = cred.pid;
-	} else if (errno != ECONNREFUSED && errno != ENOENT) {
-		rc = -errno;
-	}
-	close(fd);
-	return rc;
-}
-
 int pt_control_bind(const char *path, pid_t *pid)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -138,7 +115,7 @@ int pt_control_bind(const char *path, pid_t *pid)
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
 			return -EEXIST;
-		err = probe_live(path, pid);
+		err = pt_sock_alive(path, pid);
 		if (err)
 			return err > 0 ? -EADDRINUSE : err;
 		pr_info(MAIN, "control socket %s: replacing a stale one", path);

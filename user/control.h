@@ -23,9 +23,9 @@
 
 #include "config-t.h"
 #include "loop.h"
+#include "passthru-common.h"
 
-#define PT_CONTROL_DIR		"/run/passthru"
-#define PT_CONTROL_PROTOCOL	1
+#define PT_CONTROL_DIR		PT_RUN_DIR	/* PT_RUN_DIR, PT_CONTROL_PROTOCOL: passthru-common.h */
 
 struct pt_stats;
 struct pt_ctl_client;

@@ -17,35 +17,12 @@ static const struct pt_detector pt_builtins[] = {
 	{"socks5", PT_PROTO_SOCKS5, pt_probe_socks5}, {"socks4", PT_PROTO_SOCKS4, pt_probe_socks4},
 };
 
-static const char *const pt_proto_names[PT_PROTO_MAX] = {
-	[PT_PROTO_NONE] = "none",	[PT_PROTO_UNKNOWN] = "unknown",
-	[PT_PROTO_TLS] = "tls",		[PT_PROTO_HTTP] = "http",
-	[PT_PROTO_HTTP2] = "http2",	[PT_PROTO_SSH] = "ssh",
-	[PT_PROTO_SOCKS4] = "socks4",	[PT_PROTO_SOCKS5] = "socks5",
-	[PT_PROTO_PATTERN] = "pattern",
-};
-
 /* Empty fields: no protocol, no pattern. */
 void pt_fields_init(struct pt_fields *f)
 {
 	memset(f, 0, sizeof(*f));
 	f->proto = PT_PROTO_NONE;
 	f->pattern = -1;
-}
-
-const char *pt_proto_name(enum pt_proto proto)
-{
-	if ((unsigned int)proto >= PT_PROTO_MAX)
-		return "invalid";
-	return pt_proto_names[proto];
-}
-
-int pt_proto_from_name(const char *name)
-{
-	for (int i = 0; i < PT_PROTO_MAX; i++)
-		if (!strcmp(name, pt_proto_names[i]))
-			return i;
-	return -1;
 }
 
 enum pt_probe pt_detect_fail(struct pt_fields *f, const char *fmt, ...)

@@ -27,6 +27,7 @@
 #include <linux/types.h>
 
 #include "passthru.h"
+#include "passthru-common.h" /* pt_proto_name(), pt_proto_from_name() */
 
 enum pt_probe {
 	PT_PROBE_NEXT = 0,
@@ -94,9 +95,6 @@ enum pt_probe pt_detect(const struct pt_pattern *pats, int n_pats, const uint8_t
 			size_t len, bool final, struct pt_fields *f);
 
 void pt_fields_init(struct pt_fields *f);
-const char *pt_proto_name(enum pt_proto proto);
-/* Parse a protocol name as used in the config; returns -1 if unknown. */
-int pt_proto_from_name(const char *name);
 /* Does the ALPN list in f contain proto (exact, case-sensitive)? */
 bool pt_fields_has_alpn(const struct pt_fields *f, const char *proto);
 /* Format the ALPN list as "h2,http/1.1" (non-printables escaped as \xNN). */

@@ -83,23 +83,6 @@ static long parse_num(const char *s, long min, long max)
 	return v;
 }
 
-/* "/etc/passthru/front.json" -> "front"; characters outside [A-Za-z0-9_.-] become '_'. */
-static const char *default_instance(const char *path, char *buf, size_t size)
-{
-	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	size_t n = 0;
-
-	for (; *base && n + 1 < size; base++, n++) {
-		if (!strcmp(base, ".json"))
-			break;
-		buf[n] = pt_instance_name_ok((char[]){ *base, 0 }) || *base == '.' ? *base : '_';
-	}
-	buf[n] = 0;
-	if (!n || buf[0] == '.')
-		snprintf(buf, size, "default");
-	return buf;
-}
-
 static int parse_args(int argc, char **argv, struct pt_opts *o)
 {
 	static const struct option longopts[] = {
@@ -186,7 +169,8 @@ static int parse_args(int argc, char **argv, struct pt_opts *o)
 		return -EINVAL;
 	}
 	if (!o->instance)
-		o->instance = default_instance(o->config, o->instance_buf, sizeof(o->instance_buf));
+		o->instance = pt_instance_default(o->config, o->instance_buf,
+						  sizeof(o->instance_buf));
 	return 0;
 }
 
@@ -735,10 +719,9 @@ static struct pt_pair *open_pairs_file(const struct pt_opts *o, uint32_t n_slots
 				       struct pt_pairs_file *pf)
 {
 	struct pt_meta *m;
-	struct timespec ts;
 	int fd, err;
 
-	snprintf(pf->path, sizeof(pf->path), "%s/%s.pairs", PT_CONTROL_DIR, o->instance);
+	pt_pairs_path(pf->path, sizeof(pf->path), o->instance);
 	pf->len = sizeof(struct pt_meta) + (size_t)n_slots * sizeof(struct pt_pair);
 	if (mkdir(PT_CONTROL_DIR, 0755) && errno != EEXIST)
 		goto fail;
@@ -758,17 +741,7 @@ static struct pt_pair *open_pairs_file(const struct pt_opts *o, uint32_t n_slots
 	if (pf->map == MAP_FAILED)
 		goto fail_unlink;
 	m = pf->map;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	*m = (struct pt_meta){
-		.magic = PT_META_MAGIC,
-		.abi = PT_ABI_VERSION,
-		.pair_size = sizeof(struct pt_pair),
-		.n_slots = n_slots,
-		.n_workers = o->workers,
-		.pid = getpid(),
-		.start_ns = (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec,
-	};
-	snprintf(m->instance, sizeof(m->instance), "%s", o->instance);
+	pt_meta_init(m, n_slots, o->workers, o->instance);
 	pr_info(MAIN, "%u pair slots in %s", n_slots, pf->path);
 	return (struct pt_pair *)(m + 1);
 fail_unlink:
@@ -807,7 +780,7 @@ static int open_control(const struct pt_opts *o, const struct pt_config *cfg,
 	if (cfg->control_socket[0])
 		snprintf(path, sizeof(path), "%s", cfg->control_socket);
 	else
-		snprintf(path, sizeof(path), "%s/%s.sock", PT_CONTROL_DIR, o->instance);
+		pt_control_path(path, sizeof(path), o->instance);
 	fd = pt_control_bind(path, &pid);
 	if (fd == -EADDRINUSE) {
 		pr_err(MAIN, "control socket %s: in use by a running passthru (pid %d); "
