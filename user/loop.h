@@ -78,7 +78,9 @@ void pt_task_cancel(struct pt_task *t);
 /*
  * Wait for events for at most max_wait_ms (-1: until the next deadline; no
  * wait at all while tasks are deferred), dispatch them, run expired timers,
- * then the tasks deferred before this round. Returns 0 or -errno.
+ * then the deferred tasks: those queued before this round or by its event
+ * handlers and timers; a task deferred by a task runs in the next round.
+ * Returns 0 or -errno.
  */
 int pt_loop_run_once(struct pt_loop *l, int max_wait_ms);
 
