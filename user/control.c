@@ -587,6 +587,37 @@ void pt_control_init(struct pt_control *ctl, int fd, const char *path)
 	}
 }
 
+/*
+ * Open the control socket: the config's control_socket, else
+ * /run/passthru/<instance>.sock. Another live passthru on it is an error
+ * (two daemons would claim one instance); any other failure only costs
+ * passthru-ctl its answers, so it is a warning.
+ */
+int pt_control_open(struct pt_control *ctl, const struct pt_config *cfg, const char *instance)
+{
+	char path[PT_CONTROL_PATH_MAX];
+	pid_t pid;
+	int fd;
+
+	if (cfg->control_socket[0])
+		snprintf(path, sizeof(path), "%s", cfg->control_socket);
+	else
+		snprintf(path, sizeof(path), "%s/%s.sock", PT_CONTROL_DIR, instance);
+	fd = pt_control_bind(path, &pid);
+	if (fd == -EADDRINUSE) {
+		pr_err(MAIN, "control socket %s: in use by a running passthru (pid %d); "
+		       "use another --instance or control_socket", path, pid);
+		return fd;
+	}
+	if (fd < 0)
+		pr_warn(MAIN, "control socket %s: %s; passthru-ctl will not reach this instance",
+			path, strerror(-fd));
+	else
+		pr_info(MAIN, "control socket %s", path);
+	pt_control_init(ctl, fd, path);
+	return 0;
+}
+
 int pt_control_start(struct pt_control *ctl, struct pt_loop *loop)
 {
 	ctl->loop = loop;
