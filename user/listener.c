@@ -273,8 +273,9 @@ void pt_listeners_close(struct pt_worker *w)
 }
 
 /*
- * One pt_listener per socket of @set, watched in @w's loop. Returns 0 or
- * -errno; on failure the caller still calls pt_listeners_close().
+ * One pt_listener per socket of @set, watched in @w's loop, in the array
+ * w->listeners (the worker frees it). Returns 0 or -errno; on failure the
+ * caller still calls pt_listeners_close().
  */
 int pt_listeners_start(struct pt_worker *w, const struct pt_listen_set *set)
 {

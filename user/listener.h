@@ -56,7 +56,7 @@ void pt_listen_sets_free(struct pt_listen_set *sets, int workers);
 /*
  * Make every socket of @set a listener of worker @w, watched in its loop.
  * The worker owns the sockets from then on (pt_listeners_close() closes
- * them). Returns 0 or -errno.
+ * them) and frees the w->listeners array. Returns 0 or -errno.
  */
 int pt_listeners_start(struct pt_worker *w, const struct pt_listen_set *set);
 

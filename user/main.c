@@ -244,22 +244,6 @@ static unsigned long long raise_nofile(void)
 	return rl.rlim_cur == RLIM_INFINITY ? 0 : rl.rlim_cur;
 }
 
-/*
- * Hold SIGTERM, SIGINT and SIGHUP from the start: they wait until the
- * worker (or master) reads them from its signalfd, so a signal during
- * start-up still ends in a clean stop that removes the pins.
- */
-static void block_signals(void)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-}
-
 int main(int argc, char **argv)
 {
 	struct pt_listen_set sets[PT_MAX_WORKERS] = {};
@@ -279,7 +263,7 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &o))
 		return 2;
-	block_signals();
+	pt_master_hold_signals();
 	pt_log_set_level(PT_LOG_INFO + (o.verbose > 2 ? 2 : o.verbose));
 	copts.default_timeout_ms = o.timeout_ms;
 	copts.fd_limit = raise_nofile();

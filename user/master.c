@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The master supervisor (master.h). With -w 1 it runs the only worker in
- * its own process. With -w N it forks the workers, each keeping only its
- * own listen set; reads SIGCHLD, SIGHUP, SIGTERM and SIGINT from a
- * signalfd; restarts a dead worker after PT_RESPAWN_MS and gives back what
- * it held in shared state; on SIGHUP or a control-socket "reload" loads
- * the config itself and sends each worker sigqueue(SIGHUP, generation),
- * then polls until they all run it; on SIGTERM/SIGINT closes its copies of
- * the listen sockets and forwards the signal.
+ * The master supervisor (master.h). It blocks the stop and reload signals
+ * at start-up; with -w 1 it then runs the only worker in its own process.
+ * With -w N it forks the workers, each keeping only its own listen set;
+ * reads SIGCHLD, SIGHUP, SIGTERM and SIGINT from a signalfd; restarts a
+ * dead worker after PT_RESPAWN_MS and gives back what it held in shared
+ * state; on SIGHUP or a control-socket "reload" loads the config itself,
+ * sends each worker sigqueue(SIGHUP, generation) and polls until they all
+ * run it; on SIGTERM/SIGINT closes its copies of the listen sockets and
+ * forwards the signal.
  */
 #include <errno.h>
 #include <signal.h>
@@ -32,6 +33,22 @@
 #define PT_RESPAWN_MS	1000	/* pause before a dead worker is replaced */
 #define PT_RELOAD_WAIT_MS 5000	/* "reload" waits this long for the workers */
 #define PT_RELOAD_POLL_MS 10
+
+/*
+ * Hold SIGTERM, SIGINT and SIGHUP from the start: they wait until the
+ * worker (or master) reads them from its signalfd, so a signal during
+ * start-up still ends in a clean stop that removes the pins.
+ */
+void pt_master_hold_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
 
 /*
  * With -w N the master holds the config for everyone: it serves the control

@@ -12,6 +12,13 @@ struct pt_listen_set;
 struct pt_worker_args;
 
 /*
+ * Block SIGTERM, SIGINT and SIGHUP before anything else: they wait for the
+ * signalfd of the worker or the master, so that a signal during start-up
+ * still ends in a clean stop.
+ */
+void pt_master_hold_signals(void);
+
+/*
  * Run the workers until they have all stopped. @args is the template of
  * every worker (args->n_workers of them, each given sets[id]); @ctl is the
  * control socket, served by the only worker with -w 1, else by the master.
