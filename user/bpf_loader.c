@@ -342,8 +342,8 @@ uint32_t pt_bpf_slot_count(const struct pt_config *cfg, int workers)
  * a fallback); an error only when the instance is taken or a listener
  * insists on sockmap.
  */
-int pt_bpf_load(const struct pt_config *cfg, const char *instance, int workers,
-		struct pt_bpf *b, struct pt_bpf **out)
+int pt_bpf_load(const struct pt_config *cfg, const char *instance, int workers, struct pt_bpf *b,
+		struct pt_bpf **out)
 {
 	const char *why;
 	bool required;

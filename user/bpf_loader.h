@@ -49,8 +49,8 @@ uint32_t pt_bpf_slot_count(const struct pt_config *cfg, int workers);
  * splice everywhere, -errno when the instance is in use or a listener
  * requires sockmap and it cannot load. Logs the outcome.
  */
-int pt_bpf_load(const struct pt_config *cfg, const char *instance, int workers,
-		struct pt_bpf *b, struct pt_bpf **out);
+int pt_bpf_load(const struct pt_config *cfg, const char *instance, int workers, struct pt_bpf *b,
+		struct pt_bpf **out);
 
 /* Remove the pins (master, on clean exit) and release everything. */
 void pt_bpf_close(struct pt_bpf *b, bool unpin);

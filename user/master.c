@@ -361,8 +361,7 @@ out:
  * The one entry point: -w 1 runs the worker here, with the control socket;
  * -w N supervises forked workers. Returns the process's exit code.
  */
-int pt_master_run(struct pt_worker_args *args, struct pt_listen_set *sets,
-		  struct pt_control *ctl)
+int pt_master_run(struct pt_worker_args *args, struct pt_listen_set *sets, struct pt_control *ctl)
 {
 	struct pt_master m = { .args = args, .sets = sets, .ctl = ctl };
 	int rc;

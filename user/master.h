@@ -25,7 +25,6 @@ void pt_master_hold_signals(void);
  * A reload in the master replaces args->cfg (the caller puts whichever
  * config is there on return, and frees @sets). Returns the exit code.
  */
-int pt_master_run(struct pt_worker_args *args, struct pt_listen_set *sets,
-		  struct pt_control *ctl);
+int pt_master_run(struct pt_worker_args *args, struct pt_listen_set *sets, struct pt_control *ctl);
 
 #endif /* __PT_MASTER_H */

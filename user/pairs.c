@@ -126,8 +126,8 @@ void pt_pairs_reclaim(struct pt_pair *pairs, __u32 n_slots, int n_workers, int w
  * slots. On failure the daemon runs without listing connections: warn,
  * leave @pf empty and return NULL.
  */
-struct pt_pair *pt_pairs_file_open(struct pt_pairs_file *pf, const char *instance,
-				   uint32_t n_slots, int n_workers)
+struct pt_pair *pt_pairs_file_open(struct pt_pairs_file *pf, const char *instance, uint32_t n_slots,
+				   int n_workers)
 {
 	struct pt_meta *m;
 	struct timespec ts;

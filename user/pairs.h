@@ -64,8 +64,8 @@ struct pt_pairs_file {
  * @n_workers workers, then @n_slots zeroed slots. Returns the first slot,
  * or NULL (warned: passthru-ctl then lists no connections) with @pf empty.
  */
-struct pt_pair *pt_pairs_file_open(struct pt_pairs_file *pf, const char *instance,
-				   uint32_t n_slots, int n_workers);
+struct pt_pair *pt_pairs_file_open(struct pt_pairs_file *pf, const char *instance, uint32_t n_slots,
+				   int n_workers);
 
 /* Unmap and unlink the file of @pf, if any; @pf is empty afterwards. */
 void pt_pairs_file_close(struct pt_pairs_file *pf);
