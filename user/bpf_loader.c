@@ -2,7 +2,8 @@
 /*
  * Skeleton lifecycle: open -> size maps -> load -> attach (bpf_prog_attach,
  * libbpf 1.1 has no sockmap attach helper) -> mmap -> pin. Errors come back
- * as -errno with a short reason for the log.
+ * as -errno with a short reason for the log. pt_bpf_load() decides from
+ * the config whether to load at all and how many pair slots to make.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf_loader.h"
+#include "config-t.h"
 #include "fsutil.h"
 #include "log.h"
 #include "passthru.skel.h"
@@ -255,4 +257,74 @@ void pt_bpf_close(struct pt_bpf *b, bool unpin)
 	if (b->skel)
 		passthru__destroy(b->skel);
 	b->skel = NULL;
+}
+
+/* --- sizing and loading for a config ---------------------------------- */
+
+/* Does any listener want the kernel data plane? */
+static bool wants_sockmap(const struct pt_config *cfg, bool *required)
+{
+	bool any = false;
+
+	*required = false;
+	for (int i = 0; i < cfg->n_listeners; i++) {
+		any |= cfg->listeners[i].data_plane != PT_DP_SPLICE;
+		*required |= cfg->listeners[i].data_plane == PT_DP_SOCKMAP;
+	}
+	return any;
+}
+
+/*
+ * Pair slots: room for every listener's max_connections (0 counts as
+ * 65536), within [64, 2^20], rounded up to a multiple of @workers so that
+ * each worker gets an equal share. The .pairs file is sized the same way.
+ */
+uint32_t pt_bpf_slot_count(const struct pt_config *cfg, int workers)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < cfg->n_listeners; i++)
+		n += cfg->listeners[i].max_connections ? cfg->listeners[i].max_connections : 65536;
+	if (n > (1u << 20))
+		n = 1u << 20;
+	if (n < 64)
+		n = 64;
+	return (uint32_t)((n + workers - 1) / workers * workers);
+}
+
+/*
+ * Load the kernel data plane into @b for @instance if @cfg wants it, sized
+ * for @workers. 0 with *out NULL means splice everywhere (logged when it is
+ * a fallback); an error only when the instance is taken or a listener
+ * insists on sockmap.
+ */
+int pt_bpf_load(const struct pt_config *cfg, const char *instance, int workers, struct pt_bpf *b,
+		struct pt_bpf **out)
+{
+	const char *why;
+	bool required;
+	int err;
+
+	*out = NULL;
+	if (!wants_sockmap(cfg, &required))
+		return 0;
+	err = pt_bpf_open(b, instance, pt_bpf_slot_count(cfg, workers), workers, &why);
+	if (err) {
+		if (err == -EBUSY) {
+			pr_err(BPF, "instance %s: %s", instance, why);
+			return err;
+		}
+		if (required) {
+			pr_err(BPF, "data_plane sockmap: cannot load the kernel data plane: %s (%s)",
+			       why, strerror(-err));
+			return err;
+		}
+		pr_warn(BPF, "kernel data plane unavailable: %s (%s); relaying with splice", why,
+			strerror(-err));
+		return 0;
+	}
+	pr_info(BPF, "kernel data plane loaded: %u pair slots, pinned at %s", b->n_slots,
+		b->pin_dir);
+	*out = b;
+	return 0;
 }

@@ -17,6 +17,7 @@
 #include "passthru-common.h" /* pt_instance_name_ok() */
 
 struct passthru;
+struct pt_config;
 
 struct pt_bpf {
 	struct passthru *skel;
@@ -35,6 +36,22 @@ struct pt_bpf {
  */
 int pt_bpf_open(struct pt_bpf *b, const char *instance, uint32_t n_slots, int n_workers,
 		const char **why);
+
+/*
+ * Pair slots for @cfg's listeners over @workers workers (the BPF map, or
+ * the .pairs file without it): their max_connections, within [64, 2^20],
+ * a multiple of @workers.
+ */
+uint32_t pt_bpf_slot_count(const struct pt_config *cfg, int workers);
+
+/*
+ * Load the data plane for @instance into @b if a listener of @cfg wants
+ * sockmap. Returns 0 with *out = @b when loaded, 0 with *out NULL for
+ * splice everywhere, -errno when the instance is in use or a listener
+ * requires sockmap and it cannot load. Logs the outcome.
+ */
+int pt_bpf_load(const struct pt_config *cfg, const char *instance, int workers, struct pt_bpf *b,
+		struct pt_bpf **out);
 
 /* Remove the pins (master, on clean exit) and release everything. */
 void pt_bpf_close(struct pt_bpf *b, bool unpin);

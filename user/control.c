@@ -109,8 +109,8 @@ int pt_control_bind(const char *path, pid_t *pid)
 	*pid = 0;
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return -ENAMETOOLONG;
-	if (!strncmp(path, PT_CONTROL_DIR "/", strlen(PT_CONTROL_DIR) + 1) &&
-	    mkdir(PT_CONTROL_DIR, 0755) && errno != EEXIST)
+	if (!strncmp(path, PT_RUN_DIR "/", strlen(PT_RUN_DIR) + 1) &&
+	    mkdir(PT_RUN_DIR, 0755) && errno != EEXIST)
 		return -errno;
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
@@ -562,6 +562,37 @@ void pt_control_init(struct pt_control *ctl, int fd, const char *path)
 		ctl->dev = st.st_dev;
 		ctl->ino = st.st_ino;
 	}
+}
+
+/*
+ * Open the control socket: the config's control_socket, else
+ * /run/passthru/<instance>.sock. Another live passthru on it is an error
+ * (two daemons would claim one instance); any other failure only costs
+ * passthru-ctl its answers, so it is a warning.
+ */
+int pt_control_open(struct pt_control *ctl, const struct pt_config *cfg, const char *instance)
+{
+	char path[PT_CONTROL_PATH_MAX];
+	pid_t pid;
+	int fd;
+
+	if (cfg->control_socket[0])
+		snprintf(path, sizeof(path), "%s", cfg->control_socket);
+	else
+		pt_control_path(path, sizeof(path), instance);
+	fd = pt_control_bind(path, &pid);
+	if (fd == -EADDRINUSE) {
+		pr_err(MAIN, "control socket %s: in use by a running passthru (pid %d); "
+		       "use another --instance or control_socket", path, pid);
+		return fd;
+	}
+	if (fd < 0)
+		pr_warn(MAIN, "control socket %s: %s; passthru-ctl will not reach this instance",
+			path, strerror(-fd));
+	else
+		pr_info(MAIN, "control socket %s", path);
+	pt_control_init(ctl, fd, path);
+	return 0;
 }
 
 int pt_control_start(struct pt_control *ctl, struct pt_loop *loop)

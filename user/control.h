@@ -25,7 +25,6 @@
 #include "loop.h"
 #include "passthru-common.h"
 
-#define PT_CONTROL_DIR		PT_RUN_DIR	/* PT_RUN_DIR, PT_CONTROL_PROTOCOL: passthru-common.h */
 
 struct pt_stats;
 struct pt_ctl_client;
@@ -59,7 +58,7 @@ struct pt_control {
 
 /*
  * Create the listening socket at @path (mode 0600; its directory is made
- * if it is PT_CONTROL_DIR). A stale socket is replaced; one a live process
+ * if it is PT_RUN_DIR). A stale socket is replaced; one a live process
  * answers on is not: -EADDRINUSE, and *pid says who (0 if unknown).
  * Returns the descriptor or -errno.
  */
@@ -67,6 +66,14 @@ int pt_control_bind(const char *path, pid_t *pid);
 
 /* Take @fd, bound at @path by pt_control_bind(); -1 for no socket. */
 void pt_control_init(struct pt_control *ctl, int fd, const char *path);
+
+/*
+ * Bind @cfg's control_socket, else PT_RUN_DIR/<instance>.sock, and
+ * pt_control_init() @ctl with it. -EADDRINUSE (logged) when a live passthru
+ * answers there; any other failure is only a warning: @ctl then has no
+ * socket and 0 is returned.
+ */
+int pt_control_open(struct pt_control *ctl, const struct pt_config *cfg, const char *instance);
 
 /* Serve the socket in @loop. 0 or -errno. */
 int pt_control_start(struct pt_control *ctl, struct pt_loop *loop);

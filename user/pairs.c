@@ -1,14 +1,26 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Pair slots (pairs.h): a worker fills one for each relayed connection
+ * and frees it at the end; the master reclaims a dead worker's share.
+ * Without the kernel maps the slots live in the .pairs file made here.
+ */
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 
 #include "bpf_loader.h"
 #include "conn.h"
+#include "control.h"
+#include "log.h"
 #include "pairs.h"
 #include "worker.h"
 
@@ -107,4 +119,59 @@ void pt_pairs_reclaim(struct pt_pair *pairs, __u32 n_slots, int n_workers, int w
 		}
 		memset(p, 0, sizeof(*p));
 	}
+}
+
+/*
+ * Create /run/passthru/<instance>.pairs and map it: the header, then the
+ * slots. On failure the daemon runs without listing connections: warn,
+ * leave @pf empty and return NULL.
+ */
+struct pt_pair *pt_pairs_file_open(struct pt_pairs_file *pf, const char *instance, uint32_t n_slots,
+				   int n_workers)
+{
+	struct pt_meta *m;
+	int fd, err;
+
+	pt_pairs_path(pf->path, sizeof(pf->path), instance);
+	pf->len = sizeof(struct pt_meta) + (size_t)n_slots * sizeof(struct pt_pair);
+	if (mkdir(PT_RUN_DIR, 0755) && errno != EEXIST)
+		goto fail;
+	fd = open(pf->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1)
+		goto fail;
+	if (ftruncate(fd, (off_t)pf->len)) {
+		err = errno;
+		close(fd);
+		errno = err;
+		goto fail_unlink;
+	}
+	pf->map = mmap(NULL, pf->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	err = errno;
+	close(fd);
+	errno = err;
+	if (pf->map == MAP_FAILED)
+		goto fail_unlink;
+	m = pf->map;
+	pt_meta_init(m, n_slots, n_workers, instance);
+	pr_info(MAIN, "%u pair slots in %s", n_slots, pf->path);
+	return (struct pt_pair *)(m + 1);
+fail_unlink:
+	unlink(pf->path);
+fail:
+	pr_warn(MAIN, "%s: %s; passthru-ctl status will not list connections", pf->path,
+		strerror(errno));
+	pf->map = NULL;
+	pf->path[0] = 0;
+	return NULL;
+}
+
+/* Unmap and remove the file, if pt_pairs_file_open() made one. */
+void pt_pairs_file_close(struct pt_pairs_file *pf)
+{
+	if (pf->map)
+		munmap(pf->map, pf->len);
+	if (pf->path[0])
+		unlink(pf->path);
+	pf->map = NULL;
+	pf->path[0] = 0;
 }

@@ -5,14 +5,18 @@
  * every relayed connection. The sockmap verdict program updates the
  * counters of sockmap pairs; the daemon updates those of splice pairs.
  * Without the kernel maps the same array lives in a shared file mapping,
- * /run/passthru/<instance>.pairs (main.c), for splice pairs only.
+ * /run/passthru/<instance>.pairs (pt_pairs_file_open()), for splice pairs
+ * only.
  */
 #ifndef __PT_PAIRS_H
 #define __PT_PAIRS_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <linux/types.h>
 
 #include "passthru.h"
+#include "config-t.h"
 
 struct pt_conn;
 
@@ -43,6 +47,28 @@ static inline void pt_pairs_share(__u32 n_slots, int n_workers, int wid, __u32 *
  */
 void pt_pairs_reclaim(struct pt_pair *pairs, __u32 n_slots, int n_workers, int wid,
 		      struct pt_bpf *bpf);
+
+/*
+ * Without the kernel maps, the pair slots live in a file on tmpfs, mapped
+ * shared before the fork: a struct pt_meta, then n_slots struct pt_pair
+ * right after it. passthru-ctl reads it as it reads the pinned maps.
+ */
+struct pt_pairs_file {
+	char path[PT_CONTROL_PATH_MAX];
+	void *map;
+	size_t len;
+};
+
+/*
+ * Create and map the .pairs file for @instance: a struct pt_meta for
+ * @n_workers workers, then @n_slots zeroed slots. Returns the first slot,
+ * or NULL (warned: passthru-ctl then lists no connections) with @pf empty.
+ */
+struct pt_pair *pt_pairs_file_open(struct pt_pairs_file *pf, const char *instance, uint32_t n_slots,
+				   int n_workers);
+
+/* Unmap and unlink the file of @pf, if any; @pf is empty afterwards. */
+void pt_pairs_file_close(struct pt_pairs_file *pf);
 
 static inline void pt_pair_set_state(struct pt_pair *p, enum pt_pair_state st)
 {

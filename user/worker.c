@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * A worker process: accepts on its own SO_REUSEPORT sockets and runs every
- * connection it accepted in one epoll loop. SIGTERM/SIGINT stop accepting
- * and let connections finish for grace_ms; a second signal, or the end of
- * the grace period, closes what is left. SIGHUP reloads the config for new
+ * A worker process: one epoll loop that runs its listeners (listener.c
+ * accepts on this worker's own SO_REUSEPORT sockets) and every connection
+ * they accepted. SIGTERM/SIGINT stop accepting and let connections finish
+ * for grace_ms; a second signal, or the end of the grace period, closes
+ * what is left. SIGHUP reloads the config for new
  * connections; so does "reload" on the control socket, which the worker
  * serves when it is the only one (-w 1).
  */
@@ -22,155 +23,16 @@
 #include "config.h"
 #include "conn.h"
 #include "control.h"
+#include "listener.h"
 #include "log.h"
 #include "pairs.h"
 #include "sources.h"
 #include "worker.h"
 
-#define PT_ACCEPT_BATCH		64
-#define PT_ACCEPT_PAUSE_MS	100
-#define PT_PAUSE_WARN_MS	5000
-
-static void listener_resume(struct pt_timer *t)
-{
-	struct pt_listener *l = container_of(t, struct pt_listener, resume);
-
-	if (l->w->stopping || l->ev.fd < 0)
-		return;
-	l->paused = false;
-	if (pt_loop_watch(&l->w->loop, &l->ev, EPOLLIN))
-		pr_err(MAIN, "cannot watch listener again: %s", strerror(errno));
-}
-
-/* Out of descriptors or memory: stop accepting for a moment, say so once. */
-static void listener_pause(struct pt_listener *l, const char *what, int err)
-{
-	struct pt_worker *w = l->w;
-
-	/* One line every few seconds at most, however often it happens. */
-	w->n_pauses++;
-	if (!w->t_pause_warn || w->loop.now - w->t_pause_warn >= PT_PAUSE_WARN_MS) {
-		pr_warn(MAIN, "listener %s: %s: %s; pausing accepts for %d ms (%d connections open, "
-			      "%llu pause(s) since the last such line)",
-			w->cfg->listeners[l->lidx].name, what, strerror(err), PT_ACCEPT_PAUSE_MS,
-			w->n_conns, (unsigned long long)w->n_pauses);
-		w->t_pause_warn = w->loop.now;
-		w->n_pauses = 0;
-	}
-	l->paused = true;
-	pt_loop_watch(&w->loop, &l->ev, 0);
-	pt_timer_arm(&w->loop, &l->resume, w->loop.now + PT_ACCEPT_PAUSE_MS);
-}
-
+/* No descriptor for an upstream socket: listener.c pauses the accepts. */
 void pt_worker_pause_accepts(struct pt_worker *w, int err)
 {
-	for (int i = 0; i < w->n_listeners; i++)
-		if (w->listeners[i].ev.fd >= 0 && !w->listeners[i].paused)
-			listener_pause(&w->listeners[i], "upstream socket", err);
-}
-
-/* Reserve a slot under max_connections (shared by all workers). */
-static bool reserve_slot(struct pt_worker *w, int lidx)
-{
-	struct pt_listener_stats *ls = &w->stats->l[lidx];
-	unsigned int max = w->cfg->listeners[lidx].max_connections;
-
-	if (pt_stats_active(w->stats, lidx, w->id, 1) <= (int64_t)max || !max)
-		return true;
-	pt_stats_active(w->stats, lidx, w->id, -1);
-	pt_stat_add(&ls->over_limit, 1);
-	return false;
-}
-
-/* Say at most once a second that a source hit its limit, with the count. */
-static void warn_source(struct pt_listener *l, const struct pt_sockaddr *peer, unsigned int max)
-{
-	struct pt_worker *w = l->w;
-	char addr[64];
-
-	l->n_quiet++;
-	if (l->t_warn && w->loop.now - l->t_warn < 1000)
-		return;
-	pr_warn(CONN, "listener %s: source %s over max_connections_per_source (%u): closed %llu "
-		"connection(s) in the last second",
-		w->cfg->listeners[l->lidx].name,
-		pt_sockaddr_ip_str((const struct sockaddr *)&peer->ss, addr, sizeof(addr)), max,
-		(unsigned long long)l->n_quiet);
-	l->t_warn = w->loop.now;
-	l->n_quiet = 0;
-}
-
-/*
- * Count the client against max_connections_per_source. False means close
- * it; *held says whether the count must be released when it ends.
- */
-static bool take_source(struct pt_listener *l, const struct pt_sockaddr *peer, bool *held)
-{
-	struct pt_worker *w = l->w;
-	unsigned int max = w->cfg->listeners[l->lidx].max_per_source, n;
-
-	*held = false;
-	if (!max || !w->sources)
-		return true;
-	if (!pt_source_take(w->sources, w->id, l->lidx, (const struct sockaddr *)&peer->ss, max,
-			    &n)) {
-		pt_stat_add(&w->stats->l[l->lidx].over_source_limit, 1);
-		warn_source(l, peer, max);
-		return false;
-	}
-	*held = n > 0; /* 0: the table was full, the source is not counted */
-	return true;
-}
-
-static void accept_event(struct pt_ev *ev, uint32_t events)
-{
-	struct pt_listener *l = container_of(ev, struct pt_listener, ev);
-	struct pt_worker *w = l->w;
-
-	for (int i = 0; i < PT_ACCEPT_BATCH; i++) {
-		struct pt_sockaddr peer = { .len = sizeof(peer.ss) };
-		bool held;
-		int fd;
-
-		fd = accept4(ev->fd, (struct sockaddr *)&peer.ss, &peer.len,
-			     SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-			    errno == ENOMEM)
-				listener_pause(l, "accept", errno);
-			else if (errno != EAGAIN)
-				pr_warn(MAIN, "accept: %s", strerror(errno));
-			return;
-		}
-		if (!reserve_slot(w, l->lidx)) {
-			pr_debug(CONN, "listener %s: max_connections reached, closing",
-				 w->cfg->listeners[l->lidx].name);
-			close(fd);
-			continue;
-		}
-		if (!take_source(l, &peer, &held)) {
-			pt_stats_active(w->stats, l->lidx, w->id, -1);
-			close(fd);
-			continue;
-		}
-		pt_conn_accept(w, l->lidx, fd, &peer, held);
-	}
-}
-
-static void close_listeners(struct pt_worker *w)
-{
-	for (int i = 0; i < w->n_listeners; i++) {
-		struct pt_listener *l = &w->listeners[i];
-
-		pt_timer_cancel(&w->loop, &l->resume);
-		if (l->ev.fd < 0)
-			continue;
-		pt_loop_unwatch(&w->loop, &l->ev);
-		close(l->ev.fd);
-		l->ev.fd = -1;
-	}
+	pt_listeners_pause(w, "upstream socket", err);
 }
 
 static void close_all(struct pt_worker *w)
@@ -197,7 +59,7 @@ static void begin_stop(struct pt_worker *w, int signo)
 		return;
 	}
 	w->stopping = true;
-	close_listeners(w);
+	pt_listeners_close(w);
 	if (w->n_conns)
 		pr_info(MAIN, "%s: stopped accepting; %d connections may finish within %u ms",
 			strsignal(signo), w->n_conns, w->cfg->grace_ms);
@@ -330,28 +192,6 @@ static int setup_signals(struct pt_worker *w)
 	return pt_loop_watch(&w->loop, &w->sig, EPOLLIN);
 }
 
-static int setup_listeners(struct pt_worker *w, const struct pt_listen_set *set)
-{
-	w->listeners = calloc(set->n, sizeof(*w->listeners));
-	if (!w->listeners && set->n)
-		return -ENOMEM;
-	w->n_listeners = set->n;
-	for (int i = 0; i < set->n; i++) {
-		struct pt_listener *l = &w->listeners[i];
-		int err;
-
-		l->w = w;
-		l->lidx = set->lidx[i];
-		l->aidx = set->aidx[i];
-		pt_ev_init(&l->ev, set->fds[i], accept_event);
-		pt_timer_init(&l->resume, listener_resume);
-		err = pt_loop_watch(&w->loop, &l->ev, EPOLLIN);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
 /* This worker's share of the pair slots: an equal slice per worker. */
 static int setup_slots(struct pt_worker *w, int n_workers)
 {
@@ -391,7 +231,7 @@ int pt_worker_run(const struct pt_worker_args *a)
 	if (!err)
 		err = setup_signals(&w);
 	if (!err)
-		err = setup_listeners(&w, a->set);
+		err = pt_listeners_start(&w, a->set);
 	if (!err && a->ctl) {
 		w.ctl = a->ctl;
 		w.ctl->cfg = w.cfg;
@@ -418,7 +258,7 @@ int pt_worker_run(const struct pt_worker_args *a)
 out_fini:
 	if (w.ctl)
 		pt_control_stop(w.ctl, false);
-	close_listeners(&w);
+	pt_listeners_close(&w);
 	pt_pipe_pool_fini(&w.pipes);
 	if (w.sig.fd >= 0)
 		close(w.sig.fd);

@@ -18,23 +18,13 @@ struct pt_bpf;
 struct pt_sources;
 struct pt_conn;
 struct pt_control;
+struct pt_listener;		/* listener.h */
+struct pt_listen_set;		/* listener.h */
 struct pt_worker;
 
 /* Per-worker scratch: the detection window and the sockmap fallback copies. */
 #define PT_SCRATCH_SIZE (256 * 1024)
 _Static_assert(PT_SCRATCH_SIZE > PT_WINDOW_MAX, "the window plus its NUL fits the scratch");
-
-/* One listening socket of this worker. */
-struct pt_listener {
-	struct pt_ev ev;
-	struct pt_worker *w;
-	int lidx;		/* listener index in the config */
-	int aidx;		/* listen address index */
-	bool paused;		/* accept backed off after EMFILE/ENOMEM */
-	uint64_t t_warn;	/* last "over max_connections_per_source" line */
-	uint64_t n_quiet;	/* such closes since that line */
-	struct pt_timer resume;
-};
 
 struct pt_pipe_pool {
 	struct pt_pipe *free;
@@ -72,14 +62,6 @@ struct pt_worker {
 	bool owns_routes;		/* the only worker: resets the route counters on reload */
 	const struct pt_config_opts *copts;	/* applied again on reload */
 	struct pt_control *ctl;		/* control socket served here (-w 1), or NULL */
-};
-
-/* The master's sockets: fds[i] for listener lidx[i], address aidx[i]. */
-struct pt_listen_set {
-	int *fds;
-	int *lidx;
-	int *aidx;
-	int n;
 };
 
 void pt_pipe_pool_fini(struct pt_pipe_pool *pool);

@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Listening sockets and the accept limits (listener.h). The master's half
+ * binds the sockets before the fork; the worker's half accepts on them,
+ * applies max_connections and max_connections_per_source, and pauses
+ * accepts for a moment when the process runs out of descriptors or memory.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "config.h"
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "sources.h"
+#include "stats.h"
+#include "worker.h"
+
+#define PT_BACKLOG		4096
+#define PT_ACCEPT_BATCH		64
+#define PT_ACCEPT_PAUSE_MS	100
+#define PT_PAUSE_WARN_MS	5000
+
+/* --- the master's half: sockets ----------------------------------------- */
+
+static int open_listen_socket(const struct pt_listen_addr *la, bool reuseport)
+{
+	int fd, one = 1, v6only = la->v6only;
+
+	fd = socket(la->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
+		goto err;
+	if (la->addr.ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)))
+		goto err;
+	if (bind(fd, (const struct sockaddr *)&la->addr.ss, la->addr.len))
+		goto err;
+	if (listen(fd, PT_BACKLOG))
+		goto err;
+	return fd;
+err:
+	one = -errno;
+	close(fd);
+	return one;
+}
+
+/*
+ * Bind every listen address once per worker. With several workers the
+ * sockets share the port through SO_REUSEPORT; a first plain bind proves
+ * that no other process already holds it (SO_REUSEPORT would otherwise let
+ * a second passthru silently steal half of the connections).
+ */
+int pt_listen_open(const struct pt_config *cfg, int workers, struct pt_listen_set *sets)
+{
+	int total = 0, err;
+
+	for (int i = 0; i < cfg->n_listeners; i++)
+		total += cfg->listeners[i].n_listen;
+	for (int w = 0; w < workers; w++) {
+		sets[w].fds = calloc(total, sizeof(int));
+		sets[w].lidx = calloc(total, sizeof(int));
+		sets[w].aidx = calloc(total, sizeof(int));
+		if (!sets[w].fds || !sets[w].lidx || !sets[w].aidx)
+			return -ENOMEM;
+	}
+	for (int i = 0; i < cfg->n_listeners; i++) {
+		const struct pt_listener_cfg *l = &cfg->listeners[i];
+
+		for (int a = 0; a < l->n_listen; a++) {
+			if (workers > 1) {
+				err = open_listen_socket(&l->listen[a], false);
+				if (err < 0)
+					goto fail;
+				close(err);
+			}
+			for (int w = 0; w < workers; w++) {
+				err = open_listen_socket(&l->listen[a], workers > 1);
+				if (err < 0)
+					goto fail;
+				sets[w].fds[sets[w].n] = err;
+				sets[w].lidx[sets[w].n] = i;
+				sets[w].aidx[sets[w].n] = a;
+				sets[w].n++;
+			}
+			pr_info(MAIN, "listener %s: listening on %s", l->name, l->listen[a].spec);
+			continue;
+fail:
+			pr_err(MAIN, "listener %s: cannot listen on %s: %s", l->name,
+			       l->listen[a].spec, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* Close the sockets of @set; its arrays stay for pt_listen_sets_free(). */
+void pt_listen_set_close(struct pt_listen_set *set)
+{
+	for (int i = 0; i < set->n; i++)
+		if (set->fds[i] >= 0)
+			close(set->fds[i]);
+	set->n = 0;
+}
+
+/* Close and free the @workers sets that pt_listen_open() filled. */
+void pt_listen_sets_free(struct pt_listen_set *sets, int workers)
+{
+	for (int w = 0; w < workers; w++) {
+		pt_listen_set_close(&sets[w]);
+		free(sets[w].fds);
+		free(sets[w].lidx);
+		free(sets[w].aidx);
+	}
+}
+
+/* --- the worker's half: accepting ---------------------------------------- */
+
+static void listener_resume(struct pt_timer *t)
+{
+	struct pt_listener *l = container_of(t, struct pt_listener, resume);
+
+	if (l->w->stopping || l->ev.fd < 0)
+		return;
+	l->paused = false;
+	if (pt_loop_watch(&l->w->loop, &l->ev, EPOLLIN))
+		pr_err(MAIN, "cannot watch listener again: %s", strerror(errno));
+}
+
+/* Out of descriptors or memory: stop accepting for a moment, say so once. */
+static void listener_pause(struct pt_listener *l, const char *what, int err)
+{
+	struct pt_worker *w = l->w;
+
+	/* One line every few seconds at most, however often it happens. */
+	w->n_pauses++;
+	if (!w->t_pause_warn || w->loop.now - w->t_pause_warn >= PT_PAUSE_WARN_MS) {
+		pr_warn(MAIN, "listener %s: %s: %s; pausing accepts for %d ms (%d connections open, "
+			      "%llu pause(s) since the last such line)",
+			w->cfg->listeners[l->lidx].name, what, strerror(err), PT_ACCEPT_PAUSE_MS,
+			w->n_conns, (unsigned long long)w->n_pauses);
+		w->t_pause_warn = w->loop.now;
+		w->n_pauses = 0;
+	}
+	l->paused = true;
+	pt_loop_watch(&w->loop, &l->ev, 0);
+	pt_timer_arm(&w->loop, &l->resume, w->loop.now + PT_ACCEPT_PAUSE_MS);
+}
+
+/*
+ * @what failed with @err (EMFILE, ENOMEM...) outside accept: pause every
+ * listener of @w that is open and not already paused.
+ */
+void pt_listeners_pause(struct pt_worker *w, const char *what, int err)
+{
+	for (int i = 0; i < w->n_listeners; i++)
+		if (w->listeners[i].ev.fd >= 0 && !w->listeners[i].paused)
+			listener_pause(&w->listeners[i], what, err);
+}
+
+/* Reserve a slot under max_connections (shared by all workers). */
+static bool reserve_slot(struct pt_worker *w, int lidx)
+{
+	struct pt_listener_stats *ls = &w->stats->l[lidx];
+	unsigned int max = w->cfg->listeners[lidx].max_connections;
+
+	if (pt_stats_active(w->stats, lidx, w->id, 1) <= (int64_t)max || !max)
+		return true;
+	pt_stats_active(w->stats, lidx, w->id, -1);
+	pt_stat_add(&ls->over_limit, 1);
+	return false;
+}
+
+/* Say at most once a second that a source hit its limit, with the count. */
+static void warn_source(struct pt_listener *l, const struct pt_sockaddr *peer, unsigned int max)
+{
+	struct pt_worker *w = l->w;
+	char addr[64];
+
+	l->n_quiet++;
+	if (l->t_warn && w->loop.now - l->t_warn < 1000)
+		return;
+	pr_warn(CONN, "listener %s: source %s over max_connections_per_source (%u): closed %llu "
+		"connection(s) in the last second",
+		w->cfg->listeners[l->lidx].name,
+		pt_sockaddr_ip_str((const struct sockaddr *)&peer->ss, addr, sizeof(addr)), max,
+		(unsigned long long)l->n_quiet);
+	l->t_warn = w->loop.now;
+	l->n_quiet = 0;
+}
+
+/*
+ * Count the client against max_connections_per_source. False means close
+ * it; *held says whether the count must be released when it ends.
+ */
+static bool take_source(struct pt_listener *l, const struct pt_sockaddr *peer, bool *held)
+{
+	struct pt_worker *w = l->w;
+	unsigned int max = w->cfg->listeners[l->lidx].max_per_source, n;
+
+	*held = false;
+	if (!max || !w->sources)
+		return true;
+	if (!pt_source_take(w->sources, w->id, l->lidx, (const struct sockaddr *)&peer->ss, max,
+			    &n)) {
+		pt_stat_add(&w->stats->l[l->lidx].over_source_limit, 1);
+		warn_source(l, peer, max);
+		return false;
+	}
+	*held = n > 0; /* 0: the table was full, the source is not counted */
+	return true;
+}
+
+static void accept_event(struct pt_ev *ev, uint32_t events)
+{
+	struct pt_listener *l = container_of(ev, struct pt_listener, ev);
+	struct pt_worker *w = l->w;
+
+	for (int i = 0; i < PT_ACCEPT_BATCH; i++) {
+		struct pt_sockaddr peer = { .len = sizeof(peer.ss) };
+		bool held;
+		int fd;
+
+		fd = accept4(ev->fd, (struct sockaddr *)&peer.ss, &peer.len,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
+				listener_pause(l, "accept", errno);
+			else if (errno != EAGAIN)
+				pr_warn(MAIN, "accept: %s", strerror(errno));
+			return;
+		}
+		if (!reserve_slot(w, l->lidx)) {
+			pr_debug(CONN, "listener %s: max_connections reached, closing",
+				 w->cfg->listeners[l->lidx].name);
+			close(fd);
+			continue;
+		}
+		if (!take_source(l, &peer, &held)) {
+			pt_stats_active(w->stats, l->lidx, w->id, -1);
+			close(fd);
+			continue;
+		}
+		pt_conn_accept(w, l->lidx, fd, &peer, held);
+	}
+}
+
+/* Unwatch and close every listener of @w; their resume timers are cancelled. */
+void pt_listeners_close(struct pt_worker *w)
+{
+	for (int i = 0; i < w->n_listeners; i++) {
+		struct pt_listener *l = &w->listeners[i];
+
+		pt_timer_cancel(&w->loop, &l->resume);
+		if (l->ev.fd < 0)
+			continue;
+		pt_loop_unwatch(&w->loop, &l->ev);
+		close(l->ev.fd);
+		l->ev.fd = -1;
+	}
+}
+
+/*
+ * One pt_listener per socket of @set, watched in @w's loop, in the array
+ * w->listeners (the worker frees it). Returns 0 or -errno; on failure the
+ * caller still calls pt_listeners_close().
+ */
+int pt_listeners_start(struct pt_worker *w, const struct pt_listen_set *set)
+{
+	w->listeners = calloc(set->n, sizeof(*w->listeners));
+	if (!w->listeners && set->n)
+		return -ENOMEM;
+	w->n_listeners = set->n;
+	for (int i = 0; i < set->n; i++) {
+		struct pt_listener *l = &w->listeners[i];
+		int err;
+
+		l->w = w;
+		l->lidx = set->lidx[i];
+		l->aidx = set->aidx[i];
+		pt_ev_init(&l->ev, set->fds[i], accept_event);
+		pt_timer_init(&l->resume, listener_resume);
+		err = pt_loop_watch(&w->loop, &l->ev, EPOLLIN);
+		if (err)
+			return err;
+	}
+	return 0;
+}

@@ -1,0 +1,376 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The master supervisor (master.h). It blocks the stop and reload signals
+ * at start-up; with -w 1 it then runs the only worker in its own process.
+ * With -w N it forks the workers, each keeping only its own listen set;
+ * reads SIGCHLD, SIGHUP, SIGTERM and SIGINT from a signalfd; restarts a
+ * dead worker after PT_RESPAWN_MS and gives back what it held in shared
+ * state; on SIGHUP or a control-socket "reload" loads the config itself,
+ * sends each worker sigqueue(SIGHUP, generation) and polls until they all
+ * run it; on SIGTERM/SIGINT closes its copies of the listen sockets and
+ * forwards the signal.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "control.h"
+#include "listener.h"
+#include "log.h"
+#include "master.h"
+#include "pairs.h"
+#include "sources.h"
+#include "stats.h"
+#include "worker.h"
+
+#define PT_RESPAWN_MS	1000	/* pause before a dead worker is replaced */
+#define PT_RELOAD_WAIT_MS 5000	/* "reload" waits this long for the workers */
+#define PT_RELOAD_POLL_MS 10
+
+/*
+ * Hold SIGTERM, SIGINT and SIGHUP from the start: they wait until the
+ * worker (or master) reads them from its signalfd, so a signal during
+ * start-up still ends in a clean stop that removes the pins.
+ */
+void pt_master_hold_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+/*
+ * With -w N the master holds the config for everyone: it serves the control
+ * socket, reloads its own copy and tells the workers to reload theirs with
+ * sigqueue(SIGHUP, generation), so that all of them agree on the number.
+ */
+struct pt_master {
+	struct pt_worker_args *args;	/* template; id and set filled per worker */
+	struct pt_listen_set *sets;
+	pid_t pids[PT_MAX_WORKERS];
+	struct pt_loop loop;
+	struct pt_ev sig;		/* signalfd */
+	struct pt_timer respawn;
+	struct pt_control *ctl;
+	struct pt_ctl_client *reload_cl;	/* waiting for the workers to apply: */
+	unsigned int reload_gen;		/* this generation */
+	uint64_t reload_deadline;
+	struct pt_timer reload_wait;
+	bool stopping;
+};
+
+static pid_t spawn_worker(struct pt_master *m, int id)
+{
+	char tag[16];
+	pid_t pid = fork();
+	int rc;
+
+	if (pid)
+		return pid;
+	/* Child: keep only this worker's sockets; nothing of the master's loop. */
+	for (int w = 0; w < m->args->n_workers; w++)
+		if (w != id)
+			pt_listen_set_close(&m->sets[w]);
+	pt_control_forget(m->ctl);
+	close(m->sig.fd);
+	close(m->loop.epfd);
+	snprintf(tag, sizeof(tag), "w%d", id);
+	pt_log_set_tag(tag);
+	m->args->id = id;
+	m->args->set = &m->sets[id];
+	m->args->ctl = NULL;
+	rc = pt_worker_run(m->args);
+	_exit(rc);
+}
+
+static void forward_signal(struct pt_master *m, int signo)
+{
+	for (int w = 0; w < m->args->n_workers; w++)
+		if (m->pids[w] > 0)
+			kill(m->pids[w], signo);
+}
+
+static int live_workers(const struct pt_master *m)
+{
+	int n = 0;
+
+	for (int w = 0; w < m->args->n_workers; w++)
+		n += m->pids[w] > 0;
+	return n;
+}
+
+static void respawn_workers(struct pt_timer *t)
+{
+	struct pt_master *m = container_of(t, struct pt_master, respawn);
+
+	for (int w = 0; w < m->args->n_workers && !m->stopping; w++) {
+		if (m->pids[w])
+			continue;
+		m->pids[w] = spawn_worker(m, w);
+		if (m->pids[w] < 0) {
+			pr_err(MAIN, "fork worker %d: %s", w, strerror(errno));
+			m->pids[w] = 0;
+			pt_timer_arm(&m->loop, &m->respawn, m->loop.now + PT_RESPAWN_MS);
+		}
+	}
+}
+
+/*
+ * Give back what a dead worker held in state shared with the others: its
+ * open-connection counts, its per-source counts (and the table lock if it
+ * died holding it), its pair slots and their map entries.
+ */
+static void forget_worker(struct pt_master *m, int w, pid_t pid)
+{
+	pt_stats_forget_worker(m->args->stats, w);
+	if (m->args->sources)
+		pt_sources_forget_worker(m->args->sources, w, pid);
+	pt_pairs_reclaim(m->args->pairs, m->args->n_slots, m->args->n_workers, w, m->args->bpf);
+}
+
+/* A worker exited: log it, and restart it a moment later unless we are stopping. */
+static void reap_workers(struct pt_master *m)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int w = 0; w < m->args->n_workers; w++) {
+			if (m->pids[w] != pid)
+				continue;
+			m->pids[w] = 0;
+			forget_worker(m, w, pid);
+			if (m->stopping)
+				break;
+			if (WIFSIGNALED(status))
+				pr_err(MAIN, "worker %d (pid %d) killed by %s; restarting it", w, pid,
+				       strsignal(WTERMSIG(status)));
+			else
+				pr_err(MAIN, "worker %d (pid %d) exited with %d; restarting it", w,
+				       pid, WEXITSTATUS(status));
+			pt_timer_arm(&m->loop, &m->respawn, m->loop.now + PT_RESPAWN_MS);
+		}
+	}
+}
+
+/* Workers that run an older generation than the one being applied, as "0 2". */
+static int lagging_workers(const struct pt_master *m, char *buf, size_t size)
+{
+	int n = 0, len = 0;
+
+	buf[0] = 0;
+	for (int w = 0; w < m->args->n_workers; w++) {
+		unsigned int g = __atomic_load_n(&m->args->stats->worker_gen[w], __ATOMIC_ACQUIRE);
+
+		if (m->pids[w] <= 0 || (int)(g - m->reload_gen) >= 0)
+			continue;
+		if (len < (int)size)
+			len += snprintf(buf + len, size - len, "%s%d", n ? " " : "", w);
+		n++;
+	}
+	return n;
+}
+
+/* Answer the pending "reload" once every worker runs the new generation. */
+static void reload_poll(struct pt_timer *t)
+{
+	struct pt_master *m = container_of(t, struct pt_master, reload_wait);
+	struct pt_ctl_client *cl = m->reload_cl;
+	char late[256];
+	cJSON *doc;
+
+	if (!cl)
+		return;
+	if (lagging_workers(m, late, sizeof(late))) {
+		if (m->loop.now < m->reload_deadline) {
+			pt_timer_arm(&m->loop, &m->reload_wait, m->loop.now + PT_RELOAD_POLL_MS);
+			return;
+		}
+		doc = pt_control_error("generation %u loaded, but worker(s) %s did not apply it "
+				       "within %d ms (see the log)",
+				       m->reload_gen, late, PT_RELOAD_WAIT_MS);
+	} else {
+		doc = pt_control_reload_answer(m->ctl->cfg, 0, NULL);
+		if (doc)
+			cJSON_AddNumberToObject(doc, "workers", live_workers(m));
+	}
+	m->reload_cl = NULL;
+	pt_control_reply(cl, doc);
+}
+
+/*
+ * Reload for a control client @cl or for SIGHUP (@cl NULL). The master
+ * validates the file itself (its answer is the client's), then sends every
+ * worker SIGHUP with the generation: each worker re-reads the file and
+ * applies it, or refuses it and logs why, as it would for its own SIGHUP.
+ */
+static void master_reload(struct pt_ctl_client *cl, void *arg)
+{
+	struct pt_master *m = arg;
+	struct pt_config *cur = m->args->cfg, *next;
+	unsigned int gen = cur->generation + 1;
+	char *why = NULL;
+
+	if (cl && m->reload_cl) {
+		pt_control_reply(cl, pt_control_error("a reload is already in progress"));
+		return;
+	}
+	next = pt_worker_next_config(cur, m->args->copts, gen, &why);
+	for (int w = 0; w < m->args->n_workers; w++)
+		if (m->pids[w] > 0)
+			sigqueue(m->pids[w], SIGHUP, (union sigval){ .sival_int = (int)gen });
+	if (!next) {
+		pr_err(CONFIG, "reload of %s failed; the master stays at generation %u", cur->path,
+		       cur->generation);
+		if (cl)
+			pt_control_reply(cl, pt_control_reload_answer(cur, -EINVAL, why));
+		free(why);
+		return;
+	}
+	free(why);
+	/* Restarted workers start from this one. */
+	m->args->cfg = next;
+	m->ctl->cfg = next;
+	pt_config_put(cur);
+	pt_stats_routes_reset(m->args->stats, gen, next->n_listeners);
+	pr_info(CONFIG, "%s: generation %u loaded; telling %d workers to re-read it", next->path,
+		gen, live_workers(m));
+	if (!cl)
+		return;
+	m->reload_cl = cl;
+	m->reload_gen = gen;
+	m->reload_deadline = m->loop.now + PT_RELOAD_WAIT_MS;
+	reload_poll(&m->reload_wait);
+}
+
+static void begin_stop(struct pt_master *m, int signo)
+{
+	if (!m->stopping) {
+		/* Stop the kernel from queueing new connections on our sockets. */
+		for (int w = 0; w < m->args->n_workers; w++)
+			pt_listen_set_close(&m->sets[w]);
+	}
+	m->stopping = true;
+	pt_timer_cancel(&m->loop, &m->respawn);
+	forward_signal(m, signo);
+}
+
+static void master_signal(struct pt_ev *ev, uint32_t events)
+{
+	struct pt_master *m = container_of(ev, struct pt_master, sig);
+	struct signalfd_siginfo si;
+
+	while (read(ev->fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap_workers(m);
+			break;
+		case SIGHUP:
+			master_reload(NULL, m);
+			break;
+		default:
+			begin_stop(m, si.ssi_signo);
+			break;
+		}
+	}
+}
+
+static int master_setup(struct pt_master *m)
+{
+	sigset_t set;
+	int fd, err;
+
+	/* Workers inherit the blocked mask and read the same signals from their own signalfd. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	pt_ev_init(&m->sig, fd, master_signal);
+	err = pt_loop_watch(&m->loop, &m->sig, EPOLLIN);
+	if (err)
+		return err;
+	pt_timer_init(&m->respawn, respawn_workers);
+	pt_timer_init(&m->reload_wait, reload_poll);
+	m->ctl->cfg = m->args->cfg;
+	m->ctl->reload = master_reload;
+	m->ctl->reload_arg = m;
+	return pt_control_start(m->ctl, &m->loop);
+}
+
+static int run_master(struct pt_master *m)
+{
+	int err;
+
+	m->sig.fd = -1;
+	err = pt_loop_init(&m->loop);
+	if (!err)
+		err = master_setup(m);
+	if (err) {
+		pr_err(MAIN, "master: setup: %s", strerror(-err));
+		goto out;
+	}
+	for (int w = 0; w < m->args->n_workers; w++) {
+		m->pids[w] = spawn_worker(m, w);
+		if (m->pids[w] < 0) {
+			pr_err(MAIN, "fork worker %d: %s", w, strerror(errno));
+			m->pids[w] = 0;
+			pt_timer_arm(&m->loop, &m->respawn, m->loop.now + PT_RESPAWN_MS);
+		}
+	}
+	pr_info(MAIN, "running %d workers", m->args->n_workers);
+	while (live_workers(m) || !m->stopping) {
+		err = pt_loop_run_once(&m->loop, -1);
+		if (err && err != -EINTR) {
+			pr_err(MAIN, "master: event loop: %s", strerror(-err));
+			begin_stop(m, SIGTERM);
+			break;
+		}
+		err = 0;
+	}
+	while (live_workers(m) && waitpid(-1, NULL, 0) > 0)
+		;
+	if (m->reload_cl)
+		pt_control_reply(m->reload_cl, pt_control_error("passthru is stopping"));
+	m->reload_cl = NULL;
+	pr_info(MAIN, "all workers exited");
+out:
+	pt_control_stop(m->ctl, false);
+	if (m->sig.fd >= 0)
+		close(m->sig.fd);
+	pt_loop_fini(&m->loop);
+	return err ? 1 : 0;
+}
+
+/*
+ * The one entry point: -w 1 runs the worker here, with the control socket;
+ * -w N supervises forked workers. Returns the process's exit code.
+ */
+int pt_master_run(struct pt_worker_args *args, struct pt_listen_set *sets, struct pt_control *ctl)
+{
+	struct pt_master m = { .args = args, .sets = sets, .ctl = ctl };
+	int rc;
+
+	if (args->n_workers > 1)
+		return run_master(&m);
+	args->set = &sets[0];
+	args->ctl = ctl;
+	rc = pt_worker_run(args);
+	sets[0].n = 0; /* the worker closed them */
+	return rc;
+}
