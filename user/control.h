@@ -25,7 +25,6 @@
 #include "loop.h"
 #include "passthru-common.h"
 
-
 struct pt_stats;
 struct pt_ctl_client;
 
