@@ -74,6 +74,11 @@ def t_conn_show():
                         INST)['pairs']), 0, 'client 10.0.0.1')
         eq(len(ctl_json('conn', '--instance', INST, '--route', 'web')['pairs']), 1,
            'conn without a command is conn show; --route still works there')
+        eq([p['route'] for p in ctl_json('--route', 'web', '--instance', INST,
+                                          'status')['pairs']], ['web'],
+           '0.1 order: --route before status')
+        doc = ctl_json('--route', 'web', 'stats', rc=22)
+        check('--route' in doc['error'], '--route before stats: %s' % doc)
         out, err = ctl('conn', 'show', '--instance', INST)
         check('Instance' in out and '2 pairs' in out, 'conn show table: %r' % out)
         doc = ctl_json('conn', 'show', 'client', '1.2.3.300', '--instance', INST, rc=22)

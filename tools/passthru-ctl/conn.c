@@ -365,6 +365,16 @@ static int conn_opt(int opt, const char *arg)
 	return 0;
 }
 
+/*
+ * Filters given before the object, as passthru-ctl 0.1 took them
+ * ("--route web status"); options and words after the command override them.
+ */
+void conn_filter(const char *route, const char *client)
+{
+	opt_route = route;
+	opt_client = client;
+}
+
 static int do_show(int argc, char **argv)
 {
 	int err = parse_opts(&argc, &argv, conn_opts, conn_opt);

@@ -130,6 +130,7 @@ bool read_slot(struct instance *in, uint32_t i, struct pt_pair *out);
 
 int do_conn(int argc, char **argv);
 int do_status(int argc, char **argv);		/* conn show */
+void conn_filter(const char *route, const char *client);
 int do_stats(int argc, char **argv);
 int do_route(int argc, char **argv);
 int do_routes(int argc, char **argv);		/* route show */

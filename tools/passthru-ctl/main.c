@@ -171,8 +171,11 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "instance", required_argument, NULL, 'i' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "route", required_argument, NULL, 'r' },	/* 0.1: before "status" */
+		{ "client", required_argument, NULL, 'c' },
 		{ 0 },
 	};
+	const char *route = NULL, *client = NULL;
 	bool version = false;
 	int opt, err, idx;
 
@@ -204,14 +207,16 @@ int main(int argc, char **argv)
 		case 's':
 			opt_socket = optarg;
 			break;
+		case 'r':
+			route = optarg;
+			break;
+		case 'c':
+			client = optarg;
+			break;
 		default:
 			if (optopt)
 				p_err("option '-%c' %s", optopt,
 				      strchr("is", optopt) ? "needs an argument" : "is unknown");
-			else if (!strncmp(argv[optind - 1], "--r", 3) ||
-				 !strncmp(argv[optind - 1], "--c", 3))
-				p_err("--route and --client go after the command: conn show route NAME "
-				      "client CIDR, or status --route NAME --client CIDR");
 			else
 				p_err("unknown or incomplete option '%s' (see '%s help')",
 				      argv[optind - 1], bin_name);
@@ -230,6 +235,12 @@ int main(int argc, char **argv)
 	idx = cmd_select(objects, argv[0], "command", bin_name);
 	if (idx < 0)
 		return -idx;
+	if ((route || client) && objects[idx].fn != do_status && objects[idx].fn != do_conn) {
+		p_err("--route and --client filter connections: conn show route NAME client CIDR, "
+		      "or status --route NAME --client CIDR");
+		return EINVAL;
+	}
+	conn_filter(route, client);
 	err = objects[idx].fn(argc - 1, argv + 1);
 	return err < 0 ? -err : 0;
 }
