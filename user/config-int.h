@@ -5,10 +5,11 @@
  * (file name, error sink, the JSON path being read) and the key tables that
  * drive parsing, defaults and the dump (config-util.c), and the model
  * builders, so that the native and the legacy readers validate the same way
- * (config-build.c). Then what config.c dispatches to, the two readers, and
- * the native tables the dump walks. Calls go one way:
+ * (config-build.c). Then what config.c dispatches to: the two readers and
+ * the descriptor-limit fitting; and the native tables the dump walks. Calls
+ * go one way:
  *
- *   config.c        -> config-native.c, config-legacy.c
+ *   config.c        -> config-native.c, config-legacy.c, config-fds.c
  *   config-dump.c   -> config-native.c (its tables)
  *   config-native.c -> config-native-route.c
  *   both readers    -> config-build.c -> config-util.c (which all may call)
@@ -125,5 +126,8 @@ void pt_cfg_dump_routes(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 
 /* config-legacy.c */
 int pt_cfg_legacy(struct pt_cfg_ctx *ctx, const cJSON *root);
+
+/* config-fds.c */
+void pt_cfg_fit_fds(struct pt_config *cfg, const struct pt_config_opts *opts);
 
 #endif /* __PT_CONFIG_INT_H */

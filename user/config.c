@@ -97,36 +97,6 @@ void pt_config_put(struct pt_config *cfg)
 		config_free(cfg);
 }
 
-/*
- * Listeners that do not set max_connections share what RLIMIT_NOFILE leaves
- * after the ones that do: each relayed connection holds two descriptors in
- * its worker. The default is kept when it fits.
- */
-static void fit_fd_limit(struct pt_config *cfg, const struct pt_config_opts *o)
-{
-	unsigned long long budget, set = 0, share;
-	int unset = 0, workers = o->workers > 0 ? o->workers : 1;
-
-	if (!o->fd_limit || o->fd_limit <= PT_FD_RESERVE)
-		return;
-	budget = (o->fd_limit - PT_FD_RESERVE) / 2 * workers;
-	for (int i = 0; i < cfg->n_listeners; i++) {
-		if (cfg->listeners[i].has_max_connections)
-			set += cfg->listeners[i].max_connections;
-		else
-			unset++;
-	}
-	if (!unset || set >= budget)
-		return;
-	share = (budget - set) / unset;
-	for (int i = 0; i < cfg->n_listeners; i++) {
-		struct pt_listener_cfg *l = &cfg->listeners[i];
-
-		if (!l->has_max_connections && l->max_connections > share)
-			l->max_connections = share ? share : 1;
-	}
-}
-
 /* "FILE:LINE:COL: JSON syntax error near ..." for a cJSON parse failure at @at. */
 static void err_syntax(struct pt_cfg_ctx *ctx, const char *text, size_t len, const char *at,
 		       const char *what)
@@ -245,7 +215,7 @@ out:
 		errno = err;
 		return NULL;
 	}
-	fit_fd_limit(cfg, ctx->opts);
+	pt_cfg_fit_fds(cfg, ctx->opts);
 	free(ctx);
 	return cfg;
 }
