@@ -17,34 +17,6 @@
 
 #define PT_DUMP_WIDTH 100
 
-/* Add every key of table @keys for @obj to the cJSON object @out. */
-void pt_cfg_dump_keys(cJSON *out, const struct pt_cfg_key *keys, int n, const void *obj,
-		      const struct pt_config *cfg)
-{
-	int i;
-
-	for (i = 0; i < n; i++) {
-		if (keys[i].dump)
-			keys[i].dump(out, &keys[i], obj, cfg);
-		else if (keys[i].type == PT_J_UINT)
-			cJSON_AddNumberToObject(
-				out, keys[i].name,
-				*(const unsigned int *)((const char *)obj + keys[i].off));
-	}
-}
-
-/* Add @sv as an array of strings named @name, unless it is empty. */
-void pt_cfg_dump_strv(cJSON *out, const char *name, const struct pt_strv *sv)
-{
-	cJSON *a;
-	int i;
-
-	if (!sv->n || !(a = cJSON_AddArrayToObject(out, name)))
-		return;
-	for (i = 0; i < sv->n; i++)
-		cJSON_AddItemToArray(a, cJSON_CreateString(sv->v[i]));
-}
-
 static void print_string(FILE *out, const char *s)
 {
 	fputc('"', out);

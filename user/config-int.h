@@ -1,9 +1,18 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Private to config*.c: the load context (file name, error sink, the JSON
- * path being read), the key tables that drive parsing, defaults and the
- * dump, and the model builders that the native and the legacy readers share
- * so that both validate the same way.
+ * Private to config*.c. Mostly the helper module the format readers share
+ * (and the only thing they share: neither calls the other): the load context
+ * (file name, error sink, the JSON path being read) and the key tables that
+ * drive parsing, defaults and the dump (config-util.c), and the model
+ * builders, so that the native and the legacy readers validate the same way
+ * (config-build.c). Then what config.c dispatches to: the two readers and
+ * the descriptor-limit fitting; and the native tables the dump walks. Calls
+ * go one way:
+ *
+ *   config.c        -> config-native.c, config-legacy.c, config-fds.c
+ *   config-dump.c   -> config-native.c (its tables)
+ *   config-native.c -> config-native-route.c
+ *   both readers    -> config-build.c -> config-util.c (which all may call)
  */
 #ifndef __PT_CONFIG_INT_H
 #define __PT_CONFIG_INT_H
@@ -66,12 +75,7 @@ struct pt_cfg_key {
 	const char *help;
 };
 
-extern const struct pt_cfg_key pt_cfg_top_keys[];
-extern const int pt_cfg_n_top_keys;
-extern const struct pt_cfg_key pt_cfg_listener_keys[];
-extern const int pt_cfg_n_listener_keys;
-
-/* config.c: errors, paths, the key walker, memory */
+/* config-util.c: errors, paths, the key walker and dumper, memory */
 void pt_cfg_err(struct pt_cfg_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pt_cfg_err_type(struct pt_cfg_ctx *ctx, const char *expected, const cJSON *got);
 void pt_cfg_oom(struct pt_cfg_ctx *ctx);
@@ -90,9 +94,16 @@ void *pt_cfg_grow(struct pt_cfg_ctx *ctx, void *arr, int n, size_t size);
 char *pt_cfg_strdup(struct pt_cfg_ctx *ctx, const char *s);
 char *pt_cfg_printf(struct pt_cfg_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+void pt_cfg_dump_keys(cJSON *out, const struct pt_cfg_key *keys, int n, const void *obj,
+		      const struct pt_config *cfg);
+void pt_cfg_dump_strv(cJSON *out, const char *name, const struct pt_strv *sv);
 
-/* config-native.c: the native reader and the builders both readers use */
-int pt_cfg_native(struct pt_cfg_ctx *ctx, const cJSON *root);
+/* config-build.c: the model builders both readers use */
+int pt_cfg_parse_name(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+		      void *obj);
+void pt_cfg_dump_name(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+		      const struct pt_config *cfg);
+int pt_cfg_strv_push(struct pt_cfg_ctx *ctx, struct pt_strv *sv, char *s);
 struct pt_listener_cfg *pt_cfg_listener_new(struct pt_cfg_ctx *ctx);
 void pt_cfg_listener_finish(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l);
 int pt_cfg_listen_add(struct pt_cfg_ctx *ctx, const char *spec, void *listener);
@@ -102,12 +113,21 @@ int pt_cfg_upstream_add(struct pt_cfg_ctx *ctx, const char *spec, void *route);
 int pt_cfg_dnsname_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
 int pt_cfg_alpn_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
 
+/* config-native.c: the native reader; its top-level table, for the dump */
+int pt_cfg_native(struct pt_cfg_ctx *ctx, const cJSON *root);
+extern const struct pt_cfg_key pt_cfg_top_keys[];
+extern const int pt_cfg_n_top_keys;
+
+/* config-native-route.c: the "routes" key of a native listener */
+int pt_cfg_parse_routes(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+			void *obj);
+void pt_cfg_dump_routes(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+			const struct pt_config *cfg);
+
 /* config-legacy.c */
 int pt_cfg_legacy(struct pt_cfg_ctx *ctx, const cJSON *root);
 
-/* config-dump.c */
-void pt_cfg_dump_keys(cJSON *out, const struct pt_cfg_key *keys, int n, const void *obj,
-		      const struct pt_config *cfg);
-void pt_cfg_dump_strv(cJSON *out, const char *name, const struct pt_strv *sv);
+/* config-fds.c */
+void pt_cfg_fit_fds(struct pt_config *cfg, const struct pt_config_opts *opts);
 
 #endif /* __PT_CONFIG_INT_H */

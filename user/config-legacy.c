@@ -285,7 +285,6 @@ static void translate_server(struct pt_cfg_ctx *ctx, const cJSON *s)
 	l = pt_cfg_listener_new(ctx);
 	if (!l)
 		return;
-	pt_cfg_defaults(pt_cfg_listener_keys, pt_cfg_n_listener_keys, l);
 	l->name = pt_cfg_strdup(ctx, s->string);
 	pt_cfg_listen_add(ctx, s->string, l);
 	pt_cfg_listener_finish(ctx, l);

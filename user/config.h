@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The config module's interface: load a native or legacy file into the
+ * model of config-t.h, print it back, the enum spellings, and the
+ * descriptor-limit policy the daemon applies to a config.
+ */
 #ifndef __PT_CONFIG_H
 #define __PT_CONFIG_H
 
@@ -38,6 +43,15 @@ void pt_config_put(struct pt_config *cfg);
  * the output gives the same model. Returns 0, -ENOMEM or -EIO.
  */
 int pt_config_dump(const struct pt_config *cfg, FILE *out);
+
+/*
+ * The descriptor-limit policy (config-fds.c). pt_config_raise_fds() raises
+ * RLIMIT_NOFILE to the hard limit and returns it for pt_config_opts.fd_limit
+ * (0: none or unknown). pt_config_check_fds() logs and returns -EMFILE when
+ * @workers workers cannot hold the max_connections of @cfg, else 0.
+ */
+unsigned long long pt_config_raise_fds(void);
+int pt_config_check_fds(const struct pt_config *cfg, int workers);
 
 /* Text form of sockaddrs, "1.2.3.4:80" / "[::1]:80"; returns buf. */
 char *pt_sockaddr_str(const struct sockaddr *sa, char *buf, size_t size);

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "bpf_loader.h"
@@ -172,62 +171,6 @@ static int count_routes(const struct pt_config *cfg)
 	return n;
 }
 
-/*
- * Every relayed connection holds two sockets in its worker (plus, for
- * splice, two pipes while bytes are in flight). Refuse to start when the
- * descriptor limit cannot hold max_connections, rather than fail at load.
- */
-static int check_nofile(const struct pt_config *cfg, int workers)
-{
-	unsigned long long conns = 0, per, need;
-	bool unlimited = false;
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl))
-		return 0;
-	for (int i = 0; i < cfg->n_listeners; i++) {
-		conns += cfg->listeners[i].max_connections;
-		unlimited |= !cfg->listeners[i].max_connections;
-	}
-	per = (conns + workers - 1) / workers;
-	need = 2 * per + PT_FD_RESERVE;
-	if (need > rl.rlim_cur) {
-		pr_err(MAIN, "max_connections %llu over %d worker(s) needs about %llu file descriptors "
-			     "per worker (2 per connection + %d); RLIMIT_NOFILE is %llu: raise it "
-			     "(ulimit -n, LimitNOFILE=), lower max_connections or add workers (-w)",
-		       conns, workers, need, PT_FD_RESERVE, (unsigned long long)rl.rlim_cur);
-		return -EMFILE;
-	}
-	for (int i = 0; i < cfg->n_listeners; i++)
-		if (!cfg->listeners[i].has_max_connections &&
-		    cfg->listeners[i].max_connections < PT_DEF_MAX_CONNECTIONS)
-			pr_info(MAIN, "listener %s: max_connections %u (unset: sized to fit RLIMIT_NOFILE %llu)",
-				cfg->listeners[i].name, cfg->listeners[i].max_connections,
-				(unsigned long long)rl.rlim_cur);
-	if (unlimited)
-		pr_warn(MAIN, "a listener has max_connections 0: only RLIMIT_NOFILE (%llu) bounds it",
-			(unsigned long long)rl.rlim_cur);
-	else if (4 * per + PT_FD_RESERVE > rl.rlim_cur)
-		pr_info(MAIN, "RLIMIT_NOFILE %llu: splice connections may wait for pipes at full load",
-			(unsigned long long)rl.rlim_cur);
-	return 0;
-}
-
-/* Use as many descriptors as the hard limit allows; returns the limit. */
-static unsigned long long raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl))
-		return 0;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-		getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	return rl.rlim_cur == RLIM_INFINITY ? 0 : rl.rlim_cur;
-}
-
 int main(int argc, char **argv)
 {
 	struct pt_listen_set sets[PT_MAX_WORKERS] = {};
@@ -250,7 +193,7 @@ int main(int argc, char **argv)
 	pt_master_hold_signals();
 	pt_log_set_level(PT_LOG_INFO + (o.verbose > 2 ? 2 : o.verbose));
 	copts.default_timeout_ms = o.timeout_ms;
-	copts.fd_limit = raise_nofile();
+	copts.fd_limit = pt_config_raise_fds();
 	copts.workers = o.workers;
 	copts.force_data_plane = o.force_dp;
 	copts.data_plane = o.dp;
@@ -266,7 +209,7 @@ int main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
-	err = check_nofile(cfg, o.workers);
+	err = pt_config_check_fds(cfg, o.workers);
 	if (err)
 		goto out;
 	stats = pt_stats_create();

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -704,6 +705,78 @@ static void test_refcount(void)
 	ASSERT_TRUE(pt_config_get(NULL) == NULL, "get(NULL)");
 }
 
+/* Both readers build listeners with config-build.c: a legacy one gets the native defaults. */
+static void test_legacy_defaults(void)
+{
+	const char *native = "{ \"listeners\": [ { \"listen\": \":8443\", "
+			     "\"routes\": [ { \"forward\": \"127.0.0.1:80\" } ] } ] }";
+	const char *legacy = "{ \"servers\": { \":8443\": { \"CATCHALL\": { \"CATCHALL\": "
+			     "{ \"action\": \"FORWARD\", \"to_addr\": \"127.0.0.1:80\" } } } } }";
+	struct pt_config *a, *b;
+	const struct pt_listener_cfg *la, *lb;
+
+	a = pt_config_parse("native.json", native, NULL, stderr);
+	b = pt_config_parse("legacy.json", legacy, NULL, stderr);
+	if (!ASSERT_TRUE(a && b, "parsed") || !ASSERT_TRUE(b->legacy, "legacy"))
+		goto out;
+	la = &a->listeners[0];
+	lb = &b->listeners[0];
+	ASSERT_EQ(lb->timeout_ms, la->timeout_ms, "timeout_ms");
+	ASSERT_EQ(lb->max_bytes, la->max_bytes, "max_bytes");
+	ASSERT_EQ(lb->max_connections, la->max_connections, "max_connections");
+	ASSERT_EQ(lb->max_per_source, la->max_per_source, "max_connections_per_source");
+	ASSERT_EQ(lb->connect_timeout_ms, la->connect_timeout_ms, "connect_timeout_ms");
+	ASSERT_EQ(lb->idle_timeout_ms, la->idle_timeout_ms, "idle_timeout_ms");
+	ASSERT_EQ(lb->data_plane, la->data_plane, "data_plane");
+	ASSERT_EQ(lb->sockmap_sndbuf, la->sockmap_sndbuf, "sockmap_sndbuf");
+	ASSERT_EQ(lb->sockmap_max_queued, la->sockmap_max_queued, "sockmap_max_queued");
+	ASSERT_EQ(lb->drain_timeout_ms, la->drain_timeout_ms, "drain_timeout_ms");
+out:
+	pt_config_put(a);
+	pt_config_put(b);
+}
+
+/*
+ * The descriptor-limit policy: the raised limit is the hard one, unset
+ * max_connections shrink to what it leaves, and a config that cannot fit
+ * is refused with -EMFILE (under a lowered soft limit, restored after).
+ */
+static void test_fd_limit(void)
+{
+	const char *text = "{ \"listeners\": [ { \"listen\": \":8443\", \"max_connections\": 1000, "
+			   "\"routes\": [ { \"forward\": \"127.0.0.1:80\" } ] }, "
+			   "{ \"listen\": \":8444\", \"routes\": [ { \"reject\": true } ] } ] }";
+	struct pt_config_opts opts = {.fd_limit = 4600, .workers = 2};
+	struct pt_config *cfg;
+	struct rlimit saved, rl;
+	unsigned long long lim;
+
+	if (!ASSERT_OK(getrlimit(RLIMIT_NOFILE, &saved), "getrlimit"))
+		return;
+	lim = pt_config_raise_fds();
+	ASSERT_OK(getrlimit(RLIMIT_NOFILE, &rl), "getrlimit");
+	ASSERT_EQ(rl.rlim_cur, rl.rlim_max, "soft limit raised to the hard one");
+	ASSERT_EQ(lim, rl.rlim_cur == RLIM_INFINITY ? 0 : rl.rlim_cur, "returns the limit");
+
+	/* (4600 - 600) / 2 * 2 workers = 4000 connections, 1000 of them set */
+	cfg = pt_config_parse("fds.json", text, &opts, stderr);
+	if (!ASSERT_TRUE(cfg, "parsed"))
+		goto out;
+	ASSERT_EQ(cfg->listeners[0].max_connections, 1000, "set: kept");
+	ASSERT_EQ(cfg->listeners[1].max_connections, 3000, "unset: sized to the limit");
+
+	/* 4000 connections over 2 workers need 2 * 2000 + 600 descriptors each */
+	rl.rlim_cur = 4600;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < rl.rlim_cur)
+		rl.rlim_cur = rl.rlim_max;
+	ASSERT_OK(setrlimit(RLIMIT_NOFILE, &rl), "setrlimit");
+	ASSERT_EQ(pt_config_check_fds(cfg, 2), rl.rlim_cur >= 4600 ? 0 : -EMFILE, "fits");
+	ASSERT_EQ(pt_config_check_fds(cfg, 1), -EMFILE, "one worker cannot hold it");
+	pt_config_put(cfg);
+out:
+	ASSERT_OK(setrlimit(RLIMIT_NOFILE, &saved), "limit restored");
+}
+
 static void test_names(void)
 {
 	static const char *const protos[] = {"any",    "tls",	 "http",    "http2",   "ssh",
@@ -791,6 +864,8 @@ int main(int argc, char **argv)
 	RUN_TEST(test_roundtrip);
 	RUN_TEST(test_dump_shape);
 	RUN_TEST(test_refcount);
+	RUN_TEST(test_legacy_defaults);
+	RUN_TEST(test_fd_limit);
 	RUN_TEST(test_names);
 	RUN_TEST(test_limits_accepted);
 	run_bad_files();
