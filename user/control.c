@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "conn.h"
 #include "control.h"
 #include "detect.h"
 #include "log.h"

@@ -387,6 +387,8 @@ int pt_worker_run(const struct pt_worker_args *a)
 	w.window = malloc(PT_SCRATCH_SIZE);
 	err = w.window ? 0 : -ENOMEM;
 	if (!err)
+		err = pt_conn_planes_init(&w);
+	if (!err)
 		err = setup_slots(&w, a->n_workers);
 	if (!err)
 		err = setup_signals(&w);
@@ -407,6 +409,9 @@ int pt_worker_run(const struct pt_worker_args *a)
 	while (!w.stopping || w.n_conns) {
 		err = pt_loop_run_once(&w.loop, -1);
 		pt_conn_reap(&w);
+		if (w.fd_shortage) /* no descriptor for an upstream socket (upstream.c) */
+			pt_worker_pause_accepts(&w, w.fd_shortage);
+		w.fd_shortage = 0;
 		if (err) {
 			pr_err(MAIN, "worker %d: event loop: %s", w.id, strerror(-err));
 			close_all(&w);
@@ -419,7 +424,7 @@ out_fini:
 	if (w.ctl)
 		pt_control_stop(w.ctl, false);
 	close_listeners(&w);
-	pt_pipe_pool_fini(&w.pipes);
+	pt_conn_planes_fini(&w);
 	if (w.sig.fd >= 0)
 		close(w.sig.fd);
 	free(w.free_slots);

@@ -36,15 +36,6 @@ struct pt_listener {
 	struct pt_timer resume;
 };
 
-struct pt_pipe_pool {
-	struct pt_pipe *free;
-	int n_free;
-	int cap;
-	int in_use;
-	unsigned int pipe_size;
-	unsigned int warned;	/* "no fd for a pipe" said (once per worker) */
-};
-
 struct pt_worker {
 	int id;
 	struct pt_loop loop;
@@ -68,6 +59,7 @@ struct pt_worker {
 	struct pt_timer grace;
 	uint64_t t_pause_warn;		/* last "pausing accepts" line */
 	uint64_t n_pauses;		/* pauses since that line */
+	int fd_shortage;		/* EMFILE/ENFILE met by a connection in this batch, or 0 */
 	bool stopping;
 	bool owns_routes;		/* the only worker: resets the route counters on reload */
 	const struct pt_config_opts *copts;	/* applied again on reload */
@@ -81,8 +73,6 @@ struct pt_listen_set {
 	int *aidx;
 	int n;
 };
-
-void pt_pipe_pool_fini(struct pt_pipe_pool *pool);
 
 /* What a worker starts from (all owned by the master, shared after fork). */
 struct pt_worker_args {
