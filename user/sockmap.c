@@ -262,9 +262,11 @@ static void watch_sides(struct pt_conn *c)
 	}
 }
 
+#ifdef PT_TEST_HOOKS
 /*
- * Tests only: fault injection, every Nth call hits when the variable @name
- * holds N (unset or 0: never). PASSTHRU_FAULT_OWED makes a recv() of owed
+ * Test build only (PT_TEST_HOOKS, build/tests/passthru-hooks; the shipped
+ * daemon has none of this): fault injection, every Nth call hits when the
+ * variable @name holds N (unset or 0: never). PASSTHRU_FAULT_OWED makes a recv() of owed
  * bytes answer EAGAIN, as the kernel sometimes does (see take_owed());
  * PASSTHRU_FAULT_INFLIGHT makes forward_passed(), resumed after the target
  * was full, see redirected bytes still on their way to it, as while the
@@ -288,6 +290,9 @@ static bool fault_hit(struct pt_fault *f)
 	}
 	return f->every > 0 && ++f->calls % f->every == 0;
 }
+#else
+#define fault_hit(f) false /* no fault injection outside the test build */
+#endif
 
 /*
  * Take the bytes of direction d we already sent on (peeked, then written to
