@@ -7,9 +7,9 @@
  * Out of descriptors for the upstream socket (EMFILE/ENFILE) is not a
  * failed attempt: the connection retries on its timer, PT_CONNECT_RETRY_MS
  * later, until its connect_timeout_ms since accept has passed, and the
- * errno is left in w->fd_shortage, which the worker reads after the event
- * batch to pause its accepts. Nothing here calls back into conn.c or
- * worker.c (upstream.h).
+ * worker's accepts pause at once through w->pause_accepts, which the
+ * worker set up: nothing here calls a function of conn.c or worker.c
+ * (upstream.h).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -71,7 +71,8 @@ static enum pt_up_status try_connect(struct pt_conn *c, int *err)
 	if (fd == -1 && (errno == EMFILE || errno == ENFILE) &&
 	    c->w->loop.now - c->t_start < c->lcfg->connect_timeout_ms) {
 		/* Out of descriptors: the worker stops taking clients; try again shortly. */
-		c->w->fd_shortage = errno;
+		if (c->w->pause_accepts)
+			c->w->pause_accepts(c->w, errno);
 		c->connect_retry = true;
 		pt_timer_arm(&c->w->loop, &c->timer, c->w->loop.now + PT_CONNECT_RETRY_MS);
 		return PT_UP_PENDING;

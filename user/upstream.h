@@ -5,9 +5,11 @@
  * connect() and one connect_timeout_ms deadline per attempt; a refused or
  * timed-out attempt fails over to the next address, then the next upstream.
  *
- * Data flows one way: these functions never close the connection nor touch
- * the worker's listeners. They return a status, and conn.c acts on it
- * (start relaying, or close with the end reason the status names).
+ * Data flows one way: these functions never close the connection and call
+ * no function of conn.c or worker.c. They return a status, and conn.c acts
+ * on it (start relaying, or close with the end reason the status names);
+ * out of descriptors, they ask for a pause of accepts through the hook the
+ * worker set up (w->pause_accepts).
  */
 #ifndef __PT_UPSTREAM_H
 #define __PT_UPSTREAM_H

@@ -378,6 +378,7 @@ int pt_worker_run(const struct pt_worker_args *a)
 
 	w.cfg = pt_config_get(a->cfg);
 	w.copts = a->copts;
+	w.pause_accepts = pt_worker_pause_accepts; /* upstream.c does not call into worker.c */
 	w.owns_routes = a->n_workers == 1;
 	__atomic_store_n(&w.stats->worker_gen[w.id], w.cfg->generation, __ATOMIC_RELEASE);
 	pt_timer_init(&w.grace, grace_expired);
@@ -409,9 +410,6 @@ int pt_worker_run(const struct pt_worker_args *a)
 	while (!w.stopping || w.n_conns) {
 		err = pt_loop_run_once(&w.loop, -1);
 		pt_conn_reap(&w);
-		if (w.fd_shortage) /* no descriptor for an upstream socket (upstream.c) */
-			pt_worker_pause_accepts(&w, w.fd_shortage);
-		w.fd_shortage = 0;
 		if (err) {
 			pr_err(MAIN, "worker %d: event loop: %s", w.id, strerror(-err));
 			close_all(&w);

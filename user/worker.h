@@ -59,7 +59,8 @@ struct pt_worker {
 	struct pt_timer grace;
 	uint64_t t_pause_warn;		/* last "pausing accepts" line */
 	uint64_t n_pauses;		/* pauses since that line */
-	int fd_shortage;		/* EMFILE/ENFILE met by a connection in this batch, or 0 */
+	/* Set up by the worker for upstream.c: no descriptor for an upstream socket. */
+	void (*pause_accepts)(struct pt_worker *w, int err);
 	bool stopping;
 	bool owns_routes;		/* the only worker: resets the route counters on reload */
 	const struct pt_config_opts *copts;	/* applied again on reload */
