@@ -117,7 +117,27 @@ $(OUTPUT)/tests/%: $(OBJ)/tests/tools/%.o
 
 $(OBJ)/tests/%.o: CFLAGS += -Itests/lib
 
-tests: $(UNIT_BINS) $(TEST_TOOLS)
+# The test build of the daemon: build/passthru plus the test knobs
+# (PASSTHRU_FAULT_*, PASSTHRU_SELFTEST_FAIL), which exist only under
+# -DPT_TEST_HOOKS. Only the files that read them are compiled again, into
+# obj-hooks/; they come before the library, so its copies are not linked.
+HOOK_SRCS	:= user/sockmap.c user/selftest.c
+HOOK_OBJS	:= $(patsubst %.c,$(OUTPUT)/obj-hooks/%.o,$(HOOK_SRCS))
+HOOKS_BIN	:= $(OUTPUT)/tests/passthru-hooks
+
+$(HOOK_OBJS): | $(SKELS)
+
+$(OUTPUT)/obj-hooks/%.o: %.c
+	$(call msg,CC-HOOKS,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -DPT_TEST_HOOKS -MMD -MP -c $< -o $@
+
+$(HOOKS_BIN): $(OBJ)/user/main.o $(HOOK_OBJS) $(LIB) $(COMMON_LIB)
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+tests: $(UNIT_BINS) $(TEST_TOOLS) $(HOOKS_BIN)
 
 # deps: install every Debian package the build, the tests and the examples
 # need. Idempotent; runs apt-get update only when a package is missing.
@@ -179,6 +199,8 @@ help:
 	@echo '  test           deps + build + every test (unit, fuzz regressions, bpf, e2e on both'
 	@echo '                 data planes); last line: N passed, N failed, N skipped'
 	@echo '  test-unit      unit tests only; test-e2e: end-to-end tests only'
+	@echo '  tests          build the unit tests, test tools and build/tests/passthru-hooks'
+	@echo '                 (the daemon with the PASSTHRU_FAULT_*/SELFTEST_FAIL test knobs)'
 	@echo '  stress         deps + build + tests/stress (slow clients, garbage, upstream faults, load)'
 	@echo '  fuzz           run every libFuzzer harness FUZZ_SECONDS (60) each'
 	@echo '  fuzz-regress   replay saved crashes and seeds through every harness'
@@ -189,7 +211,7 @@ help:
 	@echo '  clean          remove build/'
 	@echo 'Variables: V=1 (verbose), SANITIZE=1 (ASan+UBSan)'
 
--include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
+-include $(shell find $(OBJ) $(OUTPUT)/obj-hooks -name '*.d' 2>/dev/null)
 
 # Fuzzing (tests/fuzz/README.md): libFuzzer harnesses built with clang and
 # ASan+UBSan in build/fuzz/, seeds built from tests/data and examples/.

@@ -37,7 +37,8 @@ enum pt_end {
 	PT_END_UPSTREAM_FAILED,
 	PT_END_CLIENT_GONE,	/* client left before relaying started */
 	PT_END_SHUTDOWN,
-	PT_END_MAX,
+	PT_END_MAX,		/* the number of reasons (counter rows) */
+	PT_END_NONE,		/* not ended: a data plane keeps the connection going */
 };
 
 /* A client network; spec is the config's text (owned by the config), or NULL. */

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * The connection state machine: DETECTING -> CONNECTING -> RELAYING.
+ * Connecting is upstream.c's, relaying a data plane's; both answer with a
+ * status or an end reason, and this file is the only one that closes a
+ * connection (pt_conn_close).
  *
  * While detecting, the client socket is watched edge-triggered: the peeked
  * bytes stay queued in the socket, so a level-triggered watch would fire
@@ -25,13 +28,9 @@
 #include "route.h"
 #include "sources.h"
 #include "stats.h"
+#include "upstream.h"
 #include "worker.h"
 
-static void start_connect(struct pt_conn *c);
-static const struct pt_sockaddr *cursor_addr(const struct pt_conn *c);
-static void try_connect(struct pt_conn *c);
-
-#define PT_CONNECT_RETRY_MS 50 /* no descriptor for the upstream socket: retry after */
 
 static struct pt_listener_stats *lstats(struct pt_conn *c)
 {
@@ -163,7 +162,7 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end)
 	c->end = end;
 	if (c->dp && c->state == PT_CS_RELAYING)
 		c->dp->detach(c);
-	pt_stats_conn_end(c);
+	pt_stats_conn_end(&c->st, end, c->bytes, c->pair, c->dp != NULL);
 	if (c->src_held)
 		pt_source_release(w->sources, w->id, c->lidx, (struct sockaddr *)&c->peer.ss);
 	pt_pair_close(c);
@@ -212,158 +211,80 @@ static const struct pt_dataplane *choose_plane(const struct pt_conn *c)
 	return &pt_dp_sockmap;
 }
 
+/* A data plane call returned: close the connection if it ended. */
+static void dp_result(struct pt_conn *c, enum pt_end end)
+{
+	if (end != PT_END_NONE)
+		pt_conn_close(c, end);
+}
+
 static void start_relay(struct pt_conn *c)
 {
+	enum pt_end end = PT_END_NONE;
 	int err;
 
 	pt_timer_cancel(&c->w->loop, &c->timer);
 	c->state = PT_CS_RELAYING;
-	c->up_addr = cursor_addr(c);
+	c->up_addr = pt_upstream_addr(c);
 	c->t_last = c->w->loop.now;
 	c->dp = choose_plane(c);
-	err = c->dp->attach(c);
+	err = c->dp->attach(c, &end);
 	if (err == -EAGAIN || err == -ENOSPC) {
 		/* Nothing moved yet (peer closing, no free slot): splice instead. */
 		c->fallback = err == -ENOSPC ? "no-slot" : c->fallback ? c->fallback : "insert-failed";
 		pr_debug(CONN, "#%llu: sockmap unavailable (%s), using splice",
 			 (unsigned long long)c->id, c->fallback);
 		c->dp = &pt_dp_splice;
-		err = c->dp->attach(c);
+		err = c->dp->attach(c, &end);
 	}
 	if (err) {
 		pr_warn(CONN, "#%llu: %s data plane: %s", (unsigned long long)c->id, c->dp->name,
 			strerror(-err));
-		pt_conn_close(c, PT_END_ERROR);
+		end = PT_END_ERROR;
 	}
+	dp_result(c, end);
 }
 
-/* --- connecting ---------------------------------------------------------- */
+/* --- connecting (upstream.c) ------------------------------------------ */
 
-static const struct pt_sockaddr *cursor_addr(const struct pt_conn *c)
+/* Act on what upstream.c says about the connect. */
+static void connect_status(struct pt_conn *c, enum pt_up_status st)
 {
-	const struct pt_route *r = pt_conn_route(c);
-	const struct pt_upstream *u;
-
-	if (c->up_i >= r->n_upstreams)
-		return NULL;
-	u = &r->upstreams[c->up_i];
-	return c->addr_i < u->n_addrs ? &u->addrs[c->addr_i] : NULL;
-}
-
-/* Move the failover cursor to the next address, then the next upstream. */
-static bool cursor_next(struct pt_conn *c)
-{
-	const struct pt_route *r = pt_conn_route(c);
-
-	if (c->up_i >= r->n_upstreams)
-		return false;
-	if (++c->addr_i < r->upstreams[c->up_i].n_addrs)
-		return true;
-	c->addr_i = 0;
-	while (++c->up_i < r->n_upstreams)
-		if (r->upstreams[c->up_i].n_addrs)
-			return true;
-	return false;
-}
-
-static void connect_failed(struct pt_conn *c, int err)
-{
-	const struct pt_route *r = pt_conn_route(c);
-	char buf[64];
-	const struct pt_sockaddr *a = cursor_addr(c);
-
-	pr_debug(CONN, "#%llu: connect to %s (%s) failed: %s", (unsigned long long)c->id,
-		 a ? pt_sockaddr_str((const struct sockaddr *)&a->ss, buf, sizeof(buf)) : "-",
-		 r->upstreams[c->up_i].spec, strerror(err));
-	pt_stats_connect_failed(c, err);
-	close_side(c, &c->up, false);
-	pt_timer_cancel(&c->w->loop, &c->timer);
-	if (!cursor_next(c)) {
+	switch (st) {
+	case PT_UP_PENDING:
+		return;
+	case PT_UP_CONNECTED:
+		start_relay(c);
+		return;
+	case PT_UP_FAILED:
 		pt_conn_close(c, PT_END_UPSTREAM_FAILED);
 		return;
+	case PT_UP_ERROR:
+		pt_conn_close(c, PT_END_ERROR);
+		return;
 	}
-	try_connect(c);
 }
 
 static void up_event(struct pt_ev *ev, uint32_t events)
 {
 	struct pt_conn *c = container_of(ev, struct pt_conn, up);
-	int err = 0;
-	socklen_t len = sizeof(err);
 
 	switch (c->state) {
 	case PT_CS_CONNECTING:
-		if (getsockopt(ev->fd, SOL_SOCKET, SO_ERROR, &err, &len))
-			err = errno;
-		if (!err && (events & (EPOLLERR | EPOLLHUP)))
-			err = ECONNREFUSED;
-		if (err) {
-			connect_failed(c, err);
-			return;
-		}
-		if (events & EPOLLOUT)
-			start_relay(c);
+		connect_status(c, pt_upstream_event(c, events));
 		return;
 	case PT_CS_RELAYING:
-		c->dp->event(c, PT_SIDE_UPSTREAM, events);
+		dp_result(c, c->dp->event(c, PT_SIDE_UPSTREAM, events));
 		return;
 	default:
 		return;
 	}
 }
 
-static void try_connect(struct pt_conn *c)
-{
-	const struct pt_sockaddr *a = cursor_addr(c);
-	int fd, one = 1;
-
-	if (!a) {
-		pt_conn_close(c, PT_END_UPSTREAM_FAILED);
-		return;
-	}
-	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1 && (errno == EMFILE || errno == ENFILE) &&
-	    c->w->loop.now - c->t_start < c->lcfg->connect_timeout_ms) {
-		/* Out of descriptors: stop taking clients and try again shortly. */
-		pt_worker_pause_accepts(c->w, errno);
-		c->connect_retry = true;
-		pt_timer_arm(&c->w->loop, &c->timer, c->w->loop.now + PT_CONNECT_RETRY_MS);
-		return;
-	}
-	if (fd == -1) {
-		pr_warn(CONN, "#%llu: upstream socket: %s", (unsigned long long)c->id,
-			strerror(errno));
-		pt_conn_close(c, PT_END_ERROR);
-		return;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	pt_ev_init(&c->up, fd, up_event);
-	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0) {
-		start_relay(c);
-		return;
-	}
-	if (errno != EINPROGRESS) {
-		connect_failed(c, errno);
-		return;
-	}
-	if (pt_loop_watch(&c->w->loop, &c->up, EPOLLOUT | EPOLLET)) {
-		pt_conn_close(c, PT_END_ERROR);
-		return;
-	}
-	pt_timer_arm(&c->w->loop, &c->timer, c->w->loop.now + c->lcfg->connect_timeout_ms);
-}
-
 static void start_connect(struct pt_conn *c)
 {
-	const struct pt_route *r = pt_conn_route(c);
-
 	c->state = PT_CS_CONNECTING;
-	c->up_i = 0;
-	c->addr_i = 0;
-	while (c->up_i < r->n_upstreams && !r->upstreams[c->up_i].n_addrs)
-		c->up_i++;
-	pt_timer_cancel(&c->w->loop, &c->timer);
-	try_connect(c);
+	connect_status(c, pt_upstream_start(c));
 }
 
 /* --- detecting ----------------------------------------------------------- */
@@ -384,7 +305,8 @@ static void route_step(struct pt_conn *c)
 		break;
 	}
 	c->ridx = idx;
-	pt_stats_route_chosen(c);
+	c->st.ridx = idx;
+	pt_stats_route_chosen(&c->st);
 	pr_debug(CONN, "#%llu: route %s", (unsigned long long)c->id, c->lcfg->routes[idx].name);
 	if (c->lcfg->routes[idx].action == PT_ACT_REJECT) {
 		pt_conn_close(c, PT_END_REJECTED);
@@ -472,7 +394,7 @@ static void cli_event(struct pt_ev *ev, uint32_t events)
 			pt_conn_close(c, PT_END_CLIENT_GONE);
 		return;
 	case PT_CS_RELAYING:
-		c->dp->event(c, PT_SIDE_CLIENT, events);
+		dp_result(c, c->dp->event(c, PT_SIDE_CLIENT, events));
 		return;
 	default:
 		return;
@@ -488,15 +410,10 @@ static void conn_timer(struct pt_timer *t)
 		detect_round(c, true);
 		return;
 	case PT_CS_CONNECTING:
-		if (c->connect_retry) {
-			c->connect_retry = false;
-			try_connect(c);
-			return;
-		}
-		connect_failed(c, ETIMEDOUT);
+		connect_status(c, pt_upstream_timer(c));
 		return;
 	case PT_CS_RELAYING:
-		c->dp->timer(c);
+		dp_result(c, c->dp->timer(c));
 		return;
 	default:
 		return;
@@ -508,7 +425,7 @@ static void conn_more(struct pt_task *t)
 	struct pt_conn *c = container_of(t, struct pt_conn, more);
 
 	if (c->state == PT_CS_RELAYING)
-		c->dp->resume(c);
+		dp_result(c, c->dp->resume(c));
 }
 
 static struct pt_conn *conn_new(struct pt_worker *w, int lidx, int fd,
@@ -524,6 +441,8 @@ static struct pt_conn *conn_new(struct pt_worker *w, int lidx, int fd,
 	c->lidx = lidx;
 	c->lcfg = &c->cfg->listeners[lidx];
 	c->ridx = -1;
+	c->st = (struct pt_stats_ref){ .s = w->stats, .wid = w->id, .lidx = lidx, .ridx = -1,
+				       .gen = c->cfg->generation };
 	c->peer = *peer;
 	c->t_start = w->loop.now;
 	c->state = PT_CS_DETECTING;
@@ -566,4 +485,28 @@ void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_socka
 	pt_timer_arm(&w->loop, &c->timer, w->loop.now + c->lcfg->timeout_ms);
 	if (pt_loop_watch(&w->loop, &c->cli, EPOLLIN | EPOLLRDHUP | EPOLLET))
 		pt_conn_close(c, PT_END_ERROR);
+}
+
+/* The data planes a worker may use, for their per-worker hooks. */
+static const struct pt_dataplane *const planes[] = { &pt_dp_splice, &pt_dp_sockmap };
+
+int pt_conn_planes_init(struct pt_worker *w)
+{
+	int err;
+
+	for (size_t i = 0; i < sizeof(planes) / sizeof(planes[0]); i++) {
+		if (!planes[i]->worker_init)
+			continue;
+		err = planes[i]->worker_init(w);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+void pt_conn_planes_fini(struct pt_worker *w)
+{
+	for (size_t i = 0; i < sizeof(planes) / sizeof(planes[0]); i++)
+		if (planes[i]->worker_fini)
+			planes[i]->worker_fini(w);
 }

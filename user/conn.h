@@ -5,9 +5,11 @@
  *   accept -> DETECTING -> CONNECTING -> RELAYING -> closed
  *
  * DETECTING peeks at the client's first bytes and runs the detectors until
- * a route can be chosen; CONNECTING tries the route's upstreams in order;
- * RELAYING belongs to a data plane (splice or sockmap). Each state has one
- * deadline, kept in c->timer.
+ * a route can be chosen; CONNECTING tries the route's upstreams in order
+ * (upstream.c); RELAYING belongs to a data plane (splice or sockmap). Each
+ * state has one deadline, kept in c->timer. Only conn.c closes a
+ * connection: upstream.c and the data planes report a status or an end
+ * reason (conn-t.h) and conn.c acts on it.
  */
 #ifndef __PT_CONN_H
 #define __PT_CONN_H
@@ -16,12 +18,13 @@
 #include <stdint.h>
 
 #include "config-t.h"
-#include "passthru-common.h" /* enum pt_end, pt_end_name() */
+#include "conn-t.h"
 #include "dataplane.h"
 #include "detect.h"
 #include "loop.h"
 #include "sockmap-t.h"
 #include "splice-t.h"
+#include "stats.h"
 
 struct pt_worker;
 
@@ -41,11 +44,12 @@ struct pt_conn {
 	int lidx;			/* listener index in cfg */
 	const struct pt_listener_cfg *lcfg;
 	int ridx;			/* chosen route, -1 before */
+	struct pt_stats_ref st;		/* where the connection counts (stats.h) */
 	struct pt_ev cli, up;
 	struct pt_timer timer;
 	struct pt_task more;		/* the data plane yielded with work left */
 	struct pt_sockaddr peer;
-	int up_i, addr_i;		/* upstream failover cursor */
+	int up_i, addr_i;		/* upstream failover cursor (upstream.c) */
 	const struct pt_sockaddr *up_addr;	/* the upstream we relay to */
 	uint64_t t_start;		/* ms, monotonic */
 	uint64_t t_last;		/* last byte relayed, for the idle timeout */
@@ -80,6 +84,12 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end);
 /* Free the connections closed during the last event batch. */
 void pt_conn_reap(struct pt_worker *w);
 
+/*
+ * Set up, and release, what the data planes keep per worker (the splice
+ * pipe pool). Init returns 0 or -errno; fini is safe after a failed init.
+ */
+int pt_conn_planes_init(struct pt_worker *w);
+void pt_conn_planes_fini(struct pt_worker *w);
 
 static inline const struct pt_route *pt_conn_route(const struct pt_conn *c)
 {

@@ -14,8 +14,10 @@
  *          zero-length skb EPIPE)
  *
  * A failure means the kernel lacks something: the caller unloads the maps
- * and relays with splice. PASSTHRU_SELFTEST_FAIL=<step> makes that step
- * fail on purpose, so that tests can prove the fallback on any kernel.
+ * and relays with splice. In the test build (PT_TEST_HOOKS, `make tests`
+ * makes build/tests/passthru-hooks), PASSTHRU_SELFTEST_FAIL=<step> makes
+ * that step fail on purpose, so that tests can prove the fallback on any
+ * kernel; the shipped daemon does not read it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,12 +45,20 @@ struct st_socks {
 	__u64 ck[2];
 };
 
+#ifdef PT_TEST_HOOKS
+/* Test build only: PASSTHRU_SELFTEST_FAIL=@step makes that step fail. */
 static bool injected(const char *step)
 {
 	const char *f = getenv("PASSTHRU_SELFTEST_FAIL");
 
 	return f && !strcmp(f, step);
 }
+#else
+static bool injected(const char *step)
+{
+	return false;
+}
+#endif
 
 static int tcp_pair(int lsn, int *conn, int *acc)
 {

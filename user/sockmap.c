@@ -20,6 +20,9 @@
  * took everything (T's written counter caught up); then shutdown(T, WR).
  * Waiting polls with a short timer; a pair that makes no progress for
  * drain_timeout_ms is reset.
+ *
+ * Like every data plane, this one never closes a connection: its callbacks
+ * return the end reason and conn.c closes (dataplane.h).
  */
 #include <errno.h>
 #include <linux/sockios.h>
@@ -259,9 +262,11 @@ static void watch_sides(struct pt_conn *c)
 	}
 }
 
+#ifdef PT_TEST_HOOKS
 /*
- * Tests only: fault injection, every Nth call hits when the variable @name
- * holds N (unset or 0: never). PASSTHRU_FAULT_OWED makes a recv() of owed
+ * Test build only (PT_TEST_HOOKS, build/tests/passthru-hooks; the shipped
+ * daemon has none of this): fault injection, every Nth call hits when the
+ * variable @name holds N (unset or 0: never). PASSTHRU_FAULT_OWED makes a recv() of owed
  * bytes answer EAGAIN, as the kernel sometimes does (see take_owed());
  * PASSTHRU_FAULT_INFLIGHT makes forward_passed(), resumed after the target
  * was full, see redirected bytes still on their way to it, as while the
@@ -285,6 +290,9 @@ static bool fault_hit(struct pt_fault *f)
 	}
 	return f->every > 0 && ++f->calls % f->every == 0;
 }
+#else
+#define fault_hit(f) false /* no fault injection outside the test build */
+#endif
 
 /*
  * Take the bytes of direction d we already sent on (peeked, then written to
@@ -457,8 +465,9 @@ static void log_stuck(struct pt_conn *c)
  * Look at both directions and do what can be done now: forward passed
  * bytes, finish a direction whose source said EOF, and decide whether to
  * keep polling (something is draining) or sleep until the next event.
+ * Returns how the connection ended, or PT_END_NONE.
  */
-static void service(struct pt_conn *c)
+static enum pt_end service(struct pt_conn *c)
 {
 	struct pt_sockmap_state *s = sm(c);
 	enum pt_side bad = PT_SIDE_CLIENT;
@@ -475,9 +484,7 @@ static void service(struct pt_conn *c)
 		if (r < 0) {
 			pr_debug(CONN, "#%llu: sockmap: %s side: %s", (unsigned long long)c->id,
 				 bad == PT_SIDE_CLIENT ? "client" : "upstream", strerror(-r));
-			pt_conn_close(c, bad == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET
-							       : PT_END_UPSTREAM_RESET);
-			return;
+			return bad == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET : PT_END_UPSTREAM_RESET;
 		}
 		if (r == 1 && s->eof[d]) {
 			pr_debug(
@@ -502,10 +509,8 @@ static void service(struct pt_conn *c)
 	for (int d = 0; d < 2; d++)
 		c->bytes[d] = ld(&c->pair->dir[d].redirected) + ld(&c->pair->dir[d].consumed) +
 			      ld(&c->pair->dir[d].copied);
-	if (s->shut[0] && s->shut[1]) {
-		pt_conn_close(c, PT_END_DONE);
-		return;
-	}
+	if (s->shut[0] && s->shut[1])
+		return PT_END_DONE;
 
 	sig = counter_sig(c->pair);
 	if (waiting)
@@ -522,8 +527,7 @@ static void service(struct pt_conn *c)
 				"#%llu: sockmap: no progress for %u ms while draining; resetting",
 				(unsigned long long)c->id, c->lcfg->drain_timeout_ms);
 			log_stuck(c);
-			pt_conn_close(c, PT_END_ERROR);
-			return;
+			return PT_END_ERROR;
 		}
 		pt_pair_set_state(c->pair, PT_PAIR_DRAINING);
 		/* Poll fast while the queue moves, back off while it is stuck. */
@@ -538,9 +542,10 @@ static void service(struct pt_conn *c)
 		pt_loop_defer(&c->w->loop, &c->more);
 	watch_sides(c);
 	arm_timer(c);
+	return PT_END_NONE;
 }
 
-static void sockmap_event(struct pt_conn *c, enum pt_side side, uint32_t events)
+static enum pt_end sockmap_event(struct pt_conn *c, enum pt_side side, uint32_t events)
 {
 	struct pt_ev *ev = side == PT_SIDE_CLIENT ? &c->cli : &c->up;
 	int err = 0;
@@ -553,24 +558,24 @@ static void sockmap_event(struct pt_conn *c, enum pt_side side, uint32_t events)
 	if (err || (events & EPOLLERR)) {
 		pr_debug(CONN, "#%llu: %s socket error: %s", (unsigned long long)c->id,
 			 side == PT_SIDE_CLIENT ? "client" : "upstream", strerror(err));
-		pt_conn_close(c,
-			      side == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET : PT_END_UPSTREAM_RESET);
-		return;
+		return side == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET : PT_END_UPSTREAM_RESET;
 	}
 	if (events & (EPOLLRDHUP | EPOLLHUP))
 		sm(c)->eof[side == PT_SIDE_CLIENT ? PT_DIR_UP : PT_DIR_DOWN] = true;
-	service(c);
+	return service(c);
 }
 
-static void sockmap_timer(struct pt_conn *c)
+static enum pt_end sockmap_timer(struct pt_conn *c)
 {
 	unsigned int idle = c->lcfg->idle_timeout_ms;
+	enum pt_end end;
 
-	service(c);
-	if (c->state != PT_CS_RELAYING || !idle)
-		return;
+	end = service(c);
+	if (end != PT_END_NONE || !idle)
+		return end;
 	if (c->w->loop.now - c->t_last >= idle && !sm(c)->poll_ms)
-		pt_conn_close(c, PT_END_IDLE);
+		return PT_END_IDLE;
+	return PT_END_NONE;
 }
 
 /* Cookies, write-counter bases and the limit: what the verdict needs. */
@@ -596,7 +601,7 @@ static int prime_pair(struct pt_conn *c, uint64_t cookie[2])
 	return 0;
 }
 
-static int sockmap_attach(struct pt_conn *c)
+static int sockmap_attach(struct pt_conn *c, enum pt_end *end)
 {
 	struct pt_sockmap_state *s = sm(c);
 	uint64_t cookie[2];
@@ -621,12 +626,11 @@ static int sockmap_attach(struct pt_conn *c)
 	s->t_move = c->w->loop.now;
 	for (int side = 0; side < 2; side++) {
 		if (s->reset[side]) {
-			pt_conn_close(c, side == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET
-								: PT_END_UPSTREAM_RESET);
+			*end = side == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET : PT_END_UPSTREAM_RESET;
 			return 0;
 		}
 	}
-	service(c);
+	*end = service(c);
 	return 0;
 }
 

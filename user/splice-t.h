@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The splice data plane's types: its per-connection state (in struct
+ * pt_conn) and its per-worker pipe pool (in struct pt_worker).
+ */
 #ifndef __PT_SPLICE_T_H
 #define __PT_SPLICE_T_H
 
@@ -21,6 +25,16 @@ struct pt_splice_dir {
 struct pt_splice_state {
 	struct pt_splice_dir dir[2];
 	bool starved;		/* a pipe could not be made (EMFILE): retry on a timer */
+};
+
+/* A worker's idle pipes, reused by its connections (splice.c). */
+struct pt_pipe_pool {
+	struct pt_pipe *free;
+	int n_free;
+	int cap;
+	int in_use;
+	unsigned int pipe_size;
+	unsigned int warned;	/* "no fd for a pipe" said (once per worker) */
 };
 
 #endif /* __PT_SPLICE_T_H */

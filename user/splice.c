@@ -10,8 +10,12 @@
  *
  * Half-close: when a side says EOF and its pipe is empty, the other socket
  * gets shutdown(SHUT_WR); the connection ends when both directions have
- * done so. An error on either socket ends it at once (conn.c turns that
- * into an RST towards the other side).
+ * done so. An error on either socket ends it at once: the callbacks return
+ * the end reason and conn.c closes the connection (with an RST towards the
+ * other side).
+ *
+ * The pipe pool is per worker (struct pt_worker's pipes), set up and
+ * emptied through this plane's worker_init()/worker_fini() hooks.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -91,9 +95,18 @@ static void pipe_drop(struct pt_pipe_pool *pool, struct pt_pipe *p)
 	p->rd = p->wr = -1;
 }
 
-/* Close the idle pipes of a worker that is exiting. */
-void pt_pipe_pool_fini(struct pt_pipe_pool *pool)
+/* A worker starts with no pipe: they are made on demand. */
+static int splice_worker_init(struct pt_worker *w)
 {
+	memset(&w->pipes, 0, sizeof(w->pipes));
+	return 0;
+}
+
+/* Close the idle pipes of a worker that is exiting. */
+static void splice_worker_fini(struct pt_worker *w)
+{
+	struct pt_pipe_pool *pool = &w->pipes;
+
 	while (pool->n_free) {
 		struct pt_pipe *p = &pool->free[--pool->n_free];
 
@@ -214,7 +227,8 @@ static void publish(struct pt_conn *c)
 		pt_pair_set_state(c->pair, PT_PAIR_HALF_CLOSED);
 }
 
-static void relay(struct pt_conn *c)
+/* Pump both directions; how the connection ended, or PT_END_NONE. */
+static enum pt_end relay(struct pt_conn *c)
 {
 	struct pt_splice_state *s = &c->dps.splice;
 	enum pt_side bad = PT_SIDE_CLIENT;
@@ -228,18 +242,14 @@ static void relay(struct pt_conn *c)
 	if (err) {
 		pr_debug(CONN, "#%llu: splice: %s side: %s", (unsigned long long)c->id,
 			 bad == PT_SIDE_CLIENT ? "client" : "upstream", strerror(-err));
-		pt_conn_close(c,
-			      bad == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET : PT_END_UPSTREAM_RESET);
-		return;
+		return bad == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET : PT_END_UPSTREAM_RESET;
 	}
 	if (progress) {
 		c->t_last = c->w->loop.now;
 		publish(c);
 	}
-	if (s->dir[PT_DIR_UP].shut && s->dir[PT_DIR_DOWN].shut) {
-		pt_conn_close(c, PT_END_DONE);
-		return;
-	}
+	if (s->dir[PT_DIR_UP].shut && s->dir[PT_DIR_DOWN].shut)
+		return PT_END_DONE;
 	if (more)
 		pt_loop_defer(&c->w->loop, &c->more);
 	if (s->starved) {
@@ -248,9 +258,10 @@ static void relay(struct pt_conn *c)
 			pr_warn(CONN,
 				"no file descriptor for a splice pipe: connections wait (raise RLIMIT_NOFILE)");
 	}
+	return PT_END_NONE;
 }
 
-static void splice_event(struct pt_conn *c, enum pt_side side, uint32_t events)
+static enum pt_end splice_event(struct pt_conn *c, enum pt_side side, uint32_t events)
 {
 	struct pt_ev *ev = side == PT_SIDE_CLIENT ? &c->cli : &c->up;
 	int err = 0;
@@ -260,11 +271,9 @@ static void splice_event(struct pt_conn *c, enum pt_side side, uint32_t events)
 		getsockopt(ev->fd, SOL_SOCKET, SO_ERROR, &err, &len);
 		pr_debug(CONN, "#%llu: %s socket error: %s", (unsigned long long)c->id,
 			 side == PT_SIDE_CLIENT ? "client" : "upstream", strerror(err));
-		pt_conn_close(c,
-			      side == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET : PT_END_UPSTREAM_RESET);
-		return;
+		return side == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET : PT_END_UPSTREAM_RESET;
 	}
-	relay(c);
+	return relay(c);
 }
 
 static void arm_idle(struct pt_conn *c)
@@ -275,23 +284,24 @@ static void arm_idle(struct pt_conn *c)
 		pt_timer_arm(&c->w->loop, &c->timer, c->t_last + idle);
 }
 
-static void splice_timer(struct pt_conn *c)
+static enum pt_end splice_timer(struct pt_conn *c)
 {
+	enum pt_end end;
+
 	if (c->dps.splice.starved) {
-		relay(c);
-		if (c->state != PT_CS_RELAYING || c->dps.splice.starved)
-			return;
+		end = relay(c);
+		if (end != PT_END_NONE || c->dps.splice.starved)
+			return end;
 	}
 	if (!c->lcfg->idle_timeout_ms)
-		return;
-	if (c->w->loop.now - c->t_last >= c->lcfg->idle_timeout_ms) {
-		pt_conn_close(c, PT_END_IDLE);
-		return;
-	}
+		return PT_END_NONE;
+	if (c->w->loop.now - c->t_last >= c->lcfg->idle_timeout_ms)
+		return PT_END_IDLE;
 	arm_idle(c);
+	return PT_END_NONE;
 }
 
-static int splice_attach(struct pt_conn *c)
+static int splice_attach(struct pt_conn *c, enum pt_end *end)
 {
 	const uint32_t mask = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 	int err;
@@ -311,7 +321,7 @@ static int splice_attach(struct pt_conn *c)
 	pt_pair_open(c, PT_PLANE_SPLICE);
 	arm_idle(c);
 	/* The peeked bytes (and maybe a server banner) are already waiting. */
-	relay(c);
+	*end = relay(c);
 	return 0;
 }
 
@@ -328,4 +338,6 @@ const struct pt_dataplane pt_dp_splice = {
 	.timer = splice_timer,
 	.resume = relay,
 	.detach = splice_detach,
+	.worker_init = splice_worker_init,
+	.worker_fini = splice_worker_fini,
 };

@@ -1,19 +1,18 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The shared counters and the three places conn.c feeds them: when a route
- * is chosen, when a connect attempt fails and when a connection ends (the
- * data-plane counters of its pair slot are folded in then, before the slot
- * is freed).
+ * The shared counters and the three places the connection code feeds them:
+ * when a route is chosen, when a connect attempt fails and when a
+ * connection ends (the data-plane counters of its pair slot are folded in
+ * then, before the slot is freed). A connection is known here only by its
+ * struct pt_stats_ref, not by struct pt_conn.
  */
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#include "conn.h"
 #include "pairs.h"
 #include "stats.h"
-#include "worker.h"
 
 struct pt_stats *pt_stats_create(void)
 {
@@ -36,15 +35,15 @@ void pt_stats_routes_reset(struct pt_stats *s, uint32_t gen, int n_listeners)
 		memset(s->r[i], 0, sizeof(s->r[i]));
 }
 
-/* @c's route row, or NULL: no route yet, or the rows belong to another generation. */
-static struct pt_route_stats *route_row(struct pt_conn *c)
+/* @ref's route row, or NULL: no route yet, or the rows belong to another generation. */
+static struct pt_route_stats *route_row(const struct pt_stats_ref *ref)
 {
-	struct pt_stats *s = c->w->stats;
+	struct pt_stats *s = ref->s;
 
-	if (c->ridx < 0 || c->ridx >= PT_MAX_ROUTES || c->lidx >= PT_MAX_LISTENERS ||
-	    __atomic_load_n(&s->route_gen, __ATOMIC_ACQUIRE) != c->cfg->generation)
+	if (ref->ridx < 0 || ref->ridx >= PT_MAX_ROUTES || ref->lidx >= PT_MAX_LISTENERS ||
+	    __atomic_load_n(&s->route_gen, __ATOMIC_ACQUIRE) != ref->gen)
 		return NULL;
-	return &s->r[c->lidx][c->ridx];
+	return &s->r[ref->lidx][ref->ridx];
 }
 
 static void stat_max(uint64_t *ctr, uint64_t v)
@@ -56,17 +55,17 @@ static void stat_max(uint64_t *ctr, uint64_t v)
 		;
 }
 
-void pt_stats_route_chosen(struct pt_conn *c)
+void pt_stats_route_chosen(const struct pt_stats_ref *ref)
 {
-	struct pt_route_stats *rs = route_row(c);
+	struct pt_route_stats *rs = route_row(ref);
 
 	if (rs)
 		pt_stat_add(&rs->matched, 1);
 }
 
-void pt_stats_connect_failed(struct pt_conn *c, int err)
+void pt_stats_connect_failed(const struct pt_stats_ref *ref, int err)
 {
-	struct pt_route_stats *rs = route_row(c);
+	struct pt_route_stats *rs = route_row(ref);
 
 	if (!rs)
 		return;
@@ -76,9 +75,8 @@ void pt_stats_connect_failed(struct pt_conn *c, int err)
 }
 
 /* Kernel and daemon shares of the bytes, and the backpressure counters. */
-static void count_plane(struct pt_route_stats *rs, const struct pt_conn *c)
+static void count_plane(struct pt_route_stats *rs, const uint64_t bytes[2], const struct pt_pair *p)
 {
-	const struct pt_pair *p = c->pair;
 	enum pt_plane plane = p ? (enum pt_plane)p->plane : PT_PLANE_SPLICE;
 
 	pt_stat_add(&rs->relayed[plane <= PT_PLANE_SOCKMAP ? plane : PT_PLANE_NONE], 1);
@@ -94,37 +92,33 @@ static void count_plane(struct pt_route_stats *rs, const struct pt_conn *c)
 			pt_stat_add(&rs->redirect_fail[d], pt_pair_load(&pd->redirect_fail));
 			stat_max(&rs->max_queued[d], pt_pair_load(&pd->max_queued));
 		}
-		if (kernel > c->bytes[d])
-			kernel = c->bytes[d];
+		if (kernel > bytes[d])
+			kernel = bytes[d];
 		pt_stat_add(&rs->kernel_bytes[d], kernel);
-		pt_stat_add(&rs->daemon_bytes[d], c->bytes[d] - kernel);
+		pt_stat_add(&rs->daemon_bytes[d], bytes[d] - kernel);
 	}
 }
 
-/*
- * Count the end of @c in its listener's and its route's rows. Called once,
- * after the data plane let go of the connection and before its pair slot
- * is freed.
- */
-void pt_stats_conn_end(struct pt_conn *c)
+void pt_stats_conn_end(const struct pt_stats_ref *ref, enum pt_end end, const uint64_t bytes[2],
+		       const struct pt_pair *pair, bool relayed)
 {
-	struct pt_listener_stats *ls = &c->w->stats->l[c->lidx];
-	struct pt_route_stats *rs = route_row(c);
+	struct pt_listener_stats *ls = &ref->s->l[ref->lidx];
+	struct pt_route_stats *rs = route_row(ref);
 
-	pt_stat_add(&ls->ended[c->end], 1);
-	pt_stat_add(&ls->bytes[PT_DIR_UP], c->bytes[PT_DIR_UP]);
-	pt_stat_add(&ls->bytes[PT_DIR_DOWN], c->bytes[PT_DIR_DOWN]);
-	pt_stats_active(c->w->stats, c->lidx, c->w->id, -1);
+	pt_stat_add(&ls->ended[end], 1);
+	pt_stat_add(&ls->bytes[PT_DIR_UP], bytes[PT_DIR_UP]);
+	pt_stat_add(&ls->bytes[PT_DIR_DOWN], bytes[PT_DIR_DOWN]);
+	pt_stats_active(ref->s, ref->lidx, ref->wid, -1);
 	if (!rs)
 		return;
-	if (c->end == PT_END_REJECTED)
+	if (end == PT_END_REJECTED)
 		pt_stat_add(&rs->rejected, 1);
-	else if (c->end == PT_END_UPSTREAM_FAILED)
+	else if (end == PT_END_UPSTREAM_FAILED)
 		pt_stat_add(&rs->upstream_failures, 1);
-	pt_stat_add(&rs->bytes[PT_DIR_UP], c->bytes[PT_DIR_UP]);
-	pt_stat_add(&rs->bytes[PT_DIR_DOWN], c->bytes[PT_DIR_DOWN]);
-	if (c->dp)
-		count_plane(rs, c);
+	pt_stat_add(&rs->bytes[PT_DIR_UP], bytes[PT_DIR_UP]);
+	pt_stat_add(&rs->bytes[PT_DIR_DOWN], bytes[PT_DIR_DOWN]);
+	if (relayed)
+		count_plane(rs, bytes, pair);
 }
 
 void pt_stats_forget_worker(struct pt_stats *s, int wid)

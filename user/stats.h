@@ -12,11 +12,14 @@
 #ifndef __PT_STATS_H
 #define __PT_STATS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config-t.h"
-#include "conn.h"
+#include "conn-t.h"
 #include "passthru.h"
+
+struct pt_pair;
 
 #define PT_MAX_WORKERS 64
 
@@ -65,10 +68,32 @@ void pt_stats_destroy(struct pt_stats *s);
  */
 void pt_stats_routes_reset(struct pt_stats *s, uint32_t gen, int n_listeners);
 
-/* conn.c hooks: a route was chosen, a connect attempt failed, the connection ended. */
-void pt_stats_route_chosen(struct pt_conn *c);
-void pt_stats_connect_failed(struct pt_conn *c, int err);
-void pt_stats_conn_end(struct pt_conn *c);
+/*
+ * Where one connection counts: its listener's row and, while the route rows
+ * belong to the generation it started under, its route's row.
+ */
+struct pt_stats_ref {
+	struct pt_stats *s;
+	int wid;		/* the worker holding the connection */
+	int lidx;		/* listener index */
+	int ridx;		/* route index, -1 before one is chosen */
+	uint32_t gen;		/* config generation of the connection */
+};
+
+/* A route was chosen (ref->ridx set). */
+void pt_stats_route_chosen(const struct pt_stats_ref *ref);
+
+/* A connect attempt to an upstream failed with @err (a positive errno). */
+void pt_stats_connect_failed(const struct pt_stats_ref *ref, int err);
+
+/*
+ * The connection ended with @end after relaying @bytes (PT_DIR_UP,
+ * PT_DIR_DOWN); @relayed says whether a data plane had it, @pair is its
+ * pair slot (data-plane counters) or NULL. Called once, after the data
+ * plane let go of the connection and before its pair slot is freed.
+ */
+void pt_stats_conn_end(const struct pt_stats_ref *ref, enum pt_end end, const uint64_t bytes[2],
+		       const struct pt_pair *pair, bool relayed);
 
 static inline void pt_stat_add(uint64_t *ctr, uint64_t n)
 {

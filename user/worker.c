@@ -218,6 +218,7 @@ int pt_worker_run(const struct pt_worker_args *a)
 
 	w.cfg = pt_config_get(a->cfg);
 	w.copts = a->copts;
+	w.pause_accepts = pt_worker_pause_accepts; /* upstream.c does not call into worker.c */
 	w.owns_routes = a->n_workers == 1;
 	__atomic_store_n(&w.stats->worker_gen[w.id], w.cfg->generation, __ATOMIC_RELEASE);
 	pt_timer_init(&w.grace, grace_expired);
@@ -226,6 +227,8 @@ int pt_worker_run(const struct pt_worker_args *a)
 		goto out;
 	w.window = malloc(PT_SCRATCH_SIZE);
 	err = w.window ? 0 : -ENOMEM;
+	if (!err)
+		err = pt_conn_planes_init(&w);
 	if (!err)
 		err = setup_slots(&w, a->n_workers);
 	if (!err)
@@ -259,7 +262,7 @@ out_fini:
 	if (w.ctl)
 		pt_control_stop(w.ctl, false);
 	pt_listeners_close(&w);
-	pt_pipe_pool_fini(&w.pipes);
+	pt_conn_planes_fini(&w);
 	if (w.sig.fd >= 0)
 		close(w.sig.fd);
 	free(w.free_slots);

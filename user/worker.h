@@ -26,15 +26,6 @@ struct pt_worker;
 #define PT_SCRATCH_SIZE (256 * 1024)
 _Static_assert(PT_SCRATCH_SIZE > PT_WINDOW_MAX, "the window plus its NUL fits the scratch");
 
-struct pt_pipe_pool {
-	struct pt_pipe *free;
-	int n_free;
-	int cap;
-	int in_use;
-	unsigned int pipe_size;
-	unsigned int warned;	/* "no fd for a pipe" said (once per worker) */
-};
-
 struct pt_worker {
 	int id;
 	struct pt_loop loop;
@@ -58,13 +49,13 @@ struct pt_worker {
 	struct pt_timer grace;
 	uint64_t t_pause_warn;		/* last "pausing accepts" line */
 	uint64_t n_pauses;		/* pauses since that line */
+	/* Set up by the worker for upstream.c: no descriptor for an upstream socket. */
+	void (*pause_accepts)(struct pt_worker *w, int err);
 	bool stopping;
 	bool owns_routes;		/* the only worker: resets the route counters on reload */
 	const struct pt_config_opts *copts;	/* applied again on reload */
 	struct pt_control *ctl;		/* control socket served here (-w 1), or NULL */
 };
-
-void pt_pipe_pool_fini(struct pt_pipe_pool *pool);
 
 /* What a worker starts from (all owned by the master, shared after fork). */
 struct pt_worker_args {

@@ -10,7 +10,9 @@ kernel that fails a step it falls back to splice with one log line.
   * each step made to fail (PASSTHRU_SELFTEST_FAIL=step, as a kernel
     lacking that fix would): with data_plane "auto" one warning names the
     step and traffic is relayed by splice; with "sockmap" the start fails
-    with the same reason.
+    with the same reason;
+  * the knob exists only in the test build: build/passthru holds neither it
+    nor the PASSTHRU_FAULT_* ones, build/tests/passthru-hooks holds all.
 """
 import hashlib
 import os
@@ -20,7 +22,7 @@ import re
 
 from bpftest import (BpfSuite, PtServer, Passthru, sockmap_daemon, wait_for_startup, listener,
                      route, free_port, connect, recv_all, pin_dir, check, eq, wait_for, Proc,
-                     PASSTHRU, MiB)
+                     PASSTHRU, PASSTHRU_HOOKS, passthru_for, need_file, MiB)
 
 s = BpfSuite('bpf-selftest')
 sink = PtServer(s, 'sink', name='sink')
@@ -82,8 +84,8 @@ def t_step_required(step):
     cfg = s.write('required-%s.json' % step, '{"listeners": [{"name": "st", "listen": '
                   '"127.0.0.1:%d", "data_plane": "sockmap", "routes": [{"name": "sink", '
                   '"forward": "%s"}]}]}' % (port, sink.addr))
-    p = Proc(s, 'required-%s' % step, [PASSTHRU, '-c', cfg],
-             env=dict(os.environ, PASSTHRU_SELFTEST_FAIL=step))
+    env = dict(os.environ, PASSTHRU_SELFTEST_FAIL=step)
+    p = Proc(s, 'required-%s' % step, [passthru_for(env), '-c', cfg], env=env)
     rc = p.wait(10)
     check(rc not in (None, 0), 'a sockmap listener on a failing kernel stops the start (rc %s)'
           % rc)
@@ -91,6 +93,18 @@ def t_step_required(step):
           'the error names the step: %s' % p.stderr()[-300:])
 
 
+def t_knobs_test_build_only():
+    knobs = (b'PASSTHRU_SELFTEST_FAIL', b'PASSTHRU_FAULT_OWED', b'PASSTHRU_FAULT_INFLIGHT')
+    for path, want in ((PASSTHRU, False), (PASSTHRU_HOOKS, True)):
+        need_file(path)
+        with open(path, 'rb') as f:
+            data = f.read()
+        eq([k.decode() for k in knobs if (k in data) != want], [],
+           'knobs %s in %s' % ('missing' if want else 'found', path))
+
+
+s.test('the test knobs exist only in the test build (build/tests/passthru-hooks)',
+       t_knobs_test_build_only)
 s.test('this kernel (%s) passes the self-test and relays with sockmap' % platform.release(),
        t_passes_here)
 for st in STEPS:

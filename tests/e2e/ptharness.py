@@ -46,6 +46,10 @@ import traceback
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 BUILD = os.path.join(ROOT, os.environ.get('BUILD', 'build'))
 PASSTHRU = os.path.join(BUILD, 'passthru')
+# The test build of the daemon (make tests): build/passthru plus the test
+# knobs below, which the shipped binary does not read (-DPT_TEST_HOOKS).
+PASSTHRU_HOOKS = os.path.join(BUILD, 'tests', 'passthru-hooks')
+HOOK_VARS = ('PASSTHRU_FAULT_', 'PASSTHRU_SELFTEST_FAIL')
 PTSTREAM = os.path.join(BUILD, 'tests', 'ptstream')
 SSHD = '/usr/sbin/sshd'
 DANTED = '/usr/sbin/danted'
@@ -432,8 +436,17 @@ def at_least(lo):
     return f
 
 
+def passthru_for(env):
+    """The daemon to run with environment env: the test build when env sets a test knob."""
+    if env and any(k.startswith(HOOK_VARS) for k in env):
+        return PASSTHRU_HOOKS
+    return PASSTHRU
+
+
 class Passthru:
-    """build/passthru on a config generated from a dict (or given as text)."""
+    """build/passthru on a config generated from a dict (or given as text); the test
+    build, build/tests/passthru-hooks, when env sets a PASSTHRU_FAULT_* or
+    PASSTHRU_SELFTEST_FAIL knob."""
 
     def __init__(self, suite, config, args=(), name=None, start=True, env=None):
         self.suite = suite
@@ -471,12 +484,13 @@ class Passthru:
         return int(self.listen_addrs()[i].rsplit(':', 1)[1])
 
     def start(self, wait=True):
-        need_file(PASSTHRU)
+        binary = passthru_for(self.env)
+        need_file(binary)
         args = list(self.args)
         if TIME_SCALE > 1 and '-t' not in args:
             # The daemon's default detection deadline stretches like ours.
             args += ['-t', str(int(3000 * TIME_SCALE))]
-        self.proc = Proc(self.suite, self.name, [PASSTHRU, '-c', self.config_path] + args,
+        self.proc = Proc(self.suite, self.name, [binary, '-c', self.config_path] + args,
                          stdout=False, env=self.env)
         if wait:
             n = max(1, len(self.listen_addrs()))

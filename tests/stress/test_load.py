@@ -21,7 +21,9 @@ so that exactly ten relayed connections fit. The next client stays in the
 kernel's accept queue, the log says "pausing accepts", the daemon does not
 spin meanwhile; once five connections end, the five waiting ones are
 accepted and relayed without any help; with the limit restored, it serves
-as before.
+as before. With room for the client's socket only, the upstream socket()
+fails instead: the line says "upstream socket: ...; pausing accepts", the
+connection retries and is relayed once the limit is raised.
 """
 import json
 import os
@@ -297,6 +299,30 @@ def t_emfile(plane):
     pt.stop()
 
 
+def t_emfile_upstream(plane):
+    echo = PtServer(s, 'echo', name='echo-upem-' + plane)
+    port = free_port()
+    pt = daemon(s, [listener('um', port, [route('all', echo.addr)])], plane,
+                name='upem-' + plane)
+    pid = pt.proc.pid
+    soft0 = nofile(pid)[0]
+    prlimit(pid, limit_for_free(pid, 1))
+    try:
+        c = connect(port)  # takes the last descriptor: its upstream socket() fails
+        c.sendall(b'retry')
+        wait_for(lambda: 'pausing accepts' in pt.log(), 5, 'the "pausing accepts" line')
+        check(re.search(r'listener um: upstream socket: Too many open files; pausing accepts',
+                        pt.log()), 'the line names the upstream socket: %s' % [
+                            l for l in pt.log().splitlines() if 'pausing' in l])
+        time.sleep(0.3)
+    finally:
+        prlimit(pid, soft0)
+    c.settimeout(5)
+    eq(c.recv(100), b'retry', 'echo once the retry found a descriptor')
+    eq(finish(c), b'', 'end')
+    pt.stop()
+
+
 for plane in planes():
     s.test('[%s] %d concurrent relayed connections, random sizes 0..256 KiB, byte-exact' % (
         plane, N), t_load, plane)
@@ -305,6 +331,9 @@ s.test('RLIMIT_NOFILE 256 with max_connections 1000: clear start-up error, exit 
 s.test('RLIMIT_NOFILE 4096 with max_connections 1000: starts and serves', t_nofile_fits)
 for plane in planes():
     s.test('[%s] EMFILE at run time: accept pauses, recovers by itself' % plane, t_emfile, plane)
+for plane in planes():
+    s.test('[%s] EMFILE for an upstream socket: accepts pause, the connect retries' % plane,
+           t_emfile_upstream, plane)
 print('figures:')
 for f in figures:
     print('  ' + f)

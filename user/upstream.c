@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Upstream connecting: the failover cursor (c->up_i, c->addr_i) over the
+ * route's upstreams and their addresses, the non-blocking connect() on
+ * c->up and its deadline in c->timer.
+ *
+ * Out of descriptors for the upstream socket (EMFILE/ENFILE) is not a
+ * failed attempt: the connection retries on its timer, PT_CONNECT_RETRY_MS
+ * later, until its connect_timeout_ms since accept has passed, and the
+ * worker's accepts pause at once through w->pause_accepts, which the
+ * worker set up: nothing here calls a function of conn.c or worker.c
+ * (upstream.h).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "conn.h"
+#include "log.h"
+#include "stats.h"
+#include "upstream.h"
+#include "worker.h"
+
+#define PT_CONNECT_RETRY_MS 50 /* no descriptor for the upstream socket: retry after */
+
+const struct pt_sockaddr *pt_upstream_addr(const struct pt_conn *c)
+{
+	const struct pt_route *r = pt_conn_route(c);
+	const struct pt_upstream *u;
+
+	if (c->up_i >= r->n_upstreams)
+		return NULL;
+	u = &r->upstreams[c->up_i];
+	return c->addr_i < u->n_addrs ? &u->addrs[c->addr_i] : NULL;
+}
+
+/* Move the failover cursor to the next address, then the next upstream. */
+static bool cursor_next(struct pt_conn *c)
+{
+	const struct pt_route *r = pt_conn_route(c);
+
+	if (c->up_i >= r->n_upstreams)
+		return false;
+	if (++c->addr_i < r->upstreams[c->up_i].n_addrs)
+		return true;
+	c->addr_i = 0;
+	while (++c->up_i < r->n_upstreams)
+		if (r->upstreams[c->up_i].n_addrs)
+			return true;
+	return false;
+}
+
+/*
+ * Try the address under the cursor. PT_UP_FAILED with *err set: this
+ * attempt failed at once (a positive errno); with *err 0: no address left.
+ */
+static enum pt_up_status try_connect(struct pt_conn *c, int *err)
+{
+	const struct pt_sockaddr *a = pt_upstream_addr(c);
+	int fd, one = 1;
+
+	*err = 0;
+	if (!a)
+		return PT_UP_FAILED;
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1 && (errno == EMFILE || errno == ENFILE) &&
+	    c->w->loop.now - c->t_start < c->lcfg->connect_timeout_ms) {
+		/* Out of descriptors: the worker stops taking clients; try again shortly. */
+		if (c->w->pause_accepts)
+			c->w->pause_accepts(c->w, errno);
+		c->connect_retry = true;
+		pt_timer_arm(&c->w->loop, &c->timer, c->w->loop.now + PT_CONNECT_RETRY_MS);
+		return PT_UP_PENDING;
+	}
+	if (fd == -1) {
+		pr_warn(CONN, "#%llu: upstream socket: %s", (unsigned long long)c->id,
+			strerror(errno));
+		return PT_UP_ERROR;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	pt_ev_init(&c->up, fd, c->up.fn); /* conn.c's callback stays */
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
+		return PT_UP_CONNECTED;
+	if (errno != EINPROGRESS) {
+		*err = errno;
+		return PT_UP_FAILED;
+	}
+	if (pt_loop_watch(&c->w->loop, &c->up, EPOLLOUT | EPOLLET))
+		return PT_UP_ERROR;
+	pt_timer_arm(&c->w->loop, &c->timer, c->w->loop.now + c->lcfg->connect_timeout_ms);
+	return PT_UP_PENDING;
+}
+
+/*
+ * The attempt under the cursor failed with @err: say so, count it, close
+ * its socket and try the next addresses until one is pending or connected.
+ */
+static enum pt_up_status fail_over(struct pt_conn *c, int err)
+{
+	enum pt_up_status st;
+
+	do {
+		const struct pt_route *r = pt_conn_route(c);
+		const struct pt_sockaddr *a = pt_upstream_addr(c);
+		char buf[64];
+
+		pr_debug(CONN, "#%llu: connect to %s (%s) failed: %s", (unsigned long long)c->id,
+			 a ? pt_sockaddr_str((const struct sockaddr *)&a->ss, buf, sizeof(buf))
+			   : "-",
+			 r->upstreams[c->up_i].spec, strerror(err));
+		pt_stats_connect_failed(&c->st, err);
+		if (c->up.fd >= 0) {
+			pt_loop_unwatch(&c->w->loop, &c->up);
+			close(c->up.fd);
+			c->up.fd = -1;
+		}
+		pt_timer_cancel(&c->w->loop, &c->timer);
+		if (!cursor_next(c))
+			return PT_UP_FAILED;
+		st = try_connect(c, &err);
+	} while (st == PT_UP_FAILED && err);
+	return st;
+}
+
+/* Try from the cursor on: fail over while attempts fail at once. */
+static enum pt_up_status connect_cursor(struct pt_conn *c)
+{
+	enum pt_up_status st;
+	int err;
+
+	st = try_connect(c, &err);
+	if (st == PT_UP_FAILED && err)
+		st = fail_over(c, err);
+	return st;
+}
+
+enum pt_up_status pt_upstream_start(struct pt_conn *c)
+{
+	const struct pt_route *r = pt_conn_route(c);
+
+	c->up_i = 0;
+	c->addr_i = 0;
+	while (c->up_i < r->n_upstreams && !r->upstreams[c->up_i].n_addrs)
+		c->up_i++;
+	pt_timer_cancel(&c->w->loop, &c->timer);
+	return connect_cursor(c);
+}
+
+enum pt_up_status pt_upstream_event(struct pt_conn *c, uint32_t events)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(c->up.fd, SOL_SOCKET, SO_ERROR, &err, &len))
+		err = errno;
+	if (!err && (events & (EPOLLERR | EPOLLHUP)))
+		err = ECONNREFUSED;
+	if (err)
+		return fail_over(c, err);
+	return events & EPOLLOUT ? PT_UP_CONNECTED : PT_UP_PENDING;
+}
+
+enum pt_up_status pt_upstream_timer(struct pt_conn *c)
+{
+	if (c->connect_retry) {
+		c->connect_retry = false;
+		return connect_cursor(c);
+	}
+	return fail_over(c, ETIMEDOUT);
+}
