@@ -97,6 +97,16 @@ void pt_config_put(struct pt_config *cfg)
 		config_free(cfg);
 }
 
+/* The number of routes over all listeners (the start-up line and --check). */
+int pt_config_n_routes(const struct pt_config *cfg)
+{
+	int n = 0;
+
+	for (int i = 0; i < cfg->n_listeners; i++)
+		n += cfg->listeners[i].n_routes;
+	return n;
+}
+
 /* "FILE:LINE:COL: JSON syntax error near ..." for a cJSON parse failure at @at. */
 static void err_syntax(struct pt_cfg_ctx *ctx, const char *text, size_t len, const char *at,
 		       const char *what)

@@ -38,6 +38,9 @@ struct pt_config *pt_config_parse(const char *name, const char *text,
 struct pt_config *pt_config_get(struct pt_config *cfg);
 void pt_config_put(struct pt_config *cfg);
 
+/* The number of routes over all listeners. */
+int pt_config_n_routes(const struct pt_config *cfg);
+
 /*
  * Print the model in the native JSON format (what --check shows); loading
  * the output gives the same model. Returns 0, -ENOMEM or -EIO.

@@ -570,7 +570,7 @@ void pt_control_init(struct pt_control *ctl, int fd, const char *path)
  * (two daemons would claim one instance); any other failure only costs
  * passthru-ctl its answers, so it is a warning.
  */
-int pt_control_open(struct pt_control *ctl, const struct pt_config *cfg, const char *instance)
+int pt_control_open(struct pt_control *ctl, struct pt_config *cfg, const char *instance)
 {
 	char path[PT_CONTROL_PATH_MAX];
 	pid_t pid;
@@ -592,6 +592,10 @@ int pt_control_open(struct pt_control *ctl, const struct pt_config *cfg, const c
 	else
 		pr_info(MAIN, "control socket %s", path);
 	pt_control_init(ctl, fd, path);
+	ctl->cfg = cfg;
+	ctl->instance = instance;
+	ctl->pid = getpid();
+	ctl->start_ms = pt_now_ms();
 	return 0;
 }
 

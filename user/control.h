@@ -68,11 +68,12 @@ void pt_control_init(struct pt_control *ctl, int fd, const char *path);
 
 /*
  * Bind @cfg's control_socket, else PT_RUN_DIR/<instance>.sock, and
- * pt_control_init() @ctl with it. -EADDRINUSE (logged) when a live passthru
+ * pt_control_init() @ctl with it, answering for @cfg and @instance from
+ * this process. -EADDRINUSE (logged) when a live passthru
  * answers there; any other failure is only a warning: @ctl then has no
  * socket and 0 is returned.
  */
-int pt_control_open(struct pt_control *ctl, const struct pt_config *cfg, const char *instance);
+int pt_control_open(struct pt_control *ctl, struct pt_config *cfg, const char *instance);
 
 /* Serve the socket in @loop. 0 or -errno. */
 int pt_control_start(struct pt_control *ctl, struct pt_loop *loop);

@@ -162,15 +162,6 @@ static int parse_args(int argc, char **argv, struct pt_opts *o)
 	return 0;
 }
 
-static int count_routes(const struct pt_config *cfg)
-{
-	int n = 0;
-
-	for (int i = 0; i < cfg->n_listeners; i++)
-		n += cfg->listeners[i].n_routes;
-	return n;
-}
-
 int main(int argc, char **argv)
 {
 	struct pt_listen_set sets[PT_MAX_WORKERS] = {};
@@ -203,7 +194,7 @@ int main(int argc, char **argv)
 	if (o.check) {
 		pt_config_dump(cfg, stdout);
 		fprintf(stderr, "passthru: %s: OK (%s format, %d listeners, %d routes)\n", o.config,
-			cfg->legacy ? "legacy" : "native", cfg->n_listeners, count_routes(cfg));
+			cfg->legacy ? "legacy" : "native", cfg->n_listeners, pt_config_n_routes(cfg));
 		pt_config_put(cfg);
 		return 0;
 	}
@@ -227,23 +218,12 @@ int main(int argc, char **argv)
 	err = pt_control_open(&ctl, cfg, o.instance);
 	if (err)
 		goto out;
-	if (bpf) {
-		snprintf(pairs, sizeof(pairs), "%s/%s", bpf->pin_dir, PT_STR(PT_MAP_PAIRS));
-		slots = bpf->pairs;
-		n_slots = bpf->n_slots;
-	} else {
-		n_slots = pt_bpf_slot_count(cfg, o.workers);
-		slots = pt_pairs_file_open(&pf, o.instance, n_slots, o.workers);
-		snprintf(pairs, sizeof(pairs), "%s", pf.path);
-	}
+	slots = pt_pairs_place(&pf, bpf, pt_bpf_slot_count(cfg, o.workers), o.instance, o.workers,
+			       pairs, sizeof(pairs), &n_slots);
 	ctl.version = PT_VERSION;
-	ctl.instance = o.instance;
 	ctl.pairs = pairs;
 	ctl.n_workers = o.workers;
-	ctl.pid = getpid();
-	ctl.start_ms = pt_now_ms();
 	ctl.stats = stats;
-	ctl.cfg = cfg;
 	if (cfg->user[0]) {
 		const char *cleanup[] = { bpf ? bpf->pin_dir : "", ctl.path, pf.path, NULL };
 
@@ -255,7 +235,7 @@ int main(int argc, char **argv)
 				o.config);
 	}
 	pr_info(MAIN, "passthru %s: %s: %d listeners, %d routes, %d workers, data plane %s",
-		PT_VERSION, o.config, cfg->n_listeners, count_routes(cfg), o.workers,
+		PT_VERSION, o.config, cfg->n_listeners, pt_config_n_routes(cfg), o.workers,
 		bpf ? "sockmap" : "splice");
 	args = (struct pt_worker_args){
 		.n_workers = o.workers, .cfg = pt_config_get(cfg), .stats = stats, .copts = &copts,

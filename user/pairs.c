@@ -175,3 +175,26 @@ void pt_pairs_file_close(struct pt_pairs_file *pf)
 	pf->map = NULL;
 	pf->path[0] = 0;
 }
+
+/*
+ * Where the pair slots live: the kernel's PT_MAP_PAIRS when @bpf is loaded,
+ * else a .pairs file of @n_slots slots made in @pf. @where gets the path
+ * passthru-ctl reads them from ("" if none), *n_slots their number.
+ * Returns the first slot, or NULL when there are none (warned).
+ */
+struct pt_pair *pt_pairs_place(struct pt_pairs_file *pf, const struct pt_bpf *bpf,
+			       uint32_t n_slots, const char *instance, int n_workers, char *where,
+			       size_t size, uint32_t *n_out)
+{
+	struct pt_pair *slots;
+
+	if (bpf) {
+		snprintf(where, size, "%s/%s", bpf->pin_dir, PT_STR(PT_MAP_PAIRS));
+		*n_out = bpf->n_slots;
+		return bpf->pairs;
+	}
+	slots = pt_pairs_file_open(pf, instance, n_slots, n_workers);
+	snprintf(where, size, "%s", pf->path);
+	*n_out = n_slots;
+	return slots;
+}

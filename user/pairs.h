@@ -67,6 +67,16 @@ struct pt_pairs_file {
 struct pt_pair *pt_pairs_file_open(struct pt_pairs_file *pf, const char *instance, uint32_t n_slots,
 				   int n_workers);
 
+/*
+ * Where the pair slots live: the kernel's PT_MAP_PAIRS when @bpf is loaded,
+ * else a .pairs file of @n_slots slots made in @pf (pt_pairs_file_open()).
+ * @where gets the path passthru-ctl reads them from ("" if none), *n_out
+ * their number. Returns the first slot, or NULL when there are none.
+ */
+struct pt_pair *pt_pairs_place(struct pt_pairs_file *pf, const struct pt_bpf *bpf,
+			       uint32_t n_slots, const char *instance, int n_workers, char *where,
+			       size_t size, uint32_t *n_out);
+
 /* Unmap and unlink the file of @pf, if any; @pf is empty afterwards. */
 void pt_pairs_file_close(struct pt_pairs_file *pf);
 
