@@ -1,4 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Small file-system helpers for cleanup (fsutil.h): removing the pin
+ * directory and run files a stopped or crashed instance left behind.
+ */
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>

@@ -1,4 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Dropping privileges once everything privileged is done (privs.h): the
+ * user and group switch, the capabilities kept for the kernel data plane,
+ * and the janitor: a root process forked first that removes the pins,
+ * control socket and .pairs file once every daemon process has exited.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
