@@ -28,6 +28,7 @@
 #include "conn.h"
 #include "log.h"
 #include "pairs.h"
+#include "relay.h"
 #include "worker.h"
 
 #define PT_PIPE_SIZE	 (256 * 1024)
@@ -214,19 +215,6 @@ static int pump_dir(struct pt_conn *c, int dir, bool *progress, bool *more, enum
 	return 0;
 }
 
-/* Show the byte counts and state in the pair slot, for passthru-ctl. */
-static void publish(struct pt_conn *c)
-{
-	struct pt_splice_state *s = &c->dps.splice;
-
-	if (!c->pair)
-		return;
-	for (int d = 0; d < 2; d++)
-		__atomic_store_n(&c->pair->dir[d].copied, c->bytes[d], __ATOMIC_RELAXED);
-	if (s->dir[PT_DIR_UP].shut || s->dir[PT_DIR_DOWN].shut)
-		pt_pair_set_state(c->pair, PT_PAIR_HALF_CLOSED);
-}
-
 /* Pump both directions; how the connection ended, or PT_END_NONE. */
 static enum pt_end relay(struct pt_conn *c)
 {
@@ -246,7 +234,7 @@ static enum pt_end relay(struct pt_conn *c)
 	}
 	if (progress) {
 		c->t_last = c->w->loop.now;
-		publish(c);
+		pt_relay_publish(c, s->dir[PT_DIR_UP].shut || s->dir[PT_DIR_DOWN].shut);
 	}
 	if (s->dir[PT_DIR_UP].shut && s->dir[PT_DIR_DOWN].shut)
 		return PT_END_DONE;
@@ -263,25 +251,9 @@ static enum pt_end relay(struct pt_conn *c)
 
 static enum pt_end splice_event(struct pt_conn *c, enum pt_side side, uint32_t events)
 {
-	struct pt_ev *ev = side == PT_SIDE_CLIENT ? &c->cli : &c->up;
-	int err = 0;
-	socklen_t len = sizeof(err);
-
-	if (events & EPOLLERR) {
-		getsockopt(ev->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-		pr_debug(CONN, "#%llu: %s socket error: %s", (unsigned long long)c->id,
-			 side == PT_SIDE_CLIENT ? "client" : "upstream", strerror(err));
-		return side == PT_SIDE_CLIENT ? PT_END_CLIENT_RESET : PT_END_UPSTREAM_RESET;
-	}
+	if (events & EPOLLERR)
+		return pt_relay_sock_error(c, side);
 	return relay(c);
-}
-
-static void arm_idle(struct pt_conn *c)
-{
-	unsigned int idle = c->lcfg->idle_timeout_ms;
-
-	if (idle)
-		pt_timer_arm(&c->w->loop, &c->timer, c->t_last + idle);
 }
 
 static enum pt_end splice_timer(struct pt_conn *c)
@@ -293,12 +265,7 @@ static enum pt_end splice_timer(struct pt_conn *c)
 		if (end != PT_END_NONE || c->dps.splice.starved)
 			return end;
 	}
-	if (!c->lcfg->idle_timeout_ms)
-		return PT_END_NONE;
-	if (c->w->loop.now - c->t_last >= c->lcfg->idle_timeout_ms)
-		return PT_END_IDLE;
-	arm_idle(c);
-	return PT_END_NONE;
+	return pt_relay_idle(c);
 }
 
 static int splice_attach(struct pt_conn *c, enum pt_end *end)
@@ -319,7 +286,7 @@ static int splice_attach(struct pt_conn *c, enum pt_end *end)
 	if (err)
 		return err;
 	pt_pair_open(c, PT_PLANE_SPLICE);
-	arm_idle(c);
+	pt_relay_arm_idle(c);
 	/* The peeked bytes (and maybe a server banner) are already waiting. */
 	*end = relay(c);
 	return 0;
