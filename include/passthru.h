@@ -46,7 +46,7 @@ enum pt_proto {
 #define PT_PIN_ROOT	"/sys/fs/bpf/passthru"
 
 /* Bump when the layout of any shared struct or map changes. */
-#define PT_ABI_VERSION	2
+#define PT_ABI_VERSION	3
 #define PT_META_MAGIC	0x50545255u	/* "PTRU" */
 
 /* States of a pair slot, as passthru-ctl shows them. */
@@ -62,6 +62,8 @@ enum pt_plane {
 	PT_PLANE_NONE = 0,
 	PT_PLANE_SPLICE,
 	PT_PLANE_SOCKMAP,
+	PT_PLANE_COPY,
+	PT_PLANE_MAX,
 };
 
 /*
@@ -79,8 +81,8 @@ struct pt_dir {
 	__u64 packets;		/* skbs redirected */
 	__u64 passed;		/* bytes left to the daemon (over the limit, or a failed redirect) */
 	__u64 consumed;		/* passed bytes the daemon has written to the peer (daemon writes) */
-	__u64 copied;		/* bytes relayed without the verdict: a splice pair's bytes
-				 * (daemon writes) */
+	__u64 copied;		/* bytes relayed without the verdict: by the copy or the
+				 * splice plane, before a move to sockmap too (daemon writes) */
 	__u64 peer_base;	/* the peer's bytes_acked + unacked at insertion (daemon writes) */
 	__u64 max_queued;	/* high-water mark of bytes queued in the kernel towards the peer */
 	__u64 pass_events;	/* times the limit was hit and passing began */
@@ -111,7 +113,7 @@ struct pt_pair {
 	__u8 worker;
 	__u16 flags;
 	__u32 gen;		/* config generation the route index refers to */
-	__u32 pad;
+	__u32 moves;		/* times the pair moved to another plane (daemon writes) */
 	struct pt_addr client;
 	struct pt_addr upstream;
 	char name[PT_PAIR_NAME_MAX];	/* SNI or Host, "" if none */

@@ -261,17 +261,62 @@ void pt_bpf_close(struct pt_bpf *b, bool unpin)
 
 /* --- sizing and loading for a config ---------------------------------- */
 
-/* Does any listener want the kernel data plane? */
+/*
+ * Does any listener want the kernel data plane: data_plane sockmap (then
+ * *required), or auto moving bulk to sockmap?
+ */
 static bool wants_sockmap(const struct pt_config *cfg, bool *required)
 {
 	bool any = false;
 
 	*required = false;
 	for (int i = 0; i < cfg->n_listeners; i++) {
-		any |= cfg->listeners[i].data_plane != PT_DP_SPLICE;
-		*required |= cfg->listeners[i].data_plane == PT_DP_SOCKMAP;
+		const struct pt_listener_cfg *l = &cfg->listeners[i];
+
+		*required |= l->data_plane == PT_DP_SOCKMAP;
+		any |= l->data_plane == PT_DP_SOCKMAP ||
+		       (l->data_plane == PT_DP_AUTO && l->bulk_plane == PT_DP_SOCKMAP);
 	}
 	return any;
+}
+
+/* The planes listener @l relays on (@bpf: the kernel data plane is loaded). */
+static void listener_planes(const struct pt_listener_cfg *l, bool bpf, bool use[PT_PLANE_MAX])
+{
+	enum pt_plane kernel = bpf ? PT_PLANE_SOCKMAP : PT_PLANE_SPLICE;
+
+	switch (l->data_plane) {
+	case PT_DP_COPY:
+		use[PT_PLANE_COPY] = true;
+		break;
+	case PT_DP_SPLICE:
+		use[PT_PLANE_SPLICE] = true;
+		break;
+	case PT_DP_SOCKMAP:
+		use[kernel] = true;
+		break;
+	case PT_DP_AUTO:
+		use[PT_PLANE_COPY] = true;
+		if (l->bulk_turn_bytes)
+			use[l->bulk_plane == PT_DP_SOCKMAP ? kernel : PT_PLANE_SPLICE] = true;
+		break;
+	}
+}
+
+const char *pt_bpf_planes(const struct pt_config *cfg, bool bpf, char *buf, size_t size)
+{
+	static const enum pt_plane order[] = { PT_PLANE_COPY, PT_PLANE_SPLICE, PT_PLANE_SOCKMAP };
+	bool use[PT_PLANE_MAX] = {};
+	size_t n = 0;
+
+	for (int i = 0; i < cfg->n_listeners; i++)
+		listener_planes(&cfg->listeners[i], bpf, use);
+	buf[0] = 0;
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]) && n < size; i++)
+		if (use[order[i]])
+			n += snprintf(buf + n, size - n, "%s%s", n ? "+" : "",
+				      pt_plane_name(order[i]));
+	return buf;
 }
 
 /*

@@ -45,6 +45,13 @@ int pt_bpf_open(struct pt_bpf *b, const char *instance, uint32_t n_slots, int n_
 uint32_t pt_bpf_slot_count(const struct pt_config *cfg, int workers);
 
 /*
+ * The planes @cfg's listeners relay on, given whether the kernel data
+ * plane is loaded (@bpf), as "copy+splice" for the start-up line. Returns
+ * @buf.
+ */
+const char *pt_bpf_planes(const struct pt_config *cfg, bool bpf, char *buf, size_t size);
+
+/*
  * Load the data plane for @instance into @b if a listener of @cfg wants
  * sockmap. Returns 0 with *out = @b when loaded, 0 with *out NULL for
  * splice everywhere, -errno when the instance is in use or a listener

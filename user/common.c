@@ -46,6 +46,7 @@ static const char *const plane_names[] = {
 	[PT_PLANE_NONE] = "none",
 	[PT_PLANE_SPLICE] = "splice",
 	[PT_PLANE_SOCKMAP] = "sockmap",
+	[PT_PLANE_COPY] = "copy",
 };
 
 static const char *const state_names[] = {

@@ -248,6 +248,9 @@ struct pt_listener_cfg *pt_cfg_listener_new(struct pt_cfg_ctx *ctx)
 	l->sockmap_sndbuf = PT_DEF_SOCKMAP_SNDBUF;
 	l->sockmap_max_queued = PT_DEF_SOCKMAP_MAX_QUEUED;
 	l->drain_timeout_ms = PT_DEF_DRAIN_TIMEOUT_MS;
+	l->bulk_plane = PT_DEF_BULK_PLANE;
+	l->bulk_turn_bytes = PT_DEF_BULK_TURN_BYTES;
+	l->bulk_turns = PT_DEF_BULK_TURNS;
 	return l;
 }
 

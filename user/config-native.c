@@ -44,6 +44,9 @@ enum {
 	LK_SNDBUF,
 	LK_MAX_QUEUED,
 	LK_DRAIN,
+	LK_BULK_PLANE,
+	LK_BULK_BYTES,
+	LK_BULK_TURNS,
 	LK_ROUTES,
 	LK_N
 };
@@ -102,7 +105,7 @@ static int parse_data_plane(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, 
 	int dp = pt_data_plane_from_name(j->valuestring);
 
 	if (dp < 0) {
-		pt_cfg_err(ctx, "unknown data plane %s (expected auto, sockmap or splice)",
+		pt_cfg_err(ctx, "unknown data plane %s (expected auto, copy, splice or sockmap)",
 			   pt_cfg_q(ctx, j->valuestring));
 		return -EINVAL;
 	}
@@ -116,6 +119,29 @@ static void dump_data_plane(cJSON *out, const struct pt_cfg_key *k, const void *
 	const struct pt_listener_cfg *l = obj;
 
 	cJSON_AddStringToObject(out, k->name, pt_data_plane_name(l->data_plane));
+}
+
+static int parse_bulk_plane(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+			    void *obj)
+{
+	struct pt_listener_cfg *l = obj;
+	int dp = pt_data_plane_from_name(j->valuestring);
+
+	if (dp != PT_DP_SPLICE && dp != PT_DP_SOCKMAP) {
+		pt_cfg_err(ctx, "unknown bulk plane %s (expected splice or sockmap)",
+			   pt_cfg_q(ctx, j->valuestring));
+		return -EINVAL;
+	}
+	l->bulk_plane = (enum pt_data_plane)dp;
+	return 0;
+}
+
+static void dump_bulk_plane(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+			    const struct pt_config *cfg)
+{
+	const struct pt_listener_cfg *l = obj;
+
+	cJSON_AddStringToObject(out, k->name, pt_data_plane_name(l->bulk_plane));
 }
 
 #define LOFF(f) offsetof(struct pt_listener_cfg, f)
@@ -141,7 +167,7 @@ static const struct pt_cfg_key listener_keys[LK_N] = {
 		     PT_DEF_IDLE_TIMEOUT_MS, LOFF(idle_timeout_ms),
 		     .help = "close relayed connections idle this long, 0 = never"},
 	[LK_DATA_PLANE] = {"data_plane", PT_J_STRING, .parse = parse_data_plane,
-			   .dump = dump_data_plane, .help = "auto, sockmap or splice"},
+			   .dump = dump_data_plane, .help = "auto, copy, splice or sockmap"},
 	[LK_SNDBUF] = {"sockmap_sndbuf", PT_J_UINT, false, 0, 1u << 30, PT_DEF_SOCKMAP_SNDBUF,
 		       LOFF(sockmap_sndbuf),
 		       .help = "send buffer of sockmap pairs in bytes, 0 = the kernel's"},
@@ -151,6 +177,14 @@ static const struct pt_cfg_key listener_keys[LK_N] = {
 	[LK_DRAIN] = {"drain_timeout_ms", PT_J_UINT, false, 100, PT_CFG_TIMEOUT_MAX,
 		      PT_DEF_DRAIN_TIMEOUT_MS, LOFF(drain_timeout_ms),
 		      .help = "sockmap: reset a pair whose queue stops draining this long"},
+	[LK_BULK_PLANE] = {"bulk_plane", PT_J_STRING, .parse = parse_bulk_plane,
+			   .dump = dump_bulk_plane,
+			   .help = "auto: where a connection that shows bulk moves, splice or sockmap"},
+	[LK_BULK_BYTES] = {"bulk_turn_bytes", PT_J_UINT, false, 0, 1u << 30,
+			   PT_DEF_BULK_TURN_BYTES, LOFF(bulk_turn_bytes),
+			   .help = "auto: bytes one read turn must find to count as bulk, 0 = never move"},
+	[LK_BULK_TURNS] = {"bulk_turns", PT_J_UINT, false, 1, 65535, PT_DEF_BULK_TURNS,
+			   LOFF(bulk_turns), .help = "auto: bulk turns in a row that move a connection"},
 	[LK_ROUTES] = {"routes", PT_J_ARRAY, true, .parse = pt_cfg_parse_routes,
 		       .dump = pt_cfg_dump_routes, .help = "ordered routes, the first match wins"},
 };

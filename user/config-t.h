@@ -26,6 +26,9 @@
 #define PT_DEF_SOCKMAP_SNDBUF		(32 << 20)
 #define PT_DEF_SOCKMAP_MAX_QUEUED	(16 << 20)
 #define PT_DEF_DRAIN_TIMEOUT_MS		30000
+#define PT_DEF_BULK_PLANE		PT_DP_SPLICE
+#define PT_DEF_BULK_TURN_BYTES		65536
+#define PT_DEF_BULK_TURNS		4
 
 /*
  * Limits of the model: the shared counters (stats.h) keep a fixed row per
@@ -96,9 +99,10 @@ struct pt_route {
 };
 
 enum pt_data_plane {
-	PT_DP_AUTO = 0,
+	PT_DP_AUTO = 0,		/* copy, moving to bulk_plane when a connection shows bulk */
 	PT_DP_SOCKMAP,
 	PT_DP_SPLICE,
+	PT_DP_COPY,
 };
 
 struct pt_listener_cfg {
@@ -114,6 +118,9 @@ struct pt_listener_cfg {
 	unsigned int connect_timeout_ms;
 	unsigned int idle_timeout_ms;	/* 0 = off */
 	enum pt_data_plane data_plane;
+	enum pt_data_plane bulk_plane;	/* auto: where bulk goes, PT_DP_SPLICE or PT_DP_SOCKMAP */
+	unsigned int bulk_turn_bytes;	/* auto: a turn that reads this much is a bulk turn, 0 = never */
+	unsigned int bulk_turns;	/* auto: ... this many turns in a row move the connection */
 	unsigned int sockmap_sndbuf;	/* SO_SNDBUF(FORCE) for sockmap pairs, 0 = kernel's */
 	unsigned int sockmap_max_queued;	/* backpressure limit per direction, bytes */
 	unsigned int drain_timeout_ms;	/* sockmap: reset a pair that stops draining */

@@ -109,11 +109,26 @@ static const char *log_word(const char *s, char *buf, size_t size)
 	return buf;
 }
 
+/*
+ * The plane words of the log line: "plane=copy", or after a move
+ * "plane=copy>splice moved_at=UP/DOWN" (the bytes the first plane relayed).
+ */
+static const char *plane_str(const struct pt_conn *c, char *buf, size_t size)
+{
+	if (!c->dp)
+		return "-";
+	if (!c->first_dp)
+		return c->dp->name;
+	snprintf(buf, size, "%s>%s moved_at=%llu/%llu", c->first_dp->name, c->dp->name,
+		 (unsigned long long)c->moved_at[0], (unsigned long long)c->moved_at[1]);
+	return buf;
+}
+
 /* The one info line per connection: who, what, where, how much, how it ended. */
 static void log_end(struct pt_conn *c)
 {
 	const struct pt_route *r = pt_conn_route(c);
-	char peer[64], up[64], fields[600], lname[128], rname[128];
+	char peer[64], up[64], fields[600], lname[128], rname[128], plane[80];
 	uint64_t dur = c->w->loop.now - c->t_start;
 
 	fmt_fields(c, fields, sizeof(fields));
@@ -124,7 +139,7 @@ static void log_end(struct pt_conn *c)
 	       pt_sockaddr_str((struct sockaddr *)&c->peer.ss, peer, sizeof(peer)),
 	       log_word(c->lcfg->name, lname, sizeof(lname)), fields,
 	       r ? log_word(r->name, rname, sizeof(rname)) : "-", upstream_str(c, up, sizeof(up)),
-	       c->dp ? c->dp->name : "-", c->fallback ? " fallback=" : "",
+	       plane_str(c, plane, sizeof(plane)), c->fallback ? " fallback=" : "",
 	       c->fallback ? c->fallback : "", (unsigned long long)c->bytes[PT_DIR_UP],
 	       (unsigned long long)c->bytes[PT_DIR_DOWN], (unsigned long long)dur / 1000,
 	       (unsigned long long)dur % 1000, pt_end_name(c->end));
@@ -153,6 +168,28 @@ static void close_side(struct pt_conn *c, struct pt_ev *ev, bool reset)
 	ev->fd = -1;
 }
 
+/* The pair-slot and counter id of a data plane. */
+static enum pt_plane plane_id(const struct pt_dataplane *dp)
+{
+	if (dp == &pt_dp_copy)
+		return PT_PLANE_COPY;
+	return dp == &pt_dp_sockmap ? PT_PLANE_SOCKMAP : PT_PLANE_SPLICE;
+}
+
+/* Count the end in the shared counters: bytes per plane, moves. */
+static void count_end(struct pt_conn *c, enum pt_end end)
+{
+	struct pt_relayed r = {
+		.bytes = { c->bytes[0], c->bytes[1] },
+		.plane = c->dp ? plane_id(c->dp) : PT_PLANE_NONE,
+		.moved = c->first_dp != NULL,
+	};
+
+	for (int d = 0; d < 2; d++)
+		r.copy_bytes[d] = c->first_dp ? c->moved_at[d] : c->dp == &pt_dp_copy ? c->bytes[d] : 0;
+	pt_stats_conn_end(&c->st, end, &r, c->pair);
+}
+
 void pt_conn_close(struct pt_conn *c, enum pt_end end)
 {
 	struct pt_worker *w = c->w;
@@ -162,7 +199,7 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end)
 	c->end = end;
 	if (c->dp && c->state == PT_CS_RELAYING)
 		c->dp->detach(c);
-	pt_stats_conn_end(&c->st, end, c->bytes, c->pair, c->dp != NULL);
+	count_end(c, end);
 	if (c->src_held)
 		pt_source_release(w->sources, w->id, c->lidx, (struct sockaddr *)&c->peer.ss);
 	pt_pair_close(c);
@@ -201,19 +238,67 @@ void pt_conn_reap(struct pt_worker *w)
 /* --- relaying ------------------------------------------------------------ */
 
 /*
- * The data plane for this connection: splice when asked for or when the
- * kernel one is not loaded, else sockmap.
+ * The plane a config value names: copy for auto (connections start where
+ * small messages are cheapest), splice for sockmap when the kernel data
+ * plane is not loaded.
  */
-static const struct pt_dataplane *choose_plane(const struct pt_conn *c)
+static const struct pt_dataplane *plane_of(const struct pt_conn *c, enum pt_data_plane dp)
 {
-	if (c->lcfg->data_plane == PT_DP_SPLICE || !c->w->bpf)
-		return &pt_dp_splice;
-	return &pt_dp_sockmap;
+	switch (dp) {
+	case PT_DP_AUTO:
+	case PT_DP_COPY:
+		return &pt_dp_copy;
+	case PT_DP_SOCKMAP:
+		return c->w->bpf ? &pt_dp_sockmap : &pt_dp_splice;
+	case PT_DP_SPLICE:
+		break;
+	}
+	return &pt_dp_splice;
 }
 
-/* A data plane call returned: close the connection if it ended. */
+/*
+ * Hand a relaying connection from the copy plane, which holds nothing for
+ * it (no pending bytes, no FIN seen: is_bulk() in copy.c), to @to. The
+ * bytes still in the sockets are @to's, in order. If @to refuses it the
+ * connection stays on copy for good.
+ */
+static enum pt_end move_plane(struct pt_conn *c, const struct pt_dataplane *to)
+{
+	const struct pt_dataplane *from = c->dp;
+	enum pt_end end = PT_END_NONE;
+	int err;
+
+	c->bulk = false;
+	from->detach(c);
+	c->dp = to;
+	err = to->attach(c, &end);
+	if (err) {
+		pr_debug(CONN, "#%llu: cannot move to %s (%s), staying on %s",
+			 (unsigned long long)c->id, to->name, strerror(-err), from->name);
+		c->stay = true;
+		c->dp = from;
+		err = from->attach(c, &end);
+		return err ? PT_END_ERROR : end;
+	}
+	c->first_dp = from;
+	c->moved_at[0] = c->bytes[0];
+	c->moved_at[1] = c->bytes[1];
+	pt_pair_moved(c->pair, plane_id(to));
+	pr_debug(CONN, "#%llu: bulk: moved from %s to %s after up=%llu down=%llu",
+		 (unsigned long long)c->id, from->name, to->name,
+		 (unsigned long long)c->bytes[0], (unsigned long long)c->bytes[1]);
+	return end;
+}
+
+/*
+ * A data plane call returned: close the connection if it ended, move it to
+ * the bulk plane if it shows bulk and the listener lets it (auto).
+ */
 static void dp_result(struct pt_conn *c, enum pt_end end)
 {
+	if (end == PT_END_NONE && c->bulk && !c->stay && !c->first_dp &&
+	    c->lcfg->data_plane == PT_DP_AUTO)
+		end = move_plane(c, plane_of(c, c->lcfg->bulk_plane));
 	if (end != PT_END_NONE)
 		pt_conn_close(c, end);
 }
@@ -227,7 +312,7 @@ static void start_relay(struct pt_conn *c)
 	c->state = PT_CS_RELAYING;
 	c->up_addr = pt_upstream_addr(c);
 	c->t_last = c->w->loop.now;
-	c->dp = choose_plane(c);
+	c->dp = plane_of(c, c->lcfg->data_plane);
 	err = c->dp->attach(c, &end);
 	if (err == -EAGAIN || err == -ENOSPC) {
 		/* Nothing moved yet (peer closing, no free slot): splice instead. */
@@ -488,7 +573,7 @@ void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_socka
 }
 
 /* The data planes a worker may use, for their per-worker hooks. */
-static const struct pt_dataplane *const planes[] = { &pt_dp_splice, &pt_dp_sockmap };
+static const struct pt_dataplane *const planes[] = { &pt_dp_copy, &pt_dp_splice, &pt_dp_sockmap };
 
 int pt_conn_planes_init(struct pt_worker *w)
 {

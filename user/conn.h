@@ -6,7 +6,8 @@
  *
  * DETECTING peeks at the client's first bytes and runs the detectors until
  * a route can be chosen; CONNECTING tries the route's upstreams in order
- * (upstream.c); RELAYING belongs to a data plane (splice or sockmap). Each
+ * (upstream.c); RELAYING belongs to a data plane (copy, splice or sockmap),
+ * and with data_plane auto may move once from copy to the bulk plane. Each
  * state has one deadline, kept in c->timer. Only conn.c closes a
  * connection: upstream.c and the data planes report a status or an end
  * reason (conn-t.h) and conn.c acts on it.
@@ -19,6 +20,7 @@
 
 #include "config-t.h"
 #include "conn-t.h"
+#include "copy-t.h"
 #include "dataplane.h"
 #include "detect.h"
 #include "loop.h"
@@ -61,10 +63,15 @@ struct pt_conn {
 	enum pt_end end;
 	uint64_t bytes[2];		/* PT_DIR_UP, PT_DIR_DOWN */
 	const struct pt_dataplane *dp;
+	const struct pt_dataplane *first_dp;	/* where relaying began, if it moved since */
+	uint64_t moved_at[2];		/* c->bytes when it moved */
+	bool bulk;			/* set by the plane: this connection shows bulk */
+	bool stay;			/* a move failed: stay on this plane */
 	const char *fallback;		/* why sockmap was not used, for the log */
 	struct pt_pair *pair;		/* slot in PT_MAP_PAIRS, NULL if none */
 	uint32_t slot;
 	union {
+		struct pt_copy_state copy;
 		struct pt_splice_state splice;
 		struct pt_sockmap_state sockmap;
 	} dps;

@@ -272,7 +272,9 @@ static cJSON *route_stats(const struct pt_route *r, int idx, const struct pt_rou
 	if (p) {
 		cJSON_AddNumberToObject(p, "splice", (double)ld64(&rs->relayed[PT_PLANE_SPLICE]));
 		cJSON_AddNumberToObject(p, "sockmap", (double)ld64(&rs->relayed[PT_PLANE_SOCKMAP]));
+		cJSON_AddNumberToObject(p, "copy", (double)ld64(&rs->relayed[PT_PLANE_COPY]));
 	}
+	cJSON_AddNumberToObject(o, "moves", (double)ld64(&rs->moves));
 #define PAIR(name, f)                                  \
 	do {                                           \
 		v[0] = ld64(&rs->f[0]);                \
@@ -282,6 +284,7 @@ static cJSON *route_stats(const struct pt_route *r, int idx, const struct pt_rou
 	PAIR("bytes", bytes);
 	PAIR("kernel_bytes", kernel_bytes);
 	PAIR("daemon_bytes", daemon_bytes);
+	PAIR("copy_bytes", copy_bytes);
 	PAIR("passed", passed);
 	PAIR("pass_events", pass_events);
 	PAIR("redirect_fail", redirect_fail);

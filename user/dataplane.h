@@ -55,6 +55,7 @@ struct pt_dataplane {
 	void (*worker_fini)(struct pt_worker *w);	/* optional */
 };
 
+extern const struct pt_dataplane pt_dp_copy;
 extern const struct pt_dataplane pt_dp_splice;
 extern const struct pt_dataplane pt_dp_sockmap;
 

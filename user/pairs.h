@@ -80,6 +80,15 @@ struct pt_pair *pt_pairs_place(struct pt_pairs_file *pf, const struct pt_bpf *bp
 /* Unmap and unlink the file of @pf, if any; @pf is empty afterwards. */
 void pt_pairs_file_close(struct pt_pairs_file *pf);
 
+/* The pair moved to @plane (passthru-ctl shows the plane and the moves). */
+static inline void pt_pair_moved(struct pt_pair *p, enum pt_plane plane)
+{
+	if (!p)
+		return;
+	__atomic_store_n(&p->plane, plane, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&p->moves, 1, __ATOMIC_RELAXED);
+}
+
 static inline void pt_pair_set_state(struct pt_pair *p, enum pt_pair_state st)
 {
 	if (p)

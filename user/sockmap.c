@@ -15,7 +15,8 @@
  *
  * End of a direction (source S feeds target T): the kernel never forwards
  * FIN. After S reports RDHUP we wait until (a) every byte S received went
- * through the verdict (redirected + passed == bytes received), (b) the
+ * through the verdict (redirected + passed + copied == bytes received, where
+ * copied is what the copy plane relayed before a move here), (b) the
  * daemon wrote every passed byte (passed == consumed), (c) T's TCP stream
  * took everything (T's written counter caught up); then shutdown(T, WR).
  * Waiting polls with a short timer; a pair that makes no progress for
@@ -416,8 +417,12 @@ static int dir_drained(struct pt_conn *c, int d)
 
 	if (rcvd < 0)
 		return rcvd;
-	/* bytes_received counts the FIN: one more than the data. */
-	if ((int64_t)(ld(&pd->redirected) + ld(&pd->passed)) < rcvd - 1)
+	/*
+	 * bytes_received counts the FIN: one more than the data. It counts
+	 * from the start, so the bytes another plane relayed before the pair
+	 * moved here (copied) are in it too.
+	 */
+	if ((int64_t)(ld(&pd->redirected) + ld(&pd->passed) + ld(&pd->copied)) < rcvd - 1)
 		return 0;
 	if (ld(&pd->passed) != ld(&pd->consumed))
 		return 0;

@@ -74,15 +74,20 @@ void pt_stats_connect_failed(const struct pt_stats_ref *ref, int err)
 		pt_stat_add(&rs->connect_timeouts, 1);
 }
 
-/* Kernel and daemon shares of the bytes, and the backpressure counters. */
-static void count_plane(struct pt_route_stats *rs, const uint64_t bytes[2], const struct pt_pair *p)
+/* Kernel, daemon and copy shares of the bytes, and the backpressure counters. */
+static void count_plane(struct pt_route_stats *rs, const struct pt_relayed *r,
+			const struct pt_pair *p)
 {
-	enum pt_plane plane = p ? (enum pt_plane)p->plane : PT_PLANE_SPLICE;
+	enum pt_plane plane = r->plane < PT_PLANE_MAX ? r->plane : PT_PLANE_NONE;
+	const uint64_t *bytes = r->bytes;
 
-	pt_stat_add(&rs->relayed[plane <= PT_PLANE_SOCKMAP ? plane : PT_PLANE_NONE], 1);
+	pt_stat_add(&rs->relayed[plane], 1);
+	if (r->moved)
+		pt_stat_add(&rs->moves, 1);
 	for (int d = 0; d < 2; d++) {
 		uint64_t kernel = 0;
 
+		pt_stat_add(&rs->copy_bytes[d], r->copy_bytes[d]);
 		if (p && plane == PT_PLANE_SOCKMAP) {
 			const struct pt_dir *pd = &p->dir[d];
 
@@ -99,9 +104,11 @@ static void count_plane(struct pt_route_stats *rs, const uint64_t bytes[2], cons
 	}
 }
 
-void pt_stats_conn_end(const struct pt_stats_ref *ref, enum pt_end end, const uint64_t bytes[2],
-		       const struct pt_pair *pair, bool relayed)
+void pt_stats_conn_end(const struct pt_stats_ref *ref, enum pt_end end,
+		       const struct pt_relayed *r, const struct pt_pair *pair)
 {
+	const uint64_t *bytes = r->bytes;
+
 	struct pt_listener_stats *ls = &ref->s->l[ref->lidx];
 	struct pt_route_stats *rs = route_row(ref);
 
@@ -117,8 +124,8 @@ void pt_stats_conn_end(const struct pt_stats_ref *ref, enum pt_end end, const ui
 		pt_stat_add(&rs->upstream_failures, 1);
 	pt_stat_add(&rs->bytes[PT_DIR_UP], bytes[PT_DIR_UP]);
 	pt_stat_add(&rs->bytes[PT_DIR_DOWN], bytes[PT_DIR_DOWN]);
-	if (relayed)
-		count_plane(rs, bytes, pair);
+	if (r->plane != PT_PLANE_NONE)
+		count_plane(rs, r, pair);
 }
 
 void pt_stats_forget_worker(struct pt_stats *s, int wid)

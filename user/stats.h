@@ -30,10 +30,12 @@ struct pt_route_stats {
 	uint64_t upstream_failures;	/* ... and found no upstream that accepted */
 	uint64_t connect_errors;	/* failed connect attempts (failover included) */
 	uint64_t connect_timeouts;	/* ... of which timed out */
-	uint64_t relayed[PT_PLANE_SOCKMAP + 1];	/* closed connections per enum pt_plane */
+	uint64_t relayed[PT_PLANE_MAX];	/* closed connections per enum pt_plane they ended on */
+	uint64_t moves;			/* ... of which moved from copy to the bulk plane */
+	uint64_t copy_bytes[2];		/* bytes the copy plane relayed */
 	uint64_t bytes[2];		/* PT_DIR_UP, PT_DIR_DOWN: every relayed byte */
 	uint64_t kernel_bytes[2];	/* sockmap: redirected by the verdict program */
-	uint64_t daemon_bytes[2];	/* written by the daemon (splice, sockmap fallback) */
+	uint64_t daemon_bytes[2];	/* written by the daemon (copy, splice, sockmap fallback) */
 	uint64_t passed[2];		/* sockmap: bytes the verdict left to the daemon */
 	uint64_t pass_events[2];	/* sockmap: backpressure events */
 	uint64_t redirect_fail[2];	/* sockmap: failed redirects */
@@ -86,14 +88,21 @@ void pt_stats_route_chosen(const struct pt_stats_ref *ref);
 /* A connect attempt to an upstream failed with @err (a positive errno). */
 void pt_stats_connect_failed(const struct pt_stats_ref *ref, int err);
 
+/* What one connection relayed, for pt_stats_conn_end(). */
+struct pt_relayed {
+	uint64_t bytes[2];		/* PT_DIR_UP, PT_DIR_DOWN */
+	uint64_t copy_bytes[2];		/* of which the copy plane relayed */
+	enum pt_plane plane;		/* the plane it ended on, PT_PLANE_NONE if none had it */
+	bool moved;			/* it began on the copy plane */
+};
+
 /*
- * The connection ended with @end after relaying @bytes (PT_DIR_UP,
- * PT_DIR_DOWN); @relayed says whether a data plane had it, @pair is its
- * pair slot (data-plane counters) or NULL. Called once, after the data
- * plane let go of the connection and before its pair slot is freed.
+ * The connection ended with @end after relaying @r; @pair is its pair slot
+ * (data-plane counters) or NULL. Called once, after the data plane let go
+ * of the connection and before its pair slot is freed.
  */
-void pt_stats_conn_end(const struct pt_stats_ref *ref, enum pt_end end, const uint64_t bytes[2],
-		       const struct pt_pair *pair, bool relayed);
+void pt_stats_conn_end(const struct pt_stats_ref *ref, enum pt_end end,
+		       const struct pt_relayed *r, const struct pt_pair *pair);
 
 static inline void pt_stat_add(uint64_t *ctr, uint64_t n)
 {

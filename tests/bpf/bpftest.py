@@ -9,7 +9,7 @@ backends, log parsing) and adds what only these tests need:
     plane unavailable"), and which removes the pin directories of the
     daemons it started if one was killed before it could unpin;
   * sockmap_daemon(): passthru at -v with every listener on data_plane
-    "auto", checked to have loaded the kernel data plane;
+    "sockmap", checked to have loaded the kernel data plane;
   * the -v per-direction counters ("#ID: sockmap up: redirected=..") parsed;
   * the bpf(2) syscall through ctypes: open pinned maps, list keys, read
     the pt_pairs array (struct pt_pair, include/passthru.h) by mmap;
@@ -104,7 +104,7 @@ def pin_dir(pt):
 
 
 def sockmap_daemon(suite, listeners, args=(), name=None, env=None, **top):
-    """Start passthru -v on these listeners (data_plane "auto" unless set).
+    """Start passthru -v on these listeners (data_plane "sockmap" unless set).
 
     Returns the Passthru. If the daemon could not load the kernel data
     plane, records why in suite.bpf_why (so need_bpf() skips) and returns
@@ -112,14 +112,15 @@ def sockmap_daemon(suite, listeners, args=(), name=None, env=None, **top):
     """
     suite.need_bpf()
     for l in listeners:
-        l.setdefault('data_plane', 'auto')
+        l.setdefault('data_plane', 'sockmap')
     cfg = dict(top)
     cfg['listeners'] = listeners
     pt = Passthru(suite, cfg, args=['-v'] + list(args), name=name, env=env)
     suite.instances.append(instance_of(pt))
-    log = wait_for(lambda: re.search(r'kernel data plane (loaded|unavailable)[^\n]*', pt.log()),
+    log = wait_for(lambda: re.search(r'kernel data plane (loaded|unavailable)[^\n]*|'
+                                     r'cannot load the (kernel) data plane[^\n]*', pt.log()),
                    5, 'the data plane line in the log')
-    if log.group(1) == 'unavailable':
+    if log.group(1) != 'loaded':
         suite.bpf_why = 'daemon says: %s' % log.group(0)
         raise Skip(suite.bpf_why)
     wait_for_startup(pt)
@@ -129,8 +130,9 @@ def sockmap_daemon(suite, listeners, args=(), name=None, env=None, **top):
 
 def wait_for_startup(pt, timeout=5):
     """Wait for the daemon's startup line (logged once it is fully up, after
-    its listeners, data plane and control socket); returns the data plane."""
-    m = wait_for(lambda: re.search(r', \d+ workers, data plane (\w+)', pt.log()) or
+    its listeners, data plane and control socket); returns the data planes
+    it names ("copy+splice")."""
+    m = wait_for(lambda: re.search(r', \d+ workers, data planes ([\w+]+)', pt.log()) or
                  (not pt.proc.alive() and 'dead'), timeout, 'the startup line of %s' % pt.name)
     if m == 'dead':
         raise Fail('%s exited at start: %s' % (pt.name, pt.log()[-800:]))

@@ -35,12 +35,14 @@ MAPS = {  # name: (bpftool type, key bytes, value bytes)
 BPF_F_MMAPABLE = 1 << 10
 
 
-def config(port, plane='auto'):
+def config(port, plane='sockmap'):
+    """One listener on @plane; "auto" moves bulk to sockmap, so it loads it too."""
+    extra = {'bulk_plane': 'sockmap'} if plane == 'auto' else {}
     return [listener('pins', port, [route('echo', echo.addr, protocol='http')],
-                     data_plane=plane, max_connections=1000)]
+                     data_plane=plane, max_connections=1000, **extra)]
 
 
-def start(name, port, plane='auto'):
+def start(name, port, plane='sockmap'):
     return sockmap_daemon(s, config(port, plane), args=['--instance', INST], name=name)
 
 

@@ -81,12 +81,12 @@ def upload(port):
        'sink reply (sha256, bytes)')
 
 
-def start(workers=1, plane='auto'):
+def start(workers=1, plane='sockmap'):
     """The daemon as nobody, once its janitor has named itself (until then
     the fresh child still reads "passthru" and would pass for the daemon)."""
     port = free_port()
     args = ['-w', str(workers)]
-    if plane == 'auto':
+    if plane == 'sockmap':
         pt = sockmap_daemon(s, [listener('p', port, [route('sink', sink.addr,
                                                           protocol='http')])],
                             args=args, name='privs', user='nobody')

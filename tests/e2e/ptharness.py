@@ -53,7 +53,7 @@ HOOK_VARS = ('PASSTHRU_FAULT_', 'PASSTHRU_SELFTEST_FAIL')
 PTSTREAM = os.path.join(BUILD, 'tests', 'ptstream')
 SSHD = '/usr/sbin/sshd'
 DANTED = '/usr/sbin/danted'
-# PT_DATA_PLANE=splice|sockmap|auto puts that data_plane into every listener
+# PT_DATA_PLANE=copy|splice|sockmap|auto puts that data_plane into every listener
 # that listener() builds and makes plane_ok() demand it; unset, listeners keep
 # the daemon's default and either plane is fine.
 DATA_PLANE = os.environ.get('PT_DATA_PLANE')
@@ -448,7 +448,8 @@ class Passthru:
     build, build/tests/passthru-hooks, when env sets a PASSTHRU_FAULT_* or
     PASSTHRU_SELFTEST_FAIL knob."""
 
-    def __init__(self, suite, config, args=(), name=None, start=True, env=None):
+    def __init__(self, suite, config, args=(), name=None, start=True, env=None,
+                 default_workers=False):
         self.suite = suite
         self.env = env
         self.name = name or 'passthru%d' % len(suite.passthrus)
@@ -456,6 +457,7 @@ class Passthru:
         # it unique among concurrently running suites.
         self.config_path = suite.path('%s-%d.json' % (self.name, os.getpid()))
         self.args = list(args)
+        self.default_workers = default_workers  # no -w: the daemon's own default
         self.proc = None
         self.set_config(config)
         suite.passthrus.append(self)
@@ -490,6 +492,10 @@ class Passthru:
         if TIME_SCALE > 1 and '-t' not in args:
             # The daemon's default detection deadline stretches like ours.
             args += ['-t', str(int(3000 * TIME_SCALE))]
+        if not self.default_workers and not {'-w', '--workers'} & set(args):
+            # One worker unless a test asks: connection numbers (#ID) are
+            # per worker, and the tests match log lines and counters by them.
+            args += ['-w', '1']
         self.proc = Proc(self.suite, self.name, [binary, '-c', self.config_path] + args,
                          stdout=False, env=self.env)
         if wait:
@@ -558,22 +564,31 @@ def listener(name, port, routes, **kw):
     return l
 
 
+# What auto may log: copy, or copy then a move to the bulk plane.
+AUTO_PLANES = ('copy', 'copy>splice', 'copy>sockmap')
+
+
 def plane_ok(v, d=None):
     """The data plane a log line names is the one PT_DATA_PLANE asks for.
     With sockmap forced, splice is right only for a connection the daemon
     logged as fallback=peer-closed: its client had sent FIN before the
-    handoff, and the kernel inserts only ESTABLISHED sockets."""
+    handoff, and the kernel inserts only ESTABLISHED sockets. With auto, a
+    connection starts on copy and may have moved ("copy>splice")."""
     if DATA_PLANE == 'sockmap' and v == 'splice':
         return (d or {}).get('fallback') == 'peer-closed'
-    if DATA_PLANE in ('splice', 'sockmap'):
+    if DATA_PLANE in ('copy', 'splice', 'sockmap'):
         return v == DATA_PLANE
-    return v in ('splice', 'sockmap')
+    if DATA_PLANE == 'auto':
+        return v in AUTO_PLANES
+    return v in ('splice', 'sockmap') + AUTO_PLANES
 
 
 plane_ok.needs_line = True
 
 
-plane_ok.desc = DATA_PLANE if DATA_PLANE in ('splice', 'sockmap') else 'splice or sockmap'
+plane_ok.desc = {'copy': 'copy', 'splice': 'splice', 'sockmap': 'sockmap',
+                 'auto': 'copy, or copy moved to the bulk plane'}.get(
+                     DATA_PLANE, 'any plane')
 
 
 def route(name, forward=None, reject=False, **match):

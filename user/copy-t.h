@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The copy data plane's per-connection state (in struct pt_conn).
+ */
+#ifndef __PT_COPY_T_H
+#define __PT_COPY_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* One direction: bytes read from src and sent on to dst. */
+struct pt_copy_dir {
+	uint8_t *buf;		/* what dst has not taken yet; NULL unless stuck */
+	uint32_t off, len;	/* unsent bytes are buf[off, len) */
+	uint16_t big_turns;	/* turns in a row that read >= bulk_turn_bytes */
+	bool eof;		/* src said EOF */
+	bool shut;		/* shutdown(dst, SHUT_WR) done */
+};
+
+struct pt_copy_state {
+	struct pt_copy_dir dir[2];
+};
+
+#endif /* __PT_COPY_T_H */

@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The copy data plane: recv() into the worker's scratch buffer and send()
+ * straight on. For request/response traffic, where a message is a few
+ * hundred bytes, one recv() and one send() per message is the least work
+ * there is: no pipe, no kernel worker, nothing held per connection.
+ *
+ * Both sockets are watched edge-triggered for IN, OUT and RDHUP, and each
+ * event moves only the direction it concerns: readable on a side reads that
+ * side, writable on a side flushes what waits for it. A short read means the
+ * socket was drained (edge-triggered epoll reports every later arrival), so
+ * no recv() is made only to see EAGAIN; after RDHUP, a resume or a flush the
+ * plane reads until EAGAIN, since a FIN may wait behind the data.
+ *
+ * Backpressure: bytes a full peer did not take are kept in a buffer of that
+ * direction, allocated only while stuck, and its source is not read until
+ * they are gone, so the sender's TCP window closes and memory stays bounded
+ * by one read per direction.
+ *
+ * Half-close as in splice.c: EOF with nothing pending shuts the peer's
+ * write side; the connection ends when both directions have done so. The
+ * callbacks return the end reason; conn.c closes the connection.
+ *
+ * Bulk: a direction that finds at least bulk_turn_bytes per turn, bulk_turns
+ * turns in a row, sets c->bulk while nothing is pending and no FIN was seen;
+ * conn.c may then move the connection to the bulk plane (data_plane auto).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "conn.h"
+#include "pairs.h"
+#include "relay.h"
+#include "worker.h"
+
+static struct pt_copy_dir *cdir(struct pt_conn *c, int d)
+{
+	return &c->dps.copy.dir[d];
+}
+
+/*
+ * Send what waits in direction @d. PT_END_NONE when it is all gone or the
+ * peer is full (then cd->buf still holds the rest), else a reset.
+ */
+static enum pt_end flush(struct pt_conn *c, int d)
+{
+	struct pt_copy_dir *cd = cdir(c, d);
+	int dst = pt_side_fd(c, pt_dst_side(d));
+	ssize_t n;
+
+	while (cd->off < cd->len) {
+		n = send(dst, cd->buf + cd->off, cd->len - cd->off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			cd->off += n;
+			c->bytes[d] += n;
+		} else if (n == -1 && errno == EINTR) {
+			continue;
+		} else if (n == -1 && errno != EAGAIN) {
+			return pt_reset_of(pt_dst_side(d));
+		} else {
+			return PT_END_NONE;
+		}
+	}
+	free(cd->buf);
+	cd->buf = NULL;
+	cd->off = cd->len = 0;
+	return PT_END_NONE;
+}
+
+/* Keep the @n bytes at @p the peer did not take; 0 or -ENOMEM. */
+static int stash(struct pt_copy_dir *cd, const uint8_t *p, size_t n)
+{
+	cd->buf = malloc(n);
+	if (!cd->buf)
+		return -ENOMEM;
+	memcpy(cd->buf, p, n);
+	cd->off = 0;
+	cd->len = n;
+	return 0;
+}
+
+/* Count a turn that read @got bytes towards the bulk sign. */
+static void note_turn(struct pt_conn *c, int d, size_t got)
+{
+	struct pt_copy_dir *cd = cdir(c, d);
+	unsigned int big = c->lcfg->bulk_turn_bytes;
+
+	if (!big || !got)
+		return;
+	if (got < big)
+		cd->big_turns = 0;
+	else if (cd->big_turns < UINT16_MAX)
+		cd->big_turns++;
+}
+
+/* Send @n bytes just read for direction @d; what the peer did not take is stashed. */
+static enum pt_end send_on(struct pt_conn *c, int d, const uint8_t *p, size_t n)
+{
+	int dst = pt_side_fd(c, pt_dst_side(d));
+	ssize_t w;
+
+	do
+		w = send(dst, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (w == -1 && errno == EINTR);
+	if (w == -1 && errno != EAGAIN)
+		return pt_reset_of(pt_dst_side(d));
+	if (w < 0)
+		w = 0;
+	c->bytes[d] += w;
+	if ((size_t)w < n && stash(cdir(c, d), p + w, n - w))
+		return PT_END_ERROR;
+	return PT_END_NONE;
+}
+
+/*
+ * Read direction @d's source and send on until it is drained, the peer is
+ * full or the budget is spent (*more). With @drain, read until EAGAIN even
+ * after a short read. Returns PT_END_NONE or how the connection ended.
+ */
+static enum pt_end pump(struct pt_conn *c, int d, bool drain, bool *more)
+{
+	struct pt_copy_dir *cd = cdir(c, d);
+	int src = pt_side_fd(c, pt_src_side(d));
+	uint8_t *buf = c->w->window;
+	enum pt_end end = PT_END_NONE;
+	size_t got = 0;
+	ssize_t n;
+
+	while (!cd->eof && !cd->buf && end == PT_END_NONE) {
+		if (got >= PT_RELAY_BUDGET) {
+			*more = true;
+			break;
+		}
+		n = recv(src, buf, PT_SCRATCH_SIZE, MSG_DONTWAIT);
+		if (n == 0) {
+			cd->eof = true;
+		} else if (n > 0) {
+			got += n;
+			end = send_on(c, d, buf, n);
+			if ((size_t)n < PT_SCRATCH_SIZE && !drain)
+				break;
+		} else if (errno == EAGAIN) {
+			break;
+		} else if (errno != EINTR) {
+			end = pt_reset_of(pt_src_side(d));
+		}
+	}
+	note_turn(c, d, got);
+	return end;
+}
+
+/* Direction @d's source said EOF and everything reached the peer: pass the FIN on. */
+static void finish(struct pt_conn *c, int d)
+{
+	struct pt_copy_dir *cd = cdir(c, d);
+
+	if (cd->eof && !cd->buf && !cd->shut) {
+		shutdown(pt_side_fd(c, pt_dst_side(d)), SHUT_WR);
+		cd->shut = true;
+	}
+}
+
+/* Nothing pending, no FIN yet, and a direction that keeps finding bulk. */
+static bool is_bulk(struct pt_conn *c)
+{
+	bool big = false;
+
+	for (int d = 0; d < 2; d++) {
+		struct pt_copy_dir *cd = cdir(c, d);
+
+		if (cd->buf || cd->eof)
+			return false;
+		big |= c->lcfg->bulk_turns && cd->big_turns >= c->lcfg->bulk_turns;
+	}
+	return big;
+}
+
+/* After a turn: FINs, progress for passthru-ctl, the end, a yield. */
+static enum pt_end settle(struct pt_conn *c, uint64_t before, bool more)
+{
+	struct pt_copy_dir *up = cdir(c, PT_DIR_UP), *down = cdir(c, PT_DIR_DOWN);
+
+	finish(c, PT_DIR_UP);
+	finish(c, PT_DIR_DOWN);
+	if (c->bytes[0] + c->bytes[1] != before || up->shut || down->shut) {
+		c->t_last = c->w->loop.now;
+		pt_relay_publish(c, up->shut || down->shut);
+	}
+	if (up->shut && down->shut)
+		return PT_END_DONE;
+	if (more)
+		pt_loop_defer(&c->w->loop, &c->more);
+	c->bulk = is_bulk(c);
+	return PT_END_NONE;
+}
+
+/* Both directions: flush what waits, then read until EAGAIN. */
+static enum pt_end copy_resume(struct pt_conn *c)
+{
+	uint64_t before = c->bytes[0] + c->bytes[1];
+	enum pt_end end = PT_END_NONE;
+	bool more = false;
+
+	for (int d = 0; d < 2 && end == PT_END_NONE; d++) {
+		if (cdir(c, d)->buf)
+			end = flush(c, d);
+		if (end == PT_END_NONE)
+			end = pump(c, d, true, &more);
+	}
+	return end != PT_END_NONE ? end : settle(c, before, more);
+}
+
+static enum pt_end copy_event(struct pt_conn *c, enum pt_side side, uint32_t events)
+{
+	int in = side == PT_SIDE_CLIENT ? PT_DIR_UP : PT_DIR_DOWN;
+	int out = !in;
+	uint64_t before = c->bytes[0] + c->bytes[1];
+	enum pt_end end = PT_END_NONE;
+	bool more = false;
+
+	if (events & EPOLLERR)
+		return pt_relay_sock_error(c, side);
+	if ((events & EPOLLOUT) && cdir(c, out)->buf) {
+		/* The peer took bytes again: the rest, then what its source holds. */
+		end = flush(c, out);
+		if (end == PT_END_NONE)
+			end = pump(c, out, true, &more);
+	}
+	if (end == PT_END_NONE && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)))
+		end = pump(c, in, events & (EPOLLRDHUP | EPOLLHUP), &more);
+	return end != PT_END_NONE ? end : settle(c, before, more);
+}
+
+static enum pt_end copy_timer(struct pt_conn *c)
+{
+	return pt_relay_idle(c);
+}
+
+static int copy_attach(struct pt_conn *c, enum pt_end *end)
+{
+	const uint32_t mask = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+	int err;
+
+	memset(&c->dps.copy, 0, sizeof(c->dps.copy));
+	err = pt_loop_watch(&c->w->loop, &c->cli, mask);
+	if (!err)
+		err = pt_loop_watch(&c->w->loop, &c->up, mask);
+	if (err)
+		return err;
+	pt_pair_open(c, PT_PLANE_COPY);
+	pt_relay_arm_idle(c);
+	/* The peeked bytes (and maybe a server banner) are already waiting. */
+	*end = copy_resume(c);
+	return 0;
+}
+
+static void copy_detach(struct pt_conn *c)
+{
+	for (int d = 0; d < 2; d++) {
+		free(cdir(c, d)->buf);
+		cdir(c, d)->buf = NULL;
+	}
+}
+
+const struct pt_dataplane pt_dp_copy = {
+	.name = "copy",
+	.attach = copy_attach,
+	.event = copy_event,
+	.timer = copy_timer,
+	.resume = copy_resume,
+	.detach = copy_detach,
+};
