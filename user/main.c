@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,10 +44,10 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: passthru -c FILE [-w WORKERS] [-t DETECT_TIMEOUT_MS] [-v...] [--check]\n"
-		"                [--data-plane auto|sockmap|splice] [--instance NAME]\n"
+		"                [--data-plane auto|copy|splice|sockmap] [--instance NAME]\n"
 		"\n"
 		"  -c, --config FILE    config file (native or legacy Go-passthru JSON)\n"
-		"  -w, --workers N      worker processes sharing each listener (default 1)\n"
+		"  -w, --workers N      worker processes sharing each listener (default: one per CPU)\n"
 		"  -t, --timeout MS     detection deadline for listeners without timeout_ms (default %d)\n"
 		"  -v, --verbose        more logging (-v debug, -vv trace)\n"
 		"      --check          validate the config, print the routing table, exit\n"
@@ -71,6 +72,18 @@ static long parse_num(const char *s, long min, long max)
 	return v;
 }
 
+/* The CPUs this process may run on (the default worker count), within [1, PT_MAX_WORKERS]. */
+static int cpus_available(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return 1;
+	n = CPU_COUNT(&set);
+	return n < 1 ? 1 : n > PT_MAX_WORKERS ? PT_MAX_WORKERS : n;
+}
+
 static int parse_args(int argc, char **argv, struct pt_opts *o)
 {
 	static const struct option longopts[] = {
@@ -88,7 +101,7 @@ static int parse_args(int argc, char **argv, struct pt_opts *o)
 	long v;
 	int opt;
 
-	o->workers = 1;
+	o->workers = cpus_available();
 	while ((opt = getopt_long(argc, argv, "c:w:t:vd:i:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -121,7 +134,7 @@ static int parse_args(int argc, char **argv, struct pt_opts *o)
 		case 'd':
 			v = pt_data_plane_from_name(optarg);
 			if (v < 0) {
-				fprintf(stderr, "passthru: --data-plane: expected auto, sockmap or splice, got \"%s\"\n",
+				fprintf(stderr, "passthru: --data-plane: expected auto, copy, splice or sockmap, got \"%s\"\n",
 					optarg);
 				return -EINVAL;
 			}
@@ -176,7 +189,7 @@ int main(int argc, char **argv)
 	struct pt_config *cfg;
 	struct pt_stats *stats = NULL;
 	struct pt_sources *sources = NULL;
-	char pairs[sizeof(bpf_store.pin_dir) + 32] = "";
+	char pairs[sizeof(bpf_store.pin_dir) + 32] = "", planes[32];
 	int err, rc = 1;
 
 	if (parse_args(argc, argv, &o))
@@ -234,9 +247,9 @@ int main(int argc, char **argv)
 			pr_warn(CONFIG, "user %s cannot read %s: reloads will fail", cfg->user,
 				o.config);
 	}
-	pr_info(MAIN, "passthru %s: %s: %d listeners, %d routes, %d workers, data plane %s",
+	pr_info(MAIN, "passthru %s: %s: %d listeners, %d routes, %d workers, data planes %s",
 		PT_VERSION, o.config, cfg->n_listeners, pt_config_n_routes(cfg), o.workers,
-		bpf ? "sockmap" : "splice");
+		pt_bpf_planes(cfg, bpf != NULL, planes, sizeof(planes)));
 	args = (struct pt_worker_args){
 		.n_workers = o.workers, .cfg = pt_config_get(cfg), .stats = stats, .copts = &copts,
 		.bpf = bpf, .pairs = slots, .n_slots = slots ? n_slots : 0, .sources = sources,

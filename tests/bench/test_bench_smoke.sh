@@ -10,7 +10,7 @@
 # What must hold: make exits 0; results.md and results.json are written
 # (to a temporary BENCH_OUT, never over the committed tools/bench/results.md);
 # every row of the JSON is in both markdown tables with one cell per
-# configuration; direct, HAProxy and both passthru planes have a figure in
+# configuration; direct, HAProxy and every passthru plane have a figure in
 # every row (direct: all but the proxy-memory rows); no passthru measurement
 # failed; nothing the run started is still running. sslh may fail where it
 # cannot (sslh-select and its select() limit): that is a figure, not a bug.
@@ -80,7 +80,8 @@ md = open(sys.argv[2]).read().splitlines()
 configs = doc['configs']
 rows = doc['rows']
 res = doc['results']
-must = ['direct', 'haproxy', 'passthru-sockmap', 'passthru-splice']
+must = ['direct', 'haproxy', 'passthru-auto', 'passthru-copy', 'passthru-sockmap',
+        'passthru-splice']
 
 
 def check(cond, name, why=''):

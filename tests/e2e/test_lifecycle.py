@@ -65,6 +65,23 @@ def t_workers():
     check('all workers exited' in pt.log(), 'master logged the end of its workers')
 
 
+def t_default_workers():
+    """Without -w the daemon runs one worker per CPU it may use, like HAProxy
+    and nginx (and a single process where that is one CPU)."""
+    port = free_port()
+    cpus = len(os.sched_getaffinity(0))
+    pt = Passthru(s, any_to(echo, port), name='default-w', default_workers=True)
+    m = wait_for(lambda: re.search(r', (\d+) workers, data planes', pt.log()), 5,
+                 'the startup line')
+    eq(int(m.group(1)), cpus, 'workers in the startup line (CPUs: %d)' % cpus)
+    if cpus > 1:
+        wait_for(lambda: len(children(pt.proc.pid)) == cpus, 5, '%d worker processes' % cpus)
+    c = connect(port)
+    ping(c, b'default workers')
+    finish(c)
+    pt.stop()
+
+
 def t_sigterm_open():
     port = free_port()
     cfg = any_to(echo, port)
@@ -172,6 +189,7 @@ def t_sighup(workers):
 
 
 s.test('-w 2: connections spread over both workers; a killed worker is restarted', t_workers)
+s.test('no -w: one worker per CPU', t_default_workers)
 s.test('SIGTERM: refuses new connections, the open one finishes, exit 0', t_sigterm_open)
 s.test('SIGTERM: open connections are closed when grace_ms runs out', t_grace_expires)
 s.test('second SIGTERM closes everything at once', t_second_sigterm)

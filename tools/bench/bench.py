@@ -10,6 +10,9 @@ and sockperf by a pattern on their real first bytes, anything else refused):
     haproxy-splice    the same with `option splice-auto`
     sslh-fork         sslh 1.20, one process per connection
     sslh-select       sslh 1.20, one select() loop
+    passthru-auto     passthru as users get it: data_plane auto (copy, bulk
+                      moves to splice), one worker per CPU
+    passthru-copy     passthru, data_plane copy
     passthru-sockmap  passthru, data_plane sockmap
     passthru-splice   passthru, data_plane splice
 
@@ -61,7 +64,7 @@ SSLH_FORK = '/usr/sbin/sslh'
 SSLH_SELECT = '/usr/sbin/sslh-select'
 
 CONFIGS = ['direct', 'haproxy', 'haproxy-splice', 'sslh-fork', 'sslh-select',
-           'passthru-sockmap', 'passthru-splice']
+           'passthru-auto', 'passthru-copy', 'passthru-sockmap', 'passthru-splice']
 REF = 'haproxy'          # the "÷ HAProxy" column divides by this one
 MEM_CONNS = 10000
 BUSY = 0.10              # machine busy fraction above which we call it not quiet
@@ -1007,6 +1010,7 @@ def report(b):
 
     names = {'direct': 'direct', 'haproxy': 'HAProxy', 'haproxy-splice': 'HAProxy splice',
              'sslh-fork': 'sslh-fork', 'sslh-select': 'sslh-select',
+             'passthru-auto': 'passthru auto', 'passthru-copy': 'passthru copy',
              'passthru-sockmap': 'passthru sockmap', 'passthru-splice': 'passthru splice'}
     cols = b.configs
     L = []
