@@ -37,6 +37,7 @@ enum pt_end {
 	PT_END_UPSTREAM_FAILED,
 	PT_END_CLIENT_GONE,	/* client left before relaying started */
 	PT_END_SHUTDOWN,
+	PT_END_EVICTED,		/* still detecting when max_detecting needed its place */
 	PT_END_MAX,		/* the number of reasons (counter rows) */
 	PT_END_NONE,		/* not ended: a data plane keeps the connection going */
 };

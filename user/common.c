@@ -40,6 +40,7 @@ static const char *const end_names[PT_END_MAX] = {
 	[PT_END_UPSTREAM_FAILED] = "upstream-failed",
 	[PT_END_CLIENT_GONE] = "client-gone",
 	[PT_END_SHUTDOWN] = "shutdown",
+	[PT_END_EVICTED] = "evicted",
 };
 
 static const char *const plane_names[] = {

@@ -242,7 +242,10 @@ struct pt_listener_cfg *pt_cfg_listener_new(struct pt_cfg_ctx *ctx)
 	cfg->listeners = v;
 	l = &cfg->listeners[cfg->n_listeners++];
 	l->max_bytes = PT_WINDOW_DEFAULT;
-	l->max_per_source = 0;
+	l->max_detecting = PT_DEF_MAX_DETECTING;
+	l->max_per_source = PT_DEF_MAX_PER_SOURCE;
+	l->source_prefix_v4 = PT_DEF_SOURCE_PREFIX_V4;
+	l->source_prefix_v6 = PT_DEF_SOURCE_PREFIX_V6;
 	l->connect_timeout_ms = PT_DEF_CONNECT_TIMEOUT_MS;
 	l->idle_timeout_ms = PT_DEF_IDLE_TIMEOUT_MS;
 	l->sockmap_sndbuf = PT_DEF_SOCKMAP_SNDBUF;

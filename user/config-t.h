@@ -21,6 +21,10 @@
 #define PT_DEF_CONNECT_TIMEOUT_MS	5000
 #define PT_DEF_IDLE_TIMEOUT_MS		0	/* off */
 #define PT_DEF_MAX_CONNECTIONS		4096
+#define PT_DEF_MAX_DETECTING		1024	/* per listener, shared out among the workers */
+#define PT_DEF_MAX_PER_SOURCE		256
+#define PT_DEF_SOURCE_PREFIX_V4		32
+#define PT_DEF_SOURCE_PREFIX_V6		64
 #define PT_DEF_GRACE_MS			10000
 #define PT_FD_RESERVE			600	/* fds a worker needs besides its connections */
 #define PT_DEF_SOCKMAP_SNDBUF		(32 << 20)
@@ -114,7 +118,10 @@ struct pt_listener_cfg {
 	unsigned int max_bytes;		/* detection window */
 	unsigned int max_connections;	/* 0 = unlimited */
 	bool has_max_connections;	/* set in the file (else sized to fit RLIMIT_NOFILE) */
-	unsigned int max_per_source;	/* concurrent connections per client address, 0 = off */
+	unsigned int max_detecting;	/* still in detection; the oldest is evicted, 0 = no cap */
+	unsigned int max_per_source;	/* concurrent connections per client network, 0 = off */
+	unsigned int source_prefix_v4;	/* bits of an IPv4 client address that make its network */
+	unsigned int source_prefix_v6;	/* ... of an IPv6 one */
 	unsigned int connect_timeout_ms;
 	unsigned int idle_timeout_ms;	/* 0 = off */
 	enum pt_data_plane data_plane;

@@ -145,6 +145,56 @@ static void log_end(struct pt_conn *c)
 	       (unsigned long long)dur % 1000, pt_end_name(c->end));
 }
 
+/* --- the detecting list (max_detecting) ---------------------------------- */
+
+static void detecting_add(struct pt_conn *c)
+{
+	struct pt_detecting *d = &c->w->detecting[c->lidx];
+
+	c->dprev = d->tail;
+	c->dnext = NULL;
+	if (d->tail)
+		d->tail->dnext = c;
+	else
+		d->head = c;
+	d->tail = c;
+	d->n++;
+	c->in_detecting = true;
+}
+
+static void detecting_del(struct pt_conn *c)
+{
+	struct pt_detecting *d = &c->w->detecting[c->lidx];
+
+	if (!c->in_detecting)
+		return;
+	if (c->dprev)
+		c->dprev->dnext = c->dnext;
+	else
+		d->head = c->dnext;
+	if (c->dnext)
+		c->dnext->dprev = c->dprev;
+	else
+		d->tail = c->dprev;
+	d->n--;
+	c->in_detecting = false;
+}
+
+unsigned int pt_conn_n_detecting(const struct pt_worker *w, int lidx)
+{
+	return w->detecting[lidx].n;
+}
+
+bool pt_conn_evict_oldest(struct pt_worker *w, int lidx)
+{
+	struct pt_conn *c = w->detecting[lidx].head;
+
+	if (!c)
+		return false;
+	pt_conn_close(c, PT_END_EVICTED);
+	return true;
+}
+
 /* --- closing ------------------------------------------------------------- */
 
 /* Close with an RST instead of a FIN, so the peer knows the stream is cut. */
@@ -190,6 +240,17 @@ static void count_end(struct pt_conn *c, enum pt_end end)
 	pt_stats_conn_end(&c->st, end, &r, c->pair);
 }
 
+/* Give back the client's count in the per-source table (listener.c took it). */
+static void release_source(struct pt_worker *w, const struct pt_listener_cfg *l, int lidx,
+			   const struct pt_sockaddr *peer)
+{
+	struct pt_source_key key;
+
+	pt_source_key((const struct sockaddr *)&peer->ss, l->source_prefix_v4,
+		      l->source_prefix_v6, &key);
+	pt_source_release(w->sources, w->id, lidx, &key);
+}
+
 void pt_conn_close(struct pt_conn *c, enum pt_end end)
 {
 	struct pt_worker *w = c->w;
@@ -197,11 +258,12 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end)
 	if (c->state == PT_CS_CLOSED)
 		return;
 	c->end = end;
+	detecting_del(c);
 	if (c->dp && c->state == PT_CS_RELAYING)
 		c->dp->detach(c);
 	count_end(c, end);
 	if (c->src_held)
-		pt_source_release(w->sources, w->id, c->lidx, (struct sockaddr *)&c->peer.ss);
+		release_source(w, c->lcfg, c->lidx, &c->peer);
 	pt_pair_close(c);
 	pt_timer_cancel(&w->loop, &c->timer);
 	pt_task_cancel(&c->more);
@@ -368,6 +430,7 @@ static void up_event(struct pt_ev *ev, uint32_t events)
 
 static void start_connect(struct pt_conn *c)
 {
+	detecting_del(c);
 	c->state = PT_CS_CONNECTING;
 	connect_status(c, pt_upstream_start(c));
 }
@@ -555,7 +618,7 @@ void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_socka
 	if (!c) {
 		pt_stats_active(w->stats, lidx, w->id, -1);
 		if (src_held)
-			pt_source_release(w->sources, w->id, lidx, (const struct sockaddr *)&peer->ss);
+			release_source(w, &w->cfg->listeners[lidx], lidx, peer);
 		close_reset(fd);
 		return;
 	}
@@ -567,6 +630,7 @@ void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_socka
 	route_step(c);
 	if (c->state != PT_CS_DETECTING)
 		return;
+	detecting_add(c);
 	pt_timer_arm(&w->loop, &c->timer, w->loop.now + c->lcfg->timeout_ms);
 	if (pt_loop_watch(&w->loop, &c->cli, EPOLLIN | EPOLLRDHUP | EPOLLET))
 		pt_conn_close(c, PT_END_ERROR);

@@ -40,6 +40,7 @@ enum pt_conn_state {
 struct pt_conn {
 	struct pt_worker *w;
 	struct pt_conn *prev, *next;	/* worker's list of live connections */
+	struct pt_conn *dprev, *dnext;	/* its listener's detecting list (worker.h) */
 	uint64_t id;
 	enum pt_conn_state state;
 	struct pt_config *cfg;		/* reference held for the connection's life */
@@ -59,6 +60,7 @@ struct pt_conn {
 	bool cli_rdhup;			/* client FIN seen while detecting */
 	bool detected;			/* detection finished (fields final) */
 	bool src_held;			/* counted in the per-source table */
+	bool in_detecting;		/* on the detecting list */
 	bool connect_retry;		/* the timer retries the upstream socket (EMFILE) */
 	enum pt_end end;
 	uint64_t bytes[2];		/* PT_DIR_UP, PT_DIR_DOWN */
@@ -84,6 +86,16 @@ struct pt_conn {
  */
 void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_sockaddr *peer,
 		    bool src_held);
+
+/* Connections of listener @lidx that @w holds in detection. */
+unsigned int pt_conn_n_detecting(const struct pt_worker *w, int lidx);
+
+/*
+ * Close (end reason "evicted") the oldest connection of listener @lidx
+ * that @w holds in detection, to make room for a new one. Returns false if
+ * there is none.
+ */
+bool pt_conn_evict_oldest(struct pt_worker *w, int lidx);
 
 /* End the connection: release the data plane, close both sockets, log. */
 void pt_conn_close(struct pt_conn *c, enum pt_end end);

@@ -309,6 +309,8 @@ static cJSON *listener_stats(const struct pt_listener_cfg *lc, int idx,
 	cJSON_AddNumberToObject(o, "accepted", (double)ld64(&ls->accepted));
 	cJSON_AddNumberToObject(o, "over_limit", (double)ld64(&ls->over_limit));
 	cJSON_AddNumberToObject(o, "over_source_limit", (double)ld64(&ls->over_source_limit));
+	cJSON_AddNumberToObject(o, "untracked_sources", (double)ld64(&ls->untracked_sources));
+	cJSON_AddNumberToObject(o, "evicted", (double)ld64(&ls->ended[PT_END_EVICTED]));
 	cJSON_AddNumberToObject(o, "rejected", (double)ld64(&ls->ended[PT_END_REJECTED]));
 	cJSON_AddNumberToObject(o, "no_route", (double)ld64(&ls->ended[PT_END_NO_ROUTE]));
 	cJSON_AddNumberToObject(o, "upstream_failures",

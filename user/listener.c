@@ -2,8 +2,10 @@
 /*
  * Listening sockets and the accept limits (listener.h). The master's half
  * binds the sockets before the fork; the worker's half accepts on them,
- * applies max_connections and max_connections_per_source, and pauses
- * accepts for a moment when the process runs out of descriptors or memory.
+ * applies max_connections_per_source, max_connections and max_detecting
+ * (the last two by evicting the oldest connection still detecting, so that
+ * silent clients cannot keep new ones out), and pauses accepts for a moment
+ * when the process runs out of descriptors or memory.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -167,17 +169,43 @@ void pt_listeners_pause(struct pt_worker *w, const char *what, int err)
 			listener_pause(&w->listeners[i], what, err);
 }
 
-/* Reserve a slot under max_connections (shared by all workers). */
+/* Give back what take_source() counted for a client that is not admitted. */
+static void release_key(struct pt_listener *l, const struct pt_sockaddr *peer)
+{
+	const struct pt_listener_cfg *lc = &l->w->cfg->listeners[l->lidx];
+	struct pt_source_key key;
+
+	pt_source_key((const struct sockaddr *)&peer->ss, lc->source_prefix_v4,
+		      lc->source_prefix_v6, &key);
+	pt_source_release(l->w->sources, l->w->id, l->lidx, &key);
+}
+
+/* Take a slot under max_connections (shared by all workers); false if none is left. */
 static bool reserve_slot(struct pt_worker *w, int lidx)
 {
-	struct pt_listener_stats *ls = &w->stats->l[lidx];
 	unsigned int max = w->cfg->listeners[lidx].max_connections;
 
 	if (pt_stats_active(w->stats, lidx, w->id, 1) <= (int64_t)max || !max)
 		return true;
 	pt_stats_active(w->stats, lidx, w->id, -1);
-	pt_stat_add(&ls->over_limit, 1);
 	return false;
+}
+
+/*
+ * Count one event in @r; true when a line is due (the first, then one per
+ * @period_ms at most): the caller prints r->n events, then calls
+ * ratelog_done().
+ */
+static bool ratelog_due(struct pt_ratelog *r, uint64_t now, uint64_t period_ms)
+{
+	r->n++;
+	return !r->t_last || now - r->t_last >= period_ms;
+}
+
+static void ratelog_done(struct pt_ratelog *r, uint64_t now)
+{
+	r->t_last = now;
+	r->n = 0;
 }
 
 /* Say at most once a second that a source hit its limit, with the count. */
@@ -186,16 +214,29 @@ static void warn_source(struct pt_listener *l, const struct pt_sockaddr *peer, u
 	struct pt_worker *w = l->w;
 	char addr[64];
 
-	l->n_quiet++;
-	if (l->t_warn && w->loop.now - l->t_warn < 1000)
+	if (!ratelog_due(&l->over_source, w->loop.now, 1000))
 		return;
 	pr_warn(CONN, "listener %s: source %s over max_connections_per_source (%u): closed %llu "
 		"connection(s) in the last second",
 		w->cfg->listeners[l->lidx].name,
 		pt_sockaddr_ip_str((const struct sockaddr *)&peer->ss, addr, sizeof(addr)), max,
-		(unsigned long long)l->n_quiet);
-	l->t_warn = w->loop.now;
-	l->n_quiet = 0;
+		(unsigned long long)l->over_source.n);
+	ratelog_done(&l->over_source, w->loop.now);
+}
+
+/* The per-source table is full: count it, and say so every ten seconds at most. */
+static void warn_untracked(struct pt_listener *l)
+{
+	struct pt_worker *w = l->w;
+
+	pt_stat_add(&w->stats->l[l->lidx].untracked_sources, 1);
+	if (!ratelog_due(&l->untracked, w->loop.now, 10000))
+		return;
+	pr_warn(CONN, "listener %s: the per-source table is full (%d sources): %llu connection(s) "
+		"let in without max_connections_per_source in the last 10 s",
+		w->cfg->listeners[l->lidx].name, PT_SOURCES_SLOTS,
+		(unsigned long long)l->untracked.n);
+	ratelog_done(&l->untracked, w->loop.now);
 }
 
 /*
@@ -205,25 +246,83 @@ static void warn_source(struct pt_listener *l, const struct pt_sockaddr *peer, u
 static bool take_source(struct pt_listener *l, const struct pt_sockaddr *peer, bool *held)
 {
 	struct pt_worker *w = l->w;
-	unsigned int max = w->cfg->listeners[l->lidx].max_per_source, n;
+	const struct pt_listener_cfg *lc = &w->cfg->listeners[l->lidx];
+	struct pt_source_key key;
+	unsigned int n;
 
 	*held = false;
-	if (!max || !w->sources)
+	if (!lc->max_per_source || !w->sources)
 		return true;
-	if (!pt_source_take(w->sources, w->id, l->lidx, (const struct sockaddr *)&peer->ss, max,
-			    &n)) {
+	pt_source_key((const struct sockaddr *)&peer->ss, lc->source_prefix_v4,
+		      lc->source_prefix_v6, &key);
+	if (!pt_source_take(w->sources, w->id, l->lidx, &key, lc->max_per_source, &n)) {
 		pt_stat_add(&w->stats->l[l->lidx].over_source_limit, 1);
-		warn_source(l, peer, max);
+		warn_source(l, peer, lc->max_per_source);
 		return false;
 	}
-	*held = n > 0; /* 0: the table was full, the source is not counted */
+	*held = n > 0;
+	if (!n)
+		warn_untracked(l);
+	return true;
+}
+
+/* This worker's share of the listener's max_detecting (0: no cap). */
+static unsigned int detecting_cap(const struct pt_worker *w, int lidx)
+{
+	unsigned int max = w->cfg->listeners[lidx].max_detecting;
+	unsigned int n = w->n_workers > 1 ? (unsigned int)w->n_workers : 1;
+
+	return max ? (max + n - 1) / n : 0;
+}
+
+/* Evict the oldest connection still detecting on the listener; say so once a second. */
+static bool evict_oldest(struct pt_listener *l)
+{
+	struct pt_worker *w = l->w;
+
+	if (!pt_conn_evict_oldest(w, l->lidx))
+		return false;
+	if (ratelog_due(&l->evicted, w->loop.now, 1000)) {
+		pr_warn(CONN, "listener %s: max_detecting (%u, %u per worker) reached: evicted "
+			"%llu connection(s) still detecting in the last second, oldest first",
+			w->cfg->listeners[l->lidx].name, w->cfg->listeners[l->lidx].max_detecting,
+			detecting_cap(w, l->lidx), (unsigned long long)l->evicted.n);
+		ratelog_done(&l->evicted, w->loop.now);
+	}
+	return true;
+}
+
+/*
+ * Admit a new client of @l: within its source's limit, within
+ * max_connections (making room by evicting the oldest connection still
+ * detecting, if any), and within max_detecting (the same way). False means
+ * close it; *held as for take_source().
+ */
+static bool admit(struct pt_listener *l, const struct pt_sockaddr *peer, bool *held)
+{
+	struct pt_worker *w = l->w;
+	unsigned int cap = detecting_cap(w, l->lidx);
+
+	if (!take_source(l, peer, held))
+		return false;
+	while (!reserve_slot(w, l->lidx)) {
+		if (!evict_oldest(l)) {
+			pt_stat_add(&w->stats->l[l->lidx].over_limit, 1);
+			pr_debug(CONN, "listener %s: max_connections reached, closing",
+				 w->cfg->listeners[l->lidx].name);
+			if (*held)
+				release_key(l, peer);
+			return false;
+		}
+	}
+	while (cap && pt_conn_n_detecting(w, l->lidx) >= cap && evict_oldest(l))
+		;
 	return true;
 }
 
 static void accept_event(struct pt_ev *ev, uint32_t events)
 {
 	struct pt_listener *l = container_of(ev, struct pt_listener, ev);
-	struct pt_worker *w = l->w;
 
 	for (int i = 0; i < PT_ACCEPT_BATCH; i++) {
 		struct pt_sockaddr peer = { .len = sizeof(peer.ss) };
@@ -242,18 +341,11 @@ static void accept_event(struct pt_ev *ev, uint32_t events)
 				pr_warn(MAIN, "accept: %s", strerror(errno));
 			return;
 		}
-		if (!reserve_slot(w, l->lidx)) {
-			pr_debug(CONN, "listener %s: max_connections reached, closing",
-				 w->cfg->listeners[l->lidx].name);
+		if (!admit(l, &peer, &held)) {
 			close(fd);
 			continue;
 		}
-		if (!take_source(l, &peer, &held)) {
-			pt_stats_active(w->stats, l->lidx, w->id, -1);
-			close(fd);
-			continue;
-		}
-		pt_conn_accept(w, l->lidx, fd, &peer, held);
+		pt_conn_accept(l->w, l->lidx, fd, &peer, held);
 	}
 }
 

@@ -27,14 +27,21 @@ struct pt_listen_set {
 };
 
 /* One listening socket of this worker. */
+/* One warning line per period at most, with the count of what it stands for. */
+struct pt_ratelog {
+	uint64_t t_last;	/* ms of the last line, 0 = none yet */
+	uint64_t n;		/* events since */
+};
+
 struct pt_listener {
 	struct pt_ev ev;
 	struct pt_worker *w;
 	int lidx;		/* listener index in the config */
 	int aidx;		/* listen address index */
 	bool paused;		/* accept backed off after EMFILE/ENOMEM */
-	uint64_t t_warn;	/* last "over max_connections_per_source" line */
-	uint64_t n_quiet;	/* such closes since that line */
+	struct pt_ratelog over_source;	/* "over max_connections_per_source" lines */
+	struct pt_ratelog evicted;	/* "max_detecting reached" lines */
+	struct pt_ratelog untracked;	/* "per-source table full" lines */
 	struct pt_timer resume;
 };
 

@@ -4,13 +4,17 @@
  * records its holder's pid (so the master can break it if a worker dies
  * holding it). Every operation is a handful of memory accesses. Deletion
  * shifts later entries of the probe chain back (no tombstones), so the
- * table never degrades however many sources come and go.
+ * table never degrades however many sources come and go. The slot of a key
+ * is SipHash-1-3 under a random key drawn at creation: without the key a
+ * client cannot pick addresses that pile up in one probe chain.
  */
+#include <errno.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "sources.h"
@@ -20,7 +24,7 @@ struct pt_src {
 	uint16_t lidx;
 	uint16_t used;
 	uint32_t total;
-	uint16_t per_worker[]; /* n_workers counts */
+	uint32_t per_worker[]; /* n_workers counts */
 };
 
 struct pt_sources {
@@ -29,6 +33,7 @@ struct pt_sources {
 	uint32_t n_workers;
 	uint32_t stride; /* bytes per entry */
 	uint64_t untracked;
+	uint64_t seed[2]; /* SipHash key */
 	size_t size; /* of the whole mapping */
 	uint8_t entries[];
 };
@@ -40,13 +45,20 @@ static struct pt_src *entry(const struct pt_sources *t, uint32_t i)
 
 struct pt_sources *pt_sources_create(int n_workers)
 {
-	uint32_t stride = (sizeof(struct pt_src) + n_workers * sizeof(uint16_t) + 7) & ~7u;
+	uint32_t stride = (sizeof(struct pt_src) + n_workers * sizeof(uint32_t) + 7) & ~7u;
 	size_t size = sizeof(struct pt_sources) + (size_t)PT_SOURCES_SLOTS * stride;
 	struct pt_sources *t;
+	int err;
 
 	t = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (t == MAP_FAILED)
 		return NULL;
+	if (getrandom(t->seed, sizeof(t->seed), 0) != sizeof(t->seed)) {
+		err = errno ? errno : EIO;
+		munmap(t, size);
+		errno = err;
+		return NULL;
+	}
 	t->n_workers = n_workers;
 	t->stride = stride;
 	t->size = size;
@@ -77,31 +89,79 @@ static void unlock(struct pt_sources *t)
 	__atomic_store_n(&t->lock, 0, __ATOMIC_RELEASE);
 }
 
-/* The key of a client address: 16 bytes, IPv4 mapped into IPv6. */
-static void key_of(const struct sockaddr *sa, uint8_t key[16])
+/* Keep the first @bits of the @n bytes at @p, clear the rest. */
+static void keep_bits(uint8_t *p, unsigned int n, unsigned int bits)
 {
-	memset(key, 0, 16);
-	if (sa->sa_family == AF_INET6) {
-		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-		return;
-	}
-	key[10] = key[11] = 0xff;
-	memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	for (unsigned int i = 0; i < n; i++, bits = bits > 8 ? bits - 8 : 0)
+		p[i] &= bits >= 8 ? 0xff : (uint8_t)(0xff00 >> bits);
 }
 
-static uint32_t hash(const uint8_t key[16], int lidx)
+void pt_source_key(const struct sockaddr *sa, unsigned int prefix4, unsigned int prefix6,
+		   struct pt_source_key *key)
 {
-	uint64_t h = 1469598103934665603ull ^ (uint64_t)lidx;
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+	uint8_t *k = key->addr;
 
-	for (int i = 0; i < 16; i++)
-		h = (h ^ key[i]) * 1099511628211ull;
-	return (uint32_t)(h ^ (h >> 32)) & (PT_SOURCES_SLOTS - 1);
+	memset(k, 0, 16);
+	if (sa->sa_family == AF_INET6) {
+		memcpy(k, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		if (memcmp(k, mapped, 12)) {
+			keep_bits(k, 16, prefix6);
+			return;
+		}
+	} else {
+		memcpy(k, mapped, 12);
+		memcpy(k + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	}
+	keep_bits(k + 12, 4, prefix4);
+}
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+
+static void sip_round(uint64_t v[4])
+{
+	v[0] += v[1];
+	v[1] = ROTL(v[1], 13) ^ v[0];
+	v[0] = ROTL(v[0], 32);
+	v[2] += v[3];
+	v[3] = ROTL(v[3], 16) ^ v[2];
+	v[0] += v[3];
+	v[3] = ROTL(v[3], 21) ^ v[0];
+	v[2] += v[1];
+	v[1] = ROTL(v[1], 17) ^ v[2];
+	v[2] = ROTL(v[2], 32);
+}
+
+/* SipHash-1-3 of @n 64-bit words (the length byte goes into the last one). */
+static uint64_t siphash13(const uint64_t seed[2], const uint64_t *m, int n)
+{
+	uint64_t v[4] = { seed[0] ^ 0x736f6d6570736575ull, seed[1] ^ 0x646f72616e646f6dull,
+			  seed[0] ^ 0x6c7967656e657261ull, seed[1] ^ 0x7465646279746573ull };
+
+	for (int i = 0; i < n; i++) {
+		v[3] ^= m[i];
+		sip_round(v);
+		v[0] ^= m[i];
+	}
+	v[2] ^= 0xff;
+	for (int i = 0; i < 3; i++)
+		sip_round(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+static uint32_t hash(const struct pt_sources *t, const uint8_t key[16], int lidx)
+{
+	uint64_t m[3];
+
+	memcpy(m, key, 16);
+	m[2] = (uint64_t)(uint16_t)lidx | (uint64_t)18 << 56; /* 18 bytes of input */
+	return (uint32_t)siphash13(t->seed, m, 3) & (PT_SOURCES_SLOTS - 1);
 }
 
 /* The slot holding (key, lidx), or the empty slot where it would go. */
 static uint32_t find(const struct pt_sources *t, const uint8_t key[16], int lidx)
 {
-	uint32_t i = hash(key, lidx);
+	uint32_t i = hash(t, key, lidx);
 
 	while (entry(t, i)->used &&
 	       (entry(t, i)->lidx != lidx || memcmp(entry(t, i)->addr, key, 16)))
@@ -109,14 +169,13 @@ static uint32_t find(const struct pt_sources *t, const uint8_t key[16], int lidx
 	return i;
 }
 
-bool pt_source_take(struct pt_sources *t, int wid, int lidx, const struct sockaddr *sa,
+bool pt_source_take(struct pt_sources *t, int wid, int lidx, const struct pt_source_key *k,
 		    unsigned int max, unsigned int *count)
 {
-	uint8_t key[16];
+	const uint8_t *key = k->addr;
 	struct pt_src *e;
 	bool ok = true;
 
-	key_of(sa, key);
 	lock(t);
 	e = entry(t, find(t, key, lidx));
 	if (!e->used) {
@@ -155,7 +214,7 @@ static void remove_slot(struct pt_sources *t, uint32_t i)
 		j = (j + 1) & (PT_SOURCES_SLOTS - 1);
 		if (!entry(t, j)->used)
 			break;
-		home = hash(entry(t, j)->addr, entry(t, j)->lidx);
+		home = hash(t, entry(t, j)->addr, entry(t, j)->lidx);
 		/* Entry j may move to i if i lies on its path from home to j. */
 		if (((j - home) & (PT_SOURCES_SLOTS - 1)) >= ((j - i) & (PT_SOURCES_SLOTS - 1))) {
 			memcpy(entry(t, i), entry(t, j), t->stride);
@@ -166,13 +225,12 @@ static void remove_slot(struct pt_sources *t, uint32_t i)
 	t->n_used--;
 }
 
-void pt_source_release(struct pt_sources *t, int wid, int lidx, const struct sockaddr *sa)
+void pt_source_release(struct pt_sources *t, int wid, int lidx, const struct pt_source_key *k)
 {
-	uint8_t key[16];
+	const uint8_t *key = k->addr;
 	struct pt_src *e;
 	uint32_t i;
 
-	key_of(sa, key);
 	lock(t);
 	i = find(t, key, lidx);
 	e = entry(t, i);

@@ -26,8 +26,15 @@ struct pt_worker;
 #define PT_SCRATCH_SIZE (256 * 1024)
 _Static_assert(PT_SCRATCH_SIZE > PT_WINDOW_MAX, "the window plus its NUL fits the scratch");
 
+/* A listener's connections still in detection, oldest first (max_detecting). */
+struct pt_detecting {
+	struct pt_conn *head, *tail;
+	unsigned int n;
+};
+
 struct pt_worker {
 	int id;
+	int n_workers;
 	struct pt_loop loop;
 	struct pt_config *cfg;		/* the current config (one reference) */
 	struct pt_stats *stats;
@@ -37,6 +44,7 @@ struct pt_worker {
 	struct pt_conn *conns;		/* live connections */
 	struct pt_conn *dead;		/* closed during this batch, freed after it */
 	int n_conns;
+	struct pt_detecting detecting[PT_MAX_LISTENERS];	/* by listener index */
 	uint64_t next_id;
 	uint8_t *window;		/* scratch, PT_SCRATCH_SIZE bytes (>= PT_WINDOW_MAX) */
 	struct pt_pipe_pool pipes;

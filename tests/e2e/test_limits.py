@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-"""Limits: max_connections (one worker and shared by two), idle_timeout_ms."""
+"""Limits: max_connections (one worker and shared by two), idle_timeout_ms, max_detecting
+(a new client evicts the oldest silent one, also when max_connections is full)."""
 import time
 
 from ptharness import (Suite, Passthru, PtServer, connect, read_closed, ping, finish, eq, check,
@@ -76,8 +77,44 @@ def t_idle():
     pt.stop()
 
 
+def t_max_detecting():
+    port = free_port()
+    pt = Passthru(s, {'listeners': [listener('front', port, [
+        route('web', echo.addr, protocol='http')], max_detecting=3, max_connections=4)]},
+        args=['-w', '1'], name='maxdet')
+    m = pt.mark()
+    silent = [connect(port) for _ in range(3)]
+    time.sleep(0.2)  # accepted in this order: silent[0] is the oldest
+    late = connect(port)
+    data, how, took = read_closed(silent[0], slack(2))
+    check(data == b'' and how in ('eof', 'reset') and took < slack(1),
+          'the oldest silent one is evicted at once (%s after %.2f s)' % (how, took))
+    d = pt.conn_after(m, end='evicted', proto='-')
+    eq(d['client'], '127.0.0.1:%d' % silent[0].getsockname()[1], 'the oldest one, by port')
+    late.sendall(b'GET / HTTP/1.1\r\nHost: a.example\r\n\r\n')
+    got = late.recv(100)
+    check(got.startswith(b'GET /'), 'the newest is detected and relayed: %r' % got[:20])
+    # A third silent one fills max_connections 4 (3 detecting, 1 relaying):
+    # room for one more is made by evicting the oldest still detecting, never
+    # the relayed one.
+    fill = connect(port)
+    time.sleep(0.2)
+    m = pt.mark()
+    extra = connect(port)
+    data, how, took = read_closed(silent[1], slack(2))
+    check(data == b'' and how in ('eof', 'reset'), 'max_connections full: next-oldest evicted')
+    pt.conn_after(m, end='evicted', client='127.0.0.1:%d' % silent[1].getsockname()[1])
+    ping(late, b'still here')
+    for c in silent + [late, fill, extra]:
+        c.close()
+    check('max_detecting (3, 3 per worker) reached' in pt.log(), 'the warning line')
+    pt.stop()
+
+
 s.test('max_connections 2: third connection closed at accept, slot freed later',
        t_max_connections, 1)
 s.test('max_connections 2 is shared by -w 2 workers', t_max_connections, 2)
+s.test('max_detecting 3: a fourth client evicts the oldest silent one (end=evicted)',
+       t_max_detecting)
 s.test('idle_timeout_ms closes an idle relayed connection, not a busy one', t_idle)
 s.finish()

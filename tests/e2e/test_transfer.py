@@ -65,9 +65,10 @@ def routes():
 
 
 splice_port, auto_port = free_port(), free_port()
-auto = listener('auto', auto_port, routes())
+# 500 concurrent connections come from 127.0.0.1: no per-source limit.
+auto = listener('auto', auto_port, routes(), max_connections_per_source=0)
 pt = Passthru(s, {'listeners': [
-    listener('splice', splice_port, routes(), data_plane='splice'),
+    listener('splice', splice_port, routes(), data_plane='splice', max_connections_per_source=0),
     auto,
 ]})
 PLANES = [('splice', splice_port, 'splice'), ('auto', auto_port, None)]

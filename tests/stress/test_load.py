@@ -64,7 +64,9 @@ def t_load(plane):
     port = free_port()
     pt = daemon(s, [listener('load', port, [route('load', srv.addr, protocol='http',
                                                   host='load.example')],
-                             max_connections=MAX_CONN)], plane, args=['-w', '2'],
+                             max_connections=MAX_CONN, max_connections_per_source=0,
+                             max_detecting=0)],  # 10,000 at once from one address
+                plane, args=['-w', '2'],
                 name='load-' + plane)
     time.sleep(0.2)
     idle = fd_kinds(pt.proc.pid)

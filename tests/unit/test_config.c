@@ -725,6 +725,16 @@ static void test_legacy_defaults(void)
 	ASSERT_EQ(lb->max_bytes, la->max_bytes, "max_bytes");
 	ASSERT_EQ(lb->max_connections, la->max_connections, "max_connections");
 	ASSERT_EQ(lb->max_per_source, la->max_per_source, "max_connections_per_source");
+	ASSERT_EQ(lb->max_detecting, la->max_detecting, "max_detecting");
+	ASSERT_EQ(lb->source_prefix_v4, la->source_prefix_v4, "source_prefix_v4");
+	ASSERT_EQ(lb->source_prefix_v6, la->source_prefix_v6, "source_prefix_v6");
+	/* What one client may hold is bounded unless the file says otherwise. */
+	ASSERT_EQ(la->max_per_source, PT_DEF_MAX_PER_SOURCE, "per-source limit on by default");
+	ASSERT_TRUE(la->max_per_source > 0, "per-source limit not 0");
+	ASSERT_TRUE(la->max_detecting > 0 && la->max_detecting < la->max_connections,
+		    "max_detecting bounded, below max_connections");
+	ASSERT_EQ(la->source_prefix_v6, 64, "IPv6 clients counted per /64");
+	ASSERT_EQ(la->source_prefix_v4, 32, "IPv4 clients counted per address");
 	ASSERT_EQ(lb->connect_timeout_ms, la->connect_timeout_ms, "connect_timeout_ms");
 	ASSERT_EQ(lb->idle_timeout_ms, la->idle_timeout_ms, "idle_timeout_ms");
 	ASSERT_EQ(lb->data_plane, la->data_plane, "data_plane");

@@ -3,7 +3,9 @@
  * Per-source connection counts (sources.c): counting and the limit, release,
  * listeners and workers kept apart, IPv4 and IPv4-mapped IPv6 as one key,
  * a dead worker's share dropped (and its lock broken), the table shared
- * across fork(), churn through the probe chains, and a full table.
+ * across fork(), shares past 65535, networks by prefix length, addresses
+ * chosen against a public hash, churn through the probe chains, and a full
+ * table.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -12,6 +14,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/wait.h>
+#include <stdio.h>
+#include <time.h>
 
 #include "sources.h"
 #include "test.h"
@@ -19,8 +23,16 @@
 #define BIG 1000000u /* a limit never reached */
 
 static struct sockaddr_storage ss_buf;
+static struct pt_source_key key_buf;
+static unsigned int prefix4 = 32, prefix6 = 128; /* exact addresses unless a test says */
 
-static const struct sockaddr *sa4(const char *ip)
+static const struct pt_source_key *key_of(void)
+{
+	pt_source_key((const struct sockaddr *)&ss_buf, prefix4, prefix6, &key_buf);
+	return &key_buf;
+}
+
+static const struct pt_source_key *sa4(const char *ip)
 {
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss_buf;
 
@@ -28,10 +40,10 @@ static const struct sockaddr *sa4(const char *ip)
 	sin->sin_family = AF_INET;
 	sin->sin_port = htons(40000);
 	inet_pton(AF_INET, ip, &sin->sin_addr);
-	return (const struct sockaddr *)sin;
+	return key_of();
 }
 
-static const struct sockaddr *sa6(const char *ip)
+static const struct pt_source_key *sa6(const char *ip)
 {
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss_buf;
 
@@ -39,22 +51,23 @@ static const struct sockaddr *sa6(const char *ip)
 	sin6->sin6_family = AF_INET6;
 	sin6->sin6_port = htons(40000);
 	inet_pton(AF_INET6, ip, &sin6->sin6_addr);
-	return (const struct sockaddr *)sin6;
+	return key_of();
 }
 
 /* The n-th of 2^32 distinct IPv4 sources. */
-static const struct sockaddr *sa4_n(uint32_t n)
+static const struct pt_source_key *sa4_n(uint32_t n)
 {
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss_buf;
 
 	memset(&ss_buf, 0, sizeof(ss_buf));
 	sin->sin_family = AF_INET;
 	sin->sin_addr.s_addr = htonl(0x0a000000u + n);
-	return (const struct sockaddr *)sin;
+	return key_of();
 }
 
 /* The source's count as it stands: take one more (never refused), give it back. */
-static unsigned int current(struct pt_sources *t, int wid, int lidx, const struct sockaddr *sa)
+static unsigned int current(struct pt_sources *t, int wid, int lidx,
+			    const struct pt_source_key *sa)
 {
 	unsigned int n = 0;
 
@@ -256,22 +269,166 @@ out:
 	pt_sources_destroy(t);
 }
 
-/* The most one worker can hold from one source before its share wraps. */
+/*
+ * One worker holds more than 65535 connections from one source (the
+ * config allows limits up to 10,000,000): its share must not wrap, so the
+ * count stays exact and every release finds its own.
+ */
 static void test_per_worker_share(void)
 {
-	struct pt_sources *t = pt_sources_create(1);
-	unsigned int n = 0;
-	unsigned int i;
+	const unsigned int N = 70000;
+	struct pt_sources *t = pt_sources_create(2);
+	unsigned int n = 0, i, bad = 0;
 
 	if (!ASSERT_TRUE(t, "create"))
 		return;
-	for (i = 0; i < 65535; i++)
+	for (i = 0; i < N; i++)
 		pt_source_take(t, 0, 0, sa4("192.0.2.80"), BIG, &n);
-	ASSERT_EQ(n, 65535, "65535 held");
-	for (i = 0; i < 65535; i++)
+	ASSERT_EQ(n, N, "70000 held");
+	ASSERT_FALSE(pt_source_take(t, 1, 0, sa4("192.0.2.80"), N, &n), "the limit applies past 65536");
+	for (i = 0; i < N - 1; i++)
 		pt_source_release(t, 0, 0, sa4("192.0.2.80"));
-	ASSERT_EQ(current(t, 0, 0, sa4("192.0.2.80")), 0, "all 65535 released");
+	ASSERT_EQ(current(t, 0, 0, sa4("192.0.2.80")), 1, "one left after 69999 releases");
+	pt_source_release(t, 0, 0, sa4("192.0.2.80"));
+	ASSERT_EQ(current(t, 0, 0, sa4("192.0.2.80")), 0, "all 70000 released");
+	/* Worker 0 held 70000 and died: forgetting it empties the entry. */
+	for (i = 0; i < N; i++)
+		bad += !pt_source_take(t, 0, 0, sa4("192.0.2.81"), BIG, &n);
+	pt_sources_forget_worker(t, 0, 999999);
+	ASSERT_EQ(bad + current(t, 1, 0, sa4("192.0.2.81")), 0, "forget drops all 70000");
 	pt_sources_destroy(t);
+}
+
+/*
+ * Clients are grouped by network: IPv6 per /64 (by default), IPv4 per
+ * address, each length configurable; IPv4-mapped IPv6 uses the IPv4 one.
+ */
+static void test_prefixes(void)
+{
+	struct pt_sources *t = pt_sources_create(1);
+	unsigned int n = 0;
+
+	if (!ASSERT_TRUE(t, "create"))
+		return;
+	prefix4 = 32;
+	prefix6 = 64;
+	ASSERT_TRUE(pt_source_take(t, 0, 0, sa6("2001:db8:1:2::1"), 2, &n), "first of the /64");
+	ASSERT_TRUE(pt_source_take(t, 0, 0, sa6("2001:db8:1:2:ffff:1234:5678:9abc"), 2, &n),
+		    "second, another address of the same /64");
+	ASSERT_EQ(n, 2, "one /64, one source");
+	ASSERT_FALSE(pt_source_take(t, 0, 0, sa6("2001:db8:1:2:dead::"), 2, &n),
+		     "a third address of the /64 is over the limit");
+	ASSERT_TRUE(pt_source_take(t, 0, 0, sa6("2001:db8:1:3::1"), 2, &n), "next /64");
+	ASSERT_EQ(n, 1, "a neighbouring /64 is another source");
+	ASSERT_TRUE(pt_source_take(t, 0, 0, sa4("192.0.2.1"), 2, &n), "v4");
+	ASSERT_TRUE(pt_source_take(t, 0, 0, sa4("192.0.2.2"), 2, &n), "v4 neighbour");
+	ASSERT_EQ(n, 1, "IPv4 /32: every address its own source");
+	ASSERT_TRUE(pt_source_take(t, 0, 0, sa6("::ffff:192.0.2.1"), 2, &n), "mapped");
+	ASSERT_EQ(n, 2, "IPv4-mapped is cut as IPv4, not as IPv6 /64");
+	pt_source_release(t, 0, 0, sa6("2001:db8:1:2:aaaa::"));
+	ASSERT_EQ(current(t, 0, 0, sa6("2001:db8:1:2::1")), 1, "released by any address of the /64");
+
+	prefix4 = 24;
+	prefix6 = 48;
+	ASSERT_TRUE(pt_source_take(t, 0, 1, sa4("198.51.100.1"), 10, &n), "v4 /24");
+	ASSERT_TRUE(pt_source_take(t, 0, 1, sa4("198.51.100.254"), 10, &n), "v4 /24 again");
+	ASSERT_EQ(n, 2, "source_prefix_v4 24 groups a /24");
+	ASSERT_TRUE(pt_source_take(t, 0, 1, sa4("198.51.101.1"), 10, &n), "next /24");
+	ASSERT_EQ(n, 1, "another /24");
+	ASSERT_TRUE(pt_source_take(t, 0, 1, sa6("2001:db8:7:1::1"), 10, &n), "v6 /48");
+	ASSERT_TRUE(pt_source_take(t, 0, 1, sa6("2001:db8:7:ffff::1"), 10, &n), "v6 /48 again");
+	ASSERT_EQ(n, 2, "source_prefix_v6 48 groups a /48");
+	prefix4 = 0;
+	prefix6 = 0;
+	ASSERT_TRUE(pt_source_take(t, 0, 2, sa4("203.0.113.1"), 10, &n), "/0");
+	ASSERT_TRUE(pt_source_take(t, 0, 2, sa4("192.0.2.200"), 10, &n), "/0 again");
+	ASSERT_EQ(n, 2, "prefix 0: all IPv4 clients are one source");
+	ASSERT_TRUE(pt_source_take(t, 0, 2, sa6("2001:db8::1"), 10, &n), "v6 /0");
+	ASSERT_EQ(n, 1, "... apart from the IPv6 ones");
+	prefix4 = 30;
+	ASSERT_TRUE(pt_source_take(t, 0, 3, sa4("192.0.2.7"), 10, &n), "/30");
+	ASSERT_TRUE(pt_source_take(t, 0, 3, sa4("192.0.2.4"), 10, &n), "/30 first address");
+	ASSERT_EQ(n, 2, "odd prefix lengths cut inside a byte");
+	ASSERT_TRUE(pt_source_take(t, 0, 3, sa4("192.0.2.8"), 10, &n), "next /30");
+	ASSERT_EQ(n, 1, "the next /30 is another source");
+	prefix4 = 32;
+	prefix6 = 128;
+	pt_sources_destroy(t);
+}
+
+/* FNV-1a of (key, listener): the hash the table used before it was keyed. */
+static uint32_t public_hash(const struct pt_source_key *k)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (int i = 0; i < 16; i++)
+		h = (h ^ k->addr[i]) * 1099511628211ull;
+	return (uint32_t)(h ^ (h >> 32)) & (PT_SOURCES_SLOTS - 1);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Time to take (and keep) one connection for each of @n keys: the best of three. */
+static double time_takes(const struct pt_source_key *keys, uint32_t n)
+{
+	double best = -1;
+
+	for (int run = 0; run < 3; run++) {
+		struct pt_sources *t = pt_sources_create(1);
+		unsigned int c;
+		double t0;
+
+		if (!t)
+			return -1;
+		t0 = now_s();
+		for (uint32_t i = 0; i < n; i++)
+			pt_source_take(t, 0, 0, &keys[i], BIG, &c);
+		t0 = now_s() - t0;
+		pt_sources_destroy(t);
+		best = best < 0 || t0 < best ? t0 : best;
+	}
+	return best;
+}
+
+/*
+ * Addresses chosen so that a public hash sends them all to the same few
+ * slots make one probe chain of tens of thousands under linear probing:
+ * every take walks it. The seeded hash spreads them like any addresses.
+ */
+static void test_chosen_addresses(void)
+{
+	const uint32_t N = 40000;
+	struct pt_source_key *bad = calloc(N, sizeof(*bad)), *plain = calloc(N, sizeof(*plain));
+	double t_bad, t_plain;
+	uint32_t i, n = 0, x = 2463534242u;
+
+	if (!ASSERT_TRUE(bad && plain, "alloc"))
+		goto out;
+	for (i = 0; i < N; i++) {
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5; /* xorshift32: addresses at random */
+		plain[i] = *sa4_n(x);
+	}
+	for (i = 0; n < N; i++) {
+		const struct pt_source_key *k = sa4_n(i);
+
+		if (public_hash(k) < 256)
+			bad[n++] = *k;
+	}
+	t_plain = time_takes(plain, N);
+	t_bad = time_takes(bad, N);
+	printf("  %u sources at random: %.1f ms; %u chosen to collide under FNV-1a: %.1f ms\n", N,
+	       t_plain * 1e3, N, t_bad * 1e3);
+	ASSERT_TRUE(t_plain >= 0 && t_bad >= 0, "created");
+	ASSERT_TRUE(t_bad < 5 * t_plain + 0.02, "chosen addresses cost no more than any others");
+out:
+	free(bad);
+	free(plain);
 }
 
 /*
@@ -363,6 +520,8 @@ int main(void)
 	RUN_TEST(test_forget_breaks_lock);
 	RUN_TEST(test_shared_across_fork);
 	RUN_TEST(test_per_worker_share);
+	RUN_TEST(test_prefixes);
+	RUN_TEST(test_chosen_addresses);
 	RUN_TEST(test_churn);
 	RUN_TEST(test_full_table);
 	return pt_test_done();

@@ -362,6 +362,7 @@ def passthru_cfg(port, be, plane, max_conns):
             'listen': '127.0.0.1:%d' % port,
             'data_plane': plane,
             'max_connections': max_conns,
+            'max_connections_per_source': 0,  # every load comes from 127.0.0.1
             'routes': [
                 {'name': 'tls', 'match': {'protocol': 'tls', 'sni': SNI},
                  'forward': '127.0.0.1:%d' % be['load']},
