@@ -294,7 +294,65 @@ static const struct option global_opts[] = {
 	{ "socket", required_argument, NULL, 's' },
 };
 
-#define MAX_OPTS 16
+/*
+ * Fill @opts (room for CTL_MAX_OPTS and the terminating zeros) with the
+ * long options every command takes, then @own (NULL for none).
+ */
+void opts_with_globals(struct option *opts, const struct option *own)
+{
+	int n = 0;
+
+	memset(opts, 0, sizeof(*opts) * (CTL_MAX_OPTS + 1));
+	for (size_t i = 0; i < ARRAY_SIZE(global_opts); i++)
+		opts[n++] = global_opts[i];
+	for (int i = 0; own && own[i].name && n < CTL_MAX_OPTS; i++)
+		opts[n++] = own[i];
+}
+
+/*
+ * Apply @opt if it is one of the options every command takes and that
+ * only set something: -j, -p, -d, --instance @arg, --socket @arg. -V and
+ * -h are the caller's. Returns 0, 1 if @opt is none of them, or -errno
+ * (reported).
+ */
+int global_opt(int opt, const char *arg)
+{
+	switch (opt) {
+	case 'j':
+		json_output = true;
+		return 0;
+	case 'p':
+		json_output = pretty_output = true;
+		return 0;
+	case 'd':
+		debug = true;
+		return 0;
+	case 'i':
+		if (n_opt_instances == CTL_MAX_INSTANCES) {
+			p_err("too many --instance options");
+			return -E2BIG;
+		}
+		opt_instances[n_opt_instances++] = arg;
+		return 0;
+	case 's':
+		opt_socket = arg;
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * Report the option getopt_long() refused: the short option @opt when
+ * set (it needs an argument if it is in @with_arg), else @arg as typed.
+ */
+void p_bad_opt(int opt, const char *arg, const char *with_arg)
+{
+	if (opt)
+		p_err("option '-%c' %s", opt,
+		      strchr(with_arg, opt) ? "needs an argument" : "is unknown");
+	else
+		p_err("unknown or incomplete option '%s' (see '%s help')", arg, bin_name);
+}
 
 /*
  * Is the unknown long option @arg one that only status takes? It gets the
@@ -308,6 +366,18 @@ static bool status_only(const char *arg)
 	       (!strncmp(arg + 2, "route", n) || !strncmp(arg + 2, "client", n));
 }
 
+/* An option parse_opts() does not know, @arg as typed: -EINVAL (reported). */
+static int refuse_opt(const char *arg)
+{
+	int opt = optopt == '?' ? 0 : optopt;	/* "-?" is reported as typed */
+
+	if (!opt && status_only(arg))
+		p_err("--route and --client go with status only");
+	else
+		p_bad_opt(opt, arg, "isrc");
+	return -EINVAL;
+}
+
 /*
  * Parse the options after OBJECT COMMAND (GNU style, anywhere among the
  * arguments): the global ones (-j, -p, -d, -V, -h, --instance, --socket)
@@ -319,60 +389,29 @@ static bool status_only(const char *arg)
 int parse_opts(int *argc, char ***argv, const struct option *own,
 	       int (*own_fn)(int opt, const char *arg))
 {
-	struct option opts[MAX_OPTS + 1] = {};
-	int n = 0, opt, err, ac = *argc + 1;
+	struct option opts[CTL_MAX_OPTS + 1];
+	int opt, err, ac = *argc + 1;
 	char **av = *argv - 1;
 
-	for (size_t i = 0; i < ARRAY_SIZE(global_opts); i++)
-		opts[n++] = global_opts[i];
-	for (int i = 0; own && own[i].name && n < MAX_OPTS; i++)
-		opts[n++] = own[i];
+	opts_with_globals(opts, own);
 	opterr = 0;
 	optind = 0;	/* glibc: start afresh on this argument vector */
 	while ((opt = getopt_long(ac, av, "jpdVhi:s:", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'j':
-			json_output = true;
-			break;
-		case 'p':
-			json_output = pretty_output = true;
-			break;
-		case 'd':
-			debug = true;
-			break;
-		case 'V':
+		if (opt == 'V') {
 			print_version();
 			return 1;
-		case 'h':
+		}
+		if (opt == 'h') {
 			print_help();
 			return 1;
-		case 'i':
-			if (n_opt_instances == CTL_MAX_INSTANCES) {
-				p_err("too many --instance options");
-				return -E2BIG;
-			}
-			opt_instances[n_opt_instances++] = optarg;
-			break;
-		case 's':
-			opt_socket = optarg;
-			break;
-		case '?':
-		case ':':
-			if (optopt && optopt != '?')
-				p_err("option '-%c' %s", optopt,
-				      strchr("isrc", optopt) ? "needs an argument" : "is unknown");
-			else if (status_only(av[optind - 1]))
-				p_err("--route and --client go with status only");
-			else
-				p_err("unknown or incomplete option '%s' (see '%s help')",
-				      av[optind - 1], bin_name);
-			return -EINVAL;
-		default:
-			err = own_fn ? own_fn(opt, optarg) : -EINVAL;
-			if (err)
-				return err;
-			break;
 		}
+		if (opt == '?' || opt == ':')
+			return refuse_opt(av[optind - 1]);
+		err = global_opt(opt, optarg);
+		if (err == 1)
+			err = own_fn ? own_fn(opt, optarg) : -EINVAL;
+		if (err)
+			return err;
 	}
 	*argv = av + optind;
 	*argc = ac - optind;

@@ -76,6 +76,11 @@ struct cmd {
 int cmd_select(const struct cmd *cmds, const char *arg, const char *what, const char *see);
 int cmd_run(const struct cmd *cmds, int argc, char **argv, const char *object, int def);
 int verb(int *argc, char ***argv, const char *cmd, const char *usage);
+#define CTL_MAX_OPTS 16
+
+void opts_with_globals(struct option *opts, const struct option *own);
+int global_opt(int opt, const char *arg);
+void p_bad_opt(int opt, const char *arg, const char *with_arg);
 int parse_opts(int *argc, char ***argv, const struct option *own,
 	       int (*own_fn)(int opt, const char *arg));
 void print_usage_opts(void);
