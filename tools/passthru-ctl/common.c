@@ -425,6 +425,61 @@ void print_usage_opts(void)
 	       "             -d|--debug | -V|--version | -h|--help }\n");
 }
 
+/*
+ * The help of @object: its grammar, "help", @text (what it shows), @more
+ * (lines on its arguments, may be ""), then the options; "null" with -j.
+ * Returns 0.
+ */
+int print_object_help(const char *object, const char *grammar, const char *text,
+		      const char *more)
+{
+	if (json_output) {
+		print_null();
+		return 0;
+	}
+	printf("Usage: %s [OPTIONS] %s %s\n"
+	       "       %s [OPTIONS] %s help\n"
+	       "\n"
+	       "%s\n%s\n",
+	       bin_name, object, grammar, bin_name, object, text, more);
+	print_usage_opts();
+	return 0;
+}
+
+/*
+ * Run @fn, a command named @what that takes options but no arguments.
+ * Returns what @fn returns, 0 when -V or -h answered, or -errno (reported).
+ */
+int run_no_args(int argc, char **argv, const char *what, int (*fn)(void))
+{
+	int err = parse_opts(&argc, &argv, NULL, NULL);
+
+	if (err)
+		return err < 0 ? err : 0;
+	if (argc) {
+		p_err("%s: unexpected argument '%s'", what, argv[0]);
+		return -EINVAL;
+	}
+	return fn();
+}
+
+/*
+ * Run @fn as the passthru-ctl 0.1 verb @name: options, then an optional
+ * "show", "list" or "help" (which prints @usage). Returns what @fn returns,
+ * 0 when help was printed, or -errno (reported).
+ */
+int run_alias(int argc, char **argv, const char *name, const char *usage, int (*fn)(void))
+{
+	int err = parse_opts(&argc, &argv, NULL, NULL);
+
+	if (err)
+		return err < 0 ? err : 0;
+	err = verb(&argc, &argv, name, usage);
+	if (err <= 0)
+		return err;
+	return fn();
+}
+
 /* --- the control socket ---------------------------------------------------- */
 
 /*
@@ -677,21 +732,63 @@ void free_answers(cJSON **answers)
 		cJSON_Delete(answers[i]);
 }
 
+/* {"name": NAME, @key: ANSWER} for instance @i, added to @a; the answer moves into it. */
+static cJSON *answer_obj(cJSON *a, int i, cJSON **answers, const char *key)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "name", instances[i].name);
+	cJSON_AddItemToObject(o, key, answers[i]);
+	answers[i] = NULL;
+	cJSON_AddItemToArray(a, o);
+	return o;
+}
+
 /* A JSON document with the answers: {"instances": [{"name": ..., KEY: answer}]} */
 cJSON *wrap_answers(cJSON **answers, const char *key)
 {
-	cJSON *doc = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(doc, "instances"), *o;
+	cJSON *doc = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(doc, "instances");
 
-	for (int i = 0; i < n_instances; i++) {
-		if (!answers[i])
-			continue;
-		o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "name", instances[i].name);
-		cJSON_AddItemToObject(o, key, answers[i]);
-		answers[i] = NULL;
-		cJSON_AddItemToArray(a, o);
-	}
+	for (int i = 0; i < n_instances; i++)
+		if (answers[i])
+			answer_obj(a, i, answers, key);
 	return doc;
+}
+
+/*
+ * Ask every selected instance @cmd and show the answers, one block per
+ * instance. With -j: one document {"instances": [{"name": NAME, @key:
+ * ANSWER}]}, @each called with each instance's object @o to add to it.
+ * Else @each prints the block (@o is NULL), a blank line between blocks.
+ * Returns 0 or -errno (reported).
+ */
+int show_answers(const char *cmd, const char *key, answer_fn *each)
+{
+	cJSON *answers[CTL_MAX_INSTANCES] = {}, *doc, *a, *ans;
+	int err;
+
+	err = ask_all(cmd, CTL_ASK_MS, answers);
+	if (err < 0)
+		return err;
+	doc = cJSON_CreateObject();
+	a = cJSON_AddArrayToObject(doc, "instances");
+	for (int i = 0, n = 0; i < n_instances; i++) {
+		ans = answers[i];
+		if (!ans)
+			continue;
+		if (json_output) {
+			each(&instances[i], ans, answer_obj(a, i, answers, key));
+			continue;
+		}
+		if (n++)
+			putchar('\n');
+		each(&instances[i], ans, NULL);
+	}
+	if (json_output)
+		print_json(doc);
+	cJSON_Delete(doc);
+	free_answers(answers);
+	return 0;
 }
 
 /* "protocol=tls sni=a.example,*.b.example" */

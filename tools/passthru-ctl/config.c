@@ -103,30 +103,12 @@ static int config_reload(void)
 
 static int do_reload_cmd(int argc, char **argv)
 {
-	int err = parse_opts(&argc, &argv, NULL, NULL);
-
-	if (err)
-		return err < 0 ? err : 0;
-	if (argc) {
-		p_err("config reload: unexpected argument '%s'", argv[0]);
-		return -EINVAL;
-	}
-	return config_reload();
+	return run_no_args(argc, argv, "config reload", config_reload);
 }
 
 static int do_help(int argc, char **argv)
 {
-	if (json_output) {
-		print_null();
-		return 0;
-	}
-	printf("Usage: %s [OPTIONS] config reload\n"
-	       "       %s [OPTIONS] config help\n"
-	       "\n"
-	       "%s\n\n",
-	       bin_name, bin_name, RELOAD_HELP);
-	print_usage_opts();
-	return 0;
+	return print_object_help("config", "reload", RELOAD_HELP, "");
 }
 
 static const struct cmd cmds[] = {
@@ -144,12 +126,5 @@ int do_config(int argc, char **argv)
 /* passthru-ctl 0.1's "reload [help]": config reload. */
 int do_reload(int argc, char **argv)
 {
-	int err = parse_opts(&argc, &argv, NULL, NULL);
-
-	if (err)
-		return err < 0 ? err : 0;
-	err = verb(&argc, &argv, "reload", "reload\n" RELOAD_HELP);
-	if (err <= 0)
-		return err;
-	return config_reload();
+	return run_alias(argc, argv, "reload", "reload\n" RELOAD_HELP, config_reload);
 }

@@ -349,6 +349,9 @@ out:
 #define CONN_HELP                                                                               \
 	"One row per relayed connection: listener, route, client, upstream, protocol,\n"        \
 	"SNI or Host, data plane, state, bytes and packets each way, age."
+#define CONN_ARGS                                                                               \
+	"route NAME   only connections of that route (its index if it has no name)\n"             \
+	"client CIDR  only clients in that network (an address is a /32 or /128)\n"
 
 static const struct option conn_opts[] = {
 	{ "route", required_argument, NULL, 'r' },
@@ -396,19 +399,8 @@ static int do_show(int argc, char **argv)
 
 static int do_help(int argc, char **argv)
 {
-	if (json_output) {
-		print_null();
-		return 0;
-	}
-	printf("Usage: %s [OPTIONS] conn { show | list } [route NAME] [client CIDR]\n"
-	       "       %s [OPTIONS] conn help\n"
-	       "\n"
-	       "%s\n"
-	       "route NAME   only connections of that route (its index if it has no name)\n"
-	       "client CIDR  only clients in that network (an address is a /32 or /128)\n\n",
-	       bin_name, bin_name, CONN_HELP);
-	print_usage_opts();
-	return 0;
+	return print_object_help("conn", "{ show | list } [route NAME] [client CIDR]", CONN_HELP,
+				 CONN_ARGS);
 }
 
 static const struct cmd cmds[] = {

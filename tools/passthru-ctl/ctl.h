@@ -84,10 +84,16 @@ void p_bad_opt(int opt, const char *arg, const char *with_arg);
 int parse_opts(int *argc, char ***argv, const struct option *own,
 	       int (*own_fn)(int opt, const char *arg));
 void print_usage_opts(void);
+int print_object_help(const char *object, const char *grammar, const char *text,
+		      const char *more);
+int run_no_args(int argc, char **argv, const char *what, int (*fn)(void));
+int run_alias(int argc, char **argv, const char *name, const char *usage, int (*fn)(void));
 void print_version(void);		/* main.c */
 void print_help(void);			/* main.c */
 
 /* --- the control socket (common.c) --- */
+
+struct instance;
 
 int ask(const char *path, const char *cmd, int timeout_ms, cJSON **doc, char *why, size_t size);
 double jnum(const cJSON *obj, const char *key);
@@ -95,6 +101,9 @@ const char *jstr(const cJSON *obj, const char *key);
 int ask_all(const char *cmd, int timeout_ms, cJSON **answers);
 void free_answers(cJSON **answers);
 cJSON *wrap_answers(cJSON **answers, const char *key);
+/* Show instance @in's answer @ans, or add to its JSON object @o (when not NULL). */
+typedef void answer_fn(struct instance *in, const cJSON *ans, cJSON *o);
+int show_answers(const char *cmd, const char *key, answer_fn *each);
 void skip_note(const char *name, const char *why, bool stale);
 int skip_report(void);
 cJSON *skip_list(void);

@@ -460,18 +460,11 @@ static int list_instances(void)
 #define INSTANCES_HELP                                                                          \
 	"Every instance found: its pins under " PT_PIN_ROOT ", its control socket under "       \
 	PT_RUN_DIR ",\nand whether each can be used."
+#define INSTANCES_ARGS "show lists the instances named (like --instance NAME), list every one.\n"
 
 static int do_list(int argc, char **argv)
 {
-	int err = parse_opts(&argc, &argv, NULL, NULL);
-
-	if (err)
-		return err < 0 ? err : 0;
-	if (argc) {
-		p_err("instance list: unexpected argument '%s'", argv[0]);
-		return -EINVAL;
-	}
-	return list_instances();
+	return run_no_args(argc, argv, "instance list", list_instances);
 }
 
 static int do_show(int argc, char **argv)
@@ -492,18 +485,8 @@ static int do_show(int argc, char **argv)
 
 static int do_help(int argc, char **argv)
 {
-	if (json_output) {
-		print_null();
-		return 0;
-	}
-	printf("Usage: %s [OPTIONS] instance { list | show [NAME...] }\n"
-	       "       %s [OPTIONS] instance help\n"
-	       "\n"
-	       "%s\n"
-	       "show lists the instances named (like --instance NAME), list every one.\n\n",
-	       bin_name, bin_name, INSTANCES_HELP);
-	print_usage_opts();
-	return 0;
+	return print_object_help("instance", "{ list | show [NAME...] }", INSTANCES_HELP,
+				 INSTANCES_ARGS);
 }
 
 static const struct cmd cmds[] = {
@@ -522,12 +505,5 @@ int do_instance(int argc, char **argv)
 /* passthru-ctl 0.1's "instances [show | list | help]": instance list. */
 int do_instances(int argc, char **argv)
 {
-	int err = parse_opts(&argc, &argv, NULL, NULL);
-
-	if (err)
-		return err < 0 ? err : 0;
-	err = verb(&argc, &argv, "instances", "instances\n" INSTANCES_HELP);
-	if (err <= 0)
-		return err;
-	return list_instances();
+	return run_alias(argc, argv, "instances", "instances\n" INSTANCES_HELP, list_instances);
 }

@@ -51,19 +51,12 @@ void print_version(void)
 		       PT_ABI_VERSION, PT_CONTROL_PROTOCOL);
 }
 
-/* passthru-ctl version [show | list | help]: this tool's version and every daemon's. */
-int do_version(int argc, char **argv)
+/* This tool's version and the version of every selected daemon. */
+static int version_show(void)
 {
 	cJSON *answers[CTL_MAX_INSTANCES] = {}, *doc;
 	int err;
 
-	err = parse_opts(&argc, &argv, NULL, NULL);
-	if (err)
-		return err < 0 ? err : 0;
-	err = verb(&argc, &argv, "version",
-		   "version\nThis tool's version and the version of every running daemon.");
-	if (err <= 0)
-		return err;
 	err = ask_all("version", CTL_ASK_MS, answers);
 	if (err < 0)
 		return err;
@@ -89,6 +82,14 @@ int do_version(int argc, char **argv)
 	}
 	free_answers(answers);
 	return 0;
+}
+
+/* passthru-ctl version [show | list | help]: this tool's version and every daemon's. */
+int do_version(int argc, char **argv)
+{
+	return run_alias(argc, argv, "version",
+			 "version\nThis tool's version and the version of every running daemon.",
+			 version_show);
 }
 
 

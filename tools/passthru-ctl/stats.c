@@ -118,43 +118,25 @@ static cJSON *map_counters(struct instance *in)
 	return o;
 }
 
+/* The counters of one instance and what its pair slots add: printed, or added to @o. */
+static void stats_of(struct instance *in, const cJSON *ans, cJSON *o)
+{
+	cJSON *maps = map_counters(in);
+
+	if (!o) {
+		print_stats(in, ans, maps);
+		cJSON_Delete(maps);
+	} else if (maps) {
+		cJSON_AddItemToObject(o, "pair_slots", maps);
+	} else {
+		cJSON_AddNullToObject(o, "pair_slots");
+	}
+}
+
 /* The counters of every selected instance, and what its pair slots add. */
 static int stats_show(void)
 {
-	cJSON *answers[CTL_MAX_INSTANCES] = {}, *doc, *a, *o, *maps;
-	int err;
-
-	err = ask_all("stats", CTL_ASK_MS, answers);
-	if (err < 0)
-		return err;
-	doc = cJSON_CreateObject();
-	a = cJSON_AddArrayToObject(doc, "instances");
-	for (int i = 0, n = 0; i < n_instances; i++) {
-		if (!answers[i])
-			continue;
-		maps = map_counters(&instances[i]);
-		if (json_output) {
-			o = cJSON_CreateObject();
-			cJSON_AddStringToObject(o, "name", instances[i].name);
-			cJSON_AddItemToObject(o, "stats", answers[i]);
-			if (maps)
-				cJSON_AddItemToObject(o, "pair_slots", maps);
-			else
-				cJSON_AddNullToObject(o, "pair_slots");
-			cJSON_AddItemToArray(a, o);
-			answers[i] = NULL;
-			continue;
-		}
-		if (n++)
-			putchar('\n');
-		print_stats(&instances[i], answers[i], maps);
-		cJSON_Delete(maps);
-	}
-	if (json_output)
-		print_json(doc);
-	cJSON_Delete(doc);
-	free_answers(answers);
-	return 0;
+	return show_answers("stats", "stats", stats_of);
 }
 
 #define STATS_HELP "Counters per listener (accepted, detected protocols, timeouts, ends) "\
@@ -163,30 +145,12 @@ static int stats_show(void)
 
 static int do_show(int argc, char **argv)
 {
-	int err = parse_opts(&argc, &argv, NULL, NULL);
-
-	if (err)
-		return err < 0 ? err : 0;
-	if (argc) {
-		p_err("stats show: unexpected argument '%s'", argv[0]);
-		return -EINVAL;
-	}
-	return stats_show();
+	return run_no_args(argc, argv, "stats show", stats_show);
 }
 
 static int do_help(int argc, char **argv)
 {
-	if (json_output) {
-		print_null();
-		return 0;
-	}
-	printf("Usage: %s [OPTIONS] stats { show | list }\n"
-	       "       %s [OPTIONS] stats help\n"
-	       "\n"
-	       "%s\n\n",
-	       bin_name, bin_name, STATS_HELP);
-	print_usage_opts();
-	return 0;
+	return print_object_help("stats", "{ show | list }", STATS_HELP, "");
 }
 
 static const struct cmd cmds[] = {
