@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * passthru-ctl's own interface between its files: the global options, the
- * output helpers (p_err, JSON, ss-like tables), command tables and option
- * parsing (common.c), the control socket (common.c), the instances and
- * their pair slots (instance.c), and the entry point of every object
- * (conn.c, stats.c, route.c, config.c, instance.c, main.c).
+ * output helpers (p_err, JSON, ss-like tables), command tables, option
+ * parsing and the commands every object has (common.c), the control
+ * socket (control.c), the instances and their pair slots (instance.c), and
+ * the entry point of every object (conn.c, stats.c, route.c, config.c,
+ * instance.c, main.c).
  */
 #ifndef __PT_CTL_H
 #define __PT_CTL_H
@@ -91,7 +92,7 @@ int run_alias(int argc, char **argv, const char *name, const char *usage, int (*
 void print_version(void);		/* main.c */
 void print_help(void);			/* main.c */
 
-/* --- the control socket (common.c) --- */
+/* --- the control socket (control.c) --- */
 
 struct instance;
 
