@@ -244,6 +244,31 @@ void skip_note(const char *name, const char *why, bool stale)
 	}
 }
 
+/*
+ * Instance @name cannot be used (@why, -errno @err; @stale: its daemon is
+ * gone): with --instance an error, returned; when looking at all of them
+ * a note for skip_report(), and 0.
+ */
+int skip_or_fail(const char *name, const char *why, int err, bool stale)
+{
+	if (n_opt_instances) {
+		p_err("instance %s: %s", name, why);
+		return err;
+	}
+	skip_note(name, why, stale);
+	return 0;
+}
+
+/* If all @n_stale of the instances found were stale, say so (an error) and return true. */
+bool report_all_stale(int n_stale)
+{
+	if (n_stale != n_instances)
+		return false;
+	p_err("no passthru instance running (only files left by dead ones: see '%s "
+	      "instance list')", bin_name);
+	return true;
+}
+
 /* The skipped instances as a JSON array (NULL if none), now the caller's. */
 cJSON *skip_list(void)
 {
@@ -296,21 +321,16 @@ int ask_all(const char *cmd, int timeout_ms, cJSON **answers)
 		if (err) {
 			cJSON_Delete(answers[i]);
 			answers[i] = NULL;
-			if (n_opt_instances) {
-				p_err("instance %s: %s", in->name, why);
+			err = skip_or_fail(in->name, why, err, err == -ECONNREFUSED);
+			if (err)
 				return err;
-			}
-			skip_note(in->name, why, err == -ECONNREFUSED);
 			continue;
 		}
 		n++;
 	}
 	n_stale = skip_report();
-	if (!n && n_stale == n_instances) {
-		p_err("no passthru instance running (only files left by dead ones: see '%s "
-		      "instance list')", bin_name);
+	if (!n && report_all_stale(n_stale))
 		return -ENOENT;
-	}
 	if (!n) {
 		p_err("no instance answered on its control socket");
 		return -ENOTCONN;

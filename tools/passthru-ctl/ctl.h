@@ -106,6 +106,8 @@ cJSON *wrap_answers(cJSON **answers, const char *key);
 typedef void answer_fn(struct instance *in, const cJSON *ans, cJSON *o);
 int show_answers(const char *cmd, const char *key, answer_fn *each);
 void skip_note(const char *name, const char *why, bool stale);
+int skip_or_fail(const char *name, const char *why, int err, bool stale);
+bool report_all_stale(int n_stale);
 int skip_report(void);
 cJSON *skip_list(void);
 
