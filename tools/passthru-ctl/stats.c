@@ -34,16 +34,66 @@ static double updown(const cJSON *obj, const char *key)
 	return jnum(o, "up") + jnum(o, "down");
 }
 
-static void print_stats(const struct instance *in, const cJSON *ans, const cJSON *maps)
+/* Route @r of a listener as a table row. */
+static void route_row(struct table *t, const cJSON *r)
+{
+	const cJSON *rel = cJSON_GetObjectItemCaseSensitive(r, "relayed");
+	const cJSON *b = cJSON_GetObjectItemCaseSensitive(r, "bytes");
+	char c[15][24];
+
+	snprintf(c[0], 24, "%.0f", jnum(r, "index"));
+	snprintf(c[2], 24, "%.0f", jnum(r, "matched"));
+	snprintf(c[3], 24, "%.0f", jnum(r, "rejected"));
+	snprintf(c[4], 24, "%.0f", jnum(r, "upstream_failures"));
+	snprintf(c[5], 24, "%.0f", jnum(r, "connect_errors"));
+	snprintf(c[6], 24, "%.0f", jnum(rel, "splice"));
+	snprintf(c[7], 24, "%.0f", jnum(rel, "sockmap"));
+	snprintf(c[8], 24, "%.0f", jnum(b, "up"));
+	snprintf(c[9], 24, "%.0f", jnum(b, "down"));
+	snprintf(c[10], 24, "%.0f", updown(r, "kernel_bytes"));
+	snprintf(c[11], 24, "%.0f", updown(r, "daemon_bytes"));
+	snprintf(c[12], 24, "%.0f", updown(r, "passed"));
+	snprintf(c[13], 24, "%.0f", updown(r, "pass_events"));
+	snprintf(c[14], 24, "%.0f", updown(r, "redirect_fail"));
+	table_row(t, c[0], jstr(r, "name") ?: "?", c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9],
+		  c[10], c[11], c[12], c[13], c[14]);
+}
+
+/* The counters of listener @l, then the table of its routes. */
+static void print_listener(const cJSON *l)
 {
 	static const char *const head[] = { "#",	  "Route",    "Matched", "Rejected",
 					     "Up-fail",	  "Conn-err", "Splice",  "Sockmap",
 					     "Bytes-up",  "Bytes-down", "Kernel", "Daemon",
 					     "Passed",	  "Pass-ev",  "Redir-fail" };
 	static const bool right[ARRAY_SIZE(head)] = { 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
-	char buf[1024], c[15][24];
-	const cJSON *l, *r, *o;
+	const cJSON *o = cJSON_GetObjectItemCaseSensitive(l, "bytes"), *r;
+	char buf[1024];
 	struct table t;
+
+	printf("listener %.0f %s: %.0f accepted, %.0f active, %.0f over limit, %.0f rejected, "
+	       "%.0f without route, %.0f upstream failures\n",
+	       jnum(l, "index"), jstr(l, "name") ?: "?", jnum(l, "accepted"), jnum(l, "active"),
+	       jnum(l, "over_limit"), jnum(l, "rejected"), jnum(l, "no_route"),
+	       jnum(l, "upstream_failures"));
+	printf("  closed connections: %.0f bytes up, %.0f bytes down\n", jnum(o, "up"),
+	       jnum(o, "down"));
+	nonzero_str(cJSON_GetObjectItemCaseSensitive(l, "detected"), buf, sizeof(buf));
+	printf("  detected: %s\n", buf);
+	nonzero_str(cJSON_GetObjectItemCaseSensitive(l, "timeouts"), buf, sizeof(buf));
+	printf("  timeouts: %s\n", buf);
+	nonzero_str(cJSON_GetObjectItemCaseSensitive(l, "ended"), buf, sizeof(buf));
+	printf("  ended: %s\n", buf);
+	table_init(&t, head, right, ARRAY_SIZE(head));
+	cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(l, "routes"))
+	route_row(&t, r);
+	table_print(&t, "  ");
+}
+
+/* The counters of instance @in (its "stats" answer @ans, what its pair slots add @maps). */
+static void print_stats(const struct instance *in, const cJSON *ans, const cJSON *maps)
+{
+	const cJSON *l;
 
 	printf("instance %s: generation %.0f, route counters of generation %.0f\n", in->name,
 	       jnum(ans, "generation"), jnum(ans, "route_generation"));
@@ -55,46 +105,7 @@ static void print_stats(const struct instance *in, const cJSON *ans, const cJSON
 		printf("pair slots: %.0f of %.0f in use (%s)\n", jnum(maps, "in_use"),
 		       jnum(maps, "slots"), in->file);
 	cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(ans, "listeners"))
-	{
-		o = cJSON_GetObjectItemCaseSensitive(l, "bytes");
-		printf("listener %.0f %s: %.0f accepted, %.0f active, %.0f over limit, %.0f rejected, "
-		       "%.0f without route, %.0f upstream failures\n",
-		       jnum(l, "index"), jstr(l, "name") ?: "?", jnum(l, "accepted"),
-		       jnum(l, "active"), jnum(l, "over_limit"), jnum(l, "rejected"),
-		       jnum(l, "no_route"), jnum(l, "upstream_failures"));
-		printf("  closed connections: %.0f bytes up, %.0f bytes down\n", jnum(o, "up"),
-		       jnum(o, "down"));
-		nonzero_str(cJSON_GetObjectItemCaseSensitive(l, "detected"), buf, sizeof(buf));
-		printf("  detected: %s\n", buf);
-		nonzero_str(cJSON_GetObjectItemCaseSensitive(l, "timeouts"), buf, sizeof(buf));
-		printf("  timeouts: %s\n", buf);
-		nonzero_str(cJSON_GetObjectItemCaseSensitive(l, "ended"), buf, sizeof(buf));
-		printf("  ended: %s\n", buf);
-		table_init(&t, head, right, ARRAY_SIZE(head));
-		cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(l, "routes"))
-		{
-			const cJSON *rel = cJSON_GetObjectItemCaseSensitive(r, "relayed");
-			const cJSON *b = cJSON_GetObjectItemCaseSensitive(r, "bytes");
-
-			snprintf(c[0], 24, "%.0f", jnum(r, "index"));
-			snprintf(c[2], 24, "%.0f", jnum(r, "matched"));
-			snprintf(c[3], 24, "%.0f", jnum(r, "rejected"));
-			snprintf(c[4], 24, "%.0f", jnum(r, "upstream_failures"));
-			snprintf(c[5], 24, "%.0f", jnum(r, "connect_errors"));
-			snprintf(c[6], 24, "%.0f", jnum(rel, "splice"));
-			snprintf(c[7], 24, "%.0f", jnum(rel, "sockmap"));
-			snprintf(c[8], 24, "%.0f", jnum(b, "up"));
-			snprintf(c[9], 24, "%.0f", jnum(b, "down"));
-			snprintf(c[10], 24, "%.0f", updown(r, "kernel_bytes"));
-			snprintf(c[11], 24, "%.0f", updown(r, "daemon_bytes"));
-			snprintf(c[12], 24, "%.0f", updown(r, "passed"));
-			snprintf(c[13], 24, "%.0f", updown(r, "pass_events"));
-			snprintf(c[14], 24, "%.0f", updown(r, "redirect_fail"));
-			table_row(&t, c[0], jstr(r, "name") ?: "?", c[2], c[3], c[4], c[5], c[6],
-				  c[7], c[8], c[9], c[10], c[11], c[12], c[13], c[14]);
-		}
-		table_print(&t, "  ");
-	}
+	print_listener(l);
 }
 
 /* What the pair slots add to the daemon's counters: slots in use, verdicts without a pair. */
