@@ -86,7 +86,9 @@ static void print_listener(const cJSON *l)
 	printf("  ended: %s\n", buf);
 	table_init(&t, head, right, ARRAY_SIZE(head));
 	cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(l, "routes"))
-	route_row(&t, r);
+	{
+		route_row(&t, r);
+	}
 	table_print(&t, "  ");
 }
 
@@ -105,7 +107,9 @@ static void print_stats(const struct instance *in, const cJSON *ans, const cJSON
 		printf("pair slots: %.0f of %.0f in use (%s)\n", jnum(maps, "in_use"),
 		       jnum(maps, "slots"), in->file);
 	cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(ans, "listeners"))
-	print_listener(l);
+	{
+		print_listener(l);
+	}
 }
 
 /* What the pair slots add to the daemon's counters: slots in use, verdicts without a pair. */
