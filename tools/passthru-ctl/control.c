@@ -211,6 +211,7 @@ static struct {
 	} g[SKIP_GROUPS];
 } skips;
 
+/* Note instance @name left out for @why (@stale: its daemon is gone). */
 void skip_note(const char *name, const char *why, bool stale)
 {
 	cJSON *o = cJSON_CreateObject();

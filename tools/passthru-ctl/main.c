@@ -229,6 +229,7 @@ static int run_object(int argc, char **argv, const struct filters *f)
 	return objects[idx].fn(argc - 1, argv + 1);
 }
 
+/* passthru-ctl [OPTIONS] OBJECT { COMMAND | help }: exits 0 or a positive errno. */
 int main(int argc, char **argv)
 {
 	struct filters f = {};
