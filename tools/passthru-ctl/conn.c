@@ -298,7 +298,8 @@ struct totals {
 /* Sort the rows and add them up; with -j they go into @pa too. */
 static void sum_rows(struct totals *tot, cJSON *pa)
 {
-	qsort(rows, n_rows, sizeof(*rows), cmp_row);
+	if (n_rows)
+		qsort(rows, n_rows, sizeof(*rows), cmp_row);	/* rows is NULL before the first */
 	for (int i = 0; i < n_rows; i++) {
 		tot->bytes[0] += dir_bytes(&rows[i].p.dir[0]);
 		tot->bytes[1] += dir_bytes(&rows[i].p.dir[1]);
