@@ -1,21 +1,17 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * What every passthru-ctl object uses: the one way errors leave (p_err),
- * JSON and ss-like tables, command tables with prefix matching, option
- * parsing after OBJECT COMMAND, the control socket (one command, one JSON
- * answer) asked of one instance or of all, and the notes on instances left
- * out.
+ * JSON and ss-like tables, command tables with prefix matching, the global
+ * options and option parsing after OBJECT COMMAND, and the help, show and
+ * alias commands every object has.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "ctl.h"
 
@@ -294,7 +290,65 @@ static const struct option global_opts[] = {
 	{ "socket", required_argument, NULL, 's' },
 };
 
-#define MAX_OPTS 16
+/*
+ * Fill @opts (room for CTL_MAX_OPTS and the terminating zeros) with the
+ * long options every command takes, then @own (NULL for none).
+ */
+void opts_with_globals(struct option *opts, const struct option *own)
+{
+	int n = 0;
+
+	memset(opts, 0, sizeof(*opts) * (CTL_MAX_OPTS + 1));
+	for (size_t i = 0; i < ARRAY_SIZE(global_opts); i++)
+		opts[n++] = global_opts[i];
+	for (int i = 0; own && own[i].name && n < CTL_MAX_OPTS; i++)
+		opts[n++] = own[i];
+}
+
+/*
+ * Apply @opt if it is one of the options every command takes and that
+ * only set something: -j, -p, -d, --instance @arg, --socket @arg. -V and
+ * -h are the caller's. Returns 0, 1 if @opt is none of them, or -errno
+ * (reported).
+ */
+int global_opt(int opt, const char *arg)
+{
+	switch (opt) {
+	case 'j':
+		json_output = true;
+		return 0;
+	case 'p':
+		json_output = pretty_output = true;
+		return 0;
+	case 'd':
+		debug = true;
+		return 0;
+	case 'i':
+		if (n_opt_instances == CTL_MAX_INSTANCES) {
+			p_err("too many --instance options");
+			return -E2BIG;
+		}
+		opt_instances[n_opt_instances++] = arg;
+		return 0;
+	case 's':
+		opt_socket = arg;
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * Report the option getopt_long() refused: the short option @opt when
+ * set (it needs an argument if it is in @with_arg), else @arg as typed.
+ */
+void p_bad_opt(int opt, const char *arg, const char *with_arg)
+{
+	if (opt)
+		p_err("option '-%c' %s", opt,
+		      strchr(with_arg, opt) ? "needs an argument" : "is unknown");
+	else
+		p_err("unknown or incomplete option '%s' (see '%s help')", arg, bin_name);
+}
 
 /*
  * Is the unknown long option @arg one that only status takes? It gets the
@@ -308,6 +362,18 @@ static bool status_only(const char *arg)
 	       (!strncmp(arg + 2, "route", n) || !strncmp(arg + 2, "client", n));
 }
 
+/* An option parse_opts() does not know, @arg as typed: -EINVAL (reported). */
+static int refuse_opt(const char *arg)
+{
+	int opt = optopt == '?' ? 0 : optopt;	/* "-?" is reported as typed */
+
+	if (!opt && status_only(arg))
+		p_err("--route and --client go with status only");
+	else
+		p_bad_opt(opt, arg, "isrc");
+	return -EINVAL;
+}
+
 /*
  * Parse the options after OBJECT COMMAND (GNU style, anywhere among the
  * arguments): the global ones (-j, -p, -d, -V, -h, --instance, --socket)
@@ -319,60 +385,29 @@ static bool status_only(const char *arg)
 int parse_opts(int *argc, char ***argv, const struct option *own,
 	       int (*own_fn)(int opt, const char *arg))
 {
-	struct option opts[MAX_OPTS + 1] = {};
-	int n = 0, opt, err, ac = *argc + 1;
+	struct option opts[CTL_MAX_OPTS + 1];
+	int opt, err, ac = *argc + 1;
 	char **av = *argv - 1;
 
-	for (size_t i = 0; i < ARRAY_SIZE(global_opts); i++)
-		opts[n++] = global_opts[i];
-	for (int i = 0; own && own[i].name && n < MAX_OPTS; i++)
-		opts[n++] = own[i];
+	opts_with_globals(opts, own);
 	opterr = 0;
 	optind = 0;	/* glibc: start afresh on this argument vector */
 	while ((opt = getopt_long(ac, av, "jpdVhi:s:", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'j':
-			json_output = true;
-			break;
-		case 'p':
-			json_output = pretty_output = true;
-			break;
-		case 'd':
-			debug = true;
-			break;
-		case 'V':
+		if (opt == 'V') {
 			print_version();
 			return 1;
-		case 'h':
+		}
+		if (opt == 'h') {
 			print_help();
 			return 1;
-		case 'i':
-			if (n_opt_instances == CTL_MAX_INSTANCES) {
-				p_err("too many --instance options");
-				return -E2BIG;
-			}
-			opt_instances[n_opt_instances++] = optarg;
-			break;
-		case 's':
-			opt_socket = optarg;
-			break;
-		case '?':
-		case ':':
-			if (optopt && optopt != '?')
-				p_err("option '-%c' %s", optopt,
-				      strchr("isrc", optopt) ? "needs an argument" : "is unknown");
-			else if (status_only(av[optind - 1]))
-				p_err("--route and --client go with status only");
-			else
-				p_err("unknown or incomplete option '%s' (see '%s help')",
-				      av[optind - 1], bin_name);
-			return -EINVAL;
-		default:
-			err = own_fn ? own_fn(opt, optarg) : -EINVAL;
-			if (err)
-				return err;
-			break;
 		}
+		if (opt == '?' || opt == ':')
+			return refuse_opt(av[optind - 1]);
+		err = global_opt(opt, optarg);
+		if (err == 1)
+			err = own_fn ? own_fn(opt, optarg) : -EINVAL;
+		if (err)
+			return err;
 	}
 	*argv = av + optind;
 	*argc = ac - optind;
@@ -386,273 +421,57 @@ void print_usage_opts(void)
 	       "             -d|--debug | -V|--version | -h|--help }\n");
 }
 
-/* --- the control socket ---------------------------------------------------- */
-
 /*
- * Send @cmd to the daemon at @path and parse its one JSON answer into
- * *doc. An {"error": ...} answer is returned as -EREMOTEIO with the text in
- * @why (the document still in *doc). Other failures: -errno and @why.
+ * The help of @object: its grammar, "help", @text (what it shows), @more
+ * (lines on its arguments, may be ""), then the options; "null" with -j.
+ * Returns 0.
  */
-int ask(const char *path, const char *cmd, int timeout_ms, cJSON **doc, char *why,
-	       size_t size)
+int print_object_help(const char *object, const char *grammar, const char *text,
+		      const char *more)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct timespec t0, t;
-	size_t len = 0, cap = 0;
-	char *buf = NULL, *p, line[64];
-	cJSON *err_item;
-	int fd, err = 0, n;
-	ssize_t r;
-
-	*doc = NULL;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(why, size, "socket path too long");
-		return -ENAMETOOLONG;
+	if (json_output) {
+		print_null();
+		return 0;
 	}
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		err = -errno;
-		snprintf(why, size, "socket: %s", strerror(-err));
-		return err;
-	}
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
-		err = -errno;
-		if (err == -EACCES || err == -EPERM)
-			snprintf(why, size, "permission denied connecting to %s (run as root)", path);
-		else if (err == -ECONNREFUSED)
-			snprintf(why, size, "nobody answers on %s (stale socket?)", path);
-		else
-			snprintf(why, size, "cannot connect to %s: %s", path, strerror(-err));
-		goto out;
-	}
-	n = snprintf(line, sizeof(line), "%s\n", cmd);
-	if (send(fd, line, n, MSG_NOSIGNAL) != n) {
-		err = -errno ?: -EIO;
-		snprintf(why, size, "%s: send: %s", path, strerror(-err));
-		goto out;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		long left;
-
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		left = timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 +
-				     (t.tv_nsec - t0.tv_nsec) / 1000000);
-		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
-			err = -ETIMEDOUT;
-			snprintf(why, size, "no answer on %s within %d ms", path, timeout_ms);
-			goto out;
-		}
-		if (cap - len < 65536) {
-			cap = cap ? 2 * cap : 131072;
-			p = cap <= CTL_ANSWER_MAX ? realloc(buf, cap + 1) : NULL;
-			if (!p) {
-				err = -EFBIG;
-				snprintf(why, size, "%s: answer too large", path);
-				goto out;
-			}
-			buf = p;
-		}
-		r = recv(fd, buf + len, cap - len, 0);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			err = -errno;
-			snprintf(why, size, "%s: %s", path, strerror(-err));
-			goto out;
-		}
-		if (!r)
-			break;
-		len += (size_t)r;
-	}
-	if (!buf || !len) {
-		err = -EPROTO;
-		snprintf(why, size, "%s closed without an answer", path);
-		goto out;
-	}
-	buf[len] = 0;
-	*doc = cJSON_Parse(buf);
-	if (!*doc) {
-		err = -EPROTO;
-		snprintf(why, size, "%s: the answer is not JSON", path);
-		goto out;
-	}
-	err_item = cJSON_GetObjectItemCaseSensitive(*doc, "error");
-	if (cJSON_IsString(err_item)) {
-		err = -EREMOTEIO;
-		snprintf(why, size, "%s", err_item->valuestring);
-	}
-out:
-	free(buf);
-	close(fd);
-	return err;
-}
-
-/* The number @key of @obj, 0 if absent. */
-double jnum(const cJSON *obj, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
-/* The string @key of @obj, NULL if absent. */
-const char *jstr(const cJSON *obj, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
+	printf("Usage: %s [OPTIONS] %s %s\n"
+	       "       %s [OPTIONS] %s help\n"
+	       "\n"
+	       "%s\n%s\n",
+	       bin_name, object, grammar, bin_name, object, text, more);
+	print_usage_opts();
+	return 0;
 }
 
 /*
- * Instances left out while looking at all of them: warned about once per
- * distinct reason, the stale ones (daemon gone, pins or socket left) only
- * counted. With -j they are listed in the document's "skipped".
+ * Run @fn, a command named @what that takes options but no arguments.
+ * Returns what @fn returns, 0 when -V or -h answered, or -errno (reported).
  */
-#define SKIP_GROUPS 16
-
-static struct {
-	cJSON *list;
-	int n_stale;
-	int n_groups;
-	struct {
-		char why[512];
-		char names[200];
-		int n;
-	} g[SKIP_GROUPS];
-} skips;
-
-void skip_note(const char *name, const char *why, bool stale)
+int run_no_args(int argc, char **argv, const char *what, int (*fn)(void))
 {
-	cJSON *o = cJSON_CreateObject();
-	int i;
+	int err = parse_opts(&argc, &argv, NULL, NULL);
 
-	if (!skips.list)
-		skips.list = cJSON_CreateArray();
-	cJSON_AddStringToObject(o, "instance", name);
-	cJSON_AddStringToObject(o, "reason", why);
-	cJSON_AddBoolToObject(o, "stale", stale);
-	cJSON_AddItemToArray(skips.list, o);
-	if (stale) {
-		skips.n_stale++;
-		return;
-	}
-	for (i = 0; i < skips.n_groups && strcmp(skips.g[i].why, why); i++)
-		;
-	if (i == SKIP_GROUPS) {
-		p_warn("instance %s: %s", name, why);
-		return;
-	}
-	if (i == skips.n_groups) {
-		snprintf(skips.g[i].why, sizeof(skips.g[i].why), "%s", why);
-		skips.n_groups++;
-	}
-	if (skips.g[i].n++ < 4) {
-		size_t n = strlen(skips.g[i].names);
-
-		snprintf(skips.g[i].names + n, sizeof(skips.g[i].names) - n, "%s%s",
-			 n ? ", " : "", name);
-	}
-}
-
-/* The skipped instances as a JSON array (NULL if none), now the caller's. */
-cJSON *skip_list(void)
-{
-	cJSON *list = skips.list;
-
-	skips.list = NULL;
-	return list;
-}
-
-/* Print the skip warnings and forget them; returns how many were stale. */
-int skip_report(void)
-{
-	int n_stale = skips.n_stale;
-
-	for (int i = 0; i < skips.n_groups; i++)
-		p_warn("instance%s %s%s: %s", skips.g[i].n > 1 ? "s" : "", skips.g[i].names,
-		       skips.g[i].n > 4 ? " and more" : "", skips.g[i].why);
-	if (skips.n_stale)
-		p_warn("%d stale instance%s skipped (passthru gone, files left; see '%s instance list')",
-		       skips.n_stale, skips.n_stale > 1 ? "s" : "", bin_name);
-	skips.n_groups = 0;
-	skips.n_stale = 0;
-	return n_stale;
-}
-
-/* --- commands answered by the daemon ------------------------------------------------ */
-
-/*
- * Ask every selected instance @cmd. Instances without a socket are skipped
- * (with a warning) when looking at all of them, an error with --instance.
- * Fills answers[]; returns the number of answers or -errno (reported).
- */
-int ask_all(const char *cmd, int timeout_ms, cJSON **answers)
-{
-	char why[512];
-	int err, n = 0, n_stale;
-
-	err = find_instances();
 	if (err)
+		return err < 0 ? err : 0;
+	if (argc) {
+		p_err("%s: unexpected argument '%s'", what, argv[0]);
+		return -EINVAL;
+	}
+	return fn();
+}
+
+/*
+ * Run @fn as the passthru-ctl 0.1 verb @name: options, then an optional
+ * "show", "list" or "help" (which prints @usage). Returns what @fn returns,
+ * 0 when help was printed, or -errno (reported).
+ */
+int run_alias(int argc, char **argv, const char *name, const char *usage, int (*fn)(void))
+{
+	int err = parse_opts(&argc, &argv, NULL, NULL);
+
+	if (err)
+		return err < 0 ? err : 0;
+	err = verb(&argc, &argv, name, usage);
+	if (err <= 0)
 		return err;
-	for (int i = 0; i < n_instances; i++) {
-		struct instance *in = &instances[i];
-
-		answers[i] = NULL;
-		if (!n_opt_instances && !in->has_sock)
-			continue; /* pins without a socket: stale, or an older daemon */
-		err = ask(in->sock, cmd, timeout_ms, &answers[i], why, sizeof(why));
-		if (err == -EREMOTEIO && !strcmp(cmd, "reload"))
-			err = 0; /* reported per instance */
-		if (err) {
-			cJSON_Delete(answers[i]);
-			answers[i] = NULL;
-			if (n_opt_instances) {
-				p_err("instance %s: %s", in->name, why);
-				return err;
-			}
-			skip_note(in->name, why, err == -ECONNREFUSED);
-			continue;
-		}
-		n++;
-	}
-	n_stale = skip_report();
-	if (!n && n_stale == n_instances) {
-		p_err("no passthru instance running (only files left by dead ones: see '%s "
-		      "instance list')", bin_name);
-		return -ENOENT;
-	}
-	if (!n) {
-		p_err("no instance answered on its control socket");
-		return -ENOTCONN;
-	}
-	return n;
+	return fn();
 }
-
-/* Free what ask_all() left in @answers. */
-void free_answers(cJSON **answers)
-{
-	for (int i = 0; i < n_instances; i++)
-		cJSON_Delete(answers[i]);
-}
-
-/* A JSON document with the answers: {"instances": [{"name": ..., KEY: answer}]} */
-cJSON *wrap_answers(cJSON **answers, const char *key)
-{
-	cJSON *doc = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(doc, "instances"), *o;
-
-	for (int i = 0; i < n_instances; i++) {
-		if (!answers[i])
-			continue;
-		o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "name", instances[i].name);
-		cJSON_AddItemToObject(o, key, answers[i]);
-		answers[i] = NULL;
-		cJSON_AddItemToArray(a, o);
-	}
-	return doc;
-}
-
-/* "protocol=tls sni=a.example,*.b.example" */

@@ -13,86 +13,119 @@
 
 #include "ctl.h"
 
+/*
+ * Without --instance, select the one daemon that answers, if only one
+ * does. 0 or -errno (reported).
+ */
+static int select_only_instance(void)
+{
+	cJSON *answers[CTL_MAX_INSTANCES] = {};
+	char list[256] = "";
+	int n = ask_all("version", CTL_ASK_MS, answers), pick = -1;
+
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n_instances; i++) {
+		if (!answers[i])
+			continue;
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%.31s",
+			 pick < 0 ? "" : ", ", instances[i].name);
+		pick = i;
+	}
+	free_answers(answers);
+	if (n > 1) {
+		p_err("%d instances are running (%s): name the one to reload with --instance", n,
+		      list);
+		return -EINVAL;
+	}
+	opt_instances[n_opt_instances++] = strdup(instances[pick].name);
+	return 0;
+}
+
+/* How many of the answers are errors; the first of them in *first. */
+static int count_failed(cJSON **answers, int *first)
+{
+	int failed = 0;
+
+	*first = -1;
+	for (int i = 0; i < n_instances; i++) {
+		if (answers[i] && jstr(answers[i], "error")) {
+			failed++;
+			if (*first < 0)
+				*first = i;
+		}
+	}
+	return failed;
+}
+
+/* The common case: one instance, one error, its reasons. */
+static void print_reload_error(const struct instance *in, const cJSON *ans)
+{
+	const cJSON *m;
+
+	if (json_output) {
+		print_json((cJSON *)ans);
+		return;
+	}
+	fprintf(stderr, "Error: instance %s: %s\n", in->name, jstr(ans, "error"));
+	cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(ans, "messages"))
+	if (cJSON_IsString(m))
+		fprintf(stderr, "  %s\n", m->valuestring);
+}
+
+/* {"instances": [ANSWER + "name"]}; the answers move into it. */
+static void print_reloads_json(cJSON **answers)
+{
+	cJSON *doc = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(doc, "instances"), *o;
+
+	for (int i = 0; i < n_instances; i++) {
+		if (!answers[i])
+			continue;
+		o = answers[i];
+		answers[i] = NULL;
+		cJSON_AddItemToObject(o, "name", cJSON_CreateString(instances[i].name));
+		cJSON_AddItemToArray(a, o);
+	}
+	print_json(doc);
+	cJSON_Delete(doc);
+}
+
+/* One line per instance: reloaded, or why not (on stderr). */
+static void print_reloads_text(cJSON **answers)
+{
+	for (int i = 0; i < n_instances; i++) {
+		if (!answers[i])
+			continue;
+		if (jstr(answers[i], "error"))
+			fprintf(stderr, "Error: instance %s: %s\n", instances[i].name,
+				jstr(answers[i], "error"));
+		else
+			printf("instance %s: reloaded %s, generation %.0f\n", instances[i].name,
+			       jstr(answers[i], "config") ?: "?", jnum(answers[i], "generation"));
+	}
+}
+
 /* Reload the selected instance (the only one running if none is named). */
 static int config_reload(void)
 {
-	cJSON *answers[CTL_MAX_INSTANCES] = {}, *doc, *a, *o, *m;
-	int err, failed = 0, first_bad = -1;
+	cJSON *answers[CTL_MAX_INSTANCES] = {};
+	int err, failed, first_bad;
 
 	if (!n_opt_instances) {
-		/* Without --instance, reload the one daemon that answers, if only one does. */
-		char list[256] = "";
-		int n = ask_all("version", CTL_ASK_MS, answers), pick = -1;
-
-		if (n < 0)
-			return n;
-		for (int i = 0; i < n_instances; i++) {
-			if (!answers[i])
-				continue;
-			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%.31s",
-				 pick < 0 ? "" : ", ", instances[i].name);
-			pick = i;
-		}
-		free_answers(answers);
-		memset(answers, 0, sizeof(answers));
-		if (n > 1) {
-			p_err("%d instances are running (%s): name the one to reload with --instance",
-			      n, list);
-			return -EINVAL;
-		}
-		opt_instances[n_opt_instances++] = strdup(instances[pick].name);
+		err = select_only_instance();
+		if (err)
+			return err;
 	}
 	err = ask_all("reload", CTL_RELOAD_MS, answers);
 	if (err < 0)
 		return err;
-	for (int i = 0; i < n_instances; i++) {
-		if (answers[i] && jstr(answers[i], "error")) {
-			failed++;
-			if (first_bad < 0)
-				first_bad = i;
-		}
-	}
-	if (failed == 1 && n_instances == 1) {
-		/* The common case: one instance, one error, its reasons. */
-		if (json_output) {
-			print_json(answers[first_bad]);
-		} else {
-			fprintf(stderr, "Error: instance %s: %s\n", instances[first_bad].name,
-				jstr(answers[first_bad], "error"));
-			cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(answers[first_bad],
-									       "messages"))
-			if (cJSON_IsString(m))
-				fprintf(stderr, "  %s\n", m->valuestring);
-		}
-		free_answers(answers);
-		return -EINVAL;
-	}
-	if (json_output) {
-		doc = cJSON_CreateObject();
-		a = cJSON_AddArrayToObject(doc, "instances");
-		for (int i = 0; i < n_instances; i++) {
-			if (!answers[i])
-				continue;
-			o = answers[i];
-			answers[i] = NULL;
-			cJSON_AddItemToObject(o, "name", cJSON_CreateString(instances[i].name));
-			cJSON_AddItemToArray(a, o);
-		}
-		print_json(doc);
-		cJSON_Delete(doc);
-	} else {
-		for (int i = 0; i < n_instances; i++) {
-			if (!answers[i])
-				continue;
-			if (jstr(answers[i], "error"))
-				fprintf(stderr, "Error: instance %s: %s\n", instances[i].name,
-					jstr(answers[i], "error"));
-			else
-				printf("instance %s: reloaded %s, generation %.0f\n",
-				       instances[i].name, jstr(answers[i], "config") ?: "?",
-				       jnum(answers[i], "generation"));
-		}
-	}
+	failed = count_failed(answers, &first_bad);
+	if (failed == 1 && n_instances == 1)
+		print_reload_error(&instances[first_bad], answers[first_bad]);
+	else if (json_output)
+		print_reloads_json(answers);
+	else
+		print_reloads_text(answers);
 	free_answers(answers);
 	return failed ? -EINVAL : 0;
 }
@@ -103,30 +136,12 @@ static int config_reload(void)
 
 static int do_reload_cmd(int argc, char **argv)
 {
-	int err = parse_opts(&argc, &argv, NULL, NULL);
-
-	if (err)
-		return err < 0 ? err : 0;
-	if (argc) {
-		p_err("config reload: unexpected argument '%s'", argv[0]);
-		return -EINVAL;
-	}
-	return config_reload();
+	return run_no_args(argc, argv, "config reload", config_reload);
 }
 
 static int do_help(int argc, char **argv)
 {
-	if (json_output) {
-		print_null();
-		return 0;
-	}
-	printf("Usage: %s [OPTIONS] config reload\n"
-	       "       %s [OPTIONS] config help\n"
-	       "\n"
-	       "%s\n\n",
-	       bin_name, bin_name, RELOAD_HELP);
-	print_usage_opts();
-	return 0;
+	return print_object_help("config", "reload", RELOAD_HELP, "");
 }
 
 static const struct cmd cmds[] = {
@@ -144,12 +159,5 @@ int do_config(int argc, char **argv)
 /* passthru-ctl 0.1's "reload [help]": config reload. */
 int do_reload(int argc, char **argv)
 {
-	int err = parse_opts(&argc, &argv, NULL, NULL);
-
-	if (err)
-		return err < 0 ? err : 0;
-	err = verb(&argc, &argv, "reload", "reload\n" RELOAD_HELP);
-	if (err <= 0)
-		return err;
-	return config_reload();
+	return run_alias(argc, argv, "reload", "reload\n" RELOAD_HELP, config_reload);
 }

@@ -229,25 +229,121 @@ static void print_rows(void)
  */
 static int skip_instance(struct instance *in)
 {
-	if (n_opt_instances) {
-		p_err("instance %s: %s", in->name, in->why);
-		return in->err;
+	return skip_or_fail(in->name, in->why, in->err,
+			    in->err == -ESRCH || (in->err == -ENOENT && in->has_sock &&
+						  pt_sock_alive(in->sock, NULL) == 0));
+}
+
+/* The daemon's "routes" answer, for names; NULL (warned) if it does not answer. */
+static cJSON *ask_routes(const struct instance *in)
+{
+	cJSON *routes = NULL;
+	char why[512];
+
+	if (ask(in->sock, "routes", CTL_ASK_MS, &routes, why, sizeof(why)) == 0)
+		return routes;
+	p_warn("instance %s: %s; listeners and routes shown as indices", in->name, why);
+	cJSON_Delete(routes);
+	return NULL;
+}
+
+/* The "instances" entry of @in: its daemon, slots, and whether it answered. */
+static cJSON *instance_json(const struct instance *in, const cJSON *routes)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "name", in->name);
+	cJSON_AddNumberToObject(o, "pid", in->meta.pid);
+	cJSON_AddNumberToObject(o, "workers", in->meta.n_workers);
+	cJSON_AddNumberToObject(o, "slots", in->n_slots);
+	cJSON_AddBoolToObject(o, "control", routes != NULL);
+	if (routes)
+		cJSON_AddNumberToObject(o, "generation", jnum(routes, "generation"));
+	return o;
+}
+
+/*
+ * Collect the rows of @in that pass the filters, its "routes" answer
+ * (kept for the names) in *routes and its entry in @ia. 1 if shown, 0 if
+ * skipped, or -errno (reported).
+ */
+static int show_instance(struct instance *in, const struct pt_cidr *client, cJSON *ia,
+			 cJSON **routes)
+{
+	if (open_pairs(in))
+		return skip_instance(in);
+	*routes = ask_routes(in);
+	if (collect(in, *routes, client)) {
+		p_err("out of memory");
+		return -ENOMEM;
 	}
-	skip_note(in->name, in->why,
-		  in->err == -ESRCH ||
-		  (in->err == -ENOENT && in->has_sock && pt_sock_alive(in->sock, NULL) == 0));
-	return 0;
+	cJSON_AddItemToArray(ia, instance_json(in, *routes));
+	return 1;
+}
+
+/* The error when no instance could be shown; returns -ENOENT. */
+static int none_shown(int n_stale)
+{
+	if (!report_all_stale(n_stale))
+		p_err("no instance to show: %s", n_instances == 1 ? instances[0].why :
+				"none of them has readable pair slots");
+	return -ENOENT;
+}
+
+struct totals {
+	uint64_t bytes[2];		/* up, down */
+	uint64_t planes[3];		/* pairs per data plane */
+};
+
+/* Sort the rows and add them up; with -j they go into @pa too. */
+static void sum_rows(struct totals *tot, cJSON *pa)
+{
+	if (n_rows)
+		qsort(rows, n_rows, sizeof(*rows), cmp_row);	/* rows is NULL before the first */
+	for (int i = 0; i < n_rows; i++) {
+		tot->bytes[0] += dir_bytes(&rows[i].p.dir[0]);
+		tot->bytes[1] += dir_bytes(&rows[i].p.dir[1]);
+		tot->planes[rows[i].p.plane < 3 ? rows[i].p.plane : 0]++;
+		if (json_output)
+			cJSON_AddItemToArray(pa, row_json(&rows[i]));
+	}
+}
+
+/* @doc with its "summary", printed. */
+static void print_conn_json(cJSON *doc, int shown, const struct totals *tot)
+{
+	cJSON *sum = cJSON_AddObjectToObject(doc, "summary");
+
+	cJSON_AddNumberToObject(sum, "instances", shown);
+	cJSON_AddNumberToObject(sum, "pairs", n_rows);
+	cJSON_AddNumberToObject(sum, "sockmap", (double)tot->planes[PT_PLANE_SOCKMAP]);
+	cJSON_AddNumberToObject(sum, "splice", (double)tot->planes[PT_PLANE_SPLICE]);
+	cJSON_AddNumberToObject(sum, "bytes_up", (double)tot->bytes[0]);
+	cJSON_AddNumberToObject(sum, "bytes_down", (double)tot->bytes[1]);
+	print_json(doc);
+}
+
+/* The table of rows, then the summary line. */
+static void print_conn_text(int shown, const struct totals *tot)
+{
+	if (n_rows)
+		print_rows();
+	printf("%d instance%s, %d pair%s (%llu sockmap, %llu splice), %llu bytes up, "
+	       "%llu bytes down\n",
+	       shown, shown == 1 ? "" : "s", n_rows, n_rows == 1 ? "" : "s",
+	       (unsigned long long)tot->planes[PT_PLANE_SOCKMAP],
+	       (unsigned long long)tot->planes[PT_PLANE_SPLICE], (unsigned long long)tot->bytes[0],
+	       (unsigned long long)tot->bytes[1]);
 }
 
 /* The connections of every selected instance, @route and @client (or NULL) to filter. */
 static int conn_show(const char *route, const char *client_spec)
 {
-	cJSON *doc = NULL, *ia, *pa, *sum, *o, *skipped;
 	cJSON *answers[CTL_MAX_INSTANCES] = {};
-	uint64_t tot[2] = {}, planes[3] = {};
+	cJSON *doc, *ia, *pa, *skipped;
+	struct totals tot = {};
 	struct pt_cidr client;
-	int err, shown = 0, n_stale;
-	char why[512];
+	int err = 0, shown = 0, n_stale;
 
 	opt_route = route;
 	if (client_spec && pt_cidr_parse(client_spec, &client) < 0) {
@@ -260,82 +356,25 @@ static int conn_show(const char *route, const char *client_spec)
 	doc = cJSON_CreateObject();
 	ia = cJSON_AddArrayToObject(doc, "instances");
 	pa = cJSON_AddArrayToObject(doc, "pairs");
-	for (int i = 0; i < n_instances; i++) {
-		struct instance *in = &instances[i];
-		cJSON *routes = NULL;
-
-		err = open_pairs(in);
-		if (err) {
-			err = skip_instance(in);
-			if (err)
-				goto out;
-			continue;
-		}
-		err = ask(in->sock, "routes", CTL_ASK_MS, &routes, why, sizeof(why));
-		if (err) {
-			p_warn("instance %s: %s; listeners and routes shown as indices", in->name,
-			       why);
-			cJSON_Delete(routes);
-			routes = NULL;
-		}
-		answers[i] = routes;
-		err = collect(in, routes, client_spec ? &client : NULL);
-		if (err) {
-			p_err("out of memory");
-			goto out;
-		}
-		o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "name", in->name);
-		cJSON_AddNumberToObject(o, "pid", in->meta.pid);
-		cJSON_AddNumberToObject(o, "workers", in->meta.n_workers);
-		cJSON_AddNumberToObject(o, "slots", in->n_slots);
-		cJSON_AddBoolToObject(o, "control", routes != NULL);
-		if (routes)
-			cJSON_AddNumberToObject(o, "generation", jnum(routes, "generation"));
-		cJSON_AddItemToArray(ia, o);
-		shown++;
+	for (int i = 0; i < n_instances && err >= 0; i++) {
+		err = show_instance(&instances[i], client_spec ? &client : NULL, ia, &answers[i]);
+		shown += err > 0;
 	}
+	if (err < 0)
+		goto out;
 	n_stale = skip_report();
 	skipped = skip_list();
 	if (skipped)
 		cJSON_AddItemToObject(doc, "skipped", skipped);
 	if (!shown) {
-		if (n_stale == n_instances)
-			p_err("no passthru instance running (only files left by dead ones: see '%s "
-			      "instance list')", bin_name);
-		else
-			p_err("no instance to show: %s", n_instances == 1 ? instances[0].why :
-					"none of them has readable pair slots");
-		err = -ENOENT;
+		err = none_shown(n_stale);
 		goto out;
 	}
-	qsort(rows, n_rows, sizeof(*rows), cmp_row);
-	for (int i = 0; i < n_rows; i++) {
-		tot[0] += dir_bytes(&rows[i].p.dir[0]);
-		tot[1] += dir_bytes(&rows[i].p.dir[1]);
-		planes[rows[i].p.plane < 3 ? rows[i].p.plane : 0]++;
-		if (json_output)
-			cJSON_AddItemToArray(pa, row_json(&rows[i]));
-	}
-	if (json_output) {
-		sum = cJSON_AddObjectToObject(doc, "summary");
-		cJSON_AddNumberToObject(sum, "instances", shown);
-		cJSON_AddNumberToObject(sum, "pairs", n_rows);
-		cJSON_AddNumberToObject(sum, "sockmap", (double)planes[PT_PLANE_SOCKMAP]);
-		cJSON_AddNumberToObject(sum, "splice", (double)planes[PT_PLANE_SPLICE]);
-		cJSON_AddNumberToObject(sum, "bytes_up", (double)tot[0]);
-		cJSON_AddNumberToObject(sum, "bytes_down", (double)tot[1]);
-		print_json(doc);
-	} else {
-		if (n_rows)
-			print_rows();
-		printf("%d instance%s, %d pair%s (%llu sockmap, %llu splice), %llu bytes up, "
-		       "%llu bytes down\n",
-		       shown, shown == 1 ? "" : "s", n_rows, n_rows == 1 ? "" : "s",
-		       (unsigned long long)planes[PT_PLANE_SOCKMAP],
-		       (unsigned long long)planes[PT_PLANE_SPLICE], (unsigned long long)tot[0],
-		       (unsigned long long)tot[1]);
-	}
+	sum_rows(&tot, pa);
+	if (json_output)
+		print_conn_json(doc, shown, &tot);
+	else
+		print_conn_text(shown, &tot);
 	err = 0;
 out:
 	for (int i = 0; i < n_instances; i++) {
@@ -349,6 +388,9 @@ out:
 #define CONN_HELP                                                                               \
 	"One row per relayed connection: listener, route, client, upstream, protocol,\n"        \
 	"SNI or Host, data plane, state, bytes and packets each way, age."
+#define CONN_ARGS                                                                               \
+	"route NAME   only connections of that route (its index if it has no name)\n"             \
+	"client CIDR  only clients in that network (an address is a /32 or /128)\n"
 
 static const struct option conn_opts[] = {
 	{ "route", required_argument, NULL, 'r' },
@@ -396,19 +438,8 @@ static int do_show(int argc, char **argv)
 
 static int do_help(int argc, char **argv)
 {
-	if (json_output) {
-		print_null();
-		return 0;
-	}
-	printf("Usage: %s [OPTIONS] conn { show | list } [route NAME] [client CIDR]\n"
-	       "       %s [OPTIONS] conn help\n"
-	       "\n"
-	       "%s\n"
-	       "route NAME   only connections of that route (its index if it has no name)\n"
-	       "client CIDR  only clients in that network (an address is a /32 or /128)\n\n",
-	       bin_name, bin_name, CONN_HELP);
-	print_usage_opts();
-	return 0;
+	return print_object_help("conn", "{ show | list } [route NAME] [client CIDR]", CONN_HELP,
+				 CONN_ARGS);
 }
 
 static const struct cmd cmds[] = {

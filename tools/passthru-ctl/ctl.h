@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * passthru-ctl's own interface between its files: the global options, the
- * output helpers (p_err, JSON, ss-like tables), command tables and option
- * parsing (common.c), the control socket (common.c), the instances and
- * their pair slots (instance.c), and the entry point of every object
- * (conn.c, stats.c, route.c, config.c, instance.c, main.c).
+ * output helpers (p_err, JSON, ss-like tables), command tables, option
+ * parsing and the commands every object has (common.c), the control
+ * socket (control.c), the instances and their pair slots (instance.c), and
+ * the entry point of every object (conn.c, stats.c, route.c, config.c,
+ * instance.c, main.c).
  */
 #ifndef __PT_CTL_H
 #define __PT_CTL_H
@@ -76,13 +77,24 @@ struct cmd {
 int cmd_select(const struct cmd *cmds, const char *arg, const char *what, const char *see);
 int cmd_run(const struct cmd *cmds, int argc, char **argv, const char *object, int def);
 int verb(int *argc, char ***argv, const char *cmd, const char *usage);
+#define CTL_MAX_OPTS 16
+
+void opts_with_globals(struct option *opts, const struct option *own);
+int global_opt(int opt, const char *arg);
+void p_bad_opt(int opt, const char *arg, const char *with_arg);
 int parse_opts(int *argc, char ***argv, const struct option *own,
 	       int (*own_fn)(int opt, const char *arg));
 void print_usage_opts(void);
+int print_object_help(const char *object, const char *grammar, const char *text,
+		      const char *more);
+int run_no_args(int argc, char **argv, const char *what, int (*fn)(void));
+int run_alias(int argc, char **argv, const char *name, const char *usage, int (*fn)(void));
 void print_version(void);		/* main.c */
 void print_help(void);			/* main.c */
 
-/* --- the control socket (common.c) --- */
+/* --- the control socket (control.c) --- */
+
+struct instance;
 
 int ask(const char *path, const char *cmd, int timeout_ms, cJSON **doc, char *why, size_t size);
 double jnum(const cJSON *obj, const char *key);
@@ -90,7 +102,12 @@ const char *jstr(const cJSON *obj, const char *key);
 int ask_all(const char *cmd, int timeout_ms, cJSON **answers);
 void free_answers(cJSON **answers);
 cJSON *wrap_answers(cJSON **answers, const char *key);
+/* Show instance @in's answer @ans, or add to its JSON object @o (when not NULL). */
+typedef void answer_fn(struct instance *in, const cJSON *ans, cJSON *o);
+int show_answers(const char *cmd, const char *key, answer_fn *each);
 void skip_note(const char *name, const char *why, bool stale);
+int skip_or_fail(const char *name, const char *why, int err, bool stale);
+bool report_all_stale(int n_stale);
 int skip_report(void);
 cJSON *skip_list(void);
 

@@ -131,61 +131,59 @@ static void scan_run_dir(void)
 	closedir(d);
 }
 
-/*
- * Decide which instances to look at: the --instance names, the instance
- * answering on --socket, or every one found under PT_PIN_ROOT and
- * PT_RUN_DIR. 0 or -errno (reported).
- */
-int find_instances(void)
+/* --socket without --instance: the instance is the one the daemon there says it is. */
+static int instance_from_socket(void)
 {
-	struct stat st;
+	cJSON *doc = NULL, *name;
+	char why[256];
 	int err;
 
-	n_instances = 0;
-	if (opt_socket && !n_opt_instances) {
-		cJSON *doc = NULL, *name;
-		char why[256];
-
-		err = ask(opt_socket, "version", CTL_ASK_MS, &doc, why, sizeof(why));
-		if (err) {
-			p_err("%s: %s", opt_socket, why);
-			return err;
-		}
-		name = cJSON_GetObjectItemCaseSensitive(doc, "instance");
-		if (!cJSON_IsString(name) || !pt_instance_name_ok(name->valuestring)) {
-			cJSON_Delete(doc);
-			p_err("%s: the daemon did not say which instance it is", opt_socket);
-			return -EPROTO;
-		}
-		opt_instances[n_opt_instances++] = strdup(name->valuestring);
+	err = ask(opt_socket, "version", CTL_ASK_MS, &doc, why, sizeof(why));
+	if (err) {
+		p_err("%s: %s", opt_socket, why);
+		return err;
+	}
+	name = cJSON_GetObjectItemCaseSensitive(doc, "instance");
+	if (!cJSON_IsString(name) || !pt_instance_name_ok(name->valuestring)) {
 		cJSON_Delete(doc);
+		p_err("%s: the daemon did not say which instance it is", opt_socket);
+		return -EPROTO;
 	}
-	if (n_opt_instances) {
-		for (int i = 0; i < n_opt_instances; i++) {
-			struct instance *in;
+	opt_instances[n_opt_instances++] = strdup(name->valuestring);
+	cJSON_Delete(doc);
+	return 0;
+}
 
-			if (!pt_instance_name_ok(opt_instances[i])) {
-				p_err("--instance: \"%s\" is not 1-31 of [A-Za-z0-9_.-]",
-				      opt_instances[i]);
-				return -EINVAL;
-			}
-			in = instance_add(opt_instances[i]);
-			if (!in)
-				return -E2BIG;
-			if (opt_socket)
-				snprintf(in->sock, sizeof(in->sock), "%s", opt_socket);
-			in->has_pins = stat(in->pin_dir, &st) == 0 || errno == EACCES;
-			in->has_sock = stat(in->sock, &st) == 0 || errno == EACCES;
-			in->has_file = stat(in->file, &st) == 0 || errno == EACCES;
-			if (!in->has_pins && !in->has_sock && !in->has_file) {
-				p_err("instance %s: not running (no %s, no %s)", in->name,
-				      in->pin_dir, in->sock);
-				return -ENOENT;
-			}
-		}
-		return 0;
+/* Add the instance named @name (--instance), which must leave some trace. */
+static int add_named(const char *name)
+{
+	struct instance *in;
+	struct stat st;
+
+	if (!pt_instance_name_ok(name)) {
+		p_err("--instance: \"%s\" is not 1-31 of [A-Za-z0-9_.-]", name);
+		return -EINVAL;
 	}
-	err = scan_pins();
+	in = instance_add(name);
+	if (!in)
+		return -E2BIG;
+	if (opt_socket)
+		snprintf(in->sock, sizeof(in->sock), "%s", opt_socket);
+	in->has_pins = stat(in->pin_dir, &st) == 0 || errno == EACCES;
+	in->has_sock = stat(in->sock, &st) == 0 || errno == EACCES;
+	in->has_file = stat(in->file, &st) == 0 || errno == EACCES;
+	if (!in->has_pins && !in->has_sock && !in->has_file) {
+		p_err("instance %s: not running (no %s, no %s)", in->name, in->pin_dir, in->sock);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* Every instance with pins under PT_PIN_ROOT or files in PT_RUN_DIR, sorted by name. */
+static int scan_instances(void)
+{
+	int err = scan_pins();
+
 	if (err)
 		return err;
 	scan_run_dir();
@@ -199,6 +197,31 @@ int find_instances(void)
 		return -ENOENT;
 	}
 	qsort(instances, n_instances, sizeof(instances[0]), cmp_instance);
+	return 0;
+}
+
+/*
+ * Decide which instances to look at: the --instance names, the instance
+ * answering on --socket, or every one found under PT_PIN_ROOT and
+ * PT_RUN_DIR. 0 or -errno (reported).
+ */
+int find_instances(void)
+{
+	int err;
+
+	n_instances = 0;
+	if (opt_socket && !n_opt_instances) {
+		err = instance_from_socket();
+		if (err)
+			return err;
+	}
+	if (!n_opt_instances)
+		return scan_instances();
+	for (int i = 0; i < n_opt_instances; i++) {
+		err = add_named(opt_instances[i]);
+		if (err)
+			return err;
+	}
 	return 0;
 }
 
@@ -381,15 +404,86 @@ bool read_slot(struct instance *in, uint32_t i, struct pt_pair *out)
 	       out->state != PT_PAIR_FREE;
 }
 
+/* What could be learnt of one instance: from its control socket, from its pair slots. */
+struct probe {
+	cJSON *ans;			/* its "version" answer, NULL if none */
+	int err;			/* why not: -errno and why[] */
+	char why[512];
+	bool maps_ok;			/* its pair slots could be read */
+	uint32_t used;			/* pair slots in use */
+};
+
+/* Ask @in its version and count its pair slots in use. */
+static void probe_instance(struct instance *in, struct probe *pr)
+{
+	struct pt_pair p;
+
+	memset(pr, 0, sizeof(*pr));
+	pr->err = in->has_sock ? ask(in->sock, "version", CTL_ASK_MS, &pr->ans, pr->why,
+				     sizeof(pr->why)) : -ENOENT;
+	if (!in->has_sock)
+		snprintf(pr->why, sizeof(pr->why), "no socket");
+	pr->maps_ok = open_pairs(in) == 0;
+	if (pr->maps_ok)
+		for (uint32_t s = 0; s < in->n_slots; s++)
+			pr->used += read_slot(in, s, &p);
+	close_pairs(in);
+}
+
+/* The JSON entry of @in. */
+static cJSON *probe_json(const struct instance *in, const struct probe *pr)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "name", in->name);
+	cJSON_AddStringToObject(o, "pairs_from", !pr->maps_ok ? "" : in->pinned ?
+						 in->pin_dir : in->file);
+	cJSON_AddStringToObject(o, "socket", in->has_sock ? in->sock : "");
+	cJSON_AddBoolToObject(o, "pairs_ok", pr->maps_ok);
+	if (pr->maps_ok) {
+		cJSON_AddNumberToObject(o, "slots", in->n_slots);
+		cJSON_AddNumberToObject(o, "pairs", pr->used);
+	} else {
+		cJSON_AddStringToObject(o, "pairs_error", in->why);
+	}
+	cJSON_AddBoolToObject(o, "control_ok", !pr->err);
+	if (pr->err)
+		cJSON_AddStringToObject(o, "control_error", pr->why);
+	else
+		cJSON_AddItemToObject(o, "version", cJSON_Duplicate(pr->ans, true));
+	return o;
+}
+
+/* The table row of @in: from its daemon if it answered, else from its stamp. */
+static void probe_row(struct table *t, const struct instance *in, const struct probe *pr)
+{
+	char pid[16], wk[16], gen[16], sl[16], pairs[16], maps[128], ctl[600];
+	const cJSON *ans = pr->ans;
+
+	snprintf(pid, sizeof(pid), ans || in->meta_ok ? "%.0f" : "-",
+		 ans ? jnum(ans, "pid") : in->meta.pid);
+	snprintf(wk, sizeof(wk), ans || in->meta_ok ? "%.0f" : "-",
+		 ans ? jnum(ans, "workers") : in->meta.n_workers);
+	snprintf(gen, sizeof(gen), ans ? "%.0f" : "-", ans ? jnum(ans, "generation") : 0);
+	snprintf(sl, sizeof(sl), pr->maps_ok ? "%u" : "-", in->n_slots);
+	snprintf(pairs, sizeof(pairs), pr->maps_ok ? "%u" : "-", pr->used);
+	snprintf(maps, sizeof(maps), "%s",
+		 pr->maps_ok ? (in->pinned ? "kernel maps" : "file")
+		 : in->err == -ESRCH ? "stale (daemon gone)" : in->why);
+	snprintf(ctl, sizeof(ctl), "%s", !pr->err ? "ok" : !in->has_sock ? "-" :
+			 pr->err == -ECONNREFUSED ? "stale socket" : pr->why);
+	table_row(t, in->name, pid, wk, gen, sl, pairs, maps, ctl);
+}
+
 /* The table (or JSON) of every selected instance and what is usable of each. */
 static int list_instances(void)
 {
 	static const char *const head[] = { "Name",  "Pid",	  "Workers", "Generation",
 					     "Slots", "Pairs", "Pair-slots", "Control" };
 	static const bool right[ARRAY_SIZE(head)] = { 0, 1, 1, 1, 1, 1 };
-	cJSON *doc, *a, *o, *ans;
-	char why[512], pid[16], wk[16], gen[16], sl[16], pr[16], maps[128], ctl[600];
+	struct probe pr;
 	struct table t;
+	cJSON *doc, *a;
 	int err;
 
 	err = find_instances();
@@ -399,54 +493,10 @@ static int list_instances(void)
 	a = cJSON_AddArrayToObject(doc, "instances");
 	table_init(&t, head, right, ARRAY_SIZE(head));
 	for (int i = 0; i < n_instances; i++) {
-		struct instance *in = &instances[i];
-		uint32_t used = 0;
-		struct pt_pair p;
-		bool maps_ok;
-
-		ans = NULL;
-		err = in->has_sock ? ask(in->sock, "version", CTL_ASK_MS, &ans, why, sizeof(why))
-				   : -ENOENT;
-		if (!in->has_sock)
-			snprintf(why, sizeof(why), "no socket");
-		maps_ok = open_pairs(in) == 0;
-		if (maps_ok)
-			for (uint32_t s = 0; s < in->n_slots; s++)
-				used += read_slot(in, s, &p);
-		close_pairs(in);
-		o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "name", in->name);
-		cJSON_AddStringToObject(o, "pairs_from", !maps_ok ? "" : in->pinned ?
-							 in->pin_dir : in->file);
-		cJSON_AddStringToObject(o, "socket", in->has_sock ? in->sock : "");
-		cJSON_AddBoolToObject(o, "pairs_ok", maps_ok);
-		if (maps_ok) {
-			cJSON_AddNumberToObject(o, "slots", in->n_slots);
-			cJSON_AddNumberToObject(o, "pairs", used);
-		} else {
-			cJSON_AddStringToObject(o, "pairs_error", in->why);
-		}
-		cJSON_AddBoolToObject(o, "control_ok", !err);
-		if (err)
-			cJSON_AddStringToObject(o, "control_error", why);
-		else
-			cJSON_AddItemToObject(o, "version", cJSON_Duplicate(ans, true));
-
-		snprintf(pid, sizeof(pid), ans || in->meta_ok ? "%.0f" : "-",
-			 ans ? jnum(ans, "pid") : in->meta.pid);
-		snprintf(wk, sizeof(wk), ans || in->meta_ok ? "%.0f" : "-",
-			 ans ? jnum(ans, "workers") : in->meta.n_workers);
-		snprintf(gen, sizeof(gen), ans ? "%.0f" : "-", ans ? jnum(ans, "generation") : 0);
-		snprintf(sl, sizeof(sl), maps_ok ? "%u" : "-", in->n_slots);
-		snprintf(pr, sizeof(pr), maps_ok ? "%u" : "-", used);
-		snprintf(maps, sizeof(maps), "%s",
-			 maps_ok ? (in->pinned ? "kernel maps" : "file")
-			 : in->err == -ESRCH ? "stale (daemon gone)" : in->why);
-		snprintf(ctl, sizeof(ctl), "%s", !err ? "ok" : !in->has_sock ? "-" :
-				 err == -ECONNREFUSED ? "stale socket" : why);
-		table_row(&t, in->name, pid, wk, gen, sl, pr, maps, ctl);
-		cJSON_AddItemToArray(a, o);
-		cJSON_Delete(ans);
+		probe_instance(&instances[i], &pr);
+		cJSON_AddItemToArray(a, probe_json(&instances[i], &pr));
+		probe_row(&t, &instances[i], &pr);
+		cJSON_Delete(pr.ans);
 	}
 	if (json_output)
 		print_json(doc);
@@ -460,18 +510,11 @@ static int list_instances(void)
 #define INSTANCES_HELP                                                                          \
 	"Every instance found: its pins under " PT_PIN_ROOT ", its control socket under "       \
 	PT_RUN_DIR ",\nand whether each can be used."
+#define INSTANCES_ARGS "show lists the instances named (like --instance NAME), list every one.\n"
 
 static int do_list(int argc, char **argv)
 {
-	int err = parse_opts(&argc, &argv, NULL, NULL);
-
-	if (err)
-		return err < 0 ? err : 0;
-	if (argc) {
-		p_err("instance list: unexpected argument '%s'", argv[0]);
-		return -EINVAL;
-	}
-	return list_instances();
+	return run_no_args(argc, argv, "instance list", list_instances);
 }
 
 static int do_show(int argc, char **argv)
@@ -492,18 +535,8 @@ static int do_show(int argc, char **argv)
 
 static int do_help(int argc, char **argv)
 {
-	if (json_output) {
-		print_null();
-		return 0;
-	}
-	printf("Usage: %s [OPTIONS] instance { list | show [NAME...] }\n"
-	       "       %s [OPTIONS] instance help\n"
-	       "\n"
-	       "%s\n"
-	       "show lists the instances named (like --instance NAME), list every one.\n\n",
-	       bin_name, bin_name, INSTANCES_HELP);
-	print_usage_opts();
-	return 0;
+	return print_object_help("instance", "{ list | show [NAME...] }", INSTANCES_HELP,
+				 INSTANCES_ARGS);
 }
 
 static const struct cmd cmds[] = {
@@ -522,12 +555,5 @@ int do_instance(int argc, char **argv)
 /* passthru-ctl 0.1's "instances [show | list | help]": instance list. */
 int do_instances(int argc, char **argv)
 {
-	int err = parse_opts(&argc, &argv, NULL, NULL);
-
-	if (err)
-		return err < 0 ? err : 0;
-	err = verb(&argc, &argv, "instances", "instances\n" INSTANCES_HELP);
-	if (err <= 0)
-		return err;
-	return list_instances();
+	return run_alias(argc, argv, "instances", "instances\n" INSTANCES_HELP, list_instances);
 }

@@ -51,19 +51,12 @@ void print_version(void)
 		       PT_ABI_VERSION, PT_CONTROL_PROTOCOL);
 }
 
-/* passthru-ctl version [show | list | help]: this tool's version and every daemon's. */
-int do_version(int argc, char **argv)
+/* This tool's version and the version of every selected daemon. */
+static int version_show(void)
 {
 	cJSON *answers[CTL_MAX_INSTANCES] = {}, *doc;
 	int err;
 
-	err = parse_opts(&argc, &argv, NULL, NULL);
-	if (err)
-		return err < 0 ? err : 0;
-	err = verb(&argc, &argv, "version",
-		   "version\nThis tool's version and the version of every running daemon.");
-	if (err <= 0)
-		return err;
 	err = ask_all("version", CTL_ASK_MS, answers);
 	if (err < 0)
 		return err;
@@ -89,6 +82,14 @@ int do_version(int argc, char **argv)
 	}
 	free_answers(answers);
 	return 0;
+}
+
+/* passthru-ctl version [show | list | help]: this tool's version and every daemon's. */
+int do_version(int argc, char **argv)
+{
+	return run_alias(argc, argv, "version",
+			 "version\nThis tool's version and the version of every running daemon.",
+			 version_show);
 }
 
 
@@ -161,68 +162,83 @@ static int do_help(int argc, char **argv)
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "pretty", no_argument, NULL, 'p' },
-		{ "debug", no_argument, NULL, 'd' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "instance", required_argument, NULL, 'i' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "route", required_argument, NULL, 'r' },	/* 0.1: before "status" */
-		{ "client", required_argument, NULL, 'c' },
-		{ 0 },
-	};
-	const char *route = NULL, *client = NULL;
-	bool version = false;
-	int opt, err, idx;
+/* The connection filters passthru-ctl 0.1 took before the verb ("--route web status"). */
+static const struct option filter_opts[] = {
+	{ "route", required_argument, NULL, 'r' },
+	{ "client", required_argument, NULL, 'c' },
+	{ 0 },
+};
 
-	/* Global options come before OBJECT; a command parses those after it. */
+struct filters {
+	const char *route;
+	const char *client;
+};
+
+/*
+ * The options before OBJECT (a command parses those after it). Returns 0,
+ * 1 when -h printed the help, or -errno (reported); *version is set by -V.
+ */
+static int parse_global_opts(int argc, char **argv, struct filters *f, bool *version)
+{
+	struct option opts[CTL_MAX_OPTS + 1];
+	int opt, err;
+
+	opts_with_globals(opts, filter_opts);
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+jpdVhi:s:", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'j':
-			json_output = true;
-			break;
-		case 'p':
-			json_output = pretty_output = true;
-			break;
-		case 'd':
-			debug = true;
-			break;
 		case 'V':
-			version = true;
+			*version = true;
 			break;
 		case 'h':
-			return do_help(0, NULL);
-		case 'i':
-			if (n_opt_instances == CTL_MAX_INSTANCES) {
-				p_err("too many --instance options");
-				return E2BIG;
-			}
-			opt_instances[n_opt_instances++] = optarg;
-			break;
-		case 's':
-			opt_socket = optarg;
-			break;
+			do_help(0, NULL);
+			return 1;
 		case 'r':
-			route = optarg;
+			f->route = optarg;
 			break;
 		case 'c':
-			client = optarg;
+			f->client = optarg;
 			break;
 		default:
-			if (optopt)
-				p_err("option '-%c' %s", optopt,
-				      strchr("is", optopt) ? "needs an argument" : "is unknown");
-			else
-				p_err("unknown or incomplete option '%s' (see '%s help')",
-				      argv[optind - 1], bin_name);
-			return EINVAL;
+			err = global_opt(opt, optarg);
+			if (err == 1) {
+				p_bad_opt(optopt, argv[optind - 1], "is");
+				return -EINVAL;
+			}
+			if (err)
+				return err;
 		}
 	}
+	return 0;
+}
+
+/* Run the object named by argv[0] (a prefix will do) with the arguments after it. */
+static int run_object(int argc, char **argv, const struct filters *f)
+{
+	int idx = cmd_select(objects, argv[0], "command", bin_name);
+
+	if (idx < 0)
+		return idx;
+	if ((f->route || f->client) && objects[idx].fn != do_status &&
+	    objects[idx].fn != do_conn) {
+		p_err("--route and --client filter connections: conn show route NAME client CIDR, "
+		      "or status --route NAME --client CIDR");
+		return -EINVAL;
+	}
+	conn_filter(f->route, f->client);
+	return objects[idx].fn(argc - 1, argv + 1);
+}
+
+/* passthru-ctl [OPTIONS] OBJECT { COMMAND | help }: exits 0 or a positive errno. */
+int main(int argc, char **argv)
+{
+	struct filters f = {};
+	bool version = false;
+	int err;
+
+	err = parse_global_opts(argc, argv, &f, &version);
+	if (err)
+		return err < 0 ? -err : 0;
 	libbpf_set_print(libbpf_print);
 	if (version) {
 		print_version();
@@ -232,15 +248,6 @@ int main(int argc, char **argv)
 	argv += optind;
 	if (argc < 1)
 		return do_help(0, NULL);
-	idx = cmd_select(objects, argv[0], "command", bin_name);
-	if (idx < 0)
-		return -idx;
-	if ((route || client) && objects[idx].fn != do_status && objects[idx].fn != do_conn) {
-		p_err("--route and --client filter connections: conn show route NAME client CIDR, "
-		      "or status --route NAME --client CIDR");
-		return EINVAL;
-	}
-	conn_filter(route, client);
-	err = objects[idx].fn(argc - 1, argv + 1);
+	err = run_object(argc, argv, &f);
 	return err < 0 ? -err : 0;
 }

@@ -86,30 +86,17 @@ static void print_routes(const struct instance *in, const cJSON *ans)
 	}
 }
 
+/* The routing table of one instance; under -j its answer as it is. */
+static void route_of(struct instance *in, const cJSON *ans, cJSON *o)
+{
+	if (!o)
+		print_routes(in, ans);
+}
+
 /* The routing table of every selected instance. */
 static int route_show(void)
 {
-	cJSON *answers[CTL_MAX_INSTANCES] = {}, *doc;
-	int err;
-
-	err = ask_all("routes", CTL_ASK_MS, answers);
-	if (err < 0)
-		return err;
-	if (json_output) {
-		doc = wrap_answers(answers, "routes");
-		print_json(doc);
-		cJSON_Delete(doc);
-	} else {
-		for (int i = 0, n = 0; i < n_instances; i++) {
-			if (!answers[i])
-				continue;
-			if (n++)
-				putchar('\n');
-			print_routes(&instances[i], answers[i]);
-		}
-	}
-	free_answers(answers);
-	return 0;
+	return show_answers("routes", "routes", route_of);
 }
 
 #define ROUTE_HELP "The routing table each instance runs: listeners, routes in order, "\
@@ -117,30 +104,12 @@ static int route_show(void)
 
 static int do_show(int argc, char **argv)
 {
-	int err = parse_opts(&argc, &argv, NULL, NULL);
-
-	if (err)
-		return err < 0 ? err : 0;
-	if (argc) {
-		p_err("route show: unexpected argument '%s'", argv[0]);
-		return -EINVAL;
-	}
-	return route_show();
+	return run_no_args(argc, argv, "route show", route_show);
 }
 
 static int do_help(int argc, char **argv)
 {
-	if (json_output) {
-		print_null();
-		return 0;
-	}
-	printf("Usage: %s [OPTIONS] route { show | list }\n"
-	       "       %s [OPTIONS] route help\n"
-	       "\n"
-	       "%s\n\n",
-	       bin_name, bin_name, ROUTE_HELP);
-	print_usage_opts();
-	return 0;
+	return print_object_help("route", "{ show | list }", ROUTE_HELP, "");
 }
 
 static const struct cmd cmds[] = {
@@ -159,12 +128,5 @@ int do_route(int argc, char **argv)
 /* passthru-ctl 0.1's "routes [show | list | help]": route show. */
 int do_routes(int argc, char **argv)
 {
-	int err = parse_opts(&argc, &argv, NULL, NULL);
-
-	if (err)
-		return err < 0 ? err : 0;
-	err = verb(&argc, &argv, "routes", "routes\n" ROUTE_HELP);
-	if (err <= 0)
-		return err;
-	return route_show();
+	return run_alias(argc, argv, "routes", "routes\n" ROUTE_HELP, route_show);
 }

@@ -34,16 +34,68 @@ static double updown(const cJSON *obj, const char *key)
 	return jnum(o, "up") + jnum(o, "down");
 }
 
-static void print_stats(const struct instance *in, const cJSON *ans, const cJSON *maps)
+/* Route @r of a listener as a table row. */
+static void route_row(struct table *t, const cJSON *r)
+{
+	const cJSON *rel = cJSON_GetObjectItemCaseSensitive(r, "relayed");
+	const cJSON *b = cJSON_GetObjectItemCaseSensitive(r, "bytes");
+	char c[15][24];
+
+	snprintf(c[0], 24, "%.0f", jnum(r, "index"));
+	snprintf(c[2], 24, "%.0f", jnum(r, "matched"));
+	snprintf(c[3], 24, "%.0f", jnum(r, "rejected"));
+	snprintf(c[4], 24, "%.0f", jnum(r, "upstream_failures"));
+	snprintf(c[5], 24, "%.0f", jnum(r, "connect_errors"));
+	snprintf(c[6], 24, "%.0f", jnum(rel, "splice"));
+	snprintf(c[7], 24, "%.0f", jnum(rel, "sockmap"));
+	snprintf(c[8], 24, "%.0f", jnum(b, "up"));
+	snprintf(c[9], 24, "%.0f", jnum(b, "down"));
+	snprintf(c[10], 24, "%.0f", updown(r, "kernel_bytes"));
+	snprintf(c[11], 24, "%.0f", updown(r, "daemon_bytes"));
+	snprintf(c[12], 24, "%.0f", updown(r, "passed"));
+	snprintf(c[13], 24, "%.0f", updown(r, "pass_events"));
+	snprintf(c[14], 24, "%.0f", updown(r, "redirect_fail"));
+	table_row(t, c[0], jstr(r, "name") ?: "?", c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9],
+		  c[10], c[11], c[12], c[13], c[14]);
+}
+
+/* The counters of listener @l, then the table of its routes. */
+static void print_listener(const cJSON *l)
 {
 	static const char *const head[] = { "#",	  "Route",    "Matched", "Rejected",
 					     "Up-fail",	  "Conn-err", "Splice",  "Sockmap",
 					     "Bytes-up",  "Bytes-down", "Kernel", "Daemon",
 					     "Passed",	  "Pass-ev",  "Redir-fail" };
 	static const bool right[ARRAY_SIZE(head)] = { 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
-	char buf[1024], c[15][24];
-	const cJSON *l, *r, *o;
+	const cJSON *o = cJSON_GetObjectItemCaseSensitive(l, "bytes"), *r;
+	char buf[1024];
 	struct table t;
+
+	printf("listener %.0f %s: %.0f accepted, %.0f active, %.0f over limit, %.0f rejected, "
+	       "%.0f without route, %.0f upstream failures\n",
+	       jnum(l, "index"), jstr(l, "name") ?: "?", jnum(l, "accepted"), jnum(l, "active"),
+	       jnum(l, "over_limit"), jnum(l, "rejected"), jnum(l, "no_route"),
+	       jnum(l, "upstream_failures"));
+	printf("  closed connections: %.0f bytes up, %.0f bytes down\n", jnum(o, "up"),
+	       jnum(o, "down"));
+	nonzero_str(cJSON_GetObjectItemCaseSensitive(l, "detected"), buf, sizeof(buf));
+	printf("  detected: %s\n", buf);
+	nonzero_str(cJSON_GetObjectItemCaseSensitive(l, "timeouts"), buf, sizeof(buf));
+	printf("  timeouts: %s\n", buf);
+	nonzero_str(cJSON_GetObjectItemCaseSensitive(l, "ended"), buf, sizeof(buf));
+	printf("  ended: %s\n", buf);
+	table_init(&t, head, right, ARRAY_SIZE(head));
+	cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(l, "routes"))
+	{
+		route_row(&t, r);
+	}
+	table_print(&t, "  ");
+}
+
+/* The counters of instance @in (its "stats" answer @ans, what its pair slots add @maps). */
+static void print_stats(const struct instance *in, const cJSON *ans, const cJSON *maps)
+{
+	const cJSON *l;
 
 	printf("instance %s: generation %.0f, route counters of generation %.0f\n", in->name,
 	       jnum(ans, "generation"), jnum(ans, "route_generation"));
@@ -56,44 +108,7 @@ static void print_stats(const struct instance *in, const cJSON *ans, const cJSON
 		       jnum(maps, "slots"), in->file);
 	cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(ans, "listeners"))
 	{
-		o = cJSON_GetObjectItemCaseSensitive(l, "bytes");
-		printf("listener %.0f %s: %.0f accepted, %.0f active, %.0f over limit, %.0f rejected, "
-		       "%.0f without route, %.0f upstream failures\n",
-		       jnum(l, "index"), jstr(l, "name") ?: "?", jnum(l, "accepted"),
-		       jnum(l, "active"), jnum(l, "over_limit"), jnum(l, "rejected"),
-		       jnum(l, "no_route"), jnum(l, "upstream_failures"));
-		printf("  closed connections: %.0f bytes up, %.0f bytes down\n", jnum(o, "up"),
-		       jnum(o, "down"));
-		nonzero_str(cJSON_GetObjectItemCaseSensitive(l, "detected"), buf, sizeof(buf));
-		printf("  detected: %s\n", buf);
-		nonzero_str(cJSON_GetObjectItemCaseSensitive(l, "timeouts"), buf, sizeof(buf));
-		printf("  timeouts: %s\n", buf);
-		nonzero_str(cJSON_GetObjectItemCaseSensitive(l, "ended"), buf, sizeof(buf));
-		printf("  ended: %s\n", buf);
-		table_init(&t, head, right, ARRAY_SIZE(head));
-		cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(l, "routes"))
-		{
-			const cJSON *rel = cJSON_GetObjectItemCaseSensitive(r, "relayed");
-			const cJSON *b = cJSON_GetObjectItemCaseSensitive(r, "bytes");
-
-			snprintf(c[0], 24, "%.0f", jnum(r, "index"));
-			snprintf(c[2], 24, "%.0f", jnum(r, "matched"));
-			snprintf(c[3], 24, "%.0f", jnum(r, "rejected"));
-			snprintf(c[4], 24, "%.0f", jnum(r, "upstream_failures"));
-			snprintf(c[5], 24, "%.0f", jnum(r, "connect_errors"));
-			snprintf(c[6], 24, "%.0f", jnum(rel, "splice"));
-			snprintf(c[7], 24, "%.0f", jnum(rel, "sockmap"));
-			snprintf(c[8], 24, "%.0f", jnum(b, "up"));
-			snprintf(c[9], 24, "%.0f", jnum(b, "down"));
-			snprintf(c[10], 24, "%.0f", updown(r, "kernel_bytes"));
-			snprintf(c[11], 24, "%.0f", updown(r, "daemon_bytes"));
-			snprintf(c[12], 24, "%.0f", updown(r, "passed"));
-			snprintf(c[13], 24, "%.0f", updown(r, "pass_events"));
-			snprintf(c[14], 24, "%.0f", updown(r, "redirect_fail"));
-			table_row(&t, c[0], jstr(r, "name") ?: "?", c[2], c[3], c[4], c[5], c[6],
-				  c[7], c[8], c[9], c[10], c[11], c[12], c[13], c[14]);
-		}
-		table_print(&t, "  ");
+		print_listener(l);
 	}
 }
 
@@ -118,43 +133,25 @@ static cJSON *map_counters(struct instance *in)
 	return o;
 }
 
+/* The counters of one instance and what its pair slots add: printed, or added to @o. */
+static void stats_of(struct instance *in, const cJSON *ans, cJSON *o)
+{
+	cJSON *maps = map_counters(in);
+
+	if (!o) {
+		print_stats(in, ans, maps);
+		cJSON_Delete(maps);
+	} else if (maps) {
+		cJSON_AddItemToObject(o, "pair_slots", maps);
+	} else {
+		cJSON_AddNullToObject(o, "pair_slots");
+	}
+}
+
 /* The counters of every selected instance, and what its pair slots add. */
 static int stats_show(void)
 {
-	cJSON *answers[CTL_MAX_INSTANCES] = {}, *doc, *a, *o, *maps;
-	int err;
-
-	err = ask_all("stats", CTL_ASK_MS, answers);
-	if (err < 0)
-		return err;
-	doc = cJSON_CreateObject();
-	a = cJSON_AddArrayToObject(doc, "instances");
-	for (int i = 0, n = 0; i < n_instances; i++) {
-		if (!answers[i])
-			continue;
-		maps = map_counters(&instances[i]);
-		if (json_output) {
-			o = cJSON_CreateObject();
-			cJSON_AddStringToObject(o, "name", instances[i].name);
-			cJSON_AddItemToObject(o, "stats", answers[i]);
-			if (maps)
-				cJSON_AddItemToObject(o, "pair_slots", maps);
-			else
-				cJSON_AddNullToObject(o, "pair_slots");
-			cJSON_AddItemToArray(a, o);
-			answers[i] = NULL;
-			continue;
-		}
-		if (n++)
-			putchar('\n');
-		print_stats(&instances[i], answers[i], maps);
-		cJSON_Delete(maps);
-	}
-	if (json_output)
-		print_json(doc);
-	cJSON_Delete(doc);
-	free_answers(answers);
-	return 0;
+	return show_answers("stats", "stats", stats_of);
 }
 
 #define STATS_HELP "Counters per listener (accepted, detected protocols, timeouts, ends) "\
@@ -163,30 +160,12 @@ static int stats_show(void)
 
 static int do_show(int argc, char **argv)
 {
-	int err = parse_opts(&argc, &argv, NULL, NULL);
-
-	if (err)
-		return err < 0 ? err : 0;
-	if (argc) {
-		p_err("stats show: unexpected argument '%s'", argv[0]);
-		return -EINVAL;
-	}
-	return stats_show();
+	return run_no_args(argc, argv, "stats show", stats_show);
 }
 
 static int do_help(int argc, char **argv)
 {
-	if (json_output) {
-		print_null();
-		return 0;
-	}
-	printf("Usage: %s [OPTIONS] stats { show | list }\n"
-	       "       %s [OPTIONS] stats help\n"
-	       "\n"
-	       "%s\n\n",
-	       bin_name, bin_name, STATS_HELP);
-	print_usage_opts();
-	return 0;
+	return print_object_help("stats", "{ show | list }", STATS_HELP, "");
 }
 
 static const struct cmd cmds[] = {
