@@ -68,7 +68,24 @@ struct pt_master {
 	uint64_t reload_deadline;
 	struct pt_timer reload_wait;
 	bool stopping;
+	bool fault_loop;		/* test build: make the event loop fail */
 };
+
+#ifdef PT_TEST_HOOKS
+/*
+ * Test build only (build/tests/passthru-hooks): PASSTHRU_FAULT_MASTER_LOOP=1
+ * makes the master's event loop fail with EIO once a SIGHUP has arrived, to
+ * test the exit path that follows (see wait_workers()).
+ */
+static bool fault_master_loop(void)
+{
+	const char *e = getenv("PASSTHRU_FAULT_MASTER_LOOP");
+
+	return e && atoi(e) > 0;
+}
+#else
+#define fault_master_loop() false /* no fault injection outside the test build */
+#endif
 
 static pid_t spawn_worker(struct pt_master *m, int id)
 {
@@ -161,6 +178,25 @@ static void reap_workers(struct pt_master *m)
 				       pid, WEXITSTATUS(status));
 			pt_timer_arm(&m->loop, &m->respawn, m->loop.now + PT_RESPAWN_MS);
 		}
+	}
+}
+
+/*
+ * After the loop (an error may have ended it with workers still running):
+ * wait for each worker left in the table, and only for them. The janitor
+ * is a child too, and it exits only once we have: waitpid(-1) would hang.
+ */
+static void wait_workers(struct pt_master *m)
+{
+	for (int w = 0; w < m->args->n_workers; w++) {
+		pid_t pid = m->pids[w];
+
+		if (pid <= 0)
+			continue;
+		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+			;
+		m->pids[w] = 0;
+		forget_worker(m, w, pid);
 	}
 }
 
@@ -277,6 +313,7 @@ static void master_signal(struct pt_ev *ev, uint32_t events)
 			reap_workers(m);
 			break;
 		case SIGHUP:
+			m->fault_loop = fault_master_loop();
 			master_reload(NULL, m);
 			break;
 		default:
@@ -336,6 +373,8 @@ static int run_master(struct pt_master *m)
 	pr_info(MAIN, "running %d workers", m->args->n_workers);
 	while (live_workers(m) || !m->stopping) {
 		err = pt_loop_run_once(&m->loop, -1);
+		if (!err && m->fault_loop)
+			err = -EIO;
 		if (err && err != -EINTR) {
 			pr_err(MAIN, "master: event loop: %s", strerror(-err));
 			begin_stop(m, SIGTERM);
@@ -343,8 +382,7 @@ static int run_master(struct pt_master *m)
 		}
 		err = 0;
 	}
-	while (live_workers(m) && waitpid(-1, NULL, 0) > 0)
-		;
+	wait_workers(m);
 	if (m->reload_cl)
 		pt_control_reply(m->reload_cl, pt_control_error("passthru is stopping"));
 	m->reload_cl = NULL;
