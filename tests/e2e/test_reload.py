@@ -61,10 +61,18 @@ def cfg(port, upstream):
     return {'listeners': [listener('front', port, [route('all', upstream)])]}
 
 
+def start2(name, config):
+    """-w 2 with the fake resolver, once the master runs its workers (the
+    kernel plane and the control socket come after "listening on")."""
+    pt = Passthru(s, config, args=['-w', '2'], name=name, env=shim_env())
+    wait_for(lambda: 'running 2 workers' in pt.log(), 10, '%s to run its workers' % name)
+    return pt
+
+
 def worker_gens(pt):
     inst = os.path.basename(pt.config_path)[:-len('.json')]
     rc, out, err = run([CTL, '-j', 'stats', '--instance', inst])
-    eq(rc, 0, 'passthru-ctl stats (%s)' % err.strip())
+    eq(rc, 0, 'passthru-ctl stats (%s %s)' % (out.strip()[:300], err.strip()[:300]))
     st = json.loads(out)['instances'][0]['stats']
     return st['generation'], [w['generation'] for w in st['workers']]
 
@@ -90,8 +98,7 @@ def t_one_resolution():
     use the addresses it got (before, each process resolved it itself)."""
     port = free_port()
     name = 'up.seq.test'
-    pt = Passthru(s, cfg(port, '%s:%d' % (name, backend.port)), args=['-w', '2'],
-                  name='seq', env=shim_env())
+    pt = start2('seq', cfg(port, '%s:%d' % (name, backend.port)))
     eq(len(resolutions(name)), 1, 'resolutions at start')
     before = resolutions(name)
     pt.set_config(cfg(port, '%s:%d' % (name, backend.port)) | {'grace_ms': 1000})
@@ -111,7 +118,7 @@ def t_failed_reload():
     """-w 2: a reload the master cannot load reaches no worker, even when a
     worker could have loaded it (a name that fails only on its first call)."""
     port = free_port()
-    pt = Passthru(s, cfg(port, backend.addr), args=['-w', '2'], name='flaky', env=shim_env())
+    pt = start2('flaky', cfg(port, backend.addr))
     eq(worker_gens(pt), (0, [0, 0]), 'generations at start')
     # A syntax error.
     n = pt.log().count('reload of')
