@@ -59,8 +59,10 @@ CTL_SRCS	:= $(wildcard tools/passthru-ctl/*.c)
 CTL_OBJS	:= $(patsubst %.c,$(OBJ)/%.o,$(CTL_SRCS))
 UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
 UNIT_BINS	:= $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
-TEST_TOOL_SRCS	:= $(wildcard tests/tools/*.c)
+TEST_TOOL_SRCS	:= $(filter-out tests/tools/ptresolv.c,$(wildcard tests/tools/*.c))
 TEST_TOOLS	:= $(patsubst tests/tools/%.c,$(OUTPUT)/tests/%,$(TEST_TOOL_SRCS))
+# LD_PRELOAD getaddrinfo() for the reload tests: a plain shared object, no sanitizer.
+RESOLV_SHIM	:= $(OUTPUT)/tests/ptresolv.so
 
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -121,7 +123,7 @@ $(OBJ)/tests/%.o: CFLAGS += -Itests/lib
 # (PASSTHRU_FAULT_*, PASSTHRU_SELFTEST_FAIL), which exist only under
 # -DPT_TEST_HOOKS. Only the files that read them are compiled again, into
 # obj-hooks/; they come before the library, so its copies are not linked.
-HOOK_SRCS	:= user/sockmap.c user/selftest.c
+HOOK_SRCS	:= user/sockmap.c user/selftest.c user/master.c
 HOOK_OBJS	:= $(patsubst %.c,$(OUTPUT)/obj-hooks/%.o,$(HOOK_SRCS))
 HOOKS_BIN	:= $(OUTPUT)/tests/passthru-hooks
 
@@ -137,7 +139,12 @@ $(HOOKS_BIN): $(OBJ)/user/main.o $(HOOK_OBJS) $(LIB) $(COMMON_LIB)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-tests: $(UNIT_BINS) $(TEST_TOOLS) $(HOOKS_BIN)
+$(RESOLV_SHIM): tests/tools/ptresolv.c
+	$(call msg,CC-SO,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC -shared $< -o $@ -ldl
+
+tests: $(UNIT_BINS) $(TEST_TOOLS) $(HOOKS_BIN) $(RESOLV_SHIM)
 
 # deps: install every Debian package the build, the tests and the examples
 # need. Idempotent; runs apt-get update only when a package is missing.

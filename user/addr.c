@@ -202,6 +202,49 @@ static int resolve(const char *host, uint16_t port, bool numeric6, struct pt_soc
 }
 
 /*
+ * Split an upstream "host:port" and check the host's syntax: a dotted quad,
+ * a name to look up, or (bracketed) an IPv6 address, checked when resolved.
+ */
+static int check_upstream(const char *spec, char *host, size_t size, uint16_t *port,
+			  bool *bracketed, const char **why)
+{
+	int err;
+
+	*why = NULL;
+	err = pt_hostport_split(spec, host, size, port, bracketed);
+	if (err)
+		return err;
+	if (*bracketed)
+		return 0;
+	/* All digits and dots: a dotted quad, not inet_aton's "10.1" */
+	if (strspn(host, "0123456789.") == strlen(host)) {
+		struct in_addr a;
+
+		if (inet_pton(AF_INET, host, &a) != 1)
+			return -EINVAL;
+	} else if (!is_lookup_name(host)) {
+		return -EINVAL;
+	} else if (is_invalid_tld(host)) {
+		*why = "the .invalid domain never resolves";
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/*
+ * Check an upstream "host:port" as pt_upstream_resolve() does, without
+ * resolving it (nor, for "[v6]", parsing the address).
+ */
+int pt_upstream_check(const char *spec, const char **why)
+{
+	char host[256];
+	bool bracketed;
+	uint16_t port;
+
+	return check_upstream(spec, host, sizeof(host), &port, &bracketed, why);
+}
+
+/*
  * Resolve an upstream "host:port" ("name:port", "1.2.3.4:port" or
  * "[v6]:port") into every address getaddrinfo() returns, in its order.
  * On -ENOENT, @why says what the resolver answered. @addrs is malloc'd.
@@ -213,24 +256,9 @@ int pt_upstream_resolve(const char *spec, struct pt_sockaddr **addrs, int *n, co
 	uint16_t port;
 	int err;
 
-	*why = NULL;
-	err = pt_hostport_split(spec, host, sizeof(host), &port, &bracketed);
+	err = check_upstream(spec, host, sizeof(host), &port, &bracketed, why);
 	if (err)
 		return err;
-	if (!bracketed) {
-		/* All digits and dots: a dotted quad, not inet_aton's "10.1" */
-		if (strspn(host, "0123456789.") == strlen(host)) {
-			struct in_addr a;
-
-			if (inet_pton(AF_INET, host, &a) != 1)
-				return -EINVAL;
-		} else if (!is_lookup_name(host)) {
-			return -EINVAL;
-		} else if (is_invalid_tld(host)) {
-			*why = "the .invalid domain never resolves";
-			return -ENOENT;
-		}
-	}
 	err = resolve(host, port, bracketed, addrs, n, why);
 	if (!err && !*n) {
 		free(*addrs);

@@ -25,6 +25,7 @@
 int pt_hostport_split(const char *spec, char *host, size_t size, uint16_t *port, bool *bracketed);
 int pt_listen_parse(const char *spec, struct pt_sockaddr *sa, bool *v6only);
 int pt_upstream_resolve(const char *spec, struct pt_sockaddr **addrs, int *n, const char **why);
+int pt_upstream_check(const char *spec, const char **why);
 bool pt_sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b);
 char *pt_sockaddr_ip_str(const struct sockaddr *sa, char *buf, size_t size);
 bool pt_listen_conflict(const struct pt_listen_addr *a, const struct pt_listen_addr *b);

@@ -126,6 +126,8 @@ int pt_cfg_alpn_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
 /*
  * Add the "host:port" @spec to the forward list of the pt_route @arg,
  * resolved now (every address). Names that do not resolve are errors.
+ * With opts->skip_resolve the spec is only checked: its addresses come
+ * from the master's pack (config-pack.c).
  */
 int pt_cfg_upstream_add(struct pt_cfg_ctx *ctx, const char *spec, void *arg)
 {
@@ -134,7 +136,10 @@ int pt_cfg_upstream_add(struct pt_cfg_ctx *ctx, const char *spec, void *arg)
 	const char *why;
 	int err;
 
-	err = pt_upstream_resolve(spec, &u.addrs, &u.n_addrs, &why);
+	if (ctx->opts->skip_resolve)
+		err = pt_upstream_check(spec, &why);
+	else
+		err = pt_upstream_resolve(spec, &u.addrs, &u.n_addrs, &why);
 	if (err == -ERANGE) {
 		pt_cfg_err(ctx, "port must be 1..65535, got %s", pt_cfg_q(ctx, spec));
 		return err;

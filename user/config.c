@@ -295,6 +295,13 @@ static int read_file(const char *path, char **text, size_t *len)
  */
 struct pt_config *pt_config_load(const char *path, const struct pt_config_opts *opts, FILE *errs)
 {
+	return pt_config_load_text(path, opts, errs, NULL, NULL);
+}
+
+/* pt_config_load(), and on success the text it parsed in *ptext (malloc'd), *plen bytes. */
+struct pt_config *pt_config_load_text(const char *path, const struct pt_config_opts *opts,
+				      FILE *errs, char **ptext, size_t *plen)
+{
 	struct pt_config *cfg;
 	char *text = NULL;
 	size_t len = 0;
@@ -311,6 +318,11 @@ struct pt_config *pt_config_load(const char *path, const struct pt_config_opts *
 	}
 	cfg = parse_text(path, text, len, opts, errs);
 	err = errno;
+	if (cfg && ptext) {
+		*ptext = text;
+		*plen = len;
+		text = NULL;
+	}
 	free(text);
 	errno = err;
 	return cfg;

@@ -19,6 +19,7 @@ struct pt_config_opts {
 	int workers;				/* -w, to share fd_limit */
 	bool force_data_plane;			/* --data-plane given: */
 	enum pt_data_plane data_plane;		/* use this on every listener */
+	bool skip_resolve;			/* check upstream names, leave addrs empty */
 };
 
 /*
@@ -30,6 +31,25 @@ struct pt_config_opts {
  */
 struct pt_config *pt_config_load(const char *path, const struct pt_config_opts *opts,
 				 FILE *errs);
+
+/*
+ * pt_config_load() that also hands back the file's text as it was read
+ * (*text malloc'd and NUL-terminated, *len bytes), when the load succeeds.
+ */
+struct pt_config *pt_config_load_text(const char *path, const struct pt_config_opts *opts,
+				      FILE *errs, char **text, size_t *len);
+
+/*
+ * The hand-over of a loaded config from the master to its workers
+ * (config-pack.c). pt_config_pack() writes @text, the file @cfg was parsed
+ * from, and every upstream address @cfg resolved, into a sealed memfd and
+ * returns it (or -errno). pt_config_unpack() parses that text again with
+ * @opts but never resolves a name: the addresses are the master's. It
+ * returns a config with one reference, or NULL with errno set and the
+ * reasons printed to @errs.
+ */
+int pt_config_pack(const struct pt_config *cfg, const char *text, size_t len);
+struct pt_config *pt_config_unpack(int fd, const struct pt_config_opts *opts, FILE *errs);
 
 /* Same, from a string already in memory; @name is used in error messages. */
 struct pt_config *pt_config_parse(const char *name, const char *text,

@@ -5,10 +5,12 @@
  * With -w N it forks the workers, each keeping only its own listen set;
  * reads SIGCHLD, SIGHUP, SIGTERM and SIGINT from a signalfd; restarts a
  * dead worker after PT_RESPAWN_MS and gives back what it held in shared
- * state; on SIGHUP or a control-socket "reload" loads the config itself,
- * sends each worker sigqueue(SIGHUP, generation) and polls until they all
- * run it; on SIGTERM/SIGINT closes its copies of the listen sockets and
- * forwards the signal.
+ * state; on SIGHUP or a control-socket "reload" loads the config, once,
+ * in a thread (reload.c), hands the result to every worker over its
+ * socketpair (config-pack.c: the text it read and the addresses it
+ * resolved) and polls until they all run it; a reload that fails reaches
+ * no worker. On SIGTERM/SIGINT it closes its copies of the listen sockets
+ * and forwards the signal.
  */
 #include <errno.h>
 #include <signal.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +29,7 @@
 #include "log.h"
 #include "master.h"
 #include "pairs.h"
+#include "reload.h"
 #include "sources.h"
 #include "stats.h"
 #include "worker.h"
@@ -52,13 +56,16 @@ void pt_master_hold_signals(void)
 
 /*
  * With -w N the master holds the config for everyone: it serves the control
- * socket, reloads its own copy and tells the workers to reload theirs with
- * sigqueue(SIGHUP, generation), so that all of them agree on the number.
+ * socket, is the only process that reads the file and resolves names, and
+ * hands each new config to the workers, so that a generation means one
+ * model everywhere.
  */
 struct pt_master {
 	struct pt_worker_args *args;	/* template; id and set filled per worker */
 	struct pt_listen_set *sets;
 	pid_t pids[PT_MAX_WORKERS];
+	int chan[PT_MAX_WORKERS];	/* socketpair to each worker, -1 if none */
+	struct pt_reload reload;
 	struct pt_loop loop;
 	struct pt_ev sig;		/* signalfd */
 	struct pt_timer respawn;
@@ -68,21 +75,52 @@ struct pt_master {
 	uint64_t reload_deadline;
 	struct pt_timer reload_wait;
 	bool stopping;
+	bool fault_loop;		/* test build: make the event loop fail */
 };
+
+#ifdef PT_TEST_HOOKS
+/*
+ * Test build only (build/tests/passthru-hooks): PASSTHRU_FAULT_MASTER_LOOP=1
+ * makes the master's event loop fail with EIO once a SIGHUP has arrived, to
+ * test the exit path that follows (see wait_workers()).
+ */
+static bool fault_master_loop(void)
+{
+	const char *e = getenv("PASSTHRU_FAULT_MASTER_LOOP");
+
+	return e && atoi(e) > 0;
+}
+#else
+#define fault_master_loop() false /* no fault injection outside the test build */
+#endif
 
 static pid_t spawn_worker(struct pt_master *m, int id)
 {
 	char tag[16];
-	pid_t pid = fork();
-	int rc;
+	int sv[2], rc;
+	pid_t pid;
 
-	if (pid)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
+		return -1;
+	pid = fork();
+	if (pid) {
+		close(sv[1]);
+		if (pid < 0)
+			close(sv[0]);
+		else
+			m->chan[id] = sv[0];
 		return pid;
+	}
 	/* Child: keep only this worker's sockets; nothing of the master's loop. */
-	for (int w = 0; w < m->args->n_workers; w++)
+	for (int w = 0; w < m->args->n_workers; w++) {
 		if (w != id)
 			pt_listen_set_close(&m->sets[w]);
+		if (m->chan[w] >= 0)
+			close(m->chan[w]);
+	}
+	close(sv[0]);
 	pt_control_forget(m->ctl);
+	pt_reload_forget(&m->reload);
 	close(m->sig.fd);
 	close(m->loop.epfd);
 	snprintf(tag, sizeof(tag), "w%d", id);
@@ -90,8 +128,17 @@ static pid_t spawn_worker(struct pt_master *m, int id)
 	m->args->id = id;
 	m->args->set = &m->sets[id];
 	m->args->ctl = NULL;
+	m->args->chan_fd = sv[1];
 	rc = pt_worker_run(m->args);
 	_exit(rc);
+}
+
+/* A worker is gone: close our end of its socketpair. */
+static void close_chan(struct pt_master *m, int w)
+{
+	if (m->chan[w] >= 0)
+		close(m->chan[w]);
+	m->chan[w] = -1;
 }
 
 static void forward_signal(struct pt_master *m, int signo)
@@ -150,6 +197,7 @@ static void reap_workers(struct pt_master *m)
 			if (m->pids[w] != pid)
 				continue;
 			m->pids[w] = 0;
+			close_chan(m, w);
 			forget_worker(m, w, pid);
 			if (m->stopping)
 				break;
@@ -161,6 +209,26 @@ static void reap_workers(struct pt_master *m)
 				       pid, WEXITSTATUS(status));
 			pt_timer_arm(&m->loop, &m->respawn, m->loop.now + PT_RESPAWN_MS);
 		}
+	}
+}
+
+/*
+ * After the loop (an error may have ended it with workers still running):
+ * wait for each worker left in the table, and only for them. The janitor
+ * is a child too, and it exits only once we have: waitpid(-1) would hang.
+ */
+static void wait_workers(struct pt_master *m)
+{
+	for (int w = 0; w < m->args->n_workers; w++) {
+		pid_t pid = m->pids[w];
+
+		if (pid <= 0)
+			continue;
+		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+			;
+		m->pids[w] = 0;
+		close_chan(m, w);
+		forget_worker(m, w, pid);
 	}
 }
 
@@ -209,49 +277,71 @@ static void reload_poll(struct pt_timer *t)
 	pt_control_reply(cl, doc);
 }
 
+/* Hand generation @gen, packed in @pack, to every live worker. */
+static void hand_over(struct pt_master *m, int pack, unsigned int gen)
+{
+	int err;
+
+	for (int w = 0; w < m->args->n_workers; w++) {
+		if (m->pids[w] <= 0 || m->chan[w] < 0)
+			continue;
+		err = pt_reload_send(m->chan[w], pack, gen);
+		if (err)
+			pr_err(CONFIG, "generation %u to worker %d: %s", gen, w, strerror(-err));
+	}
+}
+
 /*
- * Reload for a control client @cl or for SIGHUP (@cl NULL). The master
- * validates the file itself (its answer is the client's), then sends every
- * worker SIGHUP with the generation: each worker re-reads the file and
- * applies it, or refuses it and logs why, as it would for its own SIGHUP.
+ * The reload thread is done (reload.c). A config that cannot apply stops
+ * here: no worker hears of it. Else the master packs what it read and
+ * resolved, hands it to every worker, and answers the client once they
+ * all run it.
  */
+static void reload_done(struct pt_reload *r, struct pt_ctl_client *cl, struct pt_config *next,
+			const char *text, size_t len, const char *why)
+{
+	struct pt_master *m = container_of(r, struct pt_master, reload);
+	struct pt_config *cur = m->args->cfg;
+	int pack = next ? pt_config_pack(next, text, len) : -EINVAL;
+
+	if (pack < 0) {
+		if (next)
+			pr_err(CONFIG, "%s: cannot pack it for the workers: %s", next->path,
+			       strerror(-pack));
+		pr_err(CONFIG, "reload of %s failed; keeping the running config (generation %u)",
+		       cur->path, cur->generation);
+		pt_config_put(next);
+		if (cl)
+			pt_control_reply(cl, pt_control_reload_answer(cur, -EINVAL, why));
+		return;
+	}
+	hand_over(m, pack, next->generation);
+	close(pack);
+	/* Restarted workers start from this one. */
+	m->args->cfg = next;
+	m->ctl->cfg = next;
+	pt_config_put(cur);
+	pt_stats_routes_reset(m->args->stats, next->generation, next->n_listeners);
+	pr_info(CONFIG, "%s: generation %u loaded; handed to %d workers", next->path,
+		next->generation, live_workers(m));
+	if (!cl)
+		return;
+	m->reload_cl = cl;
+	m->reload_gen = next->generation;
+	m->reload_deadline = m->loop.now + PT_RELOAD_WAIT_MS;
+	reload_poll(&m->reload_wait);
+}
+
+/* Reload for a control client @cl or for SIGHUP (@cl NULL): in a thread. */
 static void master_reload(struct pt_ctl_client *cl, void *arg)
 {
 	struct pt_master *m = arg;
-	struct pt_config *cur = m->args->cfg, *next;
-	unsigned int gen = cur->generation + 1;
-	char *why = NULL;
 
 	if (cl && m->reload_cl) {
 		pt_control_reply(cl, pt_control_error("a reload is already in progress"));
 		return;
 	}
-	next = pt_worker_next_config(cur, m->args->copts, gen, &why);
-	for (int w = 0; w < m->args->n_workers; w++)
-		if (m->pids[w] > 0)
-			sigqueue(m->pids[w], SIGHUP, (union sigval){ .sival_int = (int)gen });
-	if (!next) {
-		pr_err(CONFIG, "reload of %s failed; the master stays at generation %u", cur->path,
-		       cur->generation);
-		if (cl)
-			pt_control_reply(cl, pt_control_reload_answer(cur, -EINVAL, why));
-		free(why);
-		return;
-	}
-	free(why);
-	/* Restarted workers start from this one. */
-	m->args->cfg = next;
-	m->ctl->cfg = next;
-	pt_config_put(cur);
-	pt_stats_routes_reset(m->args->stats, gen, next->n_listeners);
-	pr_info(CONFIG, "%s: generation %u loaded; telling %d workers to re-read it", next->path,
-		gen, live_workers(m));
-	if (!cl)
-		return;
-	m->reload_cl = cl;
-	m->reload_gen = gen;
-	m->reload_deadline = m->loop.now + PT_RELOAD_WAIT_MS;
-	reload_poll(&m->reload_wait);
+	pt_reload_request(&m->reload, cl);
 }
 
 static void begin_stop(struct pt_master *m, int signo)
@@ -277,6 +367,7 @@ static void master_signal(struct pt_ev *ev, uint32_t events)
 			reap_workers(m);
 			break;
 		case SIGHUP:
+			m->fault_loop = fault_master_loop();
 			master_reload(NULL, m);
 			break;
 		default:
@@ -307,6 +398,9 @@ static int master_setup(struct pt_master *m)
 		return err;
 	pt_timer_init(&m->respawn, respawn_workers);
 	pt_timer_init(&m->reload_wait, reload_poll);
+	err = pt_reload_init(&m->reload, &m->loop, m->args->copts, &m->args->cfg, reload_done);
+	if (err)
+		return err;
 	m->ctl->cfg = m->args->cfg;
 	m->ctl->reload = master_reload;
 	m->ctl->reload_arg = m;
@@ -318,6 +412,9 @@ static int run_master(struct pt_master *m)
 	int err;
 
 	m->sig.fd = -1;
+	m->reload.ev.fd = -1;
+	for (int w = 0; w < PT_MAX_WORKERS; w++)
+		m->chan[w] = -1;
 	err = pt_loop_init(&m->loop);
 	if (!err)
 		err = master_setup(m);
@@ -336,6 +433,8 @@ static int run_master(struct pt_master *m)
 	pr_info(MAIN, "running %d workers", m->args->n_workers);
 	while (live_workers(m) || !m->stopping) {
 		err = pt_loop_run_once(&m->loop, -1);
+		if (!err && m->fault_loop)
+			err = -EIO;
 		if (err && err != -EINTR) {
 			pr_err(MAIN, "master: event loop: %s", strerror(-err));
 			begin_stop(m, SIGTERM);
@@ -343,13 +442,16 @@ static int run_master(struct pt_master *m)
 		}
 		err = 0;
 	}
-	while (live_workers(m) && waitpid(-1, NULL, 0) > 0)
-		;
+	wait_workers(m);
 	if (m->reload_cl)
 		pt_control_reply(m->reload_cl, pt_control_error("passthru is stopping"));
 	m->reload_cl = NULL;
+	if (m->reload.busy && m->reload.cl)
+		pt_control_reply(pt_reload_take_client(&m->reload),
+				 pt_control_error("passthru is stopping"));
 	pr_info(MAIN, "all workers exited");
 out:
+	pt_reload_fini(&m->reload);
 	pt_control_stop(m->ctl, false);
 	if (m->sig.fd >= 0)
 		close(m->sig.fd);
@@ -370,6 +472,7 @@ int pt_master_run(struct pt_worker_args *args, struct pt_listen_set *sets, struc
 		return run_master(&m);
 	args->set = &sets[0];
 	args->ctl = ctl;
+	args->chan_fd = -1;
 	rc = pt_worker_run(args);
 	sets[0].n = 0; /* the worker closed them */
 	return rc;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The master: with -w 1 the process is its own worker; with -w N it forks
- * N workers, forwards signals to them, restarts any that dies and fans a
- * reload (SIGHUP or the control socket's "reload") out to all of them.
+ * N workers, forwards signals to them, restarts any that dies and, on a
+ * reload (SIGHUP or the control socket's "reload"), loads the config once
+ * and hands it to all of them.
  */
 #ifndef __PT_MASTER_H
 #define __PT_MASTER_H

@@ -4,9 +4,11 @@
  * accepts on this worker's own SO_REUSEPORT sockets) and every connection
  * they accepted. SIGTERM/SIGINT stop accepting and let connections finish
  * for grace_ms; a second signal, or the end of the grace period, closes
- * what is left. SIGHUP reloads the config for new
- * connections; so does "reload" on the control socket, which the worker
- * serves when it is the only one (-w 1).
+ * what is left. With -w 1 the worker is also the master: SIGHUP and the
+ * control socket's "reload" (served here) load the config in a thread of
+ * reload.c, off this loop. With -w N the master loads it and hands it over
+ * on a socketpair; the worker parses the master's text, resolving nothing
+ * (config-pack.c). Either way new connections use the new config.
  */
 #include <errno.h>
 #include <signal.h>
@@ -26,6 +28,7 @@
 #include "listener.h"
 #include "log.h"
 #include "pairs.h"
+#include "reload.h"
 #include "sources.h"
 #include "worker.h"
 
@@ -66,70 +69,9 @@ static void begin_stop(struct pt_worker *w, int signo)
 	pt_timer_arm(&w->loop, &w->grace, w->loop.now + w->cfg->grace_ms);
 }
 
-/* Same listeners, same addresses, in the same order: a reload can apply. */
-static bool same_listeners(const struct pt_config *a, const struct pt_config *b)
+/* New connections use @cfg (one reference, taken); open ones keep theirs. */
+static void apply_config(struct pt_worker *w, struct pt_config *cfg)
 {
-	if (a->n_listeners != b->n_listeners)
-		return false;
-	for (int i = 0; i < a->n_listeners; i++) {
-		const struct pt_listener_cfg *la = &a->listeners[i], *lb = &b->listeners[i];
-
-		if (la->n_listen != lb->n_listen)
-			return false;
-		for (int j = 0; j < la->n_listen; j++)
-			if (strcmp(la->listen[j].spec, lb->listen[j].spec))
-				return false;
-	}
-	return true;
-}
-
-struct pt_config *pt_worker_next_config(const struct pt_config *cur,
-					const struct pt_config_opts *copts, unsigned int gen,
-					char **why)
-{
-	struct pt_config *cfg;
-	size_t len = 0;
-	char *text = NULL;
-	FILE *errs;
-
-	/* The loader prints its errors to a FILE: keep them for the answer too. */
-	errs = open_memstream(&text, &len);
-	cfg = pt_config_load(cur->path, copts, errs ? errs : stderr);
-	if (cfg && !same_listeners(cur, cfg)) {
-		fprintf(errs ? errs : stderr,
-			"%s: listen addresses changed; restart passthru to apply them\n", cur->path);
-		pt_config_put(cfg);
-		cfg = NULL;
-	}
-	if (errs) {
-		fclose(errs);
-		fputs(text, stderr);
-	}
-	if (why)
-		*why = text;
-	else
-		free(text);
-	if (!cfg)
-		return NULL;
-	if (strcmp(cfg->control_socket, cur->control_socket))
-		pr_warn(CONFIG, "%s: control_socket changes apply at the next start", cfg->path);
-	cfg->generation = gen;
-	return cfg;
-}
-
-/*
- * Re-read the config file. New connections use the new routes; open ones
- * keep the config they started with (they hold a reference to it).
- */
-int pt_worker_reload(struct pt_worker *w, unsigned int gen, char **why)
-{
-	struct pt_config *cfg;
-
-	cfg = pt_worker_next_config(w->cfg, w->copts, gen, why);
-	if (!cfg) {
-		pr_err(CONFIG, "reload of %s failed; keeping the running config", w->cfg->path);
-		return -EINVAL;
-	}
 	pt_config_put(w->cfg);
 	w->cfg = cfg;
 	if (w->ctl)
@@ -138,19 +80,69 @@ int pt_worker_reload(struct pt_worker *w, unsigned int gen, char **why)
 		pt_stats_routes_reset(w->stats, cfg->generation, cfg->n_listeners);
 	__atomic_store_n(&w->stats->worker_gen[w->id], cfg->generation, __ATOMIC_RELEASE);
 	pr_info(CONFIG, "reloaded %s (generation %u)", cfg->path, cfg->generation);
-	return 0;
 }
 
-/* A control client asked for a reload: do it now, answer at once. */
+/* -w 1: our own reload thread is done (reload.c); answer the client that asked. */
+static void reload_done(struct pt_reload *r, struct pt_ctl_client *cl, struct pt_config *next,
+			const char *text, size_t len, const char *why)
+{
+	struct pt_worker *w = container_of(r, struct pt_worker, reload);
+
+	if (next)
+		apply_config(w, next);
+	else
+		pr_err(CONFIG, "reload of %s failed; keeping the running config", w->cfg->path);
+	if (cl)
+		pt_control_reply(cl, pt_control_reload_answer(w->cfg, next ? 0 : -EINVAL, why));
+}
+
+/* A control client asked for a reload (-w 1): answered when it is done. */
 static void control_reload(struct pt_ctl_client *cl, void *arg)
 {
 	struct pt_worker *w = arg;
-	char *why = NULL;
-	int err;
 
-	err = pt_worker_reload(w, w->cfg->generation + 1, &why);
-	pt_control_reply(cl, pt_control_reload_answer(w->cfg, err, why));
-	free(why);
+	pt_reload_request(&w->reload, cl);
+}
+
+/* -w N: the master hands over the config it loaded; parse it, resolving nothing. */
+static void take_config(struct pt_worker *w, int pack, unsigned int gen)
+{
+	struct pt_config *cfg = pt_config_unpack(pack, w->copts, stderr);
+
+	if (!cfg) {
+		pr_err(CONFIG, "generation %u from the master: %s; keeping generation %u", gen,
+		       strerror(errno), w->cfg->generation);
+		return;
+	}
+	cfg->generation = gen;
+	apply_config(w, cfg);
+}
+
+static void master_event(struct pt_ev *ev, uint32_t events)
+{
+	struct pt_worker *w = container_of(ev, struct pt_worker, chan);
+	unsigned int gen;
+	int pack, err;
+
+	for (;;) {
+		err = pt_reload_recv(ev->fd, &pack, &gen);
+		if (err == -EAGAIN || err == -EINTR)
+			return;
+		if (err == -EBADMSG) {
+			pr_err(CONFIG, "a bad message from the master; ignored");
+			continue;
+		}
+		if (err)
+			break;
+		take_config(w, pack, gen);
+		close(pack);
+	}
+	/* The master has gone (or the socket failed): no more reloads. */
+	if (err != -EPIPE)
+		pr_err(CONFIG, "the master's socket: %s", strerror(-err));
+	pt_loop_unwatch(&w->loop, ev);
+	close(ev->fd);
+	ev->fd = -1;
 }
 
 static void signal_event(struct pt_ev *ev, uint32_t events)
@@ -165,10 +157,11 @@ static void signal_event(struct pt_ev *ev, uint32_t events)
 			begin_stop(w, si.ssi_signo);
 			break;
 		case SIGHUP:
-			/* The master's sigqueue() says which generation it loaded. */
-			pt_worker_reload(w, si.ssi_code == SI_QUEUE ? (unsigned int)si.ssi_int
-								    : w->cfg->generation + 1,
-					 NULL);
+			if (w->chan.fd < 0)
+				pt_reload_request(&w->reload, NULL);
+			else
+				pr_warn(CONFIG, "SIGHUP to a worker: reloads go through the "
+						"master (pid %d)", (int)getppid());
 			break;
 		}
 	}
@@ -192,6 +185,18 @@ static int setup_signals(struct pt_worker *w)
 	return pt_loop_watch(&w->loop, &w->sig, EPOLLIN);
 }
 
+/*
+ * Where new configs come from: with -w N the master's socket @chan (-1 with
+ * -w 1), else a reload thread of our own.
+ */
+static int setup_reloads(struct pt_worker *w, int chan)
+{
+	if (chan < 0)
+		return pt_reload_init(&w->reload, &w->loop, w->copts, &w->cfg, reload_done);
+	pt_ev_init(&w->chan, chan, master_event);
+	return pt_loop_watch(&w->loop, &w->chan, EPOLLIN);
+}
+
 /* This worker's share of the pair slots: an equal slice per worker. */
 static int setup_slots(struct pt_worker *w, int n_workers)
 {
@@ -212,8 +217,9 @@ static int setup_slots(struct pt_worker *w, int n_workers)
 
 int pt_worker_run(const struct pt_worker_args *a)
 {
-	struct pt_worker w = { .id = a->id, .n_workers = a->n_workers, .stats = a->stats, .sources = a->sources, .sig.fd = -1, .bpf = a->bpf,
-			       .pairs = a->pairs, .n_slots = a->n_slots };
+	struct pt_worker w = { .id = a->id, .n_workers = a->n_workers, .stats = a->stats,
+			       .sources = a->sources, .sig.fd = -1, .bpf = a->bpf, .pairs = a->pairs,
+			       .n_slots = a->n_slots, .chan.fd = -1, .reload.ev.fd = -1 };
 	int err;
 
 	w.cfg = pt_config_get(a->cfg);
@@ -233,6 +239,8 @@ int pt_worker_run(const struct pt_worker_args *a)
 		err = setup_slots(&w, a->n_workers);
 	if (!err)
 		err = setup_signals(&w);
+	if (!err)
+		err = setup_reloads(&w, a->chan_fd);
 	if (!err)
 		err = pt_listeners_start(&w, a->set);
 	if (!err && a->ctl) {
@@ -259,12 +267,18 @@ int pt_worker_run(const struct pt_worker_args *a)
 	}
 
 out_fini:
+	if (w.reload.busy && w.reload.cl)
+		pt_control_reply(pt_reload_take_client(&w.reload),
+				 pt_control_error("passthru is stopping"));
 	if (w.ctl)
 		pt_control_stop(w.ctl, false);
 	pt_listeners_close(&w);
 	pt_conn_planes_fini(&w);
 	if (w.sig.fd >= 0)
 		close(w.sig.fd);
+	pt_reload_fini(&w.reload);
+	if (w.chan.fd >= 0)
+		close(w.chan.fd);
 	free(w.free_slots);
 	free(w.listeners);
 	free(w.window);

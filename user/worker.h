@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "loop.h"
+#include "reload.h"
 #include "splice-t.h"
 #include "stats.h"
 
@@ -54,6 +55,8 @@ struct pt_worker {
 	uint32_t *free_slots;		/* this worker's share of the pair slots */
 	uint32_t n_free_slots;
 	struct pt_ev sig;		/* signalfd */
+	struct pt_ev chan;		/* -w N: configs from the master, else fd -1 */
+	struct pt_reload reload;	/* -w 1: our own reloads */
 	struct pt_timer grace;
 	uint64_t t_pause_warn;		/* last "pausing accepts" line */
 	uint64_t n_pauses;		/* pauses since that line */
@@ -78,28 +81,13 @@ struct pt_worker_args {
 	struct pt_pair *pairs;			/* n_slots pair slots, shared by all workers */
 	uint32_t n_slots;
 	struct pt_control *ctl;			/* -w 1: the control socket to serve */
+	int chan_fd;				/* -w N: the master's configs arrive here */
 };
 
 /* Run a worker until it is told to stop and its connections are done. */
 int pt_worker_run(const struct pt_worker_args *a);
 
-/*
- * Re-read the config file for new connections, as generation @gen.
- * Returns 0, or -EINVAL with the old config kept and, if @why is not NULL,
- * the reasons in *why (malloc'd lines, to free).
- */
-int pt_worker_reload(struct pt_worker *w, unsigned int gen, char **why);
-
 /* Out of descriptors or memory: stop accepting on every listener for a moment. */
 void pt_worker_pause_accepts(struct pt_worker *w, int err);
-
-/*
- * Load @cur's file again as its successor, generation @gen: it must keep
- * the same listen addresses. The loader's messages go to stderr and, if
- * @why is not NULL, to *why (malloc'd, to free). NULL if it cannot apply.
- */
-struct pt_config *pt_worker_next_config(const struct pt_config *cur,
-					const struct pt_config_opts *copts, unsigned int gen,
-					char **why);
 
 #endif /* __PT_WORKER_H */

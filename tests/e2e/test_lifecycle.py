@@ -7,7 +7,8 @@ import signal
 import time
 
 from ptharness import (Suite, Passthru, PtServer, connect, read_closed, ping, finish, eq, check,
-                       expect, listener, route, free_port, ptstream_client, wait_for, slack, Fail)
+                       expect, listener, route, free_port, ptstream_client, wait_for, slack, Fail,
+                       need_root)
 
 s = Suite('lifecycle')
 echo = PtServer(s, 'echo')
@@ -176,16 +177,39 @@ def t_sighup(workers):
         eq(sorted(set(d['tag'] for d in lines if d['upstream'] == ban_b.addr)), ['w0', 'w1'],
            'both workers use the new config')
 
-    # A broken config is refused; the running one stays.
+    # A broken config is refused, once, by the one that loads it; the running one stays.
     pt.set_config('{"listeners": [ { "listen": "nowhere" } ] }')
     n = pt.log().count('keeping the running config')
+    reloaded = pt.log().count('reloaded')
     pt.send_signal(signal.SIGHUP)
-    wait_for(lambda: pt.log().count('keeping the running config') >= n + workers, 5,
+    wait_for(lambda: pt.log().count('keeping the running config') >= n + 1, 5,
              'the reload to be refused')
+    time.sleep(0.1)
+    eq(pt.log().count('keeping the running config'), n + 1, 'refusals logged')
+    eq(pt.log().count('reloaded'), reloaded, 'no process reloaded')
     c = connect(port)
     eq(c.recv(2), b'B\n', 'still the last good config')
     finish(c)
     eq(pt.stop(), 0, 'exit status')
+
+
+def t_master_loop_error():
+    """An error in the master's loop with workers running and, as root with
+    "user", the janitor as another child: the master waits for its workers
+    only, then exits (it used to waitpid(-1) for the janitor, forever)."""
+    need_root('user nobody')
+    port = free_port()
+    cfg = dict(any_to(echo, port), user='nobody')
+    pt = Passthru(s, cfg, args=['-w', '2'], name='looperr',
+                  env=dict(os.environ, PASSTHRU_FAULT_MASTER_LOOP='1'))
+    wait_for(lambda: len(children(pt.proc.pid)) == 3, 5, 'two workers and the janitor')
+    pt.send_signal(signal.SIGHUP)
+    wait_for(lambda: 'master: event loop' in pt.log(), 5, 'the injected loop error')
+    rc = pt.proc.wait(slack(5))
+    check(rc is not None, 'the master exited after its loop failed (still running: %s)'
+          % children(pt.proc.pid))
+    eq(rc, 1, 'exit status after a loop error')
+    check('all workers exited' in pt.log(), 'the master waited for its workers')
 
 
 s.test('-w 2: connections spread over both workers; a killed worker is restarted', t_workers)
@@ -195,4 +219,6 @@ s.test('SIGTERM: open connections are closed when grace_ms runs out', t_grace_ex
 s.test('second SIGTERM closes everything at once', t_second_sigterm)
 s.test('SIGHUP: new connections use the new config, open ones keep working', t_sighup, 1)
 s.test('SIGHUP with -w 2 reaches both workers', t_sighup, 2)
+s.test('master loop error with the janitor as a child: the master still exits',
+       t_master_loop_error)
 s.finish()
