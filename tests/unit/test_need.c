@@ -49,7 +49,7 @@ static void test_fixed_needs(void)
 /* A regex runs only once min_bytes are in; the prefix and min_bytes are the need. */
 static void test_pattern_need(void)
 {
-	struct pt_pattern p = {.name = "p", .prefix = (uint8_t *)"AB", .prefix_len = 2};
+	struct pt_pattern p = { .name = "p", .prefix = (uint8_t *)"AB", .prefix_len = 2 };
 
 	ASSERT_EQ(regcomp(&p.regex, "^AB.*Z", REG_EXTENDED | REG_NOSUB), 0, "regcomp");
 	p.has_regex = true;
@@ -86,7 +86,8 @@ static enum pt_probe dribble(const char *what, const uint8_t *b, size_t len, int
 		if (v != PT_PROBE_AGAIN || k == len)
 			return v;
 		need = f.need > k ? f.need : k + 1;
-		snprintf(msg, sizeof(msg), "%s: need %zu after %zu, flight %zu", what, need, k, len);
+		snprintf(msg, sizeof(msg), "%s: need %zu after %zu, flight %zu", what, need, k,
+			 len);
 		if (!ASSERT_TRUE(need <= len, msg))
 			return PT_PROBE_NEXT;
 		if (need - 1 > k) {
@@ -180,8 +181,8 @@ static void test_other_flights(void)
 /* The shared corpus, where it is (the main checkout's sibling, or $PT_HELLO_CORPUS). */
 static const char *corpus_dir(void)
 {
-	static const char *const cands[] = {"../shared/test-data/tls-hello-corpus",
-					    "../../shared/test-data/tls-hello-corpus"};
+	static const char *const cands[] = { "../shared/test-data/tls-hello-corpus",
+					     "../../shared/test-data/tls-hello-corpus" };
 	const char *env = getenv("PT_HELLO_CORPUS");
 	static char path[600];
 

@@ -322,8 +322,7 @@ static int http_header(const uint8_t *s, size_t n, struct pt_fields *f, struct p
  * §3.2.2 lets the target override Host; a router that saw only one of the
  * two would route by a name the backend may not use, so they must agree).
  */
-static int http_host_again(struct pt_fields *f, const char *host, bool from_target,
-			   bool from_line)
+static int http_host_again(struct pt_fields *f, const char *host, bool from_target, bool from_line)
 {
 	if (from_line)
 		return http_bad(f, "more than one Host header");
