@@ -9,7 +9,13 @@
  * bytes stay queued in the socket, so a level-triggered watch would fire
  * forever; with EPOLLET we wake only when new bytes (or a FIN) arrive, and
  * re-peek the whole window into the worker's scratch buffer. No per-
- * connection buffer exists at any point.
+ * connection buffer exists at any point. So that a client sending its first
+ * bytes one at a time cannot make each byte cost a peek and a parse of the
+ * whole window, a round that ends in AGAIN sets SO_RCVLOWAT to the bytes
+ * the detectors need (tcp_poll() reports EPOLLIN only from there on; a FIN,
+ * an RST and our deadline still wake us), and after PT_DETECT_EXACT_ROUNDS
+ * rounds at least doubles it. Detection ends with the default low-water
+ * mark back: the data planes (sockmap's psock data_ready) rely on it.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -18,7 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -31,6 +39,13 @@
 #include "upstream.h"
 #include "worker.h"
 
+/*
+ * Detection rounds that wait for exactly the bytes the detectors ask for;
+ * later ones wait for at least twice the window seen, so a dribbling client
+ * costs O(log window) further rounds (a real client's head arrives in a few
+ * segments; a slower one is still decided at the deadline, on all its bytes).
+ */
+#define PT_DETECT_EXACT_ROUNDS 16
 
 static struct pt_listener_stats *lstats(struct pt_conn *c)
 {
@@ -475,6 +490,8 @@ static bool detect_decide(struct pt_conn *c, size_t len, bool timed_out, bool eo
 	bool full = len >= c->lcfg->max_bytes;
 	enum pt_probe v;
 
+	c->rounds++;
+	pt_stat_add(&lstats(c)->detect_rounds, 1);
 	v = pt_detect(cfg->patterns, cfg->n_patterns, c->w->window, len, false, &c->fields);
 	if (v == PT_PROBE_AGAIN) {
 		if (!timed_out && !eof && !full)
@@ -486,10 +503,54 @@ static bool detect_decide(struct pt_conn *c, size_t len, bool timed_out, bool eo
 	}
 	c->detected = true;
 	pt_stat_add(&lstats(c)->detected[c->fields.proto], 1);
-	pr_debug(PROBE, "#%llu: %s after %zu bytes%s%s", (unsigned long long)c->id,
-		 pt_proto_name(c->fields.proto), len, c->fields.reason[0] ? ": " : "",
+	pr_debug(PROBE, "#%llu: %s after %zu bytes, %u rounds%s%s", (unsigned long long)c->id,
+		 pt_proto_name(c->fields.proto), len, c->rounds, c->fields.reason[0] ? ": " : "",
 		 c->fields.reason);
 	return true;
+}
+
+/* Set the client socket's receive low-water mark if it changes; 1 is the default. */
+static void set_lowat(struct pt_conn *c, uint32_t lowat)
+{
+	int v = (int)lowat;
+
+	if (lowat == (c->lowat ? c->lowat : 1))
+		return;
+	if (setsockopt(c->cli.fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == -1) {
+		pr_debug(CONN, "#%llu: SO_RCVLOWAT %u: %s", (unsigned long long)c->id, lowat,
+			 strerror(errno));
+		return;
+	}
+	c->lowat = lowat;
+}
+
+/*
+ * The round over len bytes said AGAIN: wait for what the detectors need
+ * (at least one more byte, at least twice len once the exact rounds are
+ * spent, at most the window).
+ */
+static void detect_wait(struct pt_conn *c, size_t len)
+{
+	size_t need = c->fields.need > len ? c->fields.need : len + 1;
+
+	if (c->rounds >= PT_DETECT_EXACT_ROUNDS && need < 2 * len)
+		need = 2 * len;
+	if (need > c->lcfg->max_bytes)
+		need = c->lcfg->max_bytes;
+	c->need = need;
+	set_lowat(c, need);
+}
+
+/* Fewer bytes queued than the next round needs (SIOCINQ, no peek)? */
+static bool too_few_queued(const struct pt_conn *c)
+{
+	int avail;
+
+	if (c->need <= c->seen + 1)
+		return false;
+	if (ioctl(c->cli.fd, SIOCINQ, &avail) == -1)
+		return false;
+	return (uint32_t)avail < c->need;
 }
 
 /* Peek at the window and run one detection round. */
@@ -498,6 +559,8 @@ static void detect_round(struct pt_conn *c, bool timed_out)
 	ssize_t n;
 	bool eof = false;
 
+	if (!timed_out && !c->cli_rdhup && too_few_queued(c))
+		return;
 	n = recv(c->cli.fd, c->w->window, c->lcfg->max_bytes, MSG_PEEK | MSG_DONTWAIT);
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EINTR) {
@@ -512,11 +575,15 @@ static void detect_round(struct pt_conn *c, bool timed_out)
 	 * readers (and sanitizer interceptors of regexec) inside the bytes. */
 	c->w->window[n] = 0;
 	eof = eof || c->cli_rdhup;
-	if (!timed_out && !eof && (size_t)n == c->seen && (size_t)n < c->lcfg->max_bytes)
+	if (!timed_out && !eof && (size_t)n < c->lcfg->max_bytes &&
+	    ((size_t)n == c->seen || (size_t)n < c->need))
 		return;
 	c->seen = n;
-	if (!detect_decide(c, n, timed_out, eof))
+	if (!detect_decide(c, n, timed_out, eof)) {
+		detect_wait(c, n);
 		return;
+	}
+	set_lowat(c, 1);
 	route_step(c);
 	if (c->state == PT_CS_DETECTING)
 		pt_conn_close(c, PT_END_NO_ROUTE);

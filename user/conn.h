@@ -57,6 +57,9 @@ struct pt_conn {
 	uint64_t t_start;		/* ms, monotonic */
 	uint64_t t_last;		/* last byte relayed, for the idle timeout */
 	uint32_t seen;			/* window bytes at the last detection round */
+	uint32_t need;			/* window bytes the next detection round waits for */
+	uint32_t lowat;			/* SO_RCVLOWAT set on the client socket, 0: default */
+	uint32_t rounds;		/* detection rounds run */
 	bool cli_rdhup;			/* client FIN seen while detecting */
 	bool detected;			/* detection finished (fields final) */
 	bool src_held;			/* counted in the per-source table */

@@ -315,6 +315,7 @@ static cJSON *listener_stats(const struct pt_listener_cfg *lc, int idx,
 	cJSON_AddNumberToObject(o, "no_route", (double)ld64(&ls->ended[PT_END_NO_ROUTE]));
 	cJSON_AddNumberToObject(o, "upstream_failures",
 				(double)ld64(&ls->ended[PT_END_UPSTREAM_FAILED]));
+	cJSON_AddNumberToObject(o, "detect_rounds", (double)ld64(&ls->detect_rounds));
 	p = cJSON_AddObjectToObject(o, "detected");
 	for (int i = 0; p && i < PT_PROTO_MAX; i++)
 		cJSON_AddNumberToObject(p, pt_proto_name(i), (double)ld64(&ls->detected[i]));

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +43,12 @@ enum pt_probe pt_detect_need(struct pt_fields *f, bool final, const char *why)
 	return pt_detect_fail(f, "%s", why);
 }
 
+enum pt_probe pt_detect_want(struct pt_fields *f, bool final, size_t need, const char *why)
+{
+	f->need = need > UINT32_MAX ? UINT32_MAX : (uint32_t)need;
+	return pt_detect_need(f, final, why);
+}
+
 /*
  * Keep the reason of a detector that said NEXT if it is the first one of its
  * kind: a built-in detector's reason ("tls: session id longer than 32 bytes")
@@ -57,7 +64,7 @@ static void keep_reason(char *dst, const struct pt_fields *tmp)
 /*
  * Fold one detector's verdict into the round: true when the round is decided
  * (MATCH, or AGAIN before the deadline), with *res set and, on MATCH, f
- * holding the detector's fields.
+ * holding the detector's fields; on AGAIN f holds only the detector's need.
  */
 static bool decided(enum pt_probe v, const struct pt_fields *tmp, bool final, enum pt_probe *res,
 		    struct pt_fields *f, char *reason)
@@ -69,6 +76,7 @@ static bool decided(enum pt_probe v, const struct pt_fields *tmp, bool final, en
 	}
 	if (v == PT_PROBE_AGAIN && !final) {
 		pt_fields_init(f);
+		f->need = tmp->need;
 		*res = PT_PROBE_AGAIN;
 		return true;
 	}

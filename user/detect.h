@@ -10,7 +10,12 @@
  *                   in f->reason; a malformed ClientHello is never "TLS
  *                   without SNI")
  *   PT_PROBE_MATCH  this protocol; its fields are filled in
- *   PT_PROBE_AGAIN  cannot tell yet, more bytes needed
+ *   PT_PROBE_AGAIN  cannot tell yet, more bytes needed; f->need says how
+ *                   many bytes the window must hold before a MATCH is
+ *                   possible (0: one more byte may do), so the caller need
+ *                   not run the round again before (conn.c sets
+ *                   SO_RCVLOWAT). A NEXT for malformed input may be
+ *                   possible earlier; it is then found at the deadline.
  *
  * pt_detect() runs the user patterns (config order) and then the built-in
  * detectors (fixed order) and decides when one matches and every detector
@@ -53,10 +58,12 @@ struct pt_fields {
 	bool path_truncated;		/* HTTP: path longer than PT_PATH_MAX - 1 */
 	char method[16];		/* HTTP: request method */
 	char host[PT_NAME_MAX + 1];	/* HTTP: Host without port, lower-case; SOCKS4a: host */
-	char path[PT_PATH_MAX];		/* HTTP: request target path */
+	char path[PT_PATH_MAX];		/* HTTP: request target path, as sent */
+	char npath[PT_PATH_MAX];	/* HTTP: path normalised (pt_path_normalise), for routing */
 	char banner[64];		/* SSH: software version from the identification string */
 	uint16_t port;			/* SOCKS4: destination port */
 	char reason[PT_REASON_MAX];	/* NEXT: why, for the log ("tls: bad extension length") */
+	uint32_t need;			/* AGAIN: window bytes a MATCH needs at least, 0: len + 1 */
 };
 
 /* A user-defined detector: a byte prefix and/or an extended regex. */
@@ -67,7 +74,7 @@ struct pt_pattern {
 	bool has_regex;
 	regex_t regex;		/* compiled with REG_EXTENDED | REG_NOSUB */
 	char *regex_src;
-	size_t min_bytes;	/* regex: say NEXT only once this many bytes are in */
+	size_t min_bytes;	/* regex: run only once this many bytes are in (or final) */
 };
 
 /* One built-in detector. */
@@ -111,11 +118,23 @@ bool pt_is_valid_hostname(const char *name, size_t len);
 enum pt_probe pt_detect_fail(struct pt_fields *f, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 enum pt_probe pt_detect_need(struct pt_fields *f, bool final, const char *why);
+/* pt_detect_need() that also records @need, the window bytes a MATCH needs at least. */
+enum pt_probe pt_detect_want(struct pt_fields *f, bool final, size_t need, const char *why);
 /*
  * Validate src[0..len) with pt_is_valid_hostname() and copy it lower-cased
  * and NUL-terminated into dst (at least PT_NAME_MAX + 1 bytes). Returns 0 or
  * -EINVAL (dst untouched).
  */
 int pt_hostname_copy(char *dst, const char *src, size_t len);
+
+/*
+ * Normalise the HTTP path in[0..n) (origin-form, starting with '/') into
+ * out, which has room for n + 2 bytes: percent-encoded unreserved
+ * characters decoded and other escapes' hex upper-cased (RFC 3986 §6.2.2),
+ * runs of '/' collapsed to one, "." and ".." segments resolved (§5.2.4,
+ * never above the root). The query, from the first '?', is copied as is.
+ * Returns the length written (out is NUL-terminated).
+ */
+size_t pt_path_normalise(const char *in, size_t n, char *out);
 
 #endif /* __PT_DETECT_H */

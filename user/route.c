@@ -2,7 +2,8 @@
 /*
  * Routing: the first route whose every condition holds wins. Conditions on
  * the client address are checked at once; conditions on the protocol wait
- * until detection has finished.
+ * until detection has finished. path_prefix compares the normalised path
+ * (pt_path_normalise), not the bytes the client sent.
  */
 #include <string.h>
 
@@ -76,7 +77,7 @@ static bool proto_ok(const struct pt_route *r, const struct pt_fields *f)
 		       any_alpn_offered(&r->alpn, f);
 	case PT_MATCH_HTTP:
 		return f->proto == PT_PROTO_HTTP && any_name_matches(&r->host, f->host) &&
-		       any_path_prefix(&r->path_prefix, f->path);
+		       any_path_prefix(&r->path_prefix, f->npath);
 	case PT_MATCH_HTTP2:
 		return f->proto == PT_PROTO_HTTP2;
 	case PT_MATCH_SSH:

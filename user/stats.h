@@ -50,6 +50,7 @@ struct pt_listener_stats {
 	uint64_t over_source_limit;	/* closed at accept: max_connections_per_source */
 	uint64_t untracked_sources;	/* let in uncounted: the per-source table was full */
 	uint64_t detected[PT_PROTO_MAX];
+	uint64_t detect_rounds;		/* detection rounds run (pt_detect over the window) */
 	uint64_t ended[PT_END_MAX];
 	uint64_t bytes[2];		/* PT_DIR_UP, PT_DIR_DOWN */
 };

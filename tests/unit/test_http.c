@@ -93,13 +93,13 @@ static void test_bad_host(void)
 
 static void test_absolute_form(void)
 {
-	expect_http("GET http://Proxy.Example:8080/a/b?c=d HTTP/1.1\r\nHost: other.example\r\n\r\n",
+	expect_http("GET http://Proxy.Example:8080/a/b?c=d HTTP/1.1\r\nHost: proxy.example\r\n\r\n",
 		    "GET", "proxy.example", "/a/b?c=d");
-	expect_http("GET https://user:pw@secure.example/x HTTP/1.1\r\n", "GET", "secure.example",
-		    "/x");
-	expect_http("GET http://bare.example HTTP/1.1\r\n", "GET", "bare.example", "/");
-	expect_http("GET http://q.example?x=1 HTTP/1.1\r\n", "GET", "q.example", "/?x=1");
-	expect_http("GET http://[::1]:81/v6 HTTP/1.1\r\n", "GET", "::1", "/v6");
+	expect_http("GET https://user:pw@secure.example/x HTTP/1.1\r\n\r\n", "GET",
+		    "secure.example", "/x");
+	expect_http("GET http://bare.example HTTP/1.1\r\n\r\n", "GET", "bare.example", "/");
+	expect_http("GET http://q.example?x=1 HTTP/1.1\r\n\r\n", "GET", "q.example", "/?x=1");
+	expect_http("GET http://[::1]:81/v6 HTTP/1.1\r\n\r\n", "GET", "::1", "/v6");
 	expect_next("GET http:///nohost HTTP/1.1\r\n\r\n", false, "http: bad request target");
 	expect_next("GET 1http://x.example/ HTTP/1.1\r\n\r\n", false, "bad request target");
 	expect_next("GET example.com HTTP/1.1\r\n\r\n", false, "bad request target");
@@ -107,9 +107,12 @@ static void test_absolute_form(void)
 
 static void test_connect_and_asterisk(void)
 {
-	expect_http("CONNECT Tunnel.Example:443 HTTP/1.1\r\n", "CONNECT", "tunnel.example", "");
-	expect_http("CONNECT [2001:db8::2]:443 HTTP/1.1\r\nHost: x\r\n\r\n", "CONNECT",
-		    "2001:db8::2", "");
+	expect_http("CONNECT Tunnel.Example:443 HTTP/1.1\r\n\r\n", "CONNECT", "tunnel.example",
+		    "");
+	expect_http("CONNECT [2001:db8::2]:443 HTTP/1.1\r\nHost: [2001:db8::2]:443\r\n\r\n",
+		    "CONNECT", "2001:db8::2", "");
+	expect_next("CONNECT [2001:db8::2]:443 HTTP/1.1\r\nHost: x\r\n\r\n", false,
+		    "http: Host disagrees with the request target");
 	expect_next("CONNECT /path HTTP/1.1\r\n\r\n", false, "bad request target");
 	expect_http("OPTIONS * HTTP/1.1\r\nHost: opt.example\r\n\r\n", "OPTIONS", "opt.example",
 		    "*");
@@ -129,16 +132,20 @@ static void test_http10_without_host(void)
 	ASSERT_STRSTR(f.reason, "http: truncated headers", "reason");
 }
 
-/* The complete Host line decides; the rest of the head is not awaited. */
+/*
+ * The end of the head decides, not the Host line: a second Host could
+ * follow. At final (deadline, full window) a cut head with one Host matches.
+ */
 static void test_split_headers(void)
 {
 	const char *req =
 		"GET /p HTTP/1.1\r\nAccept: */*\r\nHost: split.example\r\nCookie: a=b\r\n\r\n";
 	size_t host_end = strstr(req, "split.example\r\n") - req + strlen("split.example\r\n");
+	size_t n = strlen(req);
 	char what[32];
 
-	for (size_t k = 0; k < strlen(req); k++) {
-		enum pt_probe want = k < host_end ? PT_PROBE_AGAIN : PT_PROBE_MATCH;
+	for (size_t k = 0; k <= n; k++) {
+		enum pt_probe want = k < n ? PT_PROBE_AGAIN : PT_PROBE_MATCH;
 
 		snprintf(what, sizeof(what), "prefix %zu", k);
 		if (!ASSERT_EQ(http_n(req, k, false), want, what))
@@ -147,6 +154,86 @@ static void test_split_headers(void)
 			ASSERT_STREQ(f.host, "split.example", what);
 	}
 	ASSERT_EQ(http_n(req, host_end - 1, true), PT_PROBE_NEXT, "Host line cut at final");
+	ASSERT_EQ(http_n(req, host_end, true), PT_PROBE_MATCH, "Host line whole at final");
+	ASSERT_STREQ(f.host, "split.example", "host at final");
+}
+
+/* Two Host lines, or a Host that names another host than the target: unknown. */
+static void test_host_smuggling(void)
+{
+	expect_next("GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n", false,
+		    "http: more than one Host header");
+	expect_next("GET / HTTP/1.1\r\nHost: a.example\r\nX: y\r\nhost: a.example\r\n\r\n",
+		    false, "http: more than one Host header");
+	expect_next("GET http://a.example/ HTTP/1.1\r\nHost: b.example\r\n\r\n", false,
+		    "http: Host disagrees with the request target");
+	expect_next("GET http://a.example/ HTTP/1.1\r\nHost: a.example\r\nHost: a.example\r\n\r\n",
+		    false, "http: more than one Host header");
+	/* The same host, another port or case: one host. */
+	expect_http("GET http://a.example:8080/x HTTP/1.1\r\nHost: A.Example\r\n\r\n", "GET",
+		    "a.example", "/x");
+	/* A second Host after the first stays AGAIN until the head ends. */
+	ASSERT_EQ(http("GET / HTTP/1.1\r\nHost: a.example\r\n", false), PT_PROBE_AGAIN,
+		  "one Host, head open");
+}
+
+/* path_prefix sees the normalised path; the log keeps what was sent. */
+static void test_normalised_path(void)
+{
+	static const char *const cases[][2] = {
+		{"/admin", "/admin"},
+		{"//admin", "/admin"},
+		{"/%61dmin", "/admin"},
+		{"/%2e/admin", "/admin"},
+		{"/x/../admin", "/admin"},
+		{"/x/%2E%2E/admin", "/admin"},
+		{"/./admin/.", "/admin/"},
+		{"/a/b/..", "/a/"},
+		{"/../../admin", "/admin"},
+		{"///", "/"},
+		{"/a//b/", "/a/b/"},
+		{"/a%2fb", "/a%2Fb"},
+		{"/a%zz", "/a%zz"},
+		{"/a%4", "/a%4"},
+		{"/%7e/%41", "/~/A"},
+		{"/a/../b?x=/../y", "/b?x=/../y"},
+		{"/..?q", "/?q"},
+	};
+	char req[256], out[64];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ASSERT_EQ(pt_path_normalise(cases[i][0], strlen(cases[i][0]), out),
+			  strlen(cases[i][1]), cases[i][0]);
+		ASSERT_STREQ(out, cases[i][1], cases[i][0]);
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: n.example\r\n\r\n",
+			 cases[i][0]);
+		if (!ASSERT_EQ(http(req, false), PT_PROBE_MATCH, req))
+			continue;
+		ASSERT_STREQ(f.path, cases[i][0], "path as sent");
+		ASSERT_STREQ(f.npath, cases[i][1], "npath");
+	}
+	expect_http("GET http://a.example//x/../admin HTTP/1.1\r\n\r\n", "GET", "a.example",
+		    "//x/../admin");
+	ASSERT_STREQ(f.npath, "/admin", "absolute-form npath");
+	expect_http("OPTIONS * HTTP/1.1\r\nHost: o.example\r\n\r\n", "OPTIONS", "o.example",
+		    "*");
+	ASSERT_STREQ(f.npath, "*", "asterisk npath");
+}
+
+/* A ".." past PT_PATH_MAX still counts: the whole path is normalised, then cut. */
+static void test_normalised_long_path(void)
+{
+	static char req[2048];
+	int n;
+
+	n = snprintf(req, sizeof(req), "GET /public/");
+	memset(req + n, 'a', 600);
+	n += 600;
+	n += snprintf(req + n, sizeof(req) - n, "/../../admin HTTP/1.1\r\nHost: l.example\r\n\r\n");
+	if (!ASSERT_EQ(http(req, false), PT_PROBE_MATCH, "long path"))
+		return;
+	ASSERT_TRUE(f.path_truncated, "path cut for the log");
+	ASSERT_STREQ(f.npath, "/admin", "npath resolved over the whole path");
 }
 
 static void test_method_decides_early(void)
@@ -274,6 +361,9 @@ int main(void)
 	RUN_TEST(test_connect_and_asterisk);
 	RUN_TEST(test_http10_without_host);
 	RUN_TEST(test_split_headers);
+	RUN_TEST(test_host_smuggling);
+	RUN_TEST(test_normalised_path);
+	RUN_TEST(test_normalised_long_path);
 	RUN_TEST(test_method_decides_early);
 	RUN_TEST(test_bad_request_line);
 	RUN_TEST(test_long_request_line);

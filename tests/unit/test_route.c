@@ -99,6 +99,7 @@ static const struct pt_fields *http(const char *host, const char *path)
 
 	snprintf(f->host, sizeof(f->host), "%s", host);
 	snprintf(f->path, sizeof(f->path), "%s", path);
+	pt_path_normalise(path, strlen(path), f->npath);
 	snprintf(f->method, sizeof(f->method), "GET");
 	return f;
 }
@@ -241,6 +242,27 @@ static void test_http_host_path(void)
 	pt_config_put(cfg);
 }
 
+/* path_prefix compares the normalised path: no spelling of /admin slips past a reject. */
+static void test_path_normalised(void)
+{
+	static const char *const spellings[] = {"/admin", "//admin", "/%61dmin", "/x/../admin",
+						"/./admin/", "/%2E%2e/admin?x", "///admin//a"};
+	struct pt_config *cfg = parse_routes(
+		NULL, REJECT("deny", "'protocol': 'http', 'path_prefix': '/admin'"),
+		R("http", "'protocol': 'http'"), NULL);
+
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++)
+		ASSERT_STREQ(route_of(cfg, "192.0.2.1", http("h.example", spellings[i]), true),
+			     "deny", spellings[i]);
+	ASSERT_STREQ(route_of(cfg, "192.0.2.1", http("h.example", "/public/admin"), true), "http",
+		     "/admin deeper down");
+	ASSERT_STREQ(route_of(cfg, "192.0.2.1", http("h.example", "/a%2Fdmin"), true), "http",
+		     "an encoded slash is no slash");
+	pt_config_put(cfg);
+}
+
 static void test_protocols(void)
 {
 	struct pt_config *cfg = parse_routes(
@@ -373,6 +395,7 @@ int main(void)
 	RUN_TEST(test_first_match_wins);
 	RUN_TEST(test_tls_sni_alpn);
 	RUN_TEST(test_http_host_path);
+	RUN_TEST(test_path_normalised);
 	RUN_TEST(test_protocols);
 	RUN_TEST(test_cidr);
 	RUN_TEST(test_pending);

@@ -5,11 +5,15 @@
  *
  * HTTP/1.x: "METHOD SP target SP HTTP/1.d" then header lines. The method
  * decides early (NEXT as soon as the prefix cannot be one of ours); the
- * verdict waits for a complete Host line or the end of the head. The host
- * comes, in this order, from the target's authority (absolute-form, which
- * RFC 9112 §3.2.2 says overrides Host, and CONNECT's authority-form), from
- * the Host header, or is empty (HTTP/1.0 without Host). Lines may end in
- * CRLF or a bare LF (RFC 9112 §2.2 lets a recipient accept it).
+ * verdict waits for the end of the head, so that a second Host line is
+ * seen. The host comes from the target's authority (absolute-form and
+ * CONNECT's authority-form) or the Host header, which must then name the
+ * same host; two Host lines, or a disagreeing one, make the request NEXT
+ * (unknown): a backend might route by the one we did not. No Host at all
+ * (HTTP/1.0) gives an empty host. Lines may end in CRLF or a bare LF (RFC
+ * 9112 §2.2 lets a recipient accept it). The path is kept as sent and
+ * normalised (path.c) for path_prefix. Only the first request of a
+ * connection is read.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,7 +32,7 @@ enum pt_probe pt_probe_http2(const uint8_t *buf, size_t len, bool final, struct 
 	if (memcmp(buf, h2_preface, n))
 		return PT_PROBE_NEXT;
 	if (len < plen)
-		return pt_detect_need(f, final, "http2: truncated preface");
+		return pt_detect_want(f, final, plen, "http2: truncated preface");
 	return PT_PROBE_MATCH;
 }
 
@@ -63,16 +67,37 @@ static enum pt_probe http_method(const uint8_t *buf, size_t len, size_t *mlen)
 	return prefix ? PT_PROBE_AGAIN : PT_PROBE_NEXT;
 }
 
-static void http_set_path(struct pt_fields *f, const char *lead, const uint8_t *s, size_t n)
+/* Copy s[0..n) after lead into dst (PT_PATH_MAX bytes); true if it had to be cut. */
+static bool http_copy_path(char *dst, const char *lead, const void *s, size_t n)
 {
 	size_t l = strlen(lead), max = PT_PATH_MAX - 1 - l;
+	bool cut = n > max;
 
-	memcpy(f->path, lead, l);
-	f->path_truncated = n > max;
-	if (n > max)
+	memcpy(dst, lead, l);
+	if (cut)
 		n = max;
-	memcpy(f->path + l, s, n);
-	f->path[l + n] = '\0';
+	memcpy(dst + l, s, n);
+	dst[l + n] = '\0';
+	return cut;
+}
+
+/*
+ * The path as sent (for the log) and normalised (for path_prefix). The
+ * whole path is normalised before it is cut to PT_PATH_MAX, so a ".."
+ * beyond the cut cannot leave a prefix standing that the backend removes.
+ */
+static void http_set_path(struct pt_fields *f, const char *lead, const uint8_t *s, size_t n)
+{
+	static char norm[PT_WINDOW_MAX + 2]; /* workers are single-threaded */
+	size_t nn;
+
+	f->path_truncated = http_copy_path(f->path, lead, s, n);
+	if (lead[0] || !n || s[0] != '/') {
+		http_copy_path(f->npath, lead, s, n);
+		return;
+	}
+	nn = pt_path_normalise((const char *)s, n, norm);
+	http_copy_path(f->npath, "", norm, nn);
 }
 
 /* A port: empty (RFC 3986 allows it) or up to 65535. */
@@ -264,9 +289,10 @@ static bool is_tchar(uint8_t c)
 
 /*
  * One complete header line s[0..n) (line end removed). Returns 1 if it was
- * a good Host line (host set), 0 for any other good line, -EINVAL if bad.
+ * a good Host line (its host in *host), 0 for any other good line, -EINVAL
+ * if bad.
  */
-static int http_header(const uint8_t *s, size_t n, struct pt_fields *f)
+static int http_header(const uint8_t *s, size_t n, struct pt_fields *f, struct pt_fields *host)
 {
 	const uint8_t *colon = memchr(s, ':', n);
 	size_t name, v, e;
@@ -285,20 +311,76 @@ static int http_header(const uint8_t *s, size_t n, struct pt_fields *f)
 		;
 	for (e = n; e > v && (s[e - 1] == ' ' || s[e - 1] == '\t'); e--)
 		;
-	if (http_set_host(f, s + v, e - v))
+	if (http_set_host(host, s + v, e - v))
 		return http_bad(f, "invalid Host");
 	return 1;
 }
 
 /*
- * MATCH once the request line is good and the host is known: from the
- * target, from a complete Host line, or (empty) at the end of the head.
+ * A Host line when the host is already known: from an earlier Host line
+ * (two Host lines: RFC 9112 §3.2 says 400) or from the target (RFC 9112
+ * §3.2.2 lets the target override Host; a router that saw only one of the
+ * two would route by a name the backend may not use, so they must agree).
+ */
+static int http_host_again(struct pt_fields *f, const char *host, bool from_target, bool from_line)
+{
+	if (from_line)
+		return http_bad(f, "more than one Host header");
+	if (from_target && strcmp(f->host, host))
+		return http_bad(f, "Host disagrees with the request target");
+	return 0;
+}
+
+/*
+ * Read the header lines from buf[pos..len) to the end of the head. Returns 0
+ * at the end of the head, -EAGAIN before it, -EINVAL (reason set) on a bad
+ * line or a second, or disagreeing, Host.
+ */
+static int http_headers(const uint8_t *buf, size_t len, size_t pos, struct pt_fields *f,
+			bool from_target)
+{
+	static struct pt_fields host; /* workers are single-threaded */
+	bool from_line = false;
+	const uint8_t *lf;
+	size_t n;
+	int err;
+
+	for (;; pos = lf - buf + 1) {
+		lf = memchr(buf + pos, '\n', len - pos);
+		if (!lf)
+			return -EAGAIN;
+		n = lf - buf - pos;
+		if (n && buf[pos + n - 1] == '\r')
+			n--;
+		if (!n)
+			return 0;
+		err = http_header(buf + pos, n, f, &host);
+		if (err <= 0) {
+			if (err)
+				return err;
+			continue;
+		}
+		if (from_target || from_line) {
+			err = http_host_again(f, host.host, from_target, from_line);
+			if (err)
+				return err;
+		} else {
+			memcpy(f->host, host.host, sizeof(f->host));
+		}
+		from_line = true;
+	}
+}
+
+/*
+ * MATCH once the request line is good and the whole head is in, with at
+ * most one Host, agreeing with the target's authority if it has one. With
+ * @final set (deadline, window full, client closed) a head cut short is
+ * judged on the lines present.
  */
 enum pt_probe pt_probe_http(const uint8_t *buf, size_t len, bool final, struct pt_fields *f)
 {
 	bool have_host = false;
-	size_t mlen, pos, n;
-	const uint8_t *lf;
+	size_t mlen;
 	enum pt_probe v;
 	long off;
 	int err;
@@ -311,20 +393,11 @@ enum pt_probe pt_probe_http(const uint8_t *buf, size_t len, bool final, struct p
 		return pt_detect_need(f, final, "http: truncated request line");
 	if (off < 0)
 		return PT_PROBE_NEXT;
-	for (pos = off; !have_host; pos = lf - buf + 1) {
-		lf = memchr(buf + pos, '\n', len - pos);
-		if (!lf)
-			return pt_detect_need(f, final, "http: truncated headers");
-		n = lf - buf - pos;
-		if (n && buf[pos + n - 1] == '\r')
-			n--;
-		if (!n)
-			break; /* end of the head, no Host: empty host */
-		err = http_header(buf + pos, n, f);
-		if (err < 0)
-			return PT_PROBE_NEXT;
-		have_host = err;
-	}
+	err = http_headers(buf, len, off, f, have_host);
+	if (err == -EAGAIN && (!final || (!have_host && !f->host[0])))
+		return pt_detect_need(f, final, "http: truncated headers");
+	if (err == -EINVAL)
+		return PT_PROBE_NEXT;
 	f->proto = PT_PROTO_HTTP;
 	return PT_PROBE_MATCH;
 }

@@ -30,7 +30,7 @@ enum pt_probe pt_probe_socks5(const uint8_t *buf, size_t len, bool final, struct
 	if (len >= 1 && buf[0] != 5)
 		return PT_PROBE_NEXT;
 	if (len < 2)
-		return pt_detect_need(f, final, "socks5: truncated greeting");
+		return pt_detect_want(f, final, 2, "socks5: truncated greeting");
 	n = buf[1];
 	if (!n)
 		return pt_detect_fail(f, "socks5: no authentication methods");
@@ -38,7 +38,7 @@ enum pt_probe pt_probe_socks5(const uint8_t *buf, size_t len, bool final, struct
 		if (!socks5_method_ok(buf[i]))
 			return pt_detect_fail(f, "socks5: implausible method 0x%02x", buf[i]);
 	if (len < 2 + n)
-		return pt_detect_need(f, final, "socks5: truncated greeting");
+		return pt_detect_want(f, final, 2 + n, "socks5: truncated greeting");
 	f->proto = PT_PROTO_SOCKS5;
 	return PT_PROBE_MATCH;
 }
@@ -66,7 +66,7 @@ enum pt_probe pt_probe_socks4(const uint8_t *buf, size_t len, bool final, struct
 	if ((len >= 1 && buf[0] != 4) || (len >= 2 && buf[1] != 1 && buf[1] != 2))
 		return PT_PROBE_NEXT;
 	if (len < 9)
-		return pt_detect_need(f, final, "socks4: truncated request");
+		return pt_detect_want(f, final, 9, "socks4: truncated request");
 	uid_end = socks4_string(buf, len, 8);
 	if (uid_end < 0)
 		return pt_detect_fail(f, "socks4: user id longer than 255 bytes");

@@ -28,7 +28,7 @@ static void ssh_banner(const uint8_t *s, size_t n, struct pt_fields *f)
 /* MATCH on a full prefix, AGAIN on a part of one, NEXT otherwise. */
 enum pt_probe pt_probe_ssh(const uint8_t *buf, size_t len, bool final, struct pt_fields *f)
 {
-	bool prefix = false;
+	size_t need = 0;
 
 	for (size_t i = 0; i < sizeof(ssh_prefixes) / sizeof(ssh_prefixes[0]); i++) {
 		size_t n = strlen(ssh_prefixes[i]);
@@ -38,11 +38,11 @@ enum pt_probe pt_probe_ssh(const uint8_t *buf, size_t len, bool final, struct pt
 			f->proto = PT_PROTO_SSH;
 			return PT_PROBE_MATCH;
 		}
-		if (len < n && !memcmp(buf, ssh_prefixes[i], len))
-			prefix = true;
+		if (len < n && !memcmp(buf, ssh_prefixes[i], len) && (!need || n < need))
+			need = n;
 	}
-	if (!prefix && len >= 4 && !memcmp(buf, "SSH-", 4))
+	if (!need && len >= 4 && !memcmp(buf, "SSH-", 4))
 		return pt_detect_fail(f, "ssh: unsupported protocol version");
-	return prefix ? pt_detect_need(f, final, "ssh: truncated identification string")
-		      : PT_PROBE_NEXT;
+	return need ? pt_detect_want(f, final, need, "ssh: truncated identification string")
+		    : PT_PROBE_NEXT;
 }

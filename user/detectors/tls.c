@@ -407,7 +407,7 @@ static enum pt_probe tls_probe_sslv2(const uint8_t *b, size_t len, bool final, s
 	if (len >= 5 && b[3] == 0 && b[4] != 2)
 		return PT_PROBE_NEXT;
 	if (len < 11)
-		return pt_detect_need(f, final, "tls: truncated SSLv2 ClientHello");
+		return pt_detect_want(f, final, 11, "tls: truncated SSLv2 ClientHello");
 	rlen = (size_t)(b[0] & 0x7f) << 8 | b[1];
 	cs = b[5] << 8 | b[6];
 	sid = b[7] << 8 | b[8];
@@ -416,12 +416,39 @@ static enum pt_probe tls_probe_sslv2(const uint8_t *b, size_t len, bool final, s
 	    rlen != 9 + cs + sid + ch)
 		return pt_detect_fail(f, "tls: bad SSLv2 ClientHello lengths");
 	if (len < 2 + rlen)
-		return pt_detect_need(f, final, "tls: truncated SSLv2 ClientHello");
+		return pt_detect_want(f, final, 2 + rlen, "tls: truncated SSLv2 ClientHello");
 	f->tls_sslv2 = true;
 	f->tls_version = b[3] << 8 | b[4];
 	f->tls_max_version = f->tls_version;
 	f->proto = PT_PROTO_TLS;
 	return PT_PROBE_MATCH;
+}
+
+/*
+ * The fewest bytes of buf a whole ClientHello needs, given that the first
+ * @got handshake bytes of the len present sit in tls_scratch: the rest of
+ * the record being read, and if the hello goes on past it, one more record
+ * header and the hello's missing bytes. Before the handshake header is in,
+ * the hello counts as its 4-byte header.
+ */
+static size_t tls_need(const uint8_t *buf, size_t len, size_t got)
+{
+	size_t hello = TLS_HS_HDR, off = 0, rlen, before;
+
+	if (got >= TLS_HS_HDR)
+		hello += (size_t)tls_scratch[1] << 16 | tls_scratch[2] << 8 | tls_scratch[3];
+	while (len - off >= TLS_REC_HDR) {
+		rlen = buf[off + 3] << 8 | buf[off + 4];
+		if (off + TLS_REC_HDR + rlen > len)
+			break;
+		off += TLS_REC_HDR + rlen;
+	}
+	if (len - off < TLS_REC_HDR) /* between records: all of got is before off */
+		return off + TLS_REC_HDR + (hello > got ? hello - got : 1);
+	before = got - (len - off - TLS_REC_HDR);
+	if (before + rlen >= hello)
+		return off + TLS_REC_HDR + (hello - before);
+	return off + TLS_REC_HDR + rlen + TLS_REC_HDR + (hello - before - rlen);
 }
 
 /* Only a MATCH reports fields: drop what a partial parse left behind. */
@@ -455,7 +482,8 @@ enum pt_probe pt_probe_tls(const uint8_t *buf, size_t len, bool final, struct pt
 	if (!err)
 		err = tls_parse_hello(tls_scratch, n, f);
 	if (err == -EAGAIN)
-		return tls_no_match(f, pt_detect_need(f, final, "tls: truncated ClientHello"));
+		return tls_no_match(f, pt_detect_want(f, final, tls_need(buf, len, n),
+						      "tls: truncated ClientHello"));
 	if (err)
 		return tls_no_match(f, PT_PROBE_NEXT);
 	f->proto = PT_PROTO_TLS;
