@@ -1,31 +1,129 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Small file-system helpers for cleanup (fsutil.h): removing the pin
- * directory and run files a stopped or crashed instance left behind.
+ * Small file-system helpers (fsutil.h): the instance lock, removing what a
+ * stopped or crashed instance left behind without following a symlink,
+ * and telling whether a directory is safe to put the control socket in.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "passthru-common.h"
 
 void pt_remove_path(const char *path)
 {
-	char sub[PATH_MAX];
 	struct dirent *de;
-	DIR *d = opendir(path);
+	DIR *d;
+	int fd;
 
-	if (!d) {
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		/* Not a directory, or a symlink: unlink() never follows. */
 		unlink(path);
 		return;
 	}
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-		unlink(sub);
+		unlinkat(fd, de->d_name, 0);
 	}
 	closedir(d);
 	rmdir(path);
+}
+
+/* The pid written in a lock file by its holder, 0 if none is readable. */
+static pid_t lock_holder(int fd)
+{
+	char buf[24] = "";
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	return n > 0 ? (pid_t)atoi(buf) : 0;
+}
+
+int pt_instance_lock(const char *instance, pid_t *holder)
+{
+	char path[PATH_MAX], pid[24];
+	struct stat st;
+	int fd, err, n;
+
+	*holder = 0;
+	if (mkdir(PT_RUN_DIR, 0755) && errno != EEXIST)
+		return -errno;
+	pt_lock_path(path, sizeof(path), instance);
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd == -1)
+		return -errno;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		err = -EINVAL;
+		goto out_close;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		*holder = lock_holder(fd);
+		goto out_close;
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)n, 0) != n) {
+		err = -errno;
+		goto out_close;
+	}
+	return fd;
+out_close:
+	close(fd);
+	return err;
+}
+
+/* Is @st a directory that only its owner, root or @uid, may change? */
+static bool dir_is_private(const struct stat *st, uid_t uid, bool sticky_ok)
+{
+	if (st->st_uid != 0 && st->st_uid != uid)
+		return false;
+	if (!(st->st_mode & (S_IWGRP | S_IWOTH)))
+		return true;
+	return sticky_ok && st->st_uid == 0 && (st->st_mode & S_ISVTX);
+}
+
+int pt_dir_check_private(const char *file, uid_t uid, char *why, size_t size)
+{
+	char dir[PATH_MAX], real[PATH_MAX], *slash;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", file);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return -EINVAL;
+	slash[slash == dir] = 0;
+	if (!realpath(dir, real)) {
+		snprintf(why, size, "directory %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	for (bool parent = true;; parent = false) {
+		if (stat(real, &st)) {
+			snprintf(why, size, "directory %s: %s", real, strerror(errno));
+			return -errno;
+		}
+		if (!dir_is_private(&st, uid, !parent)) {
+			snprintf(why, size,
+				 "directory %s (owner uid %d, mode %04o) can be changed by other users",
+				 real, (int)st.st_uid, (unsigned int)(st.st_mode & 07777));
+			return -EPERM;
+		}
+		slash = strrchr(real, '/');
+		if (!slash || !real[1])
+			return 0;
+		slash[slash == real] = 0;
+	}
 }

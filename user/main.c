@@ -3,10 +3,12 @@
  * passthru: the command line, and the wiring of the parts in start-up
  * order: config, shared counters, listening sockets (listener.c), kernel
  * data plane (bpf_loader.c) or .pairs file (pairs.c), control socket
- * (control.c), dropping privileges, then the workers (master.c).
+ * (control.c), dropping privileges, then the workers (master.c). Before
+ * any of that, the instance lock: one daemon per instance name.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include "bpf_loader.h"
 #include "config.h"
 #include "control.h"
+#include "fsutil.h"
 #include "listener.h"
 #include "log.h"
 #include "master.h"
@@ -162,6 +165,55 @@ static int parse_args(int argc, char **argv, struct pt_opts *o)
 	return 0;
 }
 
+/* The largest send buffer a sockmap listener forces, 0 if none. */
+static unsigned int max_sndbuf(const struct pt_config *cfg)
+{
+	unsigned int v = 0;
+
+	for (int i = 0; i < cfg->n_listeners; i++)
+		if (cfg->listeners[i].data_plane != PT_DP_SPLICE &&
+		    cfg->listeners[i].sockmap_sndbuf > v)
+			v = cfg->listeners[i].sockmap_sndbuf;
+	return v;
+}
+
+/* Own the instance for as long as any of our processes lives (they inherit the descriptor). */
+static int lock_instance(const char *instance)
+{
+	char path[PATH_MAX];
+	pid_t holder;
+	int fd;
+
+	fd = pt_instance_lock(instance, &holder);
+	if (fd >= 0)
+		return 0;
+	pt_lock_path(path, sizeof(path), instance);
+	if (fd == -EBUSY)
+		pr_err(MAIN, "instance %s is already running (pid %d holds %s); "
+		       "use another --instance", instance, (int)holder, path);
+	else
+		pr_err(MAIN, "instance %s: cannot lock %s: %s", instance, path, strerror(-fd));
+	return fd;
+}
+
+/* Give the instance's files to the run-as user, then become it. */
+static int drop_privileges(const struct pt_config *cfg, struct pt_bpf *bpf, uid_t uid, gid_t gid)
+{
+	struct pt_privs_need need = { .map_fd = -1 };
+	int err;
+
+	if (bpf) {
+		err = pt_bpf_chown(bpf, uid, gid);
+		if (err) {
+			pr_err(BPF, "%s: chown to %s: %s", bpf->pin_dir, cfg->user, strerror(-err));
+			return err;
+		}
+		need.map_fd = bpf->meta_fd;
+		need.sndbuf = max_sndbuf(cfg);
+	}
+	return pt_privs_drop(cfg->user, &need);
+}
+
 int main(int argc, char **argv)
 {
 	struct pt_listen_set sets[PT_MAX_WORKERS] = {};
@@ -177,6 +229,8 @@ int main(int argc, char **argv)
 	struct pt_stats *stats = NULL;
 	struct pt_sources *sources = NULL;
 	char pairs[sizeof(bpf_store.pin_dir) + 32] = "";
+	uid_t uid = 0;
+	gid_t gid = 0;
 	int err, rc = 1;
 
 	if (parse_args(argc, argv, &o))
@@ -201,6 +255,10 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	err = pt_config_check_fds(cfg, o.workers);
+	if (!err)
+		err = lock_instance(o.instance);
+	if (!err && cfg->user[0])
+		err = pt_privs_lookup(cfg->user, &uid, &gid);
 	if (err)
 		goto out;
 	stats = pt_stats_create();
@@ -215,7 +273,7 @@ int main(int argc, char **argv)
 	err = pt_bpf_load(cfg, o.instance, o.workers, &bpf_store, &bpf);
 	if (err)
 		goto out;
-	err = pt_control_open(&ctl, cfg, o.instance);
+	err = pt_control_open(&ctl, cfg, o.instance, uid, gid);
 	if (err)
 		goto out;
 	slots = pt_pairs_place(&pf, bpf, pt_bpf_slot_count(cfg, o.workers), o.instance, o.workers,
@@ -225,9 +283,9 @@ int main(int argc, char **argv)
 	ctl.n_workers = o.workers;
 	ctl.stats = stats;
 	if (cfg->user[0]) {
-		const char *cleanup[] = { bpf ? bpf->pin_dir : "", ctl.path, pf.path, NULL };
-
-		err = pt_privs_drop(cfg->user, bpf != NULL, cleanup);
+		if (pf.path[0] && chown(pf.path, uid, gid))
+			pr_warn(MAIN, "%s: chown: %s", pf.path, strerror(errno));
+		err = drop_privileges(cfg, bpf, uid, gid);
 		if (err)
 			goto out;
 		if (access(o.config, R_OK))
