@@ -18,6 +18,8 @@
 #include "fsutil.h"
 #include "passthru-common.h"
 
+#define PT_LOCK_PID_WAIT_US	50000
+
 void pt_remove_path(const char *path)
 {
 	struct dirent *de;
@@ -53,16 +55,12 @@ static pid_t lock_holder(int fd)
 	return n > 0 ? (pid_t)atoi(buf) : 0;
 }
 
-int pt_instance_lock(const char *instance, pid_t *holder)
+/* Lock @path's file; -EAGAIN if the file we locked was removed meanwhile. */
+static int lock_file(const char *path, pid_t *holder)
 {
-	char path[PATH_MAX], pid[24];
-	struct stat st;
-	int fd, err, n;
+	struct stat st, now;
+	int fd, err;
 
-	*holder = 0;
-	if (mkdir(PT_RUN_DIR, 0755) && errno != EEXIST)
-		return -errno;
-	pt_lock_path(path, sizeof(path), instance);
 	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd == -1)
 		return -errno;
@@ -73,17 +71,59 @@ int pt_instance_lock(const char *instance, pid_t *holder)
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
 		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
 		*holder = lock_holder(fd);
+		if (!*holder) {
+			/* It has just locked: give it the moment it takes to write its pid. */
+			usleep(PT_LOCK_PID_WAIT_US);
+			*holder = lock_holder(fd);
+		}
 		goto out_close;
 	}
-	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-	if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)n, 0) != n) {
-		err = -errno;
+	/* Its owner may have unlinked it between our open and flock. */
+	if (lstat(path, &now) || now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
+		err = -EAGAIN;
 		goto out_close;
 	}
 	return fd;
 out_close:
 	close(fd);
 	return err;
+}
+
+int pt_instance_lock(const char *instance, pid_t *holder)
+{
+	char path[PATH_MAX], pid[24];
+	int fd = -EAGAIN, n;
+
+	*holder = 0;
+	if (mkdir(PT_RUN_DIR, 0755) && errno != EEXIST)
+		return -errno;
+	pt_lock_path(path, sizeof(path), instance);
+	for (int tries = 0; fd == -EAGAIN && tries < 10; tries++)
+		fd = lock_file(path, holder);
+	if (fd < 0)
+		return fd == -EAGAIN ? -EBUSY : fd;
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)n, 0) != n) {
+		n = -errno;
+		close(fd);
+		return n;
+	}
+	return fd;
+}
+
+void pt_instance_unlock(int fd, const char *instance)
+{
+	char path[PATH_MAX];
+	struct stat st, now;
+
+	if (fd < 0)
+		return;
+	pt_lock_path(path, sizeof(path), instance);
+	/* Still holding the lock: nobody can have replaced the file meanwhile. */
+	if (fstat(fd, &st) == 0 && lstat(path, &now) == 0 && now.st_dev == st.st_dev &&
+	    now.st_ino == st.st_ino)
+		unlink(path);
+	close(fd);
 }
 
 /* Is @st a directory that only its owner, root or @uid, may change? */

@@ -18,11 +18,17 @@ void pt_remove_path(const char *path);
  * Own @instance: take an exclusive flock on PT_RUN_DIR/<instance>.lock
  * (made if missing, never through a symlink) and write our pid in it. The
  * lock lasts as long as a process holds the descriptor (the workers
- * inherit it) and the file stays. Returns the descriptor, -EBUSY with
- * *holder the owner's pid (0 if unknown) when another process holds it,
- * or -errno.
+ * inherit it). Returns the descriptor, -EBUSY with *holder the owner's
+ * pid (0 if unknown) when another process holds it, or -errno. A lock
+ * taken on a file its owner unlinked meanwhile does not count (retried).
  */
 int pt_instance_lock(const char *instance, pid_t *holder);
+
+/*
+ * At exit: remove the lock file if we may (root; an unprivileged daemon
+ * leaves it, harmless: the lock is the flock, not the file) and close @fd.
+ */
+void pt_instance_unlock(int fd, const char *instance);
 
 /*
  * Is the directory of @file (and every directory above it) safe for a

@@ -178,19 +178,23 @@ static unsigned int max_sndbuf(const struct pt_config *cfg)
 }
 
 /* Own the instance for as long as any of our processes lives (they inherit the descriptor). */
-static int lock_instance(const char *instance)
+static int lock_instance(const char *instance, int *lock_fd)
 {
 	char path[PATH_MAX];
 	pid_t holder;
 	int fd;
 
 	fd = pt_instance_lock(instance, &holder);
+	*lock_fd = fd;
 	if (fd >= 0)
 		return 0;
 	pt_lock_path(path, sizeof(path), instance);
-	if (fd == -EBUSY)
+	if (fd == -EBUSY && holder)
 		pr_err(MAIN, "instance %s is already running (pid %d holds %s); "
 		       "use another --instance", instance, (int)holder, path);
+	else if (fd == -EBUSY)
+		pr_err(MAIN, "instance %s is already running (another process holds %s); "
+		       "use another --instance", instance, path);
 	else
 		pr_err(MAIN, "instance %s: cannot lock %s: %s", instance, path, strerror(-fd));
 	return fd;
@@ -231,7 +235,7 @@ int main(int argc, char **argv)
 	char pairs[sizeof(bpf_store.pin_dir) + 32] = "";
 	uid_t uid = 0;
 	gid_t gid = 0;
-	int err, rc = 1;
+	int lock_fd = -1, err, rc = 1;
 
 	if (parse_args(argc, argv, &o))
 		return 2;
@@ -256,7 +260,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	err = pt_config_check_fds(cfg, o.workers);
 	if (!err)
-		err = lock_instance(o.instance);
+		err = lock_instance(o.instance, &lock_fd);
 	if (!err && cfg->user[0])
 		err = pt_privs_lookup(cfg->user, &uid, &gid);
 	if (err)
@@ -310,5 +314,6 @@ out:
 	pt_sources_destroy(sources);
 	pt_config_put(args.cfg);
 	pt_config_put(cfg);
+	pt_instance_unlock(lock_fd, o.instance);
 	return rc;
 }
