@@ -246,16 +246,19 @@ def t_start_race():
     with a clear error, the winner's pins and socket survive and it keeps relaying."""
     rounds = scaled(8, 2)
     for i in range(rounds):
-        port = free_port()
-        cfg = {'listeners': [listener('p', port, [route('sink', sink.addr, protocol='http')],
-                                      data_plane='auto')]}
+        # Two configs on one instance (--instance), each its own port: both
+        # bind, so the race is on the instance itself.
+        ports = [free_port(), free_port()]
         inst = 'privs-race-%d-%d' % (os.getpid(), i)
         s.instances.append(inst)
-        path = s.write(inst + '.json', json.dumps(cfg))
         procs = []
         for k in range(2):
+            cfg = {'listeners': [listener('p', ports[k], [
+                route('sink', sink.addr, protocol='http')], data_plane='auto')]}
+            path = s.write('%s.%d.json' % (inst, k), json.dumps(cfg))
             err = open(s.path('%s.%d.err' % (inst, k)), 'wb')
-            procs.append(subprocess.Popen([os.path.join(BUILD, 'passthru'), '-c', path],
+            procs.append(subprocess.Popen([os.path.join(BUILD, 'passthru'), '-c', path,
+                                           '--instance', inst],
                                           stdout=subprocess.DEVNULL, stderr=err,
                                           start_new_session=True))
             err.close()
@@ -280,7 +283,7 @@ def t_start_race():
             r = subprocess.run([CTL, '-j', '--instance', inst, 'routes'], capture_output=True,
                                text=True, timeout=slack(10))
             eq(r.returncode, 0, 'passthru-ctl reaches the winner (%s)' % r.stderr.strip())
-            c = connect(port, timeout=10)
+            c = connect(ports[win], timeout=10)
             c.sendall(HEAD + b'x' * 1000)
             c.shutdown(1)
             reply = recv_all(c).decode().split()
