@@ -189,14 +189,20 @@ static int lock_instance(const char *instance, int *lock_fd)
 	if (fd >= 0)
 		return 0;
 	pt_lock_path(path, sizeof(path), instance);
-	if (fd == -EBUSY && holder)
+	if (fd == -EBUSY && holder) {
 		pr_err(MAIN, "instance %s is already running (pid %d holds %s); "
 		       "use another --instance", instance, (int)holder, path);
-	else if (fd == -EBUSY)
+	} else if (fd == -EBUSY) {
 		pr_err(MAIN, "instance %s is already running (another process holds %s); "
 		       "use another --instance", instance, path);
-	else
+	} else if (fd == -EACCES || fd == -EPERM || fd == -EROFS) {
+		/* An unprivileged start: it cannot make pins or a socket there either. */
+		pr_warn(MAIN, "instance %s: cannot lock %s: %s; nothing guards this instance "
+			"against a second daemon", instance, path, strerror(-fd));
+		return 0;
+	} else {
 		pr_err(MAIN, "instance %s: cannot lock %s: %s", instance, path, strerror(-fd));
+	}
 	return fd;
 }
 
