@@ -3,7 +3,7 @@
  * What the daemon and passthru-ctl both need to know, defined once
  * (user/common.c, built into libptcommon.a and linked by both): the names
  * of the shared enums, how end reasons are named, the instance name rule,
- * where an instance keeps its pins, control socket and .pairs file, CIDR
+ * where an instance keeps its pins, control socket, .pairs and lock file, CIDR
  * parsing and matching, the pt_meta stamp, and whether the passthru that
  * wrote a stamp or bound a socket is still alive. Userspace only: BPF
  * programs include passthru.h alone.
@@ -21,7 +21,7 @@
 #include "passthru.h"
 
 #define PT_BPFFS		"/sys/fs/bpf"
-#define PT_RUN_DIR		"/run/passthru"	/* control sockets and .pairs files */
+#define PT_RUN_DIR		"/run/passthru"	/* control sockets, .pairs and .lock files */
 #define PT_CONTROL_PROTOCOL	1		/* version of the control socket protocol */
 #define PT_INSTANCE_NAME_MAX	31
 
@@ -63,6 +63,7 @@ const char *pt_instance_default(const char *config_path, char *buf, size_t size)
 char *pt_pin_dir(char *buf, size_t size, const char *instance);
 char *pt_control_path(char *buf, size_t size, const char *instance);
 char *pt_pairs_path(char *buf, size_t size, const char *instance);
+char *pt_lock_path(char *buf, size_t size, const char *instance);
 
 /* Client networks. */
 int pt_cidr_parse(const char *spec, struct pt_cidr *c);

@@ -75,8 +75,9 @@ static pid_t pinned_pid(const char *dir)
 }
 
 /*
- * A pin directory left by a passthru that died is removed; one that belongs
- * to a running process is an error (two daemons cannot share an instance).
+ * A pin directory left by a passthru that died is removed (we hold the
+ * instance lock, so nobody else is making it now); one whose stamp names
+ * a live process is an error (a daemon from before the lock file).
  */
 static int clean_stale(const char *dir, const char **why)
 {
@@ -104,28 +105,76 @@ static void size_maps(struct passthru *skel, uint32_t n_slots)
 	bpf_map__set_max_entries(skel->maps.PT_MAP_TX, 2 * n_slots);
 }
 
+/* Pin @obj's @name in our directory and remember its inode. */
+static int pin_one(struct pt_bpf *b, const char *name, struct bpf_map *map,
+		   struct bpf_program *prog)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int err;
+
+	snprintf(path, sizeof(path), "%s/%s", b->pin_dir, name);
+	err = map ? bpf_map__pin(map, path) : bpf_program__pin(prog, path);
+	if (err)
+		return err;
+	if (fstatat(b->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW))
+		return -errno;
+	b->pins[b->n_pins].name = name;
+	b->pins[b->n_pins++].ino = st.st_ino;
+	return 0;
+}
+
+/*
+ * Make the pin directory (it must not exist: clean_stale() removed any
+ * leftover while we hold the instance lock) and pin everything in it.
+ */
 static int pin_all(struct pt_bpf *b)
 {
 	struct bpf_map *maps[] = {
 		b->skel->maps.PT_MAP_PAIRS, b->skel->maps.PT_MAP_SOCKS, b->skel->maps.PT_MAP_RX,
 		b->skel->maps.PT_MAP_TX,    b->skel->maps.PT_MAP_META,
 	};
-	char path[PATH_MAX];
 	int err;
 
+	_Static_assert(sizeof(maps) / sizeof(maps[0]) + 1 == PT_BPF_PINS, "PT_BPF_PINS");
 	if (mkdir(PT_PIN_ROOT, 0700) && errno != EEXIST)
 		return -errno;
-	if (mkdir(b->pin_dir, 0700) && errno != EEXIST)
+	if (mkdir(b->pin_dir, 0700))
+		return -errno;
+	b->dir_fd = open(b->pin_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (b->dir_fd == -1)
 		return -errno;
 	b->pinned = true;
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", b->pin_dir, bpf_map__name(maps[i]));
-		err = bpf_map__pin(maps[i], path);
+		err = pin_one(b, bpf_map__name(maps[i]), maps[i], NULL);
 		if (err)
 			return err;
 	}
-	snprintf(path, sizeof(path), "%s/%s", b->pin_dir, PT_STR(PT_PROG_VERDICT));
-	return bpf_program__pin(b->skel->progs.PT_PROG_VERDICT, path);
+	return pin_one(b, PT_STR(PT_PROG_VERDICT), NULL, b->skel->progs.PT_PROG_VERDICT);
+}
+
+int pt_bpf_chown(struct pt_bpf *b, uid_t uid, gid_t gid)
+{
+	if (!b->pinned)
+		return 0;
+	for (int i = 0; i < b->n_pins; i++)
+		if (fchownat(b->dir_fd, b->pins[i].name, uid, gid, AT_SYMLINK_NOFOLLOW))
+			return -errno;
+	return fchown(b->dir_fd, uid, gid) ? -errno : 0;
+}
+
+/* Remove what pin_all() made, and nothing else. */
+static void unpin_all(struct pt_bpf *b)
+{
+	struct stat st, dir;
+
+	for (int i = 0; i < b->n_pins; i++)
+		if (fstatat(b->dir_fd, b->pins[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_ino == b->pins[i].ino)
+			unlinkat(b->dir_fd, b->pins[i].name, 0);
+	if (fstat(b->dir_fd, &dir) == 0 && lstat(b->pin_dir, &st) == 0 &&
+	    st.st_dev == dir.st_dev && st.st_ino == dir.st_ino)
+		rmdir(b->pin_dir);
 }
 
 static int write_meta(struct pt_bpf *b, const char *instance, int n_workers)
@@ -180,6 +229,7 @@ int pt_bpf_open(struct pt_bpf *b, const char *instance, uint32_t n_slots, int n_
 
 	memset(b, 0, sizeof(*b));
 	b->pairs_fd = b->socks_fd = b->rx_fd = b->tx_fd = b->meta_fd = b->prog_fd = -1;
+	b->dir_fd = -1;
 	b->n_slots = n_slots;
 	libbpf_set_print(libbpf_print);
 	*why = "";
@@ -252,7 +302,11 @@ void pt_bpf_close(struct pt_bpf *b, bool unpin)
 		munmap(b->pairs, b->pairs_len);
 	b->pairs = NULL;
 	if (unpin && b->pinned)
-		pt_remove_path(b->pin_dir);
+		unpin_all(b);
+	if (b->dir_fd >= 0)
+		close(b->dir_fd);
+	b->dir_fd = -1;
+	b->n_pins = 0;
 	b->pinned = false;
 	if (b->skel)
 		passthru__destroy(b->skel);
@@ -261,21 +315,21 @@ void pt_bpf_close(struct pt_bpf *b, bool unpin)
 
 /* --- sizing and loading for a config ---------------------------------- */
 
-/*
- * Does any listener want the kernel data plane: data_plane sockmap (then
- * *required), or auto moving bulk to sockmap?
- */
+bool pt_listener_may_sockmap(const struct pt_listener_cfg *l)
+{
+	return l->data_plane == PT_DP_SOCKMAP ||
+	       (l->data_plane == PT_DP_AUTO && l->bulk_plane == PT_DP_SOCKMAP && l->bulk_turn_bytes);
+}
+
+/* Does any listener want the kernel data plane (*required: one says sockmap)? */
 static bool wants_sockmap(const struct pt_config *cfg, bool *required)
 {
 	bool any = false;
 
 	*required = false;
 	for (int i = 0; i < cfg->n_listeners; i++) {
-		const struct pt_listener_cfg *l = &cfg->listeners[i];
-
-		*required |= l->data_plane == PT_DP_SOCKMAP;
-		any |= l->data_plane == PT_DP_SOCKMAP ||
-		       (l->data_plane == PT_DP_AUTO && l->bulk_plane == PT_DP_SOCKMAP);
+		*required |= cfg->listeners[i].data_plane == PT_DP_SOCKMAP;
+		any |= pt_listener_may_sockmap(&cfg->listeners[i]);
 	}
 	return any;
 }

@@ -11,13 +11,17 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <linux/types.h>
 
 #include "passthru.h"
 #include "passthru-common.h" /* pt_instance_name_ok() */
 
+#define PT_BPF_PINS	6	/* five maps and the verdict program */
+
 struct passthru;
 struct pt_config;
+struct pt_listener_cfg;
 
 struct pt_bpf {
 	struct passthru *skel;
@@ -26,7 +30,13 @@ struct pt_bpf {
 	uint32_t n_slots;
 	int pairs_fd, socks_fd, rx_fd, tx_fd, meta_fd, prog_fd;
 	char pin_dir[128];		/* PT_PIN_ROOT "/" instance */
-	bool pinned;
+	bool pinned;			/* we made pin_dir: dir_fd is open on it */
+	int dir_fd;
+	int n_pins;			/* what we pinned in it, to remove only that */
+	struct pt_bpf_pin {
+		const char *name;
+		ino_t ino;
+	} pins[PT_BPF_PINS];
 };
 
 /*
@@ -44,6 +54,9 @@ int pt_bpf_open(struct pt_bpf *b, const char *instance, uint32_t n_slots, int n_
  */
 uint32_t pt_bpf_slot_count(const struct pt_config *cfg, int workers);
 
+/* May listener @l relay on sockmap: data_plane sockmap, or auto moving bulk there? */
+bool pt_listener_may_sockmap(const struct pt_listener_cfg *l);
+
 /*
  * The planes @cfg's listeners relay on, given whether the kernel data
  * plane is loaded (@bpf), as "copy+splice" for the start-up line. Returns
@@ -60,8 +73,17 @@ const char *pt_bpf_planes(const struct pt_config *cfg, bool bpf, char *buf, size
 int pt_bpf_load(const struct pt_config *cfg, const char *instance, int workers, struct pt_bpf *b,
 		struct pt_bpf **out);
 
-/* Remove the pins (master, on clean exit) and release everything. */
+/*
+ * Remove the pins (master, on clean exit) and release everything. Only the
+ * pins this process made are removed, each only if it is still the same
+ * inode, through the directory descriptor (no path is followed); the
+ * directory itself goes too when we may (not as an unprivileged user:
+ * the next start removes it).
+ */
 void pt_bpf_close(struct pt_bpf *b, bool unpin);
+
+/* Give the pin directory and the pins to @uid:@gid (before dropping root). 0 or -errno. */
+int pt_bpf_chown(struct pt_bpf *b, uid_t uid, gid_t gid);
 
 /* Mount bpffs on /sys/fs/bpf if nothing is mounted there. 0 or -errno. */
 int pt_bpf_mount(void);

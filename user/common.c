@@ -157,6 +157,16 @@ char *pt_pairs_path(char *buf, size_t size, const char *instance)
 	return buf;
 }
 
+/*
+ * PT_RUN_DIR/<instance>.lock: whoever holds an flock on it owns the
+ * instance (its pins, control socket and .pairs file). Returns @buf.
+ */
+char *pt_lock_path(char *buf, size_t size, const char *instance)
+{
+	snprintf(buf, size, "%s/%s.lock", PT_RUN_DIR, instance);
+	return buf;
+}
+
 /* Decimal 0..max; -EINVAL if not digits, -ERANGE above @max. */
 static int parse_prefix(const char *s, unsigned int max, unsigned int *out)
 {

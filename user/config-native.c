@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <pwd.h>
 #include <regex.h>
 #include <stdbool.h>
@@ -437,7 +438,7 @@ static void dump_patterns(cJSON *out, const struct pt_cfg_key *k, const void *ob
 
 /* the top level: obj is the pt_config */
 
-enum { TK_GRACE, TK_PATTERNS, TK_LISTENERS, TK_CONTROL, TK_USER, TK_N };
+enum { TK_GRACE, TK_PATTERNS, TK_LISTENERS, TK_CONTROL, TK_USER, TK_ADMIN_GROUP, TK_N };
 
 /* An absolute path that fits in a sockaddr_un. */
 static int parse_control(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
@@ -488,6 +489,35 @@ static void dump_user(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 		cJSON_AddStringToObject(out, k->name, cfg->user);
 }
 
+/* A group that exists here: its members may ask for a reload. */
+static int parse_admin_group(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+			     void *obj)
+{
+	struct pt_config *cfg = obj;
+	const char *s = j->valuestring;
+	struct group *gr;
+
+	if (!s[0] || strlen(s) >= sizeof(cfg->control_admin_group)) {
+		pt_cfg_err(ctx, "expected a group name, got %s", pt_cfg_q(ctx, s));
+		return -EINVAL;
+	}
+	gr = getgrnam(s);
+	if (!gr) {
+		pt_cfg_err(ctx, "no such group %s", pt_cfg_q(ctx, s));
+		return -EINVAL;
+	}
+	snprintf(cfg->control_admin_group, sizeof(cfg->control_admin_group), "%s", s);
+	cfg->control_admin_gid = gr->gr_gid;
+	return 0;
+}
+
+static void dump_admin_group(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+			     const struct pt_config *cfg)
+{
+	if (cfg->control_admin_group[0])
+		cJSON_AddStringToObject(out, k->name, cfg->control_admin_group);
+}
+
 const struct pt_cfg_key pt_cfg_top_keys[TK_N] = {
 	[TK_GRACE] = {"grace_ms", PT_J_UINT, false, 0, PT_CFG_GRACE_MAX, PT_DEF_GRACE_MS,
 		      offsetof(struct pt_config, grace_ms),
@@ -501,7 +531,12 @@ const struct pt_cfg_key pt_cfg_top_keys[TK_N] = {
 			.dump = dump_control,
 			.help = "unix socket for passthru-ctl (default /run/passthru/<instance>.sock)"},
 	[TK_USER] = {"user", PT_J_STRING, .parse = parse_user, .dump = dump_user,
-		     .help = "drop to this user after binding and loading (keeps CAP_BPF, CAP_NET_ADMIN)"},
+		     .help = "drop to this user after binding and loading (keeps only the "
+			     "capabilities the kernel still asks for)"},
+	[TK_ADMIN_GROUP] = {"control_admin_group", PT_J_STRING, .parse = parse_admin_group,
+			    .dump = dump_admin_group,
+			    .help = "besides root, members of this group may reload through the "
+				    "control socket"},
 };
 const int pt_cfg_n_top_keys = TK_N;
 

@@ -143,6 +143,8 @@ struct pt_config {
 	unsigned int grace_ms;		/* SIGTERM: how long open connections may finish */
 	char control_socket[PT_CONTROL_PATH_MAX];	/* "" = /run/passthru/<instance>.sock */
 	char user[64];			/* drop to this user after start-up, "" = stay */
+	char control_admin_group[64];	/* may "reload" besides root, "" = root only */
+	gid_t control_admin_gid;
 	struct pt_pattern *patterns;
 	int n_patterns;
 	struct pt_listener_cfg *listeners;

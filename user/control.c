@@ -22,6 +22,7 @@
 #include "config.h"
 #include "control.h"
 #include "detect.h"
+#include "fsutil.h"
 #include "log.h"
 #include "stats.h"
 
@@ -29,6 +30,7 @@
 #define PT_CTL_READ_MS		1000
 #define PT_CTL_WRITE_MS		2000
 #define PT_CTL_CLIENTS_MAX	32
+#define PT_CTL_GROUPS_MAX	256	/* supplementary groups of a peer we look at */
 
 struct pt_ctl_client {
 	struct pt_ev ev;
@@ -39,6 +41,8 @@ struct pt_ctl_client {
 	size_t len;
 	char *out;			/* the answer, "\n"-terminated */
 	size_t out_len, out_off;
+	bool admin;			/* root or control_admin_group: may reload */
+	uid_t uid;			/* the peer's, for the refusal */
 };
 
 static const struct {
@@ -126,7 +130,8 @@ int pt_control_bind(const char *path, pid_t *pid)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -errno;
-	mask = umask(0177);
+	/* Anyone may connect: what a peer may ask is decided by its credentials. */
+	mask = umask(0111);
 	err = bind(fd, (struct sockaddr *)&sun, sizeof(sun)) ? -errno : 0;
 	umask(mask);
 	if (!err && listen(fd, 16))
@@ -430,12 +435,28 @@ void pt_control_reply(struct pt_ctl_client *cl, cJSON *doc)
 	client_write(cl);
 }
 
+/* The answer to an admin command from a peer that may not give it. */
+static cJSON *refusal(const struct pt_control *ctl, const struct pt_ctl_client *cl,
+		      const char *cmd)
+{
+	const char *group = ctl->cfg->control_admin_group;
+
+	pr_warn(MAIN, "control: \"%s\" refused to uid %d", cmd, (int)cl->uid);
+	return pt_control_error("permission denied: \"%s\" needs root%s%s%s (you are uid %d)", cmd,
+				group[0] ? " or group \"" : "", group, group[0] ? "\"" : "",
+				(int)cl->uid);
+}
+
 static void dispatch(struct pt_ctl_client *cl, const char *cmd)
 {
 	struct pt_control *ctl = cl->ctl;
 	cJSON *doc;
 
 	pr_debug(MAIN, "control: %s", cmd);
+	if (!strcmp(cmd, "reload") && !cl->admin) {
+		pt_control_reply(cl, refusal(ctl, cl, cmd));
+		return;
+	}
 	if (!strcmp(cmd, "reload")) {
 		/*
 		 * The owner answers, maybe later: out of epoll meanwhile (a
@@ -518,6 +539,41 @@ static void client_timeout(struct pt_timer *t)
 	client_free(cl);
 }
 
+/* Is a supplementary group of the peer on @fd @gid? (SO_PEERGROUPS, Linux 4.13) */
+static bool peer_in_group(int fd, gid_t gid)
+{
+	gid_t groups[PT_CTL_GROUPS_MAX];
+	socklen_t len = sizeof(groups);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len))
+		return false;
+	for (size_t i = 0; i < len / sizeof(groups[0]); i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/*
+ * May the peer on @fd give admin commands (SO_PEERCRED, taken at connect)?
+ * Root may; so may a member of @cfg's control_admin_group, by its primary
+ * or a supplementary group. *uid gets the peer's uid.
+ */
+static bool peer_is_admin(int fd, const struct pt_config *cfg, uid_t *uid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	*uid = (uid_t)-1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return false;
+	*uid = cred.uid;
+	if (cred.uid == 0)
+		return true;
+	if (!cfg->control_admin_group[0])
+		return false;
+	return cred.gid == cfg->control_admin_gid || peer_in_group(fd, cfg->control_admin_gid);
+}
+
 static void accept_event(struct pt_ev *ev, uint32_t events)
 {
 	struct pt_control *ctl = container_of(ev, struct pt_control, ev);
@@ -539,6 +595,7 @@ static void accept_event(struct pt_ev *ev, uint32_t events)
 			continue;
 		}
 		cl->ctl = ctl;
+		cl->admin = peer_is_admin(fd, ctl->cfg, &cl->uid);
 		pt_ev_init(&cl->ev, fd, client_event);
 		pt_timer_init(&cl->timer, client_timeout);
 		if (pt_loop_watch(ctl->loop, &cl->ev, EPOLLIN | EPOLLRDHUP)) {
@@ -570,15 +627,26 @@ void pt_control_init(struct pt_control *ctl, int fd, const char *path)
 	}
 }
 
+/* Give the socket we bound at @path to @uid:@gid, if it is still ours. */
+static void chown_socket(const struct pt_control *ctl, uid_t uid, gid_t gid)
+{
+	struct stat st;
+
+	if (lstat(ctl->path, &st) == 0 && st.st_dev == ctl->dev && st.st_ino == ctl->ino &&
+	    lchown(ctl->path, uid, gid))
+		pr_warn(MAIN, "control socket %s: chown: %s", ctl->path, strerror(errno));
+}
+
 /*
  * Open the control socket: the config's control_socket, else
- * /run/passthru/<instance>.sock. Another live passthru on it is an error
- * (two daemons would claim one instance); any other failure only costs
- * passthru-ctl its answers, so it is a warning.
+ * /run/passthru/<instance>.sock. Another live passthru on it, or a
+ * directory other users could change, is an error; any other failure only
+ * costs passthru-ctl its answers, so it is a warning.
  */
-int pt_control_open(struct pt_control *ctl, struct pt_config *cfg, const char *instance)
+int pt_control_open(struct pt_control *ctl, struct pt_config *cfg, const char *instance,
+		    uid_t uid, gid_t gid)
 {
-	char path[PT_CONTROL_PATH_MAX];
+	char path[PT_CONTROL_PATH_MAX], why[PT_CONTROL_PATH_MAX + 96];
 	pid_t pid;
 	int fd;
 
@@ -586,6 +654,11 @@ int pt_control_open(struct pt_control *ctl, struct pt_config *cfg, const char *i
 		snprintf(path, sizeof(path), "%s", cfg->control_socket);
 	else
 		pt_control_path(path, sizeof(path), instance);
+	if (pt_dir_check_private(path, uid, why, sizeof(why)) == -EPERM) {
+		pr_err(MAIN, "control socket %s: refused: %s; use a directory only root%s can write",
+		       path, why, uid ? " or the user" : "");
+		return -EPERM;
+	}
 	fd = pt_control_bind(path, &pid);
 	if (fd == -EADDRINUSE) {
 		pr_err(MAIN, "control socket %s: in use by a running passthru (pid %d); "
@@ -598,6 +671,8 @@ int pt_control_open(struct pt_control *ctl, struct pt_config *cfg, const char *i
 	else
 		pr_info(MAIN, "control socket %s", path);
 	pt_control_init(ctl, fd, path);
+	if (fd >= 0 && uid)
+		chown_socket(ctl, uid, gid);
 	ctl->cfg = cfg;
 	ctl->instance = instance;
 	ctl->pid = getpid();

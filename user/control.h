@@ -7,6 +7,8 @@
  * Protocol (version PT_CONTROL_PROTOCOL): the client sends one command line
  * ("version", "listeners", "routes", "stats", "reload" or "help", ended by
  * "\n"); the daemon answers with one JSON document and "\n", then closes.
+ * Every local user may read; "reload" is for root and members of
+ * control_admin_group only (the peer's SO_PEERCRED at connect time).
  * Errors are {"error": "..."}. Served from the event loop of the process
  * that holds the config for everyone (the worker with -w 1, else the
  * master): reads are bounded and short, writes never block, and a client
@@ -56,8 +58,9 @@ struct pt_control {
 };
 
 /*
- * Create the listening socket at @path (mode 0600; its directory is made
- * if it is PT_RUN_DIR). A stale socket is replaced; one a live process
+ * Create the listening socket at @path (mode 0666: any local user may
+ * connect and read; only root and control_admin_group may reload, checked
+ * per peer with SO_PEERCRED; its directory is made if it is PT_RUN_DIR). A stale socket is replaced; one a live process
  * answers on is not: -EADDRINUSE, and *pid says who (0 if unknown).
  * Returns the descriptor or -errno.
  */
@@ -67,13 +70,16 @@ int pt_control_bind(const char *path, pid_t *pid);
 void pt_control_init(struct pt_control *ctl, int fd, const char *path);
 
 /*
- * Bind @cfg's control_socket, else PT_RUN_DIR/<instance>.sock, and
+ * Bind @cfg's control_socket, else PT_RUN_DIR/<instance>.sock, give it to
+ * @uid:@gid (the user the daemon will run as; 0 = stay root's), and
  * pt_control_init() @ctl with it, answering for @cfg and @instance from
- * this process. -EADDRINUSE (logged) when a live passthru
- * answers there; any other failure is only a warning: @ctl then has no
- * socket and 0 is returned.
+ * this process. -EADDRINUSE (logged) when a live passthru answers there,
+ * -EPERM (logged) when control_socket is in a directory that a user other
+ * than root and @uid could change (pt_dir_check_private()); any other
+ * failure is only a warning: @ctl then has no socket and 0 is returned.
  */
-int pt_control_open(struct pt_control *ctl, struct pt_config *cfg, const char *instance);
+int pt_control_open(struct pt_control *ctl, struct pt_config *cfg, const char *instance,
+		    uid_t uid, gid_t gid);
 
 /* Serve the socket in @loop. 0 or -errno. */
 int pt_control_start(struct pt_control *ctl, struct pt_loop *loop);

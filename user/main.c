@@ -3,10 +3,12 @@
  * passthru: the command line, and the wiring of the parts in start-up
  * order: config, shared counters, listening sockets (listener.c), kernel
  * data plane (bpf_loader.c) or .pairs file (pairs.c), control socket
- * (control.c), dropping privileges, then the workers (master.c).
+ * (control.c), dropping privileges, then the workers (master.c). Before
+ * any of that, the instance lock: one daemon per instance name.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include "bpf_loader.h"
 #include "config.h"
 #include "control.h"
+#include "fsutil.h"
 #include "listener.h"
 #include "log.h"
 #include "master.h"
@@ -190,7 +193,9 @@ int main(int argc, char **argv)
 	struct pt_stats *stats = NULL;
 	struct pt_sources *sources = NULL;
 	char pairs[sizeof(bpf_store.pin_dir) + 32] = "", planes[32];
-	int err, rc = 1;
+	uid_t uid = 0;
+	gid_t gid = 0;
+	int lock_fd = -1, err, rc = 1;
 
 	if (parse_args(argc, argv, &o))
 		return 2;
@@ -214,6 +219,10 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	err = pt_config_check_fds(cfg, o.workers);
+	if (!err)
+		err = pt_instance_claim(o.instance, &lock_fd);
+	if (!err && cfg->user[0])
+		err = pt_privs_lookup(cfg->user, &uid, &gid);
 	if (err)
 		goto out;
 	stats = pt_stats_create();
@@ -228,7 +237,7 @@ int main(int argc, char **argv)
 	err = pt_bpf_load(cfg, o.instance, o.workers, &bpf_store, &bpf);
 	if (err)
 		goto out;
-	err = pt_control_open(&ctl, cfg, o.instance);
+	err = pt_control_open(&ctl, cfg, o.instance, uid, gid);
 	if (err)
 		goto out;
 	slots = pt_pairs_place(&pf, bpf, pt_bpf_slot_count(cfg, o.workers), o.instance, o.workers,
@@ -238,9 +247,9 @@ int main(int argc, char **argv)
 	ctl.n_workers = o.workers;
 	ctl.stats = stats;
 	if (cfg->user[0]) {
-		const char *cleanup[] = { bpf ? bpf->pin_dir : "", ctl.path, pf.path, NULL };
-
-		err = pt_privs_drop(cfg->user, bpf != NULL, cleanup);
+		if (pf.path[0] && chown(pf.path, uid, gid))
+			pr_warn(MAIN, "%s: chown: %s", pf.path, strerror(errno));
+		err = pt_privs_become(cfg, bpf, uid, gid);
 		if (err)
 			goto out;
 		if (access(o.config, R_OK))
@@ -265,5 +274,6 @@ out:
 	pt_sources_destroy(sources);
 	pt_config_put(args.cfg);
 	pt_config_put(cfg);
+	pt_instance_unlock(lock_fd, o.instance);
 	return rc;
 }

@@ -143,7 +143,7 @@ def t_second_daemon_refused():
                            '10 s; its log: %s' % (plane, INST, pt2.log()[-600:]))
             check(rc != 0, 'second daemon (data_plane %s) exit status %d' % (plane, rc))
             log = pt2.log()
-            check('in use' in log and re.search(r'\bpid %d\b' % pt.proc.pid, log),
+            check('already running' in log and re.search(r'\bpid %d\b' % pt.proc.pid, log),
                   'second daemon (data_plane %s) says the instance is in use by pid %d: %s' % (
                       plane, pt.proc.pid, log.strip()[-600:]))
             check(os.path.isdir(d), 'first daemon\'s pins still there')

@@ -235,7 +235,7 @@ class Proc:
                 pass
             if self.wait(timeout) is None:
                 self.kill()
-        self.wait_group(1)  # e.g. the janitor finishing its clean-up
+        self.wait_group(1)  # e.g. workers finishing their clean-up
         self.kill()  # stragglers in the group
         return self.p.returncode
 
