@@ -18,7 +18,7 @@ PKGS=(
 	# VM runner
 	qemu-system-x86 busybox-static cpio kmod xz-utils zstd
 	# benchmark peers
-	haproxy sslh iperf3 sockperf wrk
+	haproxy sslh iperf3 sockperf wrk nginx-light linux-perf
 )
 
 missing=()

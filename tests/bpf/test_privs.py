@@ -274,7 +274,7 @@ def t_start_race():
             check(procs[lose].returncode != 0, 'the loser exits with an error')
             check('instance %s is already running (pid %d' % (inst, procs[win].pid) in log(lose),
                   'the loser says why: %s' % log(lose).strip()[-300:])
-            wait_for(lambda: 'data plane sockmap' in log(win) or procs[win].poll() is not None,
+            wait_for(lambda: 'data planes sockmap' in log(win) or procs[win].poll() is not None,
                      10, 'the winner up')
             check(procs[win].poll() is None, 'the winner runs: %s' % log(win)[-500:])
             eq(set(os.listdir(os.path.join(PIN_ROOT, inst))), PINS,

@@ -24,8 +24,12 @@ after the other; repetitions repeat that, so slow drift hits all alike):
              runs through the same proxy
     rr       ptload: 100 and 1000 long-lived connections, 64 B request/response
     cps      ptload: connect, ClientHello, 64 B reply, close; 1 and 64 at once
+    http     wrk through the proxy to nginx serving a 64-byte file: keep-alive at
+             1000 connections, and Connection: close at 64 (requests/s, and
+             requests that took over 1 s: wrk --timeout 1s counts them)
     cost     whole-machine busy CPU (/proc/stat) per GB and per 100k
-             transactions, measured over the same intervals
+             transactions, measured over the same intervals; context switches
+             and syscalls per transaction (perf stat -a) at 100 connections
     mem      a fresh proxy holding 10,000 idle connections: PSS of all its
              processes, and the machine's used memory
 
@@ -62,6 +66,9 @@ HELLO = os.path.join(ROOT, 'tests', 'data', 'tls', 'openssl-sni.bin')
 SNI = 'openssl.example'
 SSLH_FORK = '/usr/sbin/sslh'
 SSLH_SELECT = '/usr/sbin/sslh-select'
+NGINX = '/usr/sbin/nginx'
+HTTP_HOST = 'bench.example'
+HTTP_BODY = b'x' * 63 + b'\n'  # the 64-byte file wrk asks for
 
 CONFIGS = ['direct', 'haproxy', 'haproxy-splice', 'sslh-fork', 'sslh-select',
            'passthru-auto', 'passthru-copy', 'passthru-sockmap', 'passthru-splice']
@@ -316,19 +323,24 @@ frontend bench
     acl tls_hello req.ssl_hello_type 1
     acl iperf3 req.payload(0,36) -m reg ^[a-z2-7]{{36}}$
     acl sockperf req.payload(0,10) -m bin 00000000000000010003
+    acl http req.payload(0,4) -m bin 47455420
     tcp-request content accept if tls_hello
     tcp-request content accept if iperf3
     tcp-request content accept if sockperf
+    tcp-request content accept if http
     tcp-request content reject
     use_backend tls_bench if {{ req.ssl_sni -i {sni} }}
     use_backend iperf3 if iperf3
     use_backend sockperf if sockperf
+    use_backend http if http
 backend tls_bench
     server s 127.0.0.1:{load}
 backend iperf3
     server s 127.0.0.1:{iperf}
 backend sockperf
     server s 127.0.0.1:{sockperf}
+backend http
+    server s 127.0.0.1:{http}
 '''.format(maxconn=maxconn, port=port, sni=SNI, splice=SPLICE_OPTS.get(splice, ''), **be)
 
 
@@ -346,6 +358,7 @@ protocols: (
   {{ name: "regex"; host: "127.0.0.1"; port: "{iperf}"; regex_patterns: [ "^[a-z2-7]{{36}}" ]; log_level: 0; }},
   {{ name: "regex"; host: "127.0.0.1"; port: "{sockperf}";
      regex_patterns: [ "^\\\\x00\\\\x00\\\\x00\\\\x00\\\\x00\\\\x00\\\\x00\\\\x01\\\\x00\\\\x03" ]; log_level: 0; }},
+  {{ name: "http"; host: "127.0.0.1"; port: "{http}"; log_level: 0; }},
   {{ name: "regex"; host: "127.0.0.1"; port: "{nowhere}"; regex_patterns: [ "^$" ]; log_level: 0; }}
 );
 '''.format(port=port, sni=SNI, **be)
@@ -370,6 +383,8 @@ def passthru_cfg(port, be, plane, max_conns):
                  'forward': '127.0.0.1:%d' % be['iperf']},
                 {'name': 'sockperf', 'match': {'pattern': 'sockperf'},
                  'forward': '127.0.0.1:%d' % be['sockperf']},
+                {'name': 'http', 'match': {'protocol': 'http', 'host': HTTP_HOST},
+                 'forward': '127.0.0.1:%d' % be['http']},
                 {'name': 'other', 'reject': True},
             ],
         }],
@@ -468,6 +483,11 @@ ROWS = [
     ('rr1000', '1000 connections × 64 B request/response', 'transactions/s', 'high', 0),
     ('cps1', 'new connections, concurrency 1', 'connections/s', 'high', 0),
     ('cps64', 'new connections, concurrency 64', 'connections/s', 'high', 0),
+    ('http_ka', 'HTTP keep-alive, 1000 connections (wrk → nginx)', 'requests/s', 'high', 0),
+    ('http_ka_slow', 'HTTP keep-alive, 1000 connections: requests over 1 s', 'requests', 'low',
+     0),
+    ('http_ka_p99', 'HTTP keep-alive, 1000 connections: p99', 'ms', 'low', 1),
+    ('http_close', 'HTTP Connection: close, 64 at once (wrk → nginx)', 'requests/s', 'high', 0),
     ('cpu_up1', 'CPU per GB, 1 stream client→server', 'CPU s/GB', 'low', 2),
     ('cpu_down1', 'CPU per GB, 1 stream server→client', 'CPU s/GB', 'low', 2),
     ('cpu_up8', 'CPU per GB, 8 streams client→server', 'CPU s/GB', 'low', 2),
@@ -475,11 +495,14 @@ ROWS = [
     ('cpu_rr100', 'CPU per 100k transactions, 100 connections', 'CPU s', 'low', 2),
     ('cpu_rr1000', 'CPU per 100k transactions, 1000 connections', 'CPU s', 'low', 2),
     ('cpu_cps64', 'CPU per 10k new connections, concurrency 64', 'CPU s', 'low', 2),
+    ('cpu_http_ka', 'CPU per 100k HTTP requests, keep-alive', 'CPU s', 'low', 2),
+    ('cs_rr100', 'context switches per transaction, 100 connections', 'switches', 'low', 2),
+    ('sys_rr100', 'syscalls per transaction, 100 connections', 'syscalls', 'low', 2),
     ('mem_pss', 'proxy memory, 10k idle connections (PSS)', 'MiB', 'low', 1),
     ('mem_per_conn', 'proxy memory per idle connection (PSS)', 'KiB', 'low', 2),
 ]
 
-TESTS = ['bulk', 'lat', 'latload', 'rr', 'cps', 'mem']
+TESTS = ['bulk', 'lat', 'latload', 'rr', 'cps', 'http', 'mem']
 
 
 class Bench:
@@ -604,7 +627,7 @@ class Bench:
             subprocess.run(['cc', '-O2', '-g', '-std=gnu11', '-Wall', '-Wextra', '-Werror',
                             '-Wno-unused-parameter', '-D_GNU_SOURCE', '-o', PTLOAD, PTLOAD_SRC],
                            check=True)
-        for tool in ('haproxy', 'iperf3', 'sockperf', 'taskset'):
+        for tool in ('haproxy', 'iperf3', 'sockperf', 'taskset', 'wrk', 'perf', NGINX):
             if not shutil.which(tool):
                 raise RuntimeError('%s is missing: run make deps' % tool)
         for path in (PASSTHRU, SSLH_FORK, SSLH_SELECT, HELLO):
@@ -616,7 +639,7 @@ class Bench:
         self.nowhere = socket.socket()
         self.nowhere.bind(('127.0.0.1', 0))
         self.be = {'iperf': free_port(), 'sockperf': free_port(), 'load': free_port(),
-                   'nowhere': self.nowhere.getsockname()[1]}
+                   'http': free_port(), 'nowhere': self.nowhere.getsockname()[1]}
         spin = self.pin['server']
         self.iperf_srv = self.procs.start('iperf3-server', ['iperf3', '-s', '-p', str(self.be['iperf'])],
                                           pin=spin)
@@ -624,10 +647,44 @@ class Bench:
                                              str(self.be['sockperf'])], pin=spin)
         self.procs.start('ptload-server', [PTLOAD, 'server', '-l', '127.0.0.1:%d' % self.be['load']],
                          pin=spin)
-        for name in ('iperf', 'load'):
+        self.start_nginx(spin)
+        for name in ('iperf', 'load', 'http'):
             if not wait_port(self.be[name]):
                 raise RuntimeError('backend %s did not start' % name)
         time.sleep(0.5)  # sockperf: a probe connection would count as a client
+
+    def start_nginx(self, pin):
+        """nginx, one worker, serving HTTP_BODY at /64 on be['http'], no logs."""
+        root = os.path.join(self.tmp, 'www')
+        os.makedirs(root, exist_ok=True)
+        with open(os.path.join(root, '64'), 'wb') as f:
+            f.write(HTTP_BODY)
+        conf = os.path.join(self.tmp, 'nginx.conf')
+        with open(conf, 'w') as f:
+            f.write('''daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 8000; multi_accept on; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 600s;
+    client_body_temp_path {tmp}/nginx-body;
+    proxy_temp_path {tmp}/nginx-proxy;
+    fastcgi_temp_path {tmp}/nginx-fastcgi;
+    uwsgi_temp_path {tmp}/nginx-uwsgi;
+    scgi_temp_path {tmp}/nginx-scgi;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        root {root};
+    }}
+}}
+'''.format(tmp=self.tmp, port=self.be['http'], root=root))
+        self.procs.start('nginx', [NGINX, '-c', conf, '-e', os.path.join(self.tmp, 'nginx-error.log')],
+                         pin=pin)
 
     def restart_iperf_server(self):
         self.procs.stop(self.iperf_srv)
@@ -781,17 +838,103 @@ class Bench:
                     os.killpg(p.pid, signal.SIGKILL)
                     p.wait()
 
+    def perf_stat(self, delay, secs):
+        """perf stat -a of context switches and syscalls over @secs, starting in
+        @delay seconds (after ptload's warm-up); returns a function that waits
+        for it and gives {'cs': n, 'sys': n} (empty if perf failed)."""
+        box = {}
+
+        def start():
+            box['p'] = subprocess.Popen(
+                ['perf', 'stat', '-a', '-x,', '-e', 'context-switches,raw_syscalls:sys_enter',
+                 '--', 'sleep', str(secs)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, text=True, start_new_session=True)
+            self.procs.sessions.add(box['p'].pid)
+
+        timer = threading.Timer(delay, start)
+        timer.start()
+
+        def result():
+            timer.join()
+            p = box.get('p')
+            if p is None:
+                return {}
+            try:
+                _, err = p.communicate(timeout=secs + 10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+                return {}
+            got = {}
+            for line in err.splitlines():
+                f = line.split(',')
+                if len(f) > 2 and f[0].strip().isdigit():
+                    got['cs' if f[2] == 'context-switches' else 'sys'] = int(f[0])
+            return got
+        return result
+
     def t_rr(self, rep, cfg):
         for n in (100, 1000):
+            counts = self.perf_stat(0.5, self.d_rr) if n == 100 else None
             try:
                 j = self.ptload(cfg, 'rr', n, self.d_rr)
             except (RuntimeError, subprocess.TimeoutExpired) as e:
                 self.error(rep, 'rr%d' % n, cfg, str(e))
+                if counts:
+                    counts()
                 continue
             self.flag_errors(rep, 'rr%d' % n, cfg, j, 'connections')
             self.record('rr%d' % n, cfg, j['rate'])
             self.record('cpu_rr%d' % n, cfg, j['cpu_ours_s'] / (j['count'] / 1e5))
             self.record('cpu_machine_rr%d' % n, cfg, j['cpu_machine_s'] / (j['count'] / 1e5))
+            got = counts() if counts else {}
+            tx = j['rate'] * self.d_rr
+            for k in ('cs', 'sys'):
+                if k in got and tx:
+                    self.record('%s_rr%d' % (k, n), cfg, got[k] / tx)
+
+    def wrk(self, cfg, conns, close, secs):
+        """wrk against nginx's 64-byte file through @cfg: rate, slow requests, p99."""
+        argv = ['wrk', '-t2', '-c%d' % conns, '-d%ds' % secs, '--timeout', '1s', '--latency',
+                '-H', 'Host: ' + HTTP_HOST]
+        if close:
+            argv += ['-H', 'Connection: close']
+        argv.append('http://127.0.0.1:%d/64' % self.port(cfg, 'http'))
+        r = self.run(argv, 'client', secs + 60, meter=True)
+        out = r.stdout
+        m = re.search(r'Requests/sec:\s+([\d.]+)', out)
+        n = re.search(r'(\d+) requests in', out)
+        if r.returncode != 0 or not m or not n:
+            raise RuntimeError('wrk failed: %s %s' % (out[-300:], r.stderr[-300:]))
+        err = re.search(r'Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)',
+                        out)
+        bad = re.search(r'Non-2xx or 3xx responses: (\d+)', out)
+        p99 = re.search(r'^\s+99%\s+([\d.]+)(us|ms|s)\s*$', out, re.M)
+        scale = {'us': 1e-3, 'ms': 1, 's': 1e3}
+        return {'rate': float(m.group(1)), 'requests': int(n.group(1)),
+                'timeouts': int(err.group(4)) if err else 0,
+                'errors': sum(int(x) for x in err.groups()[:3]) if err else 0,
+                'non2xx': int(bad.group(1)) if bad else 0,
+                'p99_ms': float(p99.group(1)) * scale[p99.group(2)] if p99 else None,
+                'cpu': self.cpu_used}
+
+    def t_http(self, rep, cfg):
+        for key, conns, close in (('http_ka', 1000, False), ('http_close', 64, True)):
+            try:
+                w = self.wrk(cfg, conns, close, self.d_rr)
+            except (RuntimeError, subprocess.TimeoutExpired) as e:
+                self.error(rep, key, cfg, str(e))
+                continue
+            if w['errors'] or w['non2xx']:
+                msg = '%d socket errors, %d non-2xx responses of %d requests' % (
+                    w['errors'], w['non2xx'], w['requests'])
+                self.error(rep, key, cfg, msg)
+                self.flags.setdefault((key, cfg), []).append(msg)
+            self.record(key, cfg, w['rate'])
+            self.record(key + '_slow', cfg, w['timeouts'])
+            if w['p99_ms'] is not None:
+                self.record(key + '_p99', cfg, w['p99_ms'])
+            self.record('cpu_' + key, cfg, w['cpu'][1] / (w['requests'] / 1e5))
 
     def t_cps(self, rep, cfg):
         for n in (1, 64):
@@ -901,7 +1044,7 @@ class Bench:
         log('configs: %s; tests: %s; %d repetitions; pinning %s' % (
             ' '.join(self.configs), ' '.join(self.tests), self.reps, self.pin_name))
         funcs = {'bulk': self.t_bulk, 'lat': self.t_lat, 'latload': self.t_latload,
-                 'rr': self.t_rr, 'cps': self.t_cps, 'mem': self.t_mem}
+                 'rr': self.t_rr, 'cps': self.t_cps, 'http': self.t_http, 'mem': self.t_mem}
         for rep in range(self.reps):
             for test in self.tests:
                 # The memory test is slow and steady: every other repetition.
@@ -1074,17 +1217,19 @@ def report(b):
     L.append('')
     L.append('- Routing, the same in every proxy: TLS by SNI `%s` (a captured OpenSSL '
              'ClientHello, tests/data/tls/openssl-sni.bin, is the first flight of every '
-             'ptload connection); iperf3 and sockperf by their real first bytes; anything '
-             'else refused (sslh has no refusal: its last entry forwards to a closed '
-             'port).' % SNI)
+             'ptload connection); iperf3 and sockperf by their real first bytes; wrk\'s HTTP '
+             'requests to nginx (passthru by Host `%s`, HAProxy by a `GET ` prefix acl, sslh '
+             'by its http probe); anything else refused (sslh has no refusal: its last entry '
+             'forwards to a closed port).' % (SNI, HTTP_HOST))
     for name, what, how in PATTERNS:
         L.append('  - %s: %s. passthru %s; HAProxy `req.payload` acls with '
                  '`tcp-request inspect-delay 5s`; sslh a `regex` probe.' % (name, what, how))
     L.append('- HAProxy: TCP mode, default threads (one per CPU), no logging; "HAProxy splice" '
              'adds `%s`. Ratios use plain HAProxy, the default most users run. sslh: sslh-fork '
-             'is Debian\'s /usr/sbin/sslh. passthru: `-w %d` (one worker per CPU, like HAProxy\'s '
-             'threads), default sockmap settings '
-             '(`sockmap_sndbuf` 32 MiB, `sockmap_max_queued` 16 MiB).' % (
+             'is Debian\'s /usr/sbin/sslh. passthru: `-w %d` (one worker per CPU, its default, '
+             'like HAProxy\'s threads), default settings (auto: copy, bulk moves to splice after '
+             '4 turns of 64 KiB; sockmap: `sockmap_sndbuf` 32 MiB, `sockmap_max_queued` '
+             '16 MiB).' % (
                  SPLICE_OPTS[b.args.haproxy_splice].strip().replace('\n    ', '` + `'),
                  b.args.workers))
     if any(c.startswith('sslh') for c in cols):
@@ -1106,7 +1251,14 @@ def report(b):
     L.append('- Transactions and connections: ptload (tools/bench/ptload.c), epoll, '
              'non-blocking. rr: N connections, each ClientHello, 64 B reply, then 64 B '
              'request/response in a loop; cps: connect, ClientHello, read the 64 B reply, '
-             'close (the client closes first), at concurrency 1 and 64.')
+             'close (the client closes first), at concurrency 1 and 64. Context switches and '
+             'syscalls: `perf stat -a -e context-switches,raw_syscalls:sys_enter` over the '
+             '100-connection window, whole machine (the direct column is the load generator '
+             'and backend alone), per transaction.')
+    L.append('- HTTP: `wrk -t2 -c1000 --timeout 1s --latency` (keep-alive) and `-c64 -H '
+             '"Connection: close"` for %d s through the proxy to nginx (one worker, CPU of the '
+             'backends, access log off) serving a 64-byte file; "requests over 1 s" is wrk\'s '
+             'timeout count.' % b.d_rr)
     L.append('- CPU: busy time of the whole machine from /proc/stat (user+nice+system+irq+'
              'softirq) over each measured interval, less the user+system time of processes that '
              'are not the benchmark\'s (the machine may be shared; the JSON keeps the raw '
