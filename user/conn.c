@@ -57,10 +57,12 @@ static struct pt_listener_stats *lstats(struct pt_conn *c)
 /* Append " key=value" for the fields detection found. */
 static int fmt_fields(const struct pt_conn *c, char *buf, size_t size)
 {
-	const struct pt_fields *f = &c->fields;
+	const struct pt_fields *f = c->fields;
 	char alpn[160];
 	int n = 0;
 
+	if (!f)
+		return snprintf(buf, size, "%s", c->summary ? c->summary : "");
 	if (!c->detected)
 		return snprintf(buf, size, " proto=-");
 	n += snprintf(buf + n, size - n, " proto=%s", pt_proto_name(f->proto));
@@ -308,6 +310,9 @@ void pt_conn_reap(struct pt_worker *w)
 
 		w->dead = c->next;
 		pt_config_put(c->cfg);
+		free(c->fields);
+		free(c->summary);
+		free(c->name);
 		free(c);
 	}
 }
@@ -380,11 +385,33 @@ static void dp_result(struct pt_conn *c, enum pt_end end)
 		pt_conn_close(c, end);
 }
 
+/*
+ * Relaying needs only the log words of what detection found, the protocol
+ * and the SNI or Host: keep those and free the rest (about 1.5 KiB a
+ * connection). Nothing is lost if memory is short: the fields stay.
+ */
+static void keep_summary(struct pt_conn *c)
+{
+	const struct pt_fields *f = c->fields;
+	const char *name = f->proto == PT_PROTO_TLS ? f->sni : f->host;
+	char buf[600];
+
+	fmt_fields(c, buf, sizeof(buf));
+	c->summary = strdup(buf);
+	c->name = c->detected && name[0] ? strdup(name) : NULL;
+	if (!c->summary || (c->detected && name[0] && !c->name))
+		return;
+	c->proto = c->detected ? f->proto : PT_PROTO_NONE;
+	free(c->fields);
+	c->fields = NULL;
+}
+
 static void start_relay(struct pt_conn *c)
 {
 	enum pt_end end = PT_END_NONE;
 	int err;
 
+	keep_summary(c);
 	pt_timer_cancel(&c->w->loop, &c->timer);
 	c->state = PT_CS_RELAYING;
 	c->up_addr = pt_upstream_addr(c);
@@ -457,7 +484,7 @@ static void route_step(struct pt_conn *c)
 {
 	int idx = -1;
 
-	switch (pt_route_select(c->lcfg, (struct sockaddr *)&c->peer.ss, &c->fields, c->detected,
+	switch (pt_route_select(c->lcfg, (struct sockaddr *)&c->peer.ss, c->fields, c->detected,
 				&idx)) {
 	case PT_ROUTE_PENDING:
 		return;
@@ -492,20 +519,20 @@ static bool detect_decide(struct pt_conn *c, size_t len, bool timed_out, bool eo
 
 	c->rounds++;
 	pt_stat_add(&lstats(c)->detect_rounds, 1);
-	v = pt_detect(cfg->patterns, cfg->n_patterns, c->w->window, len, false, &c->fields);
+	v = pt_detect(cfg->patterns, cfg->n_patterns, c->w->window, len, false, c->fields);
 	if (v == PT_PROBE_AGAIN) {
 		if (!timed_out && !eof && !full)
 			return false;
 		v = pt_detect(cfg->patterns, cfg->n_patterns, c->w->window, len, true,
-			      &c->fields);
+			      c->fields);
 		if (v != PT_PROBE_MATCH && !full)
-			c->fields.proto = PT_PROTO_NONE;
+			c->fields->proto = PT_PROTO_NONE;
 	}
 	c->detected = true;
-	pt_stat_add(&lstats(c)->detected[c->fields.proto], 1);
+	pt_stat_add(&lstats(c)->detected[c->fields->proto], 1);
 	pr_debug(PROBE, "#%llu: %s after %zu bytes, %u rounds%s%s", (unsigned long long)c->id,
-		 pt_proto_name(c->fields.proto), len, c->rounds, c->fields.reason[0] ? ": " : "",
-		 c->fields.reason);
+		 pt_proto_name(c->fields->proto), len, c->rounds, c->fields->reason[0] ? ": " : "",
+		 c->fields->reason);
 	return true;
 }
 
@@ -531,7 +558,7 @@ static void set_lowat(struct pt_conn *c, uint32_t lowat)
  */
 static void detect_wait(struct pt_conn *c, size_t len)
 {
-	size_t need = c->fields.need > len ? c->fields.need : len + 1;
+	size_t need = c->fields->need > len ? c->fields->need : len + 1;
 
 	if (c->rounds >= PT_DETECT_EXACT_ROUNDS && need < 2 * len)
 		need = 2 * len;
@@ -650,6 +677,11 @@ static struct pt_conn *conn_new(struct pt_worker *w, int lidx, int fd,
 
 	if (!c)
 		return NULL;
+	c->fields = malloc(sizeof(*c->fields));
+	if (!c->fields) {
+		free(c);
+		return NULL;
+	}
 	c->w = w;
 	c->id = ++w->next_id;
 	c->cfg = pt_config_get(w->cfg);
@@ -661,7 +693,7 @@ static struct pt_conn *conn_new(struct pt_worker *w, int lidx, int fd,
 	c->peer = *peer;
 	c->t_start = w->loop.now;
 	c->state = PT_CS_DETECTING;
-	pt_fields_init(&c->fields);
+	pt_fields_init(c->fields);
 	pt_ev_init(&c->cli, fd, cli_event);
 	pt_ev_init(&c->up, -1, up_event);
 	pt_timer_init(&c->timer, conn_timer);

@@ -80,7 +80,10 @@ struct pt_conn {
 		struct pt_splice_state splice;
 		struct pt_sockmap_state sockmap;
 	} dps;
-	struct pt_fields fields;
+	struct pt_fields *fields;	/* what detection found; freed when relaying starts */
+	char *summary;			/* ... then only its log words (" proto=tls sni=..") */
+	char *name;			/* ... and the SNI or Host for the pair slot, or NULL */
+	uint8_t proto;			/* ... and the protocol (enum pt_proto), NONE if undetected */
 };
 
 /*
@@ -112,6 +115,26 @@ void pt_conn_reap(struct pt_worker *w);
  */
 int pt_conn_planes_init(struct pt_worker *w);
 void pt_conn_planes_fini(struct pt_worker *w);
+
+/* The detected protocol (PT_PROTO_NONE before detection decided), from the fields or what was kept of them. */
+static inline uint8_t pt_conn_proto(const struct pt_conn *c)
+{
+	if (!c->detected)
+		return PT_PROTO_NONE;
+	return c->fields ? c->fields->proto : c->proto;
+}
+
+/* The SNI (TLS) or Host the connection named, or NULL. */
+static inline const char *pt_conn_name(const struct pt_conn *c)
+{
+	const struct pt_fields *f = c->fields;
+
+	if (!c->detected)
+		return NULL;
+	if (!f)
+		return c->name;
+	return f->proto == PT_PROTO_TLS ? f->sni : f->host;
+}
 
 static inline const struct pt_route *pt_conn_route(const struct pt_conn *c)
 {

@@ -52,7 +52,7 @@ static __u64 mono_ns(void)
 
 static void fill_pair(struct pt_conn *c, struct pt_pair *p, enum pt_plane plane)
 {
-	const char *name = c->fields.proto == PT_PROTO_TLS ? c->fields.sni : c->fields.host;
+	const char *name = pt_conn_name(c);
 
 	memset(p, 0, sizeof(*p));
 	p->start_ns = mono_ns() - (c->w->loop.now - c->t_start) * 1000000ull;
@@ -60,7 +60,7 @@ static void fill_pair(struct pt_conn *c, struct pt_pair *p, enum pt_plane plane)
 	p->plane = plane;
 	p->listener = c->lidx;
 	p->route = c->ridx;
-	p->proto = c->detected ? c->fields.proto : PT_PROTO_NONE;
+	p->proto = pt_conn_proto(c);
 	p->worker = c->w->id;
 	p->gen = c->cfg->generation;
 	p->limit = c->lcfg->sockmap_max_queued;
