@@ -227,7 +227,7 @@ static void close_side(struct pt_conn *c, struct pt_ev *ev, bool reset)
 {
 	if (ev->fd < 0)
 		return;
-	pt_loop_unwatch(&c->w->loop, ev);
+	pt_loop_forget(ev);
 	if (reset)
 		close_reset(ev->fd);
 	else
@@ -628,12 +628,15 @@ static void cli_event(struct pt_ev *ev, uint32_t events)
 		}
 		if (events & (EPOLLRDHUP | EPOLLHUP))
 			c->cli_rdhup = true;
-		detect_round(c, false);
+		if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
+			detect_round(c, false);	/* not for the first EPOLLOUT */
 		return;
 	case PT_CS_CONNECTING:
 		/* Bytes wait in the socket; only a dead client matters now. */
 		if (events & (EPOLLERR | EPOLLHUP))
 			pt_conn_close(c, PT_END_CLIENT_GONE);
+		else if (events & EPOLLRDHUP)
+			c->cli_rdhup = true;	/* the data plane must read up to the FIN */
 		return;
 	case PT_CS_RELAYING:
 		dp_result(c, c->dp->event(c, PT_SIDE_CLIENT, events));
@@ -731,7 +734,8 @@ void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_socka
 		return;
 	detecting_add(c);
 	pt_timer_arm(&w->loop, &c->timer, w->loop.now + c->lcfg->timeout_ms);
-	if (pt_loop_watch(&w->loop, &c->cli, EPOLLIN | EPOLLRDHUP | EPOLLET))
+	/* The relay's mask already: the data plane need not change it (one syscall less). */
+	if (pt_loop_watch(&w->loop, &c->cli, PT_RELAY_EVENTS))
 		pt_conn_close(c, PT_END_ERROR);
 }
 

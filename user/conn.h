@@ -60,7 +60,9 @@ struct pt_conn {
 	uint32_t need;			/* window bytes the next detection round waits for */
 	uint32_t lowat;			/* SO_RCVLOWAT set on the client socket, 0: default */
 	uint32_t rounds;		/* detection rounds run */
-	bool cli_rdhup;			/* client FIN seen while detecting */
+	bool cli_rdhup;			/* client FIN seen before relaying (its edge is gone) */
+	uint32_t up_ready;		/* upstream's IN/RDHUP/HUP seen while connecting, or
+					 * EPOLLIN if it connected at once: to read at handoff */
 	bool detected;			/* detection finished (fields final) */
 	bool src_held;			/* counted in the per-source table */
 	bool in_detecting;		/* on the detecting list */

@@ -239,21 +239,38 @@ static enum pt_end copy_timer(struct pt_conn *c)
 	return pt_relay_idle(c);
 }
 
+/*
+ * The first turn after the handoff: the client's peeked bytes are waiting
+ * (read on to EOF only if its FIN was seen: that edge is gone), and the
+ * upstream is read only if its connect event said bytes came with it;
+ * anything later arrives with an edge of its own.
+ */
+static enum pt_end first_turn(struct pt_conn *c)
+{
+	uint64_t before = c->bytes[0] + c->bytes[1];
+	enum pt_end end;
+	bool more = false;
+
+	end = pump(c, PT_DIR_UP, c->cli_rdhup, &more);
+	if (end == PT_END_NONE && c->up_ready)
+		end = pump(c, PT_DIR_DOWN, c->up_ready & (EPOLLRDHUP | EPOLLHUP), &more);
+	return end != PT_END_NONE ? end : settle(c, before, more);
+}
+
 static int copy_attach(struct pt_conn *c, enum pt_end *end)
 {
-	const uint32_t mask = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 	int err;
 
 	memset(&c->dps.copy, 0, sizeof(c->dps.copy));
-	err = pt_loop_watch(&c->w->loop, &c->cli, mask);
+	err = pt_loop_watch(&c->w->loop, &c->cli, PT_RELAY_EVENTS);
 	if (!err)
-		err = pt_loop_watch(&c->w->loop, &c->up, mask);
+		err = pt_loop_watch(&c->w->loop, &c->up, PT_RELAY_EVENTS);
 	if (err)
 		return err;
 	pt_pair_open(c, PT_PLANE_COPY);
 	pt_relay_arm_idle(c);
-	/* The peeked bytes (and maybe a server banner) are already waiting. */
-	*end = copy_resume(c);
+	/* Back on copy after a refused move: another plane had the edges. */
+	*end = c->stay ? copy_resume(c) : first_turn(c);
 	return 0;
 }
 

@@ -25,6 +25,7 @@
 #define __PT_DATAPLANE_H
 
 #include <stdint.h>
+#include <sys/epoll.h>
 
 #include "conn-t.h"
 
@@ -35,6 +36,13 @@ enum pt_side {
 	PT_SIDE_CLIENT = 0,
 	PT_SIDE_UPSTREAM = 1,
 };
+
+/*
+ * What the relay watches on both sockets (edge-triggered). The client is
+ * watched so from accept and the upstream from connect, so that copy and
+ * splice take over without an epoll_ctl().
+ */
+#define PT_RELAY_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
 /* Bytes one direction may move in one call before yielding to other connections. */
 #define PT_RELAY_BUDGET (256 * 1024)

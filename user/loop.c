@@ -59,11 +59,18 @@ int pt_loop_watch(struct pt_loop *l, struct pt_ev *ev, uint32_t events)
 	struct epoll_event ee = { .events = events, .data.ptr = ev };
 	int op = ev->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 
+	if (events && ev->events == events)
+		return 0;	/* already so: no syscall */
 	if (epoll_ctl(l->epfd, op, ev->fd, &ee) == -1)
 		return -errno;
 	/* A zero mask is legal for MOD; keep a marker that it is registered. */
 	ev->events = events ? events : EPOLLET;
 	return 0;
+}
+
+void pt_loop_forget(struct pt_ev *ev)
+{
+	ev->events = 0;
 }
 
 void pt_loop_unwatch(struct pt_loop *l, struct pt_ev *ev)

@@ -59,8 +59,17 @@ int pt_loop_init(struct pt_loop *l);
 void pt_loop_fini(struct pt_loop *l);
 
 void pt_ev_init(struct pt_ev *ev, int fd, pt_ev_fn fn);
+/*
+ * Watch @ev->fd for @events (ADD, or MOD if it is watched already); no
+ * syscall when it is already watched for exactly @events. 0 or -errno.
+ */
 int pt_loop_watch(struct pt_loop *l, struct pt_ev *ev, uint32_t events);
 void pt_loop_unwatch(struct pt_loop *l, struct pt_ev *ev);
+/*
+ * @ev->fd is about to be closed, which takes it out of the epoll set by
+ * itself (no other descriptor shares its file): forget it without a syscall.
+ */
+void pt_loop_forget(struct pt_ev *ev);
 
 void pt_timer_init(struct pt_timer *t, pt_timer_fn fn);
 void pt_timer_arm(struct pt_loop *l, struct pt_timer *t, uint64_t when);

@@ -84,13 +84,15 @@ static enum pt_up_status try_connect(struct pt_conn *c, int *err)
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	pt_ev_init(&c->up, fd, c->up.fn); /* conn.c's callback stays */
-	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0) {
+		c->up_ready = EPOLLIN;	/* not watched yet: the relay reads it at once */
 		return PT_UP_CONNECTED;
+	}
 	if (errno != EINPROGRESS) {
 		*err = errno;
 		return PT_UP_FAILED;
 	}
-	if (pt_loop_watch(&c->w->loop, &c->up, EPOLLOUT | EPOLLET))
+	if (pt_loop_watch(&c->w->loop, &c->up, PT_RELAY_EVENTS))
 		return PT_UP_ERROR;
 	pt_timer_arm(&c->w->loop, &c->timer, c->w->loop.now + c->lcfg->connect_timeout_ms);
 	return PT_UP_PENDING;
@@ -162,6 +164,8 @@ enum pt_up_status pt_upstream_event(struct pt_conn *c, uint32_t events)
 		err = ECONNREFUSED;
 	if (err)
 		return fail_over(c, err);
+	/* A banner that came with the connect: its edge is consumed here. */
+	c->up_ready = events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP);
 	return events & EPOLLOUT ? PT_UP_CONNECTED : PT_UP_PENDING;
 }
 

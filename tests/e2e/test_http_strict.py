@@ -37,10 +37,11 @@ def raw(req):
     m = pt.mark()
     c = connect(port)
     c.sendall(req)
-    c.shutdown(socket.SHUT_WR)
     try:
+        # The daemon may have closed an unroutable request already (ENOTCONN).
+        c.shutdown(socket.SHUT_WR)
         resp = recv_all(c)
-    except ConnectionResetError:
+    except (ConnectionResetError, OSError):
         resp = b''
     c.close()
     check(b'backend=' not in resp, 'a backend answered: %r' % resp[:80])
