@@ -628,8 +628,7 @@ static void cli_event(struct pt_ev *ev, uint32_t events)
 		}
 		if (events & (EPOLLRDHUP | EPOLLHUP))
 			c->cli_rdhup = true;
-		if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
-			detect_round(c, false);	/* not for the first EPOLLOUT */
+		detect_round(c, false);
 		return;
 	case PT_CS_CONNECTING:
 		/* Bytes wait in the socket; only a dead client matters now. */
@@ -734,7 +733,7 @@ void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_socka
 		return;
 	detecting_add(c);
 	pt_timer_arm(&w->loop, &c->timer, w->loop.now + c->lcfg->timeout_ms);
-	/* The relay's mask already: the data plane need not change it (one syscall less). */
+	/* The relay's mask already: the copy plane need not change it. */
 	if (pt_loop_watch(&w->loop, &c->cli, PT_RELAY_EVENTS))
 		pt_conn_close(c, PT_END_ERROR);
 }

@@ -5,9 +5,11 @@
  * hundred bytes, one recv() and one send() per message is the least work
  * there is: no pipe, no kernel worker, nothing held per connection.
  *
- * Both sockets are watched edge-triggered for IN, OUT and RDHUP, and each
- * event moves only the direction it concerns: readable on a side reads that
- * side, writable on a side flushes what waits for it. A short read means the
+ * Both sockets are watched edge-triggered for IN and RDHUP as detection and
+ * connect left them (no epoll_ctl() at the handoff); OUT is added to a side
+ * the first time a write to it is stuck. Each event moves only the direction
+ * it concerns: readable on a side reads that side, writable on a side
+ * flushes what waits for it. A short read means the
  * socket was drained (edge-triggered epoll reports every later arrival), so
  * no recv() is made only to see EAGAIN; after RDHUP, a resume or a flush the
  * plane reads until EAGAIN, since a FIN may wait behind the data.
@@ -110,7 +112,13 @@ static enum pt_end send_on(struct pt_conn *c, int d, const uint8_t *p, size_t n)
 	if (w < 0)
 		w = 0;
 	c->bytes[d] += w;
-	if ((size_t)w < n && stash(cdir(c, d), p + w, n - w))
+	if ((size_t)w == n)
+		return PT_END_NONE;
+	if (stash(cdir(c, d), p + w, n - w))
+		return PT_END_ERROR;
+	/* Stuck: from now on the peer's side wakes us when it takes bytes again. */
+	if (pt_loop_watch(&c->w->loop, pt_dst_side(d) == PT_SIDE_CLIENT ? &c->cli : &c->up,
+			  PT_RELAY_EVENTS_OUT))
 		return PT_END_ERROR;
 	return PT_END_NONE;
 }
@@ -262,9 +270,11 @@ static int copy_attach(struct pt_conn *c, enum pt_end *end)
 	int err;
 
 	memset(&c->dps.copy, 0, sizeof(c->dps.copy));
-	err = pt_loop_watch(&c->w->loop, &c->cli, PT_RELAY_EVENTS);
+	/* As detection and connect left them, mostly: then no syscall. */
+	err = pt_loop_watch(&c->w->loop, &c->cli, c->cli.events ? c->cli.events : PT_RELAY_EVENTS);
 	if (!err)
-		err = pt_loop_watch(&c->w->loop, &c->up, PT_RELAY_EVENTS);
+		err = pt_loop_watch(&c->w->loop, &c->up,
+				    c->up.events ? c->up.events : PT_RELAY_EVENTS_OUT);
 	if (err)
 		return err;
 	pt_pair_open(c, PT_PLANE_COPY);

@@ -38,11 +38,13 @@ enum pt_side {
 };
 
 /*
- * What the relay watches on both sockets (edge-triggered). The client is
- * watched so from accept and the upstream from connect, so that copy and
- * splice take over without an epoll_ctl().
+ * What a relayed socket is watched for (edge-triggered): the client so
+ * from accept, the upstream so plus EPOLLOUT from connect, so that the
+ * copy plane takes over without an epoll_ctl(). EPOLLOUT is added to a
+ * side only once a write to it is stuck (PT_RELAY_EVENTS_OUT).
  */
-#define PT_RELAY_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+#define PT_RELAY_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLET)
+#define PT_RELAY_EVENTS_OUT (PT_RELAY_EVENTS | EPOLLOUT)
 
 /* Bytes one direction may move in one call before yielding to other connections. */
 #define PT_RELAY_BUDGET (256 * 1024)

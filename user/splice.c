@@ -270,7 +270,7 @@ static enum pt_end splice_timer(struct pt_conn *c)
 
 static int splice_attach(struct pt_conn *c, enum pt_end *end)
 {
-	const uint32_t mask = PT_RELAY_EVENTS;
+	const uint32_t mask = PT_RELAY_EVENTS_OUT;
 	int err;
 
 	for (int i = 0; i < 2; i++) {

@@ -92,7 +92,7 @@ static enum pt_up_status try_connect(struct pt_conn *c, int *err)
 		*err = errno;
 		return PT_UP_FAILED;
 	}
-	if (pt_loop_watch(&c->w->loop, &c->up, PT_RELAY_EVENTS))
+	if (pt_loop_watch(&c->w->loop, &c->up, PT_RELAY_EVENTS_OUT))
 		return PT_UP_ERROR;
 	pt_timer_arm(&c->w->loop, &c->timer, c->w->loop.now + c->lcfg->connect_timeout_ms);
 	return PT_UP_PENDING;

@@ -5,7 +5,7 @@ Builds on the e2e harness (tests/e2e/ptharness.py: Suite, Passthru, backends,
 log parsing) and the BPF helpers (tests/bpf/bpftest.py: pinned maps, the
 pt_pairs array) and adds what the stress tests need:
 
-  * planes(): the data planes to run (PT_DATA_PLANE, or both);
+  * planes(): the data planes to run (PT_DATA_PLANE, or auto, splice, sockmap);
   * daemon(): passthru with every listener on one data plane, checked to
     have loaded the kernel data plane when that is sockmap (else Skip);
   * the daemon's process tree: RSS, descriptors by kind (sockets, pipes);
@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(HERE, '..', 'bpf'))
 
 from ptharness import *  # noqa: E402,F401,F403  (re-exported for the tests)
 from ptharness import (Passthru, Skip, Fail, check, eq, wait_for, BUILD, DATA_PLANE,  # noqa: E402
-                       slack)
+                       AUTO_PLANES, slack)
 import bpftest  # noqa: E402
 from bpftest import (Pairs, pinned_keys, pin_dir, instance_of, wait_for_startup,  # noqa: E402,F401
                      KiB, MiB)
@@ -40,10 +40,22 @@ PASSTHRU_CTL = os.path.join(BUILD, 'passthru-ctl')
 
 
 def planes():
-    """The data planes to test: PT_DATA_PLANE if it names one, else both."""
-    if DATA_PLANE in ('splice', 'sockmap'):
+    """The data planes to test: PT_DATA_PLANE if it names one, else auto (the
+    default: copy, bulk moved to splice), splice and sockmap."""
+    if DATA_PLANE in ('auto', 'copy', 'splice', 'sockmap'):
         return [DATA_PLANE]
-    return ['splice', 'sockmap']
+    return ['auto', 'splice', 'sockmap']
+
+
+def logged_plane_ok(plane, d):
+    """Is the plane= of log line @d right for a daemon run on @plane? auto
+    starts on copy and may move ("copy>splice"); sockmap may fall back to
+    splice for a client whose FIN came before the handoff, or without a slot."""
+    if plane == 'auto':
+        return d.get('plane') in AUTO_PLANES
+    if plane == 'sockmap':
+        return d.get('plane') == 'sockmap' or d.get('fallback') in ('peer-closed', 'no-slot')
+    return d.get('plane') == plane
 
 
 def daemon(suite, listeners, plane, args=(), name=None, **top):

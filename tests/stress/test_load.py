@@ -33,6 +33,7 @@ import socket
 import subprocess
 import time
 
+import stresslib  # noqa: E402
 from stresslib import (StressSuite, Passthru, PtServer, Proc, daemon, planes, fd_kinds, rss_bytes,
                        no_leaks, listener_stats, instance_of, connect, ping, finish, run, check,
                        eq, wait_for, listener, route, free_port, slack, mib, Skip, PASSTHRU,
@@ -127,9 +128,7 @@ def t_load(plane):
 
 
 def plane_ok_for(plane, d):
-    if plane == 'splice':
-        return d.get('plane') == 'splice'
-    return d.get('plane') == 'sockmap' or d.get('fallback') in ('peer-closed', 'no-slot')
+    return stresslib.logged_plane_ok(plane, d)
 
 
 # --- RLIMIT_NOFILE at start ------------------------------------------------------------------

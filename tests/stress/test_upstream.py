@@ -298,8 +298,9 @@ def t_blackhole(pl, pt):
     eq(got + rest, want_reply, 'echo through the live upstream after the black hole')
     check(CONNECT_MS / 1000 - 0.05 <= took2 <= CONNECT_MS / 1000 + slack(0.5),
           'served after one %d ms connect timeout (%.3f s)' % (CONNECT_MS, took2))
-    expect(line_for(pt, local, m), route='failover', upstream=ECHO.addr, end='done',
-           plane=pl.plane)
+    d = line_for(pt, local, m)
+    expect(d, route='failover', upstream=ECHO.addr, end='done')
+    check(stresslib.logged_plane_ok(pl.plane, d), 'plane=%s on %s' % (d.get('plane'), pl.plane))
     figures.append('[%s] black hole: closed after %.3f s (2 x %d ms), failover served after '
                    '%.3f s' % (pl.plane, took, CONNECT_MS, took2))
 
@@ -465,8 +466,8 @@ def kernel_bound(plane):
     (sockmap_sndbuf, doubled by the kernel, or autotuned), the sink's
     receive buffer (locked, doubled), plus 1 MiB of slack."""
     wmem, rmem = sysctl('net.ipv4.tcp_wmem')[2], sysctl('net.ipv4.tcp_rmem')[2]
-    hold = 256 * KiB if plane == 'splice' else LIMIT + 64 * KiB
-    up_snd = wmem if plane == 'splice' else 2 * SNDBUF
+    hold = LIMIT + 64 * KiB if plane == 'sockmap' else 256 * KiB  # psock queue, pipe or read
+    up_snd = 2 * SNDBUF if plane == 'sockmap' else wmem
     return wmem + rmem + hold + up_snd + 2 * SINK_RCVBUF + 1 * MiB
 
 
@@ -497,7 +498,8 @@ def t_backpressure(pl, pt, read_first):
     eq(reply, b'%s %d\n' % (upload_sha().encode(), len(head('stall.example')) + UPLOAD),
        'sink reply: sha256 and count of everything sent (sink saw %s)' % rec['how'])
     d = line_for(pt, st['local'], m, timeout=20)
-    expect(d, route='stall', end='done', up=len(head('stall.example')) + UPLOAD, plane=pl.plane)
+    expect(d, route='stall', end='done', up=len(head('stall.example')) + UPLOAD)
+    check(stresslib.logged_plane_ok(pl.plane, d), 'plane=%s on %s' % (d.get('plane'), pl.plane))
     logged, split = None, {}
     if pl.plane == 'sockmap':
         sm = stresslib.bpftest.sockmap_counters(pt).get(d['id'], {}).get('up', {})
