@@ -132,8 +132,8 @@ int PT_PROG_VERDICT(struct __sk_buff *skb)
 	written = peer_written(&peer);
 	if (written < 0)
 		goto fail;
-	queued = (__s64)(d->redirected + READ_ONCE(d->consumed) + READ_ONCE(d->copied) +
-			 READ_ONCE(d->peer_base)) -
+	/* peer_base counts what another plane wrote before the move (copied). */
+	queued = (__s64)(d->redirected + READ_ONCE(d->consumed) + READ_ONCE(d->peer_base)) -
 		 written;
 	if (queued < 0)
 		queued = 0;

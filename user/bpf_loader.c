@@ -318,7 +318,7 @@ void pt_bpf_close(struct pt_bpf *b, bool unpin)
 bool pt_listener_may_sockmap(const struct pt_listener_cfg *l)
 {
 	return l->data_plane == PT_DP_SOCKMAP ||
-	       (l->data_plane == PT_DP_AUTO && l->bulk_plane == PT_DP_SOCKMAP && l->bulk_turn_bytes);
+	       (l->data_plane == PT_DP_AUTO && l->bulk_plane == PT_DP_SOCKMAP);
 }
 
 /* Does any listener want the kernel data plane (*required: one says sockmap)? */
@@ -350,9 +350,13 @@ static void listener_planes(const struct pt_listener_cfg *l, bool bpf, bool use[
 		use[kernel] = true;
 		break;
 	case PT_DP_AUTO:
+		if (l->bulk_plane == PT_DP_SOCKMAP) {
+			use[kernel] = true;	/* from the start: see plane_of() in conn.c */
+			break;
+		}
 		use[PT_PLANE_COPY] = true;
 		if (l->bulk_turn_bytes)
-			use[l->bulk_plane == PT_DP_SOCKMAP ? kernel : PT_PLANE_SPLICE] = true;
+			use[PT_PLANE_SPLICE] = true;
 		break;
 	}
 }

@@ -438,7 +438,8 @@ static void dump_patterns(cJSON *out, const struct pt_cfg_key *k, const void *ob
 
 /* the top level: obj is the pt_config */
 
-enum { TK_GRACE, TK_PATTERNS, TK_LISTENERS, TK_CONTROL, TK_USER, TK_ADMIN_GROUP, TK_N };
+enum { TK_GRACE, TK_PATTERNS, TK_LISTENERS, TK_CONTROL, TK_USER, TK_ADMIN_GROUP, TK_BUDGET,
+       TK_N };
 
 /* An absolute path that fits in a sockaddr_un. */
 static int parse_control(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
@@ -537,6 +538,10 @@ const struct pt_cfg_key pt_cfg_top_keys[TK_N] = {
 			    .dump = dump_admin_group,
 			    .help = "besides root, members of this group may reload through the "
 				    "control socket"},
+	[TK_BUDGET] = {"sockmap_memory_budget_mib", PT_J_UINT, false, 0, 1u << 22, 0,
+		       offsetof(struct pt_config, sockmap_budget_mib),
+		       .help = "kernel memory (MiB) all sockmap pairs together may pin in forced "
+			       "send buffers and queues, 0 = a quarter of the RAM"},
 };
 const int pt_cfg_n_top_keys = TK_N;
 

@@ -322,12 +322,17 @@ void pt_conn_reap(struct pt_worker *w)
 /*
  * The plane a config value names: copy for auto (connections start where
  * small messages are cheapest), splice for sockmap when the kernel data
- * plane is not loaded.
+ * plane is not loaded. Auto with bulk_plane sockmap starts on sockmap, as
+ * 0.1's auto did: a live connection is not moved into a sockmap (see
+ * README, "Known limitations").
  */
 static const struct pt_dataplane *plane_of(const struct pt_conn *c, enum pt_data_plane dp)
 {
 	switch (dp) {
 	case PT_DP_AUTO:
+		if (c->lcfg->bulk_plane == PT_DP_SOCKMAP)
+			return plane_of(c, PT_DP_SOCKMAP);
+		return &pt_dp_copy;
 	case PT_DP_COPY:
 		return &pt_dp_copy;
 	case PT_DP_SOCKMAP:
@@ -350,6 +355,8 @@ static enum pt_end move_plane(struct pt_conn *c, const struct pt_dataplane *to)
 	enum pt_end end = PT_END_NONE;
 	int err;
 
+	uint64_t at[2] = { c->bytes[0], c->bytes[1] };
+
 	c->bulk = false;
 	from->detach(c);
 	c->dp = to;
@@ -363,12 +370,12 @@ static enum pt_end move_plane(struct pt_conn *c, const struct pt_dataplane *to)
 		return err ? PT_END_ERROR : end;
 	}
 	c->first_dp = from;
-	c->moved_at[0] = c->bytes[0];
-	c->moved_at[1] = c->bytes[1];
+	c->moved_at[0] = at[0];
+	c->moved_at[1] = at[1];
 	pt_pair_moved(c->pair, plane_id(to));
 	pr_debug(CONN, "#%llu: bulk: moved from %s to %s after up=%llu down=%llu",
-		 (unsigned long long)c->id, from->name, to->name,
-		 (unsigned long long)c->bytes[0], (unsigned long long)c->bytes[1]);
+		 (unsigned long long)c->id, from->name, to->name, (unsigned long long)at[0],
+		 (unsigned long long)at[1]);
 	return end;
 }
 
@@ -378,7 +385,7 @@ static enum pt_end move_plane(struct pt_conn *c, const struct pt_dataplane *to)
  */
 static void dp_result(struct pt_conn *c, enum pt_end end)
 {
-	if (end == PT_END_NONE && c->bulk && !c->stay && !c->first_dp &&
+	if (end == PT_END_NONE && c->bulk && !c->stay && !c->first_dp && c->dp == &pt_dp_copy &&
 	    c->lcfg->data_plane == PT_DP_AUTO)
 		end = move_plane(c, plane_of(c, c->lcfg->bulk_plane));
 	if (end != PT_END_NONE)

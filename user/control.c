@@ -358,6 +358,12 @@ static cJSON *answer_stats(struct pt_control *ctl)
 		return NULL;
 	cJSON_AddNumberToObject(doc, "generation", cfg->generation);
 	cJSON_AddNumberToObject(doc, "route_generation", rgen);
+	a = cJSON_AddObjectToObject(doc, "sockmap_budget");
+	if (a) {
+		cJSON_AddNumberToObject(a, "reserved", (double)ld64(&s->budget.reserved));
+		cJSON_AddNumberToObject(a, "squeezed", (double)ld64(&s->budget.squeezed));
+		cJSON_AddNumberToObject(a, "refused", (double)ld64(&s->budget.refused));
+	}
 	a = cJSON_AddArrayToObject(doc, "workers");
 	for (int w = 0; a && w < ctl->n_workers && w < PT_MAX_WORKERS; w++) {
 		cJSON *o = cJSON_CreateObject();

@@ -14,6 +14,7 @@ struct pt_copy_dir {
 	uint32_t off, len;	/* unsent bytes are buf[off, len) */
 	uint16_t big_turns;	/* turns in a row that read >= bulk_turn_bytes */
 	bool eof;		/* src said EOF */
+	bool drained;		/* the last read emptied src's queue (short read or EAGAIN) */
 	bool shut;		/* shutdown(dst, SHUT_WR) done */
 };
 

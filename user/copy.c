@@ -24,8 +24,9 @@
  * callbacks return the end reason; conn.c closes the connection.
  *
  * Bulk: a direction that finds at least bulk_turn_bytes per turn, bulk_turns
- * turns in a row, sets c->bulk while nothing is pending and no FIN was seen;
- * conn.c may then move the connection to the bulk plane (data_plane auto).
+ * turns in a row, sets c->bulk while nothing is pending, no FIN was seen and
+ * the last read of each source emptied its queue (no skb half read: see
+ * is_bulk()); conn.c may then move the connection to the bulk plane.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -143,14 +144,16 @@ static enum pt_end pump(struct pt_conn *c, int d, bool drain, bool *more)
 			break;
 		}
 		n = recv(src, buf, PT_SCRATCH_SIZE, MSG_DONTWAIT);
+		cd->drained = n >= 0 && (size_t)n < PT_SCRATCH_SIZE;
 		if (n == 0) {
 			cd->eof = true;
 		} else if (n > 0) {
 			got += n;
 			end = send_on(c, d, buf, n);
-			if ((size_t)n < PT_SCRATCH_SIZE && !drain)
+			if (cd->drained && !drain)
 				break;
 		} else if (errno == EAGAIN) {
+			cd->drained = true;
 			break;
 		} else if (errno != EINTR) {
 			end = pt_reset_of(pt_src_side(d));
@@ -171,7 +174,12 @@ static void finish(struct pt_conn *c, int d)
 	}
 }
 
-/* Nothing pending, no FIN yet, and a direction that keeps finding bulk. */
+/*
+ * Nothing pending, no FIN yet, both sources read to the end of their queue,
+ * and a direction that keeps finding bulk. The kernel's sockmap verdict
+ * reads whole skbs (tcp_read_skb): one we had read part of would be
+ * redirected again from its start, so a move waits for empty queues.
+ */
 static bool is_bulk(struct pt_conn *c)
 {
 	bool big = false;
@@ -179,7 +187,7 @@ static bool is_bulk(struct pt_conn *c)
 	for (int d = 0; d < 2; d++) {
 		struct pt_copy_dir *cd = cdir(c, d);
 
-		if (cd->buf || cd->eof)
+		if (cd->buf || cd->eof || !cd->drained)
 			return false;
 		big |= c->lcfg->bulk_turns && cd->big_turns >= c->lcfg->bulk_turns;
 	}
@@ -270,6 +278,8 @@ static int copy_attach(struct pt_conn *c, enum pt_end *end)
 	int err;
 
 	memset(&c->dps.copy, 0, sizeof(c->dps.copy));
+	/* Nothing read yet: no skb is half read (detection only peeks). */
+	cdir(c, PT_DIR_UP)->drained = cdir(c, PT_DIR_DOWN)->drained = true;
 	/* As detection and connect left them, mostly: then no syscall. */
 	err = pt_loop_watch(&c->w->loop, &c->cli, c->cli.events ? c->cli.events : PT_RELAY_EVENTS);
 	if (!err)

@@ -178,6 +178,27 @@ static int parse_args(int argc, char **argv, struct pt_opts *o)
 	return 0;
 }
 
+/* The config file with the command line's overrides; NULL (errors printed) if it is bad. */
+static struct pt_config *load_config(const struct pt_opts *o, struct pt_config_opts *copts)
+{
+	copts->default_timeout_ms = o->timeout_ms;
+	copts->fd_limit = pt_config_raise_fds();
+	copts->workers = o->workers;
+	copts->force_data_plane = o->force_dp;
+	copts->data_plane = o->dp;
+	return pt_config_load(o->config, copts, stderr);
+}
+
+/* --check: print the model the config translates to; exit status 0. */
+static int check_only(const struct pt_opts *o, struct pt_config *cfg)
+{
+	pt_config_dump(cfg, stdout);
+	fprintf(stderr, "passthru: %s: OK (%s format, %d listeners, %d routes)\n", o->config,
+		cfg->legacy ? "legacy" : "native", cfg->n_listeners, pt_config_n_routes(cfg));
+	pt_config_put(cfg);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct pt_listen_set sets[PT_MAX_WORKERS] = {};
@@ -201,21 +222,11 @@ int main(int argc, char **argv)
 		return 2;
 	pt_master_hold_signals();
 	pt_log_set_level(PT_LOG_INFO + (o.verbose > 2 ? 2 : o.verbose));
-	copts.default_timeout_ms = o.timeout_ms;
-	copts.fd_limit = pt_config_raise_fds();
-	copts.workers = o.workers;
-	copts.force_data_plane = o.force_dp;
-	copts.data_plane = o.dp;
-	cfg = pt_config_load(o.config, &copts, stderr);
+	cfg = load_config(&o, &copts);
 	if (!cfg)
 		return 2;
-	if (o.check) {
-		pt_config_dump(cfg, stdout);
-		fprintf(stderr, "passthru: %s: OK (%s format, %d listeners, %d routes)\n", o.config,
-			cfg->legacy ? "legacy" : "native", cfg->n_listeners, pt_config_n_routes(cfg));
-		pt_config_put(cfg);
-		return 0;
-	}
+	if (o.check)
+		return check_only(&o, cfg);
 
 	signal(SIGPIPE, SIG_IGN);
 	err = pt_config_check_fds(cfg, o.workers);
@@ -246,16 +257,8 @@ int main(int argc, char **argv)
 	ctl.pairs = pairs;
 	ctl.n_workers = o.workers;
 	ctl.stats = stats;
-	if (cfg->user[0]) {
-		if (pf.path[0] && chown(pf.path, uid, gid))
-			pr_warn(MAIN, "%s: chown: %s", pf.path, strerror(errno));
-		err = pt_privs_become(cfg, bpf, uid, gid);
-		if (err)
-			goto out;
-		if (access(o.config, R_OK))
-			pr_warn(CONFIG, "user %s cannot read %s: reloads will fail", cfg->user,
-				o.config);
-	}
+	if (cfg->user[0] && pt_privs_become(cfg, bpf, pf.path, o.config, uid, gid))
+		goto out;
 	pr_info(MAIN, "passthru %s: %s: %d listeners, %d routes, %d workers, data planes %s",
 		PT_VERSION, o.config, cfg->n_listeners, pt_config_n_routes(cfg), o.workers,
 		pt_bpf_planes(cfg, bpf != NULL, planes, sizeof(planes)));

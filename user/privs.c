@@ -209,11 +209,14 @@ static unsigned int max_sndbuf(const struct pt_config *cfg)
 	return v;
 }
 
-int pt_privs_become(const struct pt_config *cfg, struct pt_bpf *bpf, uid_t uid, gid_t gid)
+int pt_privs_become(const struct pt_config *cfg, struct pt_bpf *bpf, const char *pairs_file,
+		    const char *config_path, uid_t uid, gid_t gid)
 {
 	struct pt_privs_need need = { .map_fd = -1 };
 	int err;
 
+	if (pairs_file[0] && chown(pairs_file, uid, gid))
+		pr_warn(MAIN, "%s: chown: %s", pairs_file, strerror(errno));
 	if (bpf) {
 		err = pt_bpf_chown(bpf, uid, gid);
 		if (err) {
@@ -223,5 +226,8 @@ int pt_privs_become(const struct pt_config *cfg, struct pt_bpf *bpf, uid_t uid, 
 		need.map_fd = bpf->meta_fd;
 		need.sndbuf = max_sndbuf(cfg);
 	}
-	return pt_privs_drop(cfg->user, &need);
+	err = pt_privs_drop(cfg->user, &need);
+	if (!err && access(config_path, R_OK))
+		pr_warn(CONFIG, "user %s cannot read %s: reloads will fail", cfg->user, config_path);
+	return err;
 }

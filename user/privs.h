@@ -29,10 +29,12 @@ struct pt_config;
 struct pt_bpf;
 
 /*
- * Give the kernel data plane's pins (@bpf, may be NULL) to @uid/@gid, then
- * pt_privs_drop() to @cfg's user with what its listeners still need.
- * Returns 0 or -errno (logged).
+ * Give the kernel data plane's pins (@bpf, may be NULL) and the .pairs
+ * file (@pairs_file, "" if none) to @uid/@gid, then pt_privs_drop() to
+ * @cfg's user with what its listeners still need; warn if that user cannot
+ * read @config_path (reloads would fail). Returns 0 or -errno (logged).
  */
-int pt_privs_become(const struct pt_config *cfg, struct pt_bpf *bpf, uid_t uid, gid_t gid);
+int pt_privs_become(const struct pt_config *cfg, struct pt_bpf *bpf, const char *pairs_file,
+		    const char *config_path, uid_t uid, gid_t gid);
 
 #endif /* __PT_PRIVS_H */

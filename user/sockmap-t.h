@@ -17,6 +17,9 @@ struct pt_sockmap_state {
 	uint32_t poll_ms;		/* current drain poll interval, 0 = not polling */
 	uint64_t sig;			/* counter sum at the last progress check */
 	uint64_t t_move;		/* last time a counter moved */
+	uint64_t reserved;		/* bytes of the sockmap memory budget this pair holds */
+	uint32_t sndbuf;		/* forced send buffer, within the budget (0: kernel's) */
+	uint32_t max_queued;		/* backpressure limit per direction, within the budget */
 };
 
 #endif /* __PT_SOCKMAP_T_H */

@@ -128,8 +128,31 @@ void pt_stats_conn_end(const struct pt_stats_ref *ref, enum pt_end end,
 		count_plane(rs, r, pair);
 }
 
+bool pt_budget_take(struct pt_stats *s, int wid, uint64_t limit, uint64_t n)
+{
+	uint64_t cur = __atomic_load_n(&s->budget.reserved, __ATOMIC_RELAXED);
+
+	do {
+		if (cur + n > limit)
+			return false;
+	} while (!__atomic_compare_exchange_n(&s->budget.reserved, &cur, cur + n, true,
+					      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	__atomic_add_fetch(&s->budget.reserved_w[wid], n, __ATOMIC_RELAXED);
+	return true;
+}
+
+void pt_budget_give(struct pt_stats *s, int wid, uint64_t n)
+{
+	__atomic_sub_fetch(&s->budget.reserved_w[wid], n, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&s->budget.reserved, n, __ATOMIC_RELAXED);
+}
+
 void pt_stats_forget_worker(struct pt_stats *s, int wid)
 {
+	uint64_t held = __atomic_exchange_n(&s->budget.reserved_w[wid], 0, __ATOMIC_RELAXED);
+
+	if (held)
+		__atomic_sub_fetch(&s->budget.reserved, held, __ATOMIC_RELAXED);
 	for (int i = 0; i < PT_MAX_LISTENERS; i++) {
 		int64_t n = __atomic_exchange_n(&s->l[i].active_w[wid], 0, __ATOMIC_RELAXED);
 

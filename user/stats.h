@@ -55,7 +55,16 @@ struct pt_listener_stats {
 	uint64_t bytes[2];		/* PT_DIR_UP, PT_DIR_DOWN */
 };
 
+/* Kernel memory promised to sockmap pairs (sockmap_memory_budget_mib), shared by the workers. */
+struct pt_budget {
+	uint64_t reserved;			/* bytes, all workers */
+	uint64_t reserved_w[PT_MAX_WORKERS];	/* ... by each worker (given back if it dies) */
+	uint64_t squeezed;			/* pairs given less than their listener's limits */
+	uint64_t refused;			/* pairs relayed by another plane: no budget left */
+};
+
 struct pt_stats {
+	struct pt_budget budget;
 	uint32_t route_gen;			/* config generation of the route rows */
 	uint32_t worker_gen[PT_MAX_WORKERS];	/* generation each worker runs */
 	struct pt_listener_stats l[PT_MAX_LISTENERS];
@@ -105,6 +114,15 @@ struct pt_relayed {
  */
 void pt_stats_conn_end(const struct pt_stats_ref *ref, enum pt_end end,
 		       const struct pt_relayed *r, const struct pt_pair *pair);
+
+/*
+ * Take @n bytes of the sockmap budget (@limit bytes in all) for worker
+ * @wid: true if they fit, false (nothing taken) if not.
+ */
+bool pt_budget_take(struct pt_stats *s, int wid, uint64_t limit, uint64_t n);
+
+/* Give back @n bytes worker @wid took. */
+void pt_budget_give(struct pt_stats *s, int wid, uint64_t n);
 
 static inline void pt_stat_add(uint64_t *ctr, uint64_t n)
 {

@@ -2,8 +2,8 @@
 """Choosing the data plane, and falling back.
 
   * data_plane "auto" with bulk_plane "sockmap" and BPF working: the
-    kernel data plane loads (startup line, pins), a connection starts on
-    copy and moves to sockmap (plane=copy>sockmap);
+    kernel data plane loads (startup line, pins) and connections start on
+    sockmap (plane=sockmap: a live connection is not moved into a sockmap);
   * --data-plane splice overrides every listener, even one that says
     "sockmap": plane=splice, nothing loaded, nothing pinned;
   * BPF not permitted (the daemon runs as nobody through setpriv, on high
@@ -67,21 +67,20 @@ def echo_check(port, head_fin=False, data=DATA):
        'echo (length, sha256)')
 
 
-# auto, moving every connection to the bulk plane after its first turn.
-MOVE_AT_ONCE = {'data_plane': 'auto', 'bulk_turn_bytes': 1, 'bulk_turns': 1}
+# auto with the kernel plane as its bulk plane: connections start there.
+AUTO_SOCKMAP = {'data_plane': 'auto', 'bulk_plane': 'sockmap'}
 
 
 def t_auto_sockmap():
     s.need_bpf()
     port = free_port()
-    pt = sockmap_daemon(s, [listener('auto', port, routes(), bulk_plane='sockmap',
-                                     **MOVE_AT_ONCE)], name='auto')
+    pt = sockmap_daemon(s, [listener('auto', port, routes(), **AUTO_SOCKMAP)], name='auto')
     try:
-        eq(wait_for_startup(pt), 'copy+sockmap', 'data planes in the startup line')
+        eq(wait_for_startup(pt), 'sockmap', 'data planes in the startup line')
         check(os.path.isdir(pin_dir(pt)), 'pins exist')
         m = pt.mark()
         echo_check(port)
-        expect(pt.conn_after(m, timeout=5), plane='copy>sockmap', end='done',
+        expect(pt.conn_after(m, timeout=5), plane='sockmap', end='done',
                up=len(HEAD) + len(DATA), down=len(HEAD) + len(DATA))
         eq(pt.stop(), 0, 'exit status after SIGTERM')
     finally:
@@ -145,7 +144,7 @@ def t_unprivileged_auto():
     port = free_port()
     # At the default log level, so that libbpf's own (debug) lines are out.
     u = Unprivileged('bt-nobody-auto-%d' % os.getpid(),
-                     [listener('auto', port, routes(), bulk_plane='sockmap', **MOVE_AT_ONCE)],
+                     [listener('auto', port, routes(), **AUTO_SOCKMAP)],
                      verbose=False)
     try:
         wait_for(lambda: 'listening on' in u.log() or not u.proc.alive(), 10, 'the listener')
@@ -156,13 +155,12 @@ def t_unprivileged_auto():
         check(re.search(r'warn bpf: kernel data plane unavailable: not permitted.*; relaying '
                         r'with splice$', lines[0]), 'the fallback line names the reason: %r' %
               lines[0])
-        check(re.search(r'data planes copy\+splice', u.log()),
-              'startup line says data planes copy+splice')
+        check(re.search(r'data planes splice', u.log()), 'startup line says data planes splice')
         check(not os.path.exists(os.path.join(PIN_ROOT, u.instance)), 'nothing pinned')
         n0 = len(conn_lines(u.log()))
         echo_check(port)
         d = wait_for(lambda: conn_lines(u.log())[n0:], 5, 'the connection line')[0]
-        expect(d, plane='copy>splice', end='done', up=len(HEAD) + len(DATA),
+        expect(d, plane='splice', end='done', up=len(HEAD) + len(DATA),
                down=len(HEAD) + len(DATA))
     finally:
         u.close()
@@ -215,7 +213,7 @@ def t_fin_before_handoff():
         pt.stop()
 
 
-s.test('data_plane auto, bulk_plane sockmap, BPF working: copy, then sockmap', t_auto_sockmap)
+s.test('data_plane auto, bulk_plane sockmap, BPF working: sockmap', t_auto_sockmap)
 s.test('--data-plane splice overrides every listener (even "sockmap"): splice, nothing pinned',
        t_cli_splice)
 s.test('BPF not permitted (nobody), auto: one clear log line, splice, bytes intact',

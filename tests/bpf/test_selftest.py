@@ -9,7 +9,7 @@ kernel that fails a step it falls back to splice with one log line.
   * this kernel passes (the daemon says so at -v and relays with sockmap);
   * each step made to fail (PASSTHRU_SELFTEST_FAIL=step, as a kernel
     lacking that fix would): with data_plane "auto" and bulk_plane
-    "sockmap" one warning names the step and bulk moves to splice instead;
+    "sockmap" one warning names the step and connections use splice instead;
     with "sockmap" the start fails with the same reason;
   * the knob exists only in the test build: build/passthru holds neither it
     nor the PASSTHRU_FAULT_* ones, build/tests/passthru-hooks holds all.
@@ -64,18 +64,17 @@ def t_passes_here():
 def t_step_auto(step):
     s.need_bpf()
     port = free_port()
-    cfg = {'listeners': [listener('st', port, routes(), data_plane='auto', bulk_plane='sockmap',
-                                  bulk_turn_bytes=1, bulk_turns=1)]}
+    cfg = {'listeners': [listener('st', port, routes(), data_plane='auto', bulk_plane='sockmap')]}
     pt = Passthru(s, cfg, name='selftest-%s' % step,
                   env=dict(os.environ, PASSTHRU_SELFTEST_FAIL=step))
     plane = wait_for_startup(pt)
-    eq(plane, 'copy+splice', 'data planes after the %s step failed' % step)
+    eq(plane, 'splice', 'data planes after the %s step failed' % step)
     lines = [l for l in pt.log().splitlines() if 'kernel data plane unavailable' in l]
     eq(len(lines), 1, 'one fallback line')
     check('self-test failed at step "%s"' % step in lines[0] and 'relaying with splice' in
           lines[0], 'the line names the step and the fallback: %s' % lines[0])
     check(not os.path.exists(pin_dir(pt)), 'nothing stays pinned after a failed self-test')
-    eq(relayed_plane(pt, port), 'copy>splice', 'data plane of the connection')
+    eq(relayed_plane(pt, port), 'splice', 'data plane of the connection')
     pt.stop()
 
 

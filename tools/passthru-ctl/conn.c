@@ -79,6 +79,15 @@ static int cmp_row(const void *a, const void *b)
 	return x->p.conn_id < y->p.conn_id ? -1 : x->p.conn_id > y->p.conn_id;
 }
 
+/* "splice", or "copy>splice" for a pair that moved there (only copy moves), as the log says. */
+static const char *plane_str(char *buf, size_t size, const struct pt_pair *p)
+{
+	if (!p->moves)
+		return pt_plane_name(p->plane);
+	snprintf(buf, size, "%s>%s", pt_plane_name(PT_PLANE_COPY), pt_plane_name(p->plane));
+	return buf;
+}
+
 static uint64_t dir_bytes(const struct pt_dir *d)
 {
 	return d->redirected + d->consumed + d->copied;
@@ -179,6 +188,7 @@ static cJSON *row_json(const struct row *r)
 	cJSON_AddStringToObject(o, "proto", pt_proto_name(r->p.proto));
 	cJSON_AddStringToObject(o, "name", r->p.name);
 	cJSON_AddStringToObject(o, "plane", pt_plane_name(r->p.plane));
+	cJSON_AddNumberToObject(o, "moves", r->p.moves);
 	cJSON_AddStringToObject(o, "state", pt_pair_state_name(r->p.state));
 	cJSON_AddNumberToObject(o, "age_ms", (double)r->age_ms);
 	cJSON_AddNumberToObject(o, "limit", (double)r->p.limit);
@@ -197,7 +207,7 @@ static void print_rows(void)
 					     "Pkts-down", "Age" };
 	static const bool right[ARRAY_SIZE(head)] = { [9] = true, [10] = true, [11] = true,
 						      [12] = true, [13] = true };
-	char l[24], rt[24], cl[64], up[64], b1[24], b2[24], k1[24], k2[24], age[24];
+	char l[24], rt[24], cl[64], up[64], b1[24], b2[24], k1[24], k2[24], age[24], pl[24];
 	struct table t;
 
 	table_init(&t, head, right, ARRAY_SIZE(head));
@@ -212,7 +222,7 @@ static void print_rows(void)
 			  addr_str(up, sizeof(up), &r->p.upstream),
 			  pt_proto_name(r->p.proto),
 			  r->p.name[0] ? r->p.name : "-",
-			  pt_plane_name(r->p.plane),
+			  plane_str(pl, sizeof(pl), &r->p),
 			  pt_pair_state_name(r->p.state),
 			  u64s(b1, sizeof(b1), dir_bytes(&r->p.dir[0])),
 			  u64s(b2, sizeof(b2), dir_bytes(&r->p.dir[1])),
@@ -292,7 +302,7 @@ static int none_shown(int n_stale)
 
 struct totals {
 	uint64_t bytes[2];		/* up, down */
-	uint64_t planes[3];		/* pairs per data plane */
+	uint64_t planes[PT_PLANE_MAX];	/* pairs per data plane */
 };
 
 /* Sort the rows and add them up; with -j they go into @pa too. */
@@ -303,7 +313,7 @@ static void sum_rows(struct totals *tot, cJSON *pa)
 	for (int i = 0; i < n_rows; i++) {
 		tot->bytes[0] += dir_bytes(&rows[i].p.dir[0]);
 		tot->bytes[1] += dir_bytes(&rows[i].p.dir[1]);
-		tot->planes[rows[i].p.plane < 3 ? rows[i].p.plane : 0]++;
+		tot->planes[rows[i].p.plane < PT_PLANE_MAX ? rows[i].p.plane : 0]++;
 		if (json_output)
 			cJSON_AddItemToArray(pa, row_json(&rows[i]));
 	}
@@ -318,6 +328,7 @@ static void print_conn_json(cJSON *doc, int shown, const struct totals *tot)
 	cJSON_AddNumberToObject(sum, "pairs", n_rows);
 	cJSON_AddNumberToObject(sum, "sockmap", (double)tot->planes[PT_PLANE_SOCKMAP]);
 	cJSON_AddNumberToObject(sum, "splice", (double)tot->planes[PT_PLANE_SPLICE]);
+	cJSON_AddNumberToObject(sum, "copy", (double)tot->planes[PT_PLANE_COPY]);
 	cJSON_AddNumberToObject(sum, "bytes_up", (double)tot->bytes[0]);
 	cJSON_AddNumberToObject(sum, "bytes_down", (double)tot->bytes[1]);
 	print_json(doc);
@@ -328,9 +339,10 @@ static void print_conn_text(int shown, const struct totals *tot)
 {
 	if (n_rows)
 		print_rows();
-	printf("%d instance%s, %d pair%s (%llu sockmap, %llu splice), %llu bytes up, "
+	printf("%d instance%s, %d pair%s (%llu copy, %llu sockmap, %llu splice), %llu bytes up, "
 	       "%llu bytes down\n",
 	       shown, shown == 1 ? "" : "s", n_rows, n_rows == 1 ? "" : "s",
+	       (unsigned long long)tot->planes[PT_PLANE_COPY],
 	       (unsigned long long)tot->planes[PT_PLANE_SOCKMAP],
 	       (unsigned long long)tot->planes[PT_PLANE_SPLICE], (unsigned long long)tot->bytes[0],
 	       (unsigned long long)tot->bytes[1]);

@@ -39,7 +39,7 @@ static void route_row(struct table *t, const cJSON *r)
 {
 	const cJSON *rel = cJSON_GetObjectItemCaseSensitive(r, "relayed");
 	const cJSON *b = cJSON_GetObjectItemCaseSensitive(r, "bytes");
-	char c[15][24];
+	char c[18][24];
 
 	snprintf(c[0], 24, "%.0f", jnum(r, "index"));
 	snprintf(c[2], 24, "%.0f", jnum(r, "matched"));
@@ -55,18 +55,23 @@ static void route_row(struct table *t, const cJSON *r)
 	snprintf(c[12], 24, "%.0f", updown(r, "passed"));
 	snprintf(c[13], 24, "%.0f", updown(r, "pass_events"));
 	snprintf(c[14], 24, "%.0f", updown(r, "redirect_fail"));
-	table_row(t, c[0], jstr(r, "name") ?: "?", c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9],
-		  c[10], c[11], c[12], c[13], c[14]);
+	snprintf(c[15], 24, "%.0f", jnum(rel, "copy"));
+	snprintf(c[16], 24, "%.0f", jnum(r, "moves"));
+	snprintf(c[17], 24, "%.0f", updown(r, "copy_bytes"));
+	table_row(t, c[0], jstr(r, "name") ?: "?", c[2], c[3], c[4], c[5], c[15], c[6], c[7],
+		  c[16], c[8], c[9], c[10], c[11], c[17], c[12], c[13], c[14]);
 }
 
 /* The counters of listener @l, then the table of its routes. */
 static void print_listener(const cJSON *l)
 {
-	static const char *const head[] = { "#",	  "Route",    "Matched", "Rejected",
-					     "Up-fail",	  "Conn-err", "Splice",  "Sockmap",
-					     "Bytes-up",  "Bytes-down", "Kernel", "Daemon",
-					     "Passed",	  "Pass-ev",  "Redir-fail" };
-	static const bool right[ARRAY_SIZE(head)] = { 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+	static const char *const head[] = { "#",	 "Route",      "Matched", "Rejected",
+					     "Up-fail",	 "Conn-err",   "Copy",	  "Splice",
+					     "Sockmap",	 "Moves",      "Bytes-up", "Bytes-down",
+					     "Kernel",	 "Daemon",     "Copied",  "Passed",
+					     "Pass-ev",	 "Redir-fail" };
+	static const bool right[ARRAY_SIZE(head)] = { 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+						      1, 1, 1 };
 	const cJSON *o = cJSON_GetObjectItemCaseSensitive(l, "bytes"), *r;
 	char buf[1024];
 	struct table t;
