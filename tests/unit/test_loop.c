@@ -102,6 +102,17 @@ static void heap_fired(struct pt_timer *t)
 	fired_n++;
 }
 
+/*
+ * A deadline already passed, up to 100 s back, chosen by @x; never before 0
+ * (a freshly booted VM's monotonic clock may be younger than 100 s).
+ */
+static uint64_t past(const struct pt_loop *l, uint32_t x)
+{
+	uint64_t back = 1 + (x >> 16) % 100000;
+
+	return l->now > back ? l->now - back : 0;
+}
+
 static void test_timer_heap(void)
 {
 	enum { N = 1000 };
@@ -117,12 +128,12 @@ static void test_timer_heap(void)
 	for (int i = 0; i < N; i++) {
 		x = x * 1103515245 + 12345;
 		pt_timer_init(&t[i], heap_fired);
-		pt_timer_arm(&l, &t[i], l.now - 1 - (x >> 16) % 100000);
+		pt_timer_arm(&l, &t[i], past(&l, x));
 	}
 	/* Re-arm some to other past times, cancel every seventh. */
 	for (int i = 0; i < N; i += 3) {
 		x = x * 1103515245 + 12345;
-		pt_timer_arm(&l, &t[i], l.now - 1 - (x >> 16) % 100000);
+		pt_timer_arm(&l, &t[i], past(&l, x));
 	}
 	for (int i = 0; i < N; i += 7) {
 		pt_timer_cancel(&l, &t[i]);
