@@ -138,19 +138,24 @@ static const void *take(struct pt_pack_in *in, size_t n)
 static int take_upstream(struct pt_upstream *u, void *arg)
 {
 	struct pt_pack_in *in = arg;
-	const struct pt_pack_rec *rec = take(in, sizeof(*rec));
-	const char *spec = rec ? take(in, rec->spec_len) : NULL;
+	const void *at = take(in, sizeof(struct pt_pack_rec));
+	struct pt_pack_rec rec;
+	const char *spec;
 	const void *addrs;
 
-	if (!spec || rec->spec_len != strlen(u->spec) || memcmp(spec, u->spec, rec->spec_len) ||
-	    !rec->n_addrs || rec->n_addrs > (uint32_t)(in->end - in->p) / sizeof(*u->addrs))
+	if (!at)
 		return -EBADMSG;
-	addrs = take(in, rec->n_addrs * sizeof(*u->addrs));
-	u->addrs = malloc(rec->n_addrs * sizeof(*u->addrs));
+	memcpy(&rec, at, sizeof(rec));	/* records follow text: not aligned */
+	spec = take(in, rec.spec_len);
+	if (!spec || rec.spec_len != strlen(u->spec) || memcmp(spec, u->spec, rec.spec_len) ||
+	    !rec.n_addrs || rec.n_addrs > (uint32_t)(in->end - in->p) / sizeof(*u->addrs))
+		return -EBADMSG;
+	addrs = take(in, rec.n_addrs * sizeof(*u->addrs));
+	u->addrs = malloc(rec.n_addrs * sizeof(*u->addrs));
 	if (!u->addrs)
 		return -ENOMEM;
-	memcpy(u->addrs, addrs, rec->n_addrs * sizeof(*u->addrs));
-	u->n_addrs = (int)rec->n_addrs;
+	memcpy(u->addrs, addrs, rec.n_addrs * sizeof(*u->addrs));
+	u->n_addrs = (int)rec.n_addrs;
 	return 0;
 }
 
