@@ -929,6 +929,9 @@ http {{
             except (RuntimeError, subprocess.TimeoutExpired) as e:
                 self.error(rep, key, cfg, str(e))
                 continue
+            if not w['requests']:
+                self.error(rep, key, cfg, 'no request answered (%d socket errors)' % w['errors'])
+                continue
             if w['errors'] or w['non2xx']:
                 msg = '%d socket errors, %d non-2xx responses of %d requests' % (
                     w['errors'], w['non2xx'], w['requests'])
