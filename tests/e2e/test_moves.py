@@ -41,8 +41,8 @@ stream = PtServer(s, 'stream', opts=['-P', hello_path], name='stream')
 sink = PtServer(s, 'sink', name='sink')
 
 
-def recorder(c, srv):
-    """Reads until EOF or a reset; records what arrived and how it ended."""
+def read_to_end(c):
+    """Everything @c receives until EOF or a reset, and which ended it."""
     got, how = bytearray(), 'eof'
     try:
         while True:
@@ -52,7 +52,13 @@ def recorder(c, srv):
             got += d
     except ConnectionResetError:
         how = 'reset'
-    srv.record(data=bytes(got), how=how)
+    return bytes(got), how
+
+
+def recorder(c, srv):
+    """Records what arrived until EOF or a reset, and how it ended."""
+    got, how = read_to_end(c)
+    srv.record(data=got, how=how)
 
 
 def resetting_source(c, srv):
@@ -173,18 +179,10 @@ def t_upstream_rst():
         seed = rnd.randrange(1 << 32)
         c = connect(port, timeout=10)
         c.sendall(head('rst.example') + struct.pack('<QI', seed, size))
-        got, how = bytearray(), 'eof'
-        try:
-            while True:
-                d = c.recv(1 << 16)
-                if not d:
-                    break
-                got += d
-        except ConnectionResetError:
-            how = 'reset'
+        got, _ = read_to_end(c)
         c.close()
         want = random.Random(seed).randbytes(size)
-        check(want.startswith(bytes(got)), 'connection %d: %d bytes that are not a prefix of '
+        check(want.startswith(got), 'connection %d: %d bytes that are not a prefix of '
               'the %d the upstream sent' % (i, len(got), size))
     lines = pt.conns_after(m, n, timeout=slack(20))
     ends = sorted(set(d['end'] for d in lines))
