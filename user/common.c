@@ -143,18 +143,23 @@ char *pt_pin_dir(char *buf, size_t size, const char *instance)
 	return buf;
 }
 
+/* PT_RUN_DIR/<instance>.<ext>: the instance's files in the run directory. Returns @buf. */
+static char *run_file(char *buf, size_t size, const char *instance, const char *ext)
+{
+	snprintf(buf, size, "%s/%s.%s", PT_RUN_DIR, instance, ext);
+	return buf;
+}
+
 /* PT_RUN_DIR/<instance>.sock, the default control socket. Returns @buf. */
 char *pt_control_path(char *buf, size_t size, const char *instance)
 {
-	snprintf(buf, size, "%s/%s.sock", PT_RUN_DIR, instance);
-	return buf;
+	return run_file(buf, size, instance, "sock");
 }
 
 /* PT_RUN_DIR/<instance>.pairs, the pair slots without the kernel maps. Returns @buf. */
 char *pt_pairs_path(char *buf, size_t size, const char *instance)
 {
-	snprintf(buf, size, "%s/%s.pairs", PT_RUN_DIR, instance);
-	return buf;
+	return run_file(buf, size, instance, "pairs");
 }
 
 /*
@@ -163,8 +168,7 @@ char *pt_pairs_path(char *buf, size_t size, const char *instance)
  */
 char *pt_lock_path(char *buf, size_t size, const char *instance)
 {
-	snprintf(buf, size, "%s/%s.lock", PT_RUN_DIR, instance);
-	return buf;
+	return run_file(buf, size, instance, "lock");
 }
 
 /* Decimal 0..max; -EINVAL if not digits, -ERANGE above @max. */
