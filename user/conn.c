@@ -720,7 +720,6 @@ void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_socka
 		    bool src_held)
 {
 	struct pt_conn *c;
-	int one = 1;
 
 	c = conn_new(w, lidx, fd, peer);
 	if (!c) {
@@ -731,7 +730,7 @@ void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_socka
 		return;
 	}
 	c->src_held = src_held;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* TCP_NODELAY comes from the listening socket. */
 	pt_stat_add(&lstats(c)->accepted, 1);
 
 	/* Routes that need no byte (cidr-only, any) decide right away. */
@@ -741,8 +740,17 @@ void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_socka
 	detecting_add(c);
 	pt_timer_arm(&w->loop, &c->timer, w->loop.now + c->lcfg->timeout_ms);
 	/* The relay's mask already: the copy plane need not change it. */
-	if (pt_loop_watch(&w->loop, &c->cli, PT_RELAY_EVENTS))
+	if (pt_loop_watch(&w->loop, &c->cli, PT_RELAY_EVENTS)) {
 		pt_conn_close(c, PT_END_ERROR);
+		return;
+	}
+	/*
+	 * Most clients have sent their first flight by the time the handshake
+	 * is accepted: peek now rather than after a trip through epoll_wait
+	 * (an empty socket costs one recv that says EAGAIN, and the watch
+	 * above still reports the bytes when they come).
+	 */
+	detect_round(c, false);
 }
 
 /* The data planes a worker may use, for their per-worker hooks. */

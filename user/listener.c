@@ -14,6 +14,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -44,6 +45,10 @@ static int open_listen_socket(const struct pt_listen_addr *la, bool reuseport)
 		goto err;
 	if (la->addr.ss.ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)))
+		goto err;
+	/* Accepted sockets inherit it (sk_clone_lock copies the whole tcp_sock):
+	 * one setsockopt here instead of one per connection. */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
 		goto err;
 	if (bind(fd, (const struct sockaddr *)&la->addr.ss, la->addr.len))
 		goto err;

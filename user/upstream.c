@@ -158,7 +158,10 @@ enum pt_up_status pt_upstream_event(struct pt_conn *c, uint32_t events)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (getsockopt(c->up.fd, SOL_SOCKET, SO_ERROR, &err, &len))
+	/* tcp_poll() says EPOLLOUT without EPOLLERR only once established:
+	 * SO_ERROR is read only when something went wrong. */
+	if ((events & (EPOLLERR | EPOLLHUP)) &&
+	    getsockopt(c->up.fd, SOL_SOCKET, SO_ERROR, &err, &len))
 		err = errno;
 	if (!err && (events & (EPOLLERR | EPOLLHUP)))
 		err = ECONNREFUSED;
