@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "detect.h"
@@ -44,8 +45,20 @@
 /* sizeof(sockaddr_un.sun_path), with room for the NUL */
 #define PT_CONTROL_PATH_MAX		108
 
+/*
+ * An IPv4 or IPv6 socket address, the only families listeners and upstreams
+ * use: 28 bytes where a sockaddr_storage takes 128, and every connection
+ * keeps one (its peer). ss_family overlays the family of each member.
+ */
+union pt_inet_addr {
+	sa_family_t ss_family;
+	struct sockaddr sa;
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+};
+
 struct pt_sockaddr {
-	struct sockaddr_storage ss;
+	union pt_inet_addr ss;
 	socklen_t len;
 };
 

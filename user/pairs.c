@@ -24,7 +24,7 @@
 #include "pairs.h"
 #include "worker.h"
 
-static void fill_addr(struct pt_addr *a, const struct sockaddr_storage *ss)
+static void fill_addr(struct pt_addr *a, const union pt_inet_addr *ss)
 {
 	memset(a, 0, sizeof(*a));
 	if (ss->ss_family == AF_INET) {
