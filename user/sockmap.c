@@ -387,11 +387,26 @@ static int forward_passed(struct pt_conn *c, int d, bool *more, enum pt_side *ba
 			return 0; /* redirected bytes still in flight: they go first (polled) */
 		n = recv(src, buf, P - C < PT_SCRATCH_SIZE ? P - C : PT_SCRATCH_SIZE,
 			 MSG_PEEK | MSG_DONTWAIT);
-		if (n <= 0) {
-			if (n == -1 && errno == EAGAIN)
-				return 0;
+		if (n == -1 && errno == EAGAIN)
+			return 0;
+		if (n == 0) {
+			/*
+			 * EOF, yet the verdict passed P - C bytes we have not
+			 * read: they are still in the source's psock queue,
+			 * behind skbs redirected to it that wait for its send
+			 * buffer (sk_psock_verdict_apply() queues a pass there
+			 * while that queue is not empty, for order), and with
+			 * the FIN in and nothing readable, recv() says 0. The
+			 * kernel's worker delivers them once the skbs ahead
+			 * are sent: wait (polled; drain_timeout_ms bounds it).
+			 */
+			pr_debug(CONN, "#%llu: sockmap: %llu passed bytes still queued after EOF; "
+				 "waiting", (unsigned long long)c->id, (unsigned long long)(P - C));
+			return 0;
+		}
+		if (n < 0) {
 			*bad = src_side(d);
-			return n ? -errno : -EPIPE;
+			return -errno;
 		}
 		m = send(dst, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (m == -1) {
