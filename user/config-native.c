@@ -541,7 +541,7 @@ const struct pt_cfg_key pt_cfg_top_keys[TK_N] = {
 	[TK_BUDGET] = {"sockmap_memory_budget_mib", PT_J_UINT, false, 0, 1u << 22, 0,
 		       offsetof(struct pt_config, sockmap_budget_mib),
 		       .help = "kernel memory (MiB) all sockmap pairs together may pin in forced "
-			       "send buffers and queues, 0 = no budget"},
+			       "send buffers and queues, 0 = a quarter of the RAM"},
 };
 const int pt_cfg_n_top_keys = TK_N;
 

@@ -154,7 +154,7 @@ struct pt_config {
 	char *path;
 	bool legacy;			/* loaded from the Go-passthru "servers" format */
 	unsigned int grace_ms;		/* SIGTERM: how long open connections may finish */
-	unsigned int sockmap_budget_mib;	/* kernel memory sockmap pairs may pin, 0 = no budget */
+	unsigned int sockmap_budget_mib;	/* kernel memory sockmap pairs may pin, 0 = RAM / 4 */
 	char control_socket[PT_CONTROL_PATH_MAX];	/* "" = /run/passthru/<instance>.sock */
 	char user[64];			/* drop to this user after start-up, "" = stay */
 	char control_admin_group[64];	/* may "reload" besides root, "" = root only */

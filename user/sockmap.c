@@ -632,10 +632,16 @@ static uint64_t pair_cost(uint64_t sndbuf, uint64_t max_queued)
 	return 2 * 2 * sndbuf + 2 * max_queued;
 }
 
-/* sockmap_memory_budget_mib in bytes; 0 (unset): no budget. */
+/* sockmap_memory_budget_mib in bytes; unset, a quarter of the RAM. */
 static uint64_t budget_bytes(const struct pt_config *cfg)
 {
-	return cfg->sockmap_budget_mib ? (uint64_t)cfg->sockmap_budget_mib << 20 : UINT64_MAX / 2;
+	static uint64_t quarter;
+
+	if (cfg->sockmap_budget_mib)
+		return (uint64_t)cfg->sockmap_budget_mib << 20;
+	if (!quarter)
+		quarter = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) / 4;
+	return quarter;
 }
 
 /* Say once in a while (per worker, each of the two cases) that the budget ran short. */
