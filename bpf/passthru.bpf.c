@@ -24,6 +24,20 @@
  * close its TCP window when the daemon falls behind: the sender slows down.
  * (Taking the reader out of PT_MAP_RX instead would avoid the daemon's copy,
  * but sk_psock_verdict_recv() drops skbs whose program vanished mid-loop.)
+ *
+ * Wake-ups: the daemon does not watch EPOLLIN on a pair in steady kernel
+ * relay (user/sockmap.c says why), so a passed skb would wait unseen. The
+ * program therefore puts a struct pt_wake in the ring of the pair's worker
+ * (PT_MAP_WAKE) when a direction begins passing, and on every failed
+ * redirect. "Begins" is decided after the skb is counted: the value passed
+ * had before this skb's fetch-and-add equals consumed read after it. The
+ * daemon stores consumed, fences, then reads passed: either it sees this
+ * skb's bytes, or this program sees its store and sends the record (both
+ * sides store, then load the other's counter: one of them sees the other).
+ * A record that does not fit (ring full) counts in PT_MAP_WAKE_LOST.
+ * The early SK_PASS returns (socket or slot not found) send nothing: they
+ * cannot name a worker, and they do not happen while a pair is relaying
+ * (the daemon fills PT_MAP_SOCKS before PT_MAP_RX and empties RX first).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -70,6 +84,27 @@ struct {
 	__type(value, struct pt_meta);
 } PT_MAP_META SEC(".maps");
 
+/* The template of the per-worker rings the loader makes and inserts. */
+struct pt_wake_ring {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, PT_WAKE_RING_SIZE);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1); /* one per worker, sized by the loader */
+	__type(key, __u32);
+	__array(values, struct pt_wake_ring);
+} PT_MAP_WAKE SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* one per worker, sized by the loader */
+	__type(key, __u32);
+	__type(value, __u64);
+} PT_MAP_WAKE_LOST SEC(".maps");
+
 /*
  * Bytes the peer's TCP stream has taken since the connection started:
  * acknowledged plus still in its write queue. -1 if the peer is gone.
@@ -99,6 +134,22 @@ static __always_inline void count_miss(void)
 		__sync_fetch_and_add(&m->redirect_miss, 1);
 }
 
+/* Tell the worker of pair @p that direction @dir has bytes for the daemon. */
+static __always_inline void wake_worker(const struct pt_pair *p, __u32 slot, __u32 dir)
+{
+	struct pt_wake ev = { .slot = slot, .dir = dir };
+	__u32 w = p->worker;
+	__u64 *lost;
+	void *ring;
+
+	ring = bpf_map_lookup_elem(&PT_MAP_WAKE, &w);
+	if (ring && !bpf_ringbuf_output(ring, &ev, sizeof(ev), 0))
+		return;
+	lost = bpf_map_lookup_elem(&PT_MAP_WAKE_LOST, &w);
+	if (lost)
+		__sync_fetch_and_add(lost, 1);
+}
+
 SEC("sk_skb/stream_verdict")
 int PT_PROG_VERDICT(struct __sk_buff *skb)
 {
@@ -107,7 +158,8 @@ int PT_PROG_VERDICT(struct __sk_buff *skb)
 	struct pt_pair *p;
 	struct pt_dir *d;
 	__u32 len = skb->len, slot, dir;
-	__u64 peer;
+	bool failed = false;
+	__u64 peer, before;
 	__s64 written, queued;
 
 	if (!len)
@@ -150,8 +202,11 @@ int PT_PROG_VERDICT(struct __sk_buff *skb)
 	return SK_PASS;
 fail:
 	__sync_fetch_and_add(&d->redirect_fail, 1);
+	failed = true;
 pass:
-	__sync_fetch_and_add(&d->passed, len);
+	before = __sync_fetch_and_add(&d->passed, len);
+	if (failed || before == READ_ONCE(d->consumed))
+		wake_worker(p, slot, dir);
 	return SK_PASS;
 }
 

@@ -39,6 +39,8 @@ enum pt_proto {
 #define PT_MAP_RX	pt_rx		/* SOCKHASH, verdict attached: sockets we read */
 #define PT_MAP_TX	pt_tx		/* SOCKHASH, no program: redirect targets */
 #define PT_MAP_META	pt_meta		/* ARRAY[1]: struct pt_meta */
+#define PT_MAP_WAKE	pt_wake		/* ARRAY_OF_MAPS: worker id -> its RINGBUF of struct pt_wake */
+#define PT_MAP_WAKE_LOST pt_wake_lost	/* ARRAY (mmapable): worker id -> wake-ups lost, ring full */
 #define PT_PROG_VERDICT	prog_stream_verdict
 #define __PT_STR(x)	#x
 #define PT_STR(x)	__PT_STR(x)
@@ -87,6 +89,22 @@ struct pt_dir {
 	__u64 max_queued;	/* high-water mark of bytes queued in the kernel towards the peer */
 	__u64 pass_events;	/* times the limit was hit and passing began */
 	__u64 redirect_fail;	/* bpf_sk_redirect_hash() failures */
+};
+
+/*
+ * The verdict tells the worker holding a pair (pt_pair.worker) that the
+ * daemon has bytes to forward: one record in the worker's ring when a
+ * direction begins passing (passed caught up with consumed before this skb)
+ * and on every failed redirect. Between those the daemon does not watch
+ * EPOLLIN on the pair's sockets (user/sockmap.c). A record that does not
+ * fit counts in PT_MAP_WAKE_LOST[worker]: the worker then rescans all its
+ * pairs.
+ */
+#define PT_WAKE_RING_SIZE	(64 * 1024)	/* bytes per worker: 4096 records */
+
+struct pt_wake {
+	__u32 slot;		/* PT_MAP_PAIRS index */
+	__u32 dir;		/* the direction that began passing */
 };
 
 /* Address as passthru-ctl prints it; family 0 = unused. */

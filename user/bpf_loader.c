@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Skeleton lifecycle: open -> size maps -> load -> attach (bpf_prog_attach,
- * libbpf 1.1 has no sockmap attach helper) -> mmap -> pin. Errors come back
+ * libbpf 1.1 has no sockmap attach helper) -> rings -> mmap -> pin. Errors come back
  * as -errno with a short reason for the log. pt_bpf_load() decides from
  * the config whether to load at all and how many pair slots to make.
  */
@@ -97,12 +97,40 @@ static int clean_stale(const char *dir, const char **why)
 	return 0;
 }
 
-static void size_maps(struct passthru *skel, uint32_t n_slots)
+static void size_maps(struct passthru *skel, uint32_t n_slots, int n_workers)
 {
 	bpf_map__set_max_entries(skel->maps.PT_MAP_PAIRS, n_slots);
 	bpf_map__set_max_entries(skel->maps.PT_MAP_SOCKS, 2 * n_slots);
 	bpf_map__set_max_entries(skel->maps.PT_MAP_RX, 2 * n_slots);
 	bpf_map__set_max_entries(skel->maps.PT_MAP_TX, 2 * n_slots);
+	bpf_map__set_max_entries(skel->maps.PT_MAP_WAKE, n_workers);
+	bpf_map__set_max_entries(skel->maps.PT_MAP_WAKE_LOST, n_workers);
+}
+
+/*
+ * One wake-up ring per worker, in PT_MAP_WAKE at the worker's id. A
+ * ringbuf may be an inner map: bpf_map_meta_alloc() wants
+ * ops->map_meta_equal, and ringbuf_map_ops has it (6.1.192:
+ * kernel/bpf/map_in_map.c l.27, kernel/bpf/ringbuf.c l.346);
+ * bpf_map_meta_equal() (map_in_map.c l.84-94) does not compare
+ * max_entries.
+ */
+static int make_rings(struct pt_bpf *b, int n_workers)
+{
+	int outer = bpf_map__fd(b->skel->maps.PT_MAP_WAKE), fd;
+
+	b->ring_fds = calloc(n_workers, sizeof(*b->ring_fds));
+	if (!b->ring_fds)
+		return -ENOMEM;
+	for (__u32 w = 0; w < (__u32)n_workers; w++) {
+		fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, NULL, 0, 0, PT_WAKE_RING_SIZE, NULL);
+		if (fd < 0)
+			return -errno;
+		b->ring_fds[b->n_rings++] = fd;
+		if (bpf_map_update_elem(outer, &w, &fd, BPF_ANY))
+			return -errno;
+	}
+	return 0;
 }
 
 /* Pin @obj's @name in our directory and remember its inode. */
@@ -188,17 +216,26 @@ static int write_meta(struct pt_bpf *b, const char *instance, int n_workers)
 	return 0;
 }
 
-static int map_pairs(struct pt_bpf *b)
+/* Map @len bytes of the mmapable array @fd (rounded up to pages), or NULL. */
+static void *map_array(int fd, size_t *len)
 {
 	long page = sysconf(_SC_PAGESIZE);
+	void *p;
 
-	b->pairs_len = ((size_t)b->n_slots * sizeof(struct pt_pair) + page - 1) & ~(page - 1);
-	b->pairs = mmap(NULL, b->pairs_len, PROT_READ | PROT_WRITE, MAP_SHARED, b->pairs_fd, 0);
-	if (b->pairs == MAP_FAILED) {
-		b->pairs = NULL;
+	*len = (*len + page - 1) & ~(page - 1);
+	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static int map_pairs(struct pt_bpf *b)
+{
+	b->pairs_len = (size_t)b->n_slots * sizeof(struct pt_pair);
+	b->pairs = map_array(b->pairs_fd, &b->pairs_len);
+	if (!b->pairs)
 		return -errno;
-	}
-	return 0;
+	b->wake_lost_len = (size_t)b->n_rings * sizeof(*b->wake_lost);
+	b->wake_lost = map_array(bpf_map__fd(b->skel->maps.PT_MAP_WAKE_LOST), &b->wake_lost_len);
+	return b->wake_lost ? 0 : -errno;
 }
 
 static const char *load_reason(int err)
@@ -250,7 +287,7 @@ int pt_bpf_open(struct pt_bpf *b, const char *instance, uint32_t n_slots, int n_
 		*why = "cannot open the BPF object";
 		return err;
 	}
-	size_maps(b->skel, n_slots);
+	size_maps(b->skel, n_slots, n_workers);
 	err = passthru__load(b->skel);
 	if (err) {
 		*why = load_reason(err);
@@ -266,6 +303,11 @@ int pt_bpf_open(struct pt_bpf *b, const char *instance, uint32_t n_slots, int n_
 	if (bpf_prog_attach(b->prog_fd, b->rx_fd, BPF_SK_SKB_STREAM_VERDICT, 0)) {
 		err = -errno;
 		*why = "cannot attach the verdict program to the sockmap";
+		goto fail;
+	}
+	err = make_rings(b, n_workers);
+	if (err) {
+		*why = "cannot make the wake-up rings";
 		goto fail;
 	}
 	err = map_pairs(b);
@@ -301,6 +343,14 @@ void pt_bpf_close(struct pt_bpf *b, bool unpin)
 	if (b->pairs)
 		munmap(b->pairs, b->pairs_len);
 	b->pairs = NULL;
+	if (b->wake_lost)
+		munmap(b->wake_lost, b->wake_lost_len);
+	b->wake_lost = NULL;
+	for (int i = 0; i < b->n_rings; i++)
+		close(b->ring_fds[i]);
+	free(b->ring_fds);
+	b->ring_fds = NULL;
+	b->n_rings = 0;
 	if (unpin && b->pinned)
 		unpin_all(b);
 	if (b->dir_fd >= 0)

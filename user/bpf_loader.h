@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Loading the kernel data plane: open the skeleton, size the maps, load,
- * attach the verdict program to PT_MAP_RX, map the pair slots into memory
- * and pin everything under /sys/fs/bpf/passthru/<instance>/ so that
- * passthru-ctl can read it.
+ * attach the verdict program to PT_MAP_RX, make one wake-up ring per
+ * worker (PT_MAP_WAKE), map the pair slots and the lost wake-up counters
+ * into memory and pin everything but the rings under
+ * /sys/fs/bpf/passthru/<instance>/ so that passthru-ctl can read it.
  */
 #ifndef __PT_BPF_LOADER_H
 #define __PT_BPF_LOADER_H
@@ -29,6 +30,10 @@ struct pt_bpf {
 	size_t pairs_len;
 	uint32_t n_slots;
 	int pairs_fd, socks_fd, rx_fd, tx_fd, meta_fd, prog_fd;
+	int *ring_fds;			/* worker id -> its wake-up ring (PT_MAP_WAKE) */
+	int n_rings;
+	__u64 *wake_lost;		/* PT_MAP_WAKE_LOST, mmapped, n_rings entries */
+	size_t wake_lost_len;
 	char pin_dir[128];		/* PT_PIN_ROOT "/" instance */
 	bool pinned;			/* we made pin_dir: dir_fd is open on it */
 	int dir_fd;

@@ -22,6 +22,27 @@
  * Waiting polls with a short timer; a pair that makes no progress for
  * drain_timeout_ms is reset.
  *
+ * What wakes us: not the redirected bytes. sk_psock_verdict_data_ready()
+ * calls the saved sock_def_readable() after each read_skb batch (6.4+, and
+ * 6.1.192 net/core/skmsg.c l.1288-1293), key EPOLLIN|EPOLLPRI|EPOLLRDNORM|
+ * EPOLLRDBAND (net/core/sock.c l.3347), and ep_poll_callback() ignores a
+ * key sharing no bit with the watched mask (fs/eventpoll.c l.1169). So a
+ * pair relaying in the kernel is watched for EPOLLRDHUP only (plus EPOLLOUT
+ * while our write is stuck). A FIN wakes us: tcp_fin() -> sk_state_change =
+ * sock_def_wakeup(), no key (tcp_input.c l.4552, sock.c l.3324); a reset:
+ * tcp_done() -> sk_state_change (tcp.c l.4738), sk_error_report -> key
+ * EPOLLERR (sock.c l.3335), in every mask (eventpoll.c l.2218, l.2238).
+ * Bytes passed back to us are announced by the verdict (a ring record,
+ * sockmap-wake.c) when a direction begins passing or a redirect fails; the
+ * pair's turn forwards them and watches EPOLLIN (a MOD reports readiness
+ * already there) on a side whose direction owes bytes (passed != consumed,
+ * or owed) or saw EOF (draining: polled anyway), and on both sides until
+ * the turn attach defers (the handoff). Race: a turn sees passed == consumed,
+ * drops EPOLLIN, and the verdict begins passing. We store consumed, fence,
+ * load passed; the program fetch-and-adds passed (fully ordered), loads
+ * consumed, and sends a record if passed equalled it. Each stores, then loads
+ * the other's counter: one sees the other (we keep EPOLLIN, or a turn comes).
+ *
  * Like every data plane, this one never closes a connection: its callbacks
  * return the end reason and conn.c closes (dataplane.h).
  */
@@ -44,6 +65,7 @@
 #include "conn.h"
 #include "log.h"
 #include "pairs.h"
+#include "sockmap-wake.h"
 #include "worker.h"
 
 #define PT_TCP_CLOSE   7 /* include/net/tcp_states.h, not in the uapi headers */
@@ -247,14 +269,23 @@ static int64_t backlog(struct pt_conn *c, int d)
 	return (int64_t)(ld(&pd->redirected) + ld(&pd->consumed) + pd->peer_base) - w;
 }
 
+/* Must the source of direction d be watched for EPOLLIN (header comment)? */
+static bool needs_in(struct pt_conn *c, int d)
+{
+	return !sm(c)->settled || sm(c)->eof[d] || sm(c)->owed[d] ||
+	       ld(&c->pair->dir[d].passed) != ld(&c->pair->dir[d].consumed);
+}
+
 static void watch_sides(struct pt_conn *c)
 {
 	struct pt_sockmap_state *s = sm(c);
 	uint32_t want[2];
 
 	for (int side = 0; side < 2; side++) {
-		/* EPOLLIN: passed bytes or EOF; OUT only while a write is stuck. */
-		want[side] = EPOLLIN | EPOLLRDHUP | EPOLLET;
+		/* RDHUP: EOF; IN while bytes are owed; OUT only while a write is stuck. */
+		want[side] = EPOLLRDHUP | EPOLLET;
+		if (needs_in(c, side == PT_SIDE_CLIENT ? PT_DIR_UP : PT_DIR_DOWN))
+			want[side] |= EPOLLIN;
 		if (s->out_wait[side == PT_SIDE_CLIENT ? PT_DIR_DOWN : PT_DIR_UP])
 			want[side] |= EPOLLOUT;
 		if (want[side] != s->mask[side]) {
@@ -420,6 +451,8 @@ static int forward_passed(struct pt_conn *c, int d, bool *more, enum pt_side *ba
 		/* Written to the target: consumed for the verdict, owed by the source. */
 		sm(c)->owed[d] = m;
 		__atomic_store_n(&pd->consumed, C + m, __ATOMIC_RELEASE);
+		/* Store, then load passed: the verdict's side of the race (header). */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	}
 }
 
@@ -736,6 +769,7 @@ static int sockmap_attach(struct pt_conn *c, enum pt_end *end)
 		pt_pair_close(c);
 		return err == -EIO ? err : -EAGAIN;
 	}
+	pt_sm_wake_add(c);
 	kick(c);
 	s->t_move = c->w->loop.now;
 	for (int side = 0; side < 2; side++) {
@@ -745,6 +779,9 @@ static int sockmap_attach(struct pt_conn *c, enum pt_end *end)
 		}
 	}
 	*end = service(c);
+	s->settled = true; /* the handoff ends with a turn after this round */
+	if (*end == PT_END_NONE)
+		pt_loop_defer(&c->w->loop, &c->more);
 	return 0;
 }
 
@@ -766,6 +803,7 @@ static void sockmap_detach(struct pt_conn *c)
 			(unsigned long long)pd->pass_events, (unsigned long long)pd->redirect_fail,
 			(unsigned long long)pd->max_queued);
 	}
+	pt_sm_wake_del(c);
 	if (sm(c)->in_maps)
 		maps_remove(c);
 	release_memory(c);
@@ -778,4 +816,6 @@ const struct pt_dataplane pt_dp_sockmap = {
 	.timer = sockmap_timer,
 	.resume = service,
 	.detach = sockmap_detach,
+	.worker_init = pt_sm_wake_init,
+	.worker_fini = pt_sm_wake_fini,
 };

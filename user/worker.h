@@ -12,6 +12,7 @@
 #include "config.h"
 #include "loop.h"
 #include "reload.h"
+#include "sockmap-t.h"
 #include "splice-t.h"
 #include "stats.h"
 
@@ -49,6 +50,7 @@ struct pt_worker {
 	uint64_t next_id;
 	uint8_t *window;		/* scratch, PT_SCRATCH_SIZE bytes (>= PT_WINDOW_MAX) */
 	struct pt_pipe_pool pipes;
+	struct pt_sockmap_wake smw;	/* the verdict's wake-ups for our sockmap pairs */
 	struct pt_bpf *bpf;		/* kernel data plane, NULL if not loaded */
 	struct pt_pair *pairs;		/* pair slots (the BPF map or the .pairs file), or NULL */
 	uint32_t n_slots;
