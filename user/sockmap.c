@@ -65,14 +65,13 @@
 #include "conn.h"
 #include "log.h"
 #include "pairs.h"
+#include "sockmap-budget.h"
 #include "sockmap-wake.h"
 #include "worker.h"
 
 #define PT_TCP_CLOSE   7 /* include/net/tcp_states.h, not in the uapi headers */
 #define SM_POLL_MIN_MS 1
 #define SM_POLL_MAX_MS 50
-#define PT_SM_MIN_QUEUED  65536		/* the smallest queue limit a squeezed pair gets */
-#define PT_BUDGET_WARN_MS 10000		/* at most one budget warning per worker this often */
 
 static struct pt_sockmap_state *sm(struct pt_conn *c)
 {
@@ -110,27 +109,47 @@ static uint64_t ld(const __u64 *p)
 	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
 }
 
-/* Bytes fd's TCP stream has taken (acked + still queued), or -errno. */
+static int tcp_info_of(int fd, struct tcp_info *ti)
+{
+	socklen_t len = sizeof(*ti);
+
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len) ? -errno : 0;
+}
+
+/*
+ * Bytes fd's TCP stream has taken (acked + still queued), or -errno.
+ * TCP_INFO gives bytes_acked, SIOCOUTQ write_seq - snd_una (lockless): two
+ * calls, and an ACK between them moves snd_una after bytes_acked was read,
+ * so their sum falls short by what it acked. A pair moved here from copy is
+ * inserted while the copy plane's last bytes are still being acked: its
+ * peer_base came out short, the backlog later went below zero and the pair
+ * was reset. So bytes_acked is read again after SIOCOUTQ until it holds still.
+ */
 static int64_t tcp_written(int fd)
 {
 	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-	int outq;
+	uint64_t acked;
+	int outq, err;
 
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) || ioctl(fd, SIOCOUTQ, &outq))
-		return -errno;
-	return (int64_t)ti.tcpi_bytes_acked + outq;
+	err = tcp_info_of(fd, &ti);
+	while (!err) {
+		acked = ti.tcpi_bytes_acked;
+		if (ioctl(fd, SIOCOUTQ, &outq))
+			return -errno;
+		err = tcp_info_of(fd, &ti);
+		if (!err && ti.tcpi_bytes_acked == acked)
+			return (int64_t)acked + outq;
+	}
+	return err;
 }
 
 /* Bytes fd has received from its peer (counting a FIN as one), or -errno. */
 static int64_t tcp_received(int fd)
 {
 	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
+	int err = tcp_info_of(fd, &ti);
 
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
-		return -errno;
-	return (int64_t)ti.tcpi_bytes_received;
+	return err ? err : (int64_t)ti.tcpi_bytes_received;
 }
 
 static int get_cookie(int fd, uint64_t *cookie)
@@ -656,91 +675,6 @@ static int prime_pair(struct pt_conn *c, uint64_t cookie[2])
 	return 0;
 }
 
-/*
- * Kernel memory a pair may pin: both sockets' forced send buffers (the
- * kernel doubles SO_SNDBUF) and the queue towards each side.
- */
-static uint64_t pair_cost(uint64_t sndbuf, uint64_t max_queued)
-{
-	return 2 * 2 * sndbuf + 2 * max_queued;
-}
-
-/* sockmap_memory_budget_mib in bytes; unset, a quarter of the RAM. */
-static uint64_t budget_bytes(const struct pt_config *cfg)
-{
-	static uint64_t quarter;
-
-	if (cfg->sockmap_budget_mib)
-		return (uint64_t)cfg->sockmap_budget_mib << 20;
-	if (!quarter)
-		quarter = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) / 4;
-	return quarter;
-}
-
-/* Say once in a while (per worker, each of the two cases) that the budget ran short. */
-static void budget_warn(struct pt_conn *c, bool refused)
-{
-	static uint64_t t_warn[2];
-
-	if (t_warn[refused] && c->w->loop.now - t_warn[refused] < PT_BUDGET_WARN_MS)
-		return;
-	t_warn[refused] = c->w->loop.now;
-	if (refused)
-		pr_warn(CONN, "sockmap_memory_budget (%llu MiB) exhausted: new pairs use another "
-			"plane", (unsigned long long)(budget_bytes(c->cfg) >> 20));
-	else
-		pr_warn(CONN, "sockmap_memory_budget (%llu MiB) nearly exhausted: new pairs get a "
-			"send buffer of %u and a queue limit of %u bytes",
-			(unsigned long long)(budget_bytes(c->cfg) >> 20), sm(c)->sndbuf,
-			sm(c)->max_queued);
-}
-
-/*
- * Take the pair's share of the budget: the listener's sndbuf and queue
- * limit, else halves of both down to PT_SM_MIN_QUEUED without a forced
- * buffer. Only that smallest size may use the last quarter of the budget,
- * so a few large pairs never lock the others out. 0, or -ENOBUFS when not
- * even that fits (counted, warned).
- */
-static int reserve_memory(struct pt_conn *c)
-{
-	struct pt_sockmap_state *s = sm(c);
-	struct pt_stats *st = c->w->stats;
-	uint64_t limit = budget_bytes(c->cfg);
-	uint64_t sndbuf = c->lcfg->sockmap_sndbuf, queued = c->lcfg->sockmap_max_queued;
-
-	for (;;) {
-		uint64_t cost = pair_cost(sndbuf, queued);
-		bool smallest = !sndbuf && queued <= PT_SM_MIN_QUEUED;
-
-		if (pt_budget_take(st, c->w->id, smallest ? limit : limit / 4 * 3, cost)) {
-			s->reserved = cost;
-			s->sndbuf = sndbuf;
-			s->max_queued = queued;
-			break;
-		}
-		if (smallest) {
-			pt_stat_add(&st->budget.refused, 1);
-			budget_warn(c, true);
-			return -ENOBUFS;
-		}
-		sndbuf = sndbuf / 2 < PT_SM_MIN_QUEUED ? 0 : sndbuf / 2;
-		queued = queued / 2 < PT_SM_MIN_QUEUED ? PT_SM_MIN_QUEUED : queued / 2;
-	}
-	if (s->sndbuf < c->lcfg->sockmap_sndbuf || s->max_queued < c->lcfg->sockmap_max_queued) {
-		pt_stat_add(&st->budget.squeezed, 1);
-		budget_warn(c, false);
-	}
-	return 0;
-}
-
-static void release_memory(struct pt_conn *c)
-{
-	if (sm(c)->reserved)
-		pt_budget_give(c->w->stats, c->w->id, sm(c)->reserved);
-	sm(c)->reserved = 0;
-}
-
 static int sockmap_attach(struct pt_conn *c, enum pt_end *end)
 {
 	struct pt_sockmap_state *s = sm(c);
@@ -750,12 +684,12 @@ static int sockmap_attach(struct pt_conn *c, enum pt_end *end)
 	memset(s, 0, sizeof(*s));
 	if (!c->w->bpf)
 		return -EOPNOTSUPP;
-	if (reserve_memory(c)) {
+	if (pt_sm_budget_reserve(c)) {
 		c->fallback = "over-budget";
 		return -EAGAIN;
 	}
 	if (!pt_pair_open(c, PT_PLANE_SOCKMAP)) {
-		release_memory(c);
+		pt_sm_budget_release(c);
 		return -ENOSPC;
 	}
 	set_sndbuf(c);
@@ -765,7 +699,7 @@ static int sockmap_attach(struct pt_conn *c, enum pt_end *end)
 	if (err) {
 		/* The kernel takes only ESTABLISHED sockets: a peer's FIN came first. */
 		c->fallback = err == -EOPNOTSUPP ? "peer-closed" : "insert-failed";
-		release_memory(c);
+		pt_sm_budget_release(c);
 		pt_pair_close(c);
 		return err == -EIO ? err : -EAGAIN;
 	}
@@ -806,7 +740,7 @@ static void sockmap_detach(struct pt_conn *c)
 	pt_sm_wake_del(c);
 	if (sm(c)->in_maps)
 		maps_remove(c);
-	release_memory(c);
+	pt_sm_budget_release(c);
 }
 
 const struct pt_dataplane pt_dp_sockmap = {
