@@ -195,6 +195,28 @@ def client_totals(out):
             'down': int(g[4]), 'secs': float(g[5])}
 
 
+def upload_arrived(daemon, sink, m, n0, rc, out, err, size):
+    """What an upload (ptstream -m upload -v, route 'slow') to a slow upstream
+    must show at the end: ptstream succeeded, @sink (a TcpServer recording rx
+    and sha) got each byte, the connection ended done on sockmap, and its
+    counters account for every byte (the daemon wrote all it was passed).
+    @m and @n0: the daemon's log mark and len(sink.records) before. Returns
+    the upload direction's counters, the total and the sink's record."""
+    eq(rc, 0, 'ptstream upload exit status (%s)' % err.strip()[:300])
+    (idx, up, down, up_sha, _), = client_conns(out)
+    total = len(HTTP_PREFIX_BYTES) + size
+    eq(up, total, 'bytes the client sent')
+    r = wait_for(lambda: sink.records[n0:] and sink.records[n0], 5, 'sink record')
+    eq((r['rx'], r['sha']), (total, up_sha), 'bytes and sha256 the slow upstream received')
+    d = daemon.conn_after(m, timeout=10)
+    expect(d, route='slow', plane='sockmap', end='done', up=total)
+    k = wait_for(lambda: sockmap_counters(daemon).get(d['id']), 5, 'counters')['up']
+    eq(k['redirected'] + k['consumed'], total, 'redirected + consumed')
+    eq(k['passed'], k['consumed'], 'every passed byte written by the daemon')
+    eq(k['redirect_fail'], 0, 'redirect_fail')
+    return k, total, r
+
+
 def server_conn(srv, n_before, timeout=10):
     """The first per-connection line of a PtServer after n_before, checked ok."""
     lines = wait_for(lambda: len(srv.conn_lines()) > n_before and srv.conn_lines(), timeout,

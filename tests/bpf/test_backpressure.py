@@ -28,10 +28,9 @@ import subprocess
 import threading
 import time
 
-from bpftest import (BpfSuite, TcpServer, Pairs, MemSampler, mem_sample, sockmap_daemon,
-                     listener, route, free_port, client_conns, ptstream_client,
-                     sockmap_counters, check, eq, expect, wait_for, Skip, PTSTREAM, HTTP_PREFIX,
-                     HTTP_PREFIX_BYTES, KiB, MiB)
+from bpftest import (upload_arrived, BpfSuite, TcpServer, Pairs, MemSampler, mem_sample,
+                     sockmap_daemon, listener, route, free_port, ptstream_client, check, eq, Skip,
+                     PTSTREAM, HTTP_PREFIX, KiB, MiB)
 
 s = BpfSuite('bpf-backpressure')
 LIMIT = 1 * MiB
@@ -146,26 +145,6 @@ def account(up_port):
             'upstream_recvq': srv[0]}
 
 
-def upload_arrived(daemon, m, n0, rc, out, err, size):
-    """What every upload here must show at the end: ptstream succeeded, the
-    slow upstream got each byte (sha256), the connection ended done on
-    sockmap, and its counters account for every byte (the daemon wrote all
-    it was passed). Returns the upload direction's counters and the total."""
-    eq(rc, 0, 'ptstream upload exit status (%s)' % err.strip()[:300])
-    (idx, up, down, up_sha, _), = client_conns(out)
-    total = len(HTTP_PREFIX_BYTES) + size
-    eq(up, total, 'bytes the client sent')
-    r = wait_for(lambda: sink.records[n0:] and sink.records[n0], 5, 'sink record')
-    eq((r['rx'], r['sha']), (total, up_sha), 'bytes and sha256 the slow upstream received')
-    d = daemon.conn_after(m, timeout=10)
-    expect(d, route='slow', plane='sockmap', end='done', up=total)
-    k = wait_for(lambda: sockmap_counters(daemon).get(d['id']), 5, 'counters')['up']
-    eq(k['redirected'] + k['consumed'], total, 'redirected + consumed')
-    eq(k['passed'], k['consumed'], 'every passed byte written by the daemon')
-    eq(k['redirect_fail'], 0, 'redirect_fail')
-    return k, total
-
-
 def t_slow_reader():
     s.need_bpf()
     m = pt.mark()
@@ -199,7 +178,7 @@ def t_slow_reader():
         out, err = p.communicate()
     secs = time.monotonic() - t0
     out, err = out.decode(), err.decode()
-    k, total = upload_arrived(pt, m, n0, p.returncode, out, err, SIZE)
+    k, total, _ = upload_arrived(pt, sink, m, n0, p.returncode, out, err, SIZE)
     check(k['pass_events'] > 0, 'pass_events > 0: the limit was reached (%r)' % k)
     check(k['max_queued'] <= LIMIT + SLACK, 'logged max_queued %d <= limit %d + %d' % (
         k['max_queued'], LIMIT, SLACK))
@@ -256,7 +235,7 @@ def faulted_upload(name, var, every, limit_args=(), timeout=60):
                                    FAULT_SIZE, '--prefix-text', HTTP_PREFIX, '-g', 100, '-v',
                                    *limit_args, timeout=timeout)
     secs = time.monotonic() - t0
-    k, total = upload_arrived(pd, m, n0, rc, out, err, FAULT_SIZE)
+    k, total, _ = upload_arrived(pd, sink, m, n0, rc, out, err, FAULT_SIZE)
     return pd, k, total, secs
 
 
