@@ -160,13 +160,11 @@ enum pt_up_status pt_upstream_event(struct pt_conn *c, uint32_t events)
 
 	/* tcp_poll() says EPOLLOUT without EPOLLERR only once established:
 	 * SO_ERROR is read only when something went wrong. */
-	if ((events & (EPOLLERR | EPOLLHUP)) &&
-	    getsockopt(c->up.fd, SOL_SOCKET, SO_ERROR, &err, &len))
-		err = errno;
-	if (!err && (events & (EPOLLERR | EPOLLHUP)))
-		err = ECONNREFUSED;
-	if (err)
-		return fail_over(c, err);
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		if (getsockopt(c->up.fd, SOL_SOCKET, SO_ERROR, &err, &len))
+			err = errno;
+		return fail_over(c, err ? err : ECONNREFUSED);
+	}
 	/* A banner that came with the connect: its edge is consumed here. */
 	c->up_ready = events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP);
 	return events & EPOLLOUT ? PT_UP_CONNECTED : PT_UP_PENDING;
