@@ -202,11 +202,11 @@ unsigned int pt_conn_n_detecting(const struct pt_worker *w, int lidx)
 	return w->detecting[lidx].n;
 }
 
-bool pt_conn_evict_oldest(struct pt_worker *w, int lidx)
+bool pt_conn_evict_oldest(struct pt_worker *w, int lidx, uint64_t accepted_by)
 {
 	struct pt_conn *c = w->detecting[lidx].head;
 
-	if (!c)
+	if (!c || c->t_start > accepted_by)
 		return false;
 	pt_conn_close(c, PT_END_EVICTED);
 	return true;

@@ -100,10 +100,11 @@ unsigned int pt_conn_n_detecting(const struct pt_worker *w, int lidx);
 
 /*
  * Close (end reason "evicted") the oldest connection of listener @lidx
- * that @w holds in detection, to make room for a new one. Returns false if
- * there is none.
+ * that @w holds in detection, to make room for a new one, if it was
+ * accepted at or before @accepted_by (loop ms). Returns false if there is
+ * none, or if the oldest is younger than that.
  */
-bool pt_conn_evict_oldest(struct pt_worker *w, int lidx);
+bool pt_conn_evict_oldest(struct pt_worker *w, int lidx, uint64_t accepted_by);
 
 /* End the connection: release the data plane, close both sockets, log. */
 void pt_conn_close(struct pt_conn *c, enum pt_end end);

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 """Limits: max_connections (one worker and shared by two), idle_timeout_ms, max_detecting
-(a new client evicts the oldest silent one, also when max_connections is full)."""
+(a new client evicts the oldest silent one, also when max_connections is full; a burst of
+clients younger than the eviction grace is let in whole)."""
 import time
 
 from ptharness import (Suite, Passthru, PtServer, connect, read_closed, ping, finish, eq, check,
@@ -77,6 +78,40 @@ def t_idle():
     pt.stop()
 
 
+GRACE = 0.2  # user/listener.c PT_EVICT_GRACE_MS
+
+
+def t_detecting_burst():
+    """wrk -c1000 opens every connection before it sends a request: none is silent."""
+    port = free_port()
+    pt = Passthru(s, {'listeners': [listener('front', port, [
+        route('web', echo.addr, protocol='http')], max_detecting=3, max_connections=20)]},
+        args=['-w', '1'], name='burst')
+    m = pt.mark()
+    t0 = time.monotonic()
+    burst = [connect(port) for _ in range(6)]
+    time.sleep(0.05)  # all six accepted, none has sent yet
+    for i, c in enumerate(burst):
+        c.sendall(b'GET /%d HTTP/1.1\r\nHost: a.example\r\n\r\n' % i)
+    for i, c in enumerate(burst):
+        got = c.recv(100)
+        check(got.startswith(b'GET /%d ' % i), 'burst client %d relayed: %r' % (i, got[:20]))
+    if time.monotonic() - t0 < GRACE:
+        eq([d for d in pt.conns()[m:] if d.get('end') == 'evicted'], [],
+           'evicted within the grace')
+    # Over the cap with connections past the grace: the oldest silent one goes.
+    silent = [connect(port) for _ in range(3)]
+    time.sleep(GRACE + 0.2)
+    m = pt.mark()
+    late = connect(port)
+    data, how, took = read_closed(silent[0], slack(2))
+    check(data == b'' and how in ('eof', 'reset'), 'the oldest silent one is evicted')
+    pt.conn_after(m, end='evicted', client='127.0.0.1:%d' % silent[0].getsockname()[1])
+    for c in burst + silent + [late]:
+        c.close()
+    pt.stop()
+
+
 def t_max_detecting():
     port = free_port()
     pt = Passthru(s, {'listeners': [listener('front', port, [
@@ -84,7 +119,9 @@ def t_max_detecting():
         args=['-w', '1'], name='maxdet')
     m = pt.mark()
     silent = [connect(port) for _ in range(3)]
-    time.sleep(0.2)  # accepted in this order: silent[0] is the oldest
+    # Accepted in this order: silent[0] is the oldest, and older than the
+    # grace (PT_EVICT_GRACE_MS, 200 ms) once this sleep is over.
+    time.sleep(GRACE + 0.2)
     late = connect(port)
     data, how, took = read_closed(silent[0], slack(2))
     check(data == b'' and how in ('eof', 'reset') and took < slack(1),
@@ -98,7 +135,7 @@ def t_max_detecting():
     # room for one more is made by evicting the oldest still detecting, never
     # the relayed one.
     fill = connect(port)
-    time.sleep(0.2)
+    time.sleep(0.2)  # max_connections evicts whatever the age
     m = pt.mark()
     extra = connect(port)
     data, how, took = read_closed(silent[1], slack(2))
@@ -116,5 +153,7 @@ s.test('max_connections 2: third connection closed at accept, slot freed later',
 s.test('max_connections 2 is shared by -w 2 workers', t_max_connections, 2)
 s.test('max_detecting 3: a fourth client evicts the oldest silent one (end=evicted)',
        t_max_detecting)
+s.test('max_detecting 3: a burst of 6 within the grace is let in whole, then the oldest go',
+       t_detecting_burst)
 s.test('idle_timeout_ms closes an idle relayed connection, not a busy one', t_idle)
 s.finish()
