@@ -107,6 +107,23 @@ static void size_maps(struct passthru *skel, uint32_t n_slots, int n_workers)
 	bpf_map__set_max_entries(skel->maps.PT_MAP_WAKE_LOST, n_workers);
 }
 
+#ifdef PT_TEST_HOOKS
+/*
+ * Test build only (build/tests/passthru-hooks): PASSTHRU_FAULT_WAKE_RING=N
+ * makes each wake-up ring N bytes (a power of two, at least a page) instead
+ * of PT_WAKE_RING_SIZE, so that a test can fill one and see the rescan.
+ */
+static uint32_t wake_ring_size(void)
+{
+	const char *e = getenv("PASSTHRU_FAULT_WAKE_RING");
+	long n = e ? strtol(e, NULL, 10) : 0;
+
+	return n > 0 ? (uint32_t)n : PT_WAKE_RING_SIZE;
+}
+#else
+#define wake_ring_size() PT_WAKE_RING_SIZE /* no test knobs outside the test build */
+#endif
+
 /*
  * One wake-up ring per worker, in PT_MAP_WAKE at the worker's id. A
  * ringbuf may be an inner map: bpf_map_meta_alloc() wants
@@ -123,7 +140,7 @@ static int make_rings(struct pt_bpf *b, int n_workers)
 	if (!b->ring_fds)
 		return -ENOMEM;
 	for (__u32 w = 0; w < (__u32)n_workers; w++) {
-		fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, NULL, 0, 0, PT_WAKE_RING_SIZE, NULL);
+		fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, NULL, 0, 0, wake_ring_size(), NULL);
 		if (fd < 0)
 			return -errno;
 		b->ring_fds[b->n_rings++] = fd;
