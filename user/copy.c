@@ -163,13 +163,19 @@ static enum pt_end pump(struct pt_conn *c, int d, bool drain, bool *more)
 	return end;
 }
 
-/* Direction @d's source said EOF and everything reached the peer: pass the FIN on. */
+/*
+ * Direction @d's source said EOF and everything reached the peer: pass the
+ * FIN on. If the other direction's FIN is already passed, the pair ends
+ * done now and the close() of its sockets sends this one (the socket's
+ * queue is read to its EOF: no RST), one syscall fewer per connection.
+ */
 static void finish(struct pt_conn *c, int d)
 {
 	struct pt_copy_dir *cd = cdir(c, d);
 
 	if (cd->eof && !cd->buf && !cd->shut) {
-		shutdown(pt_side_fd(c, pt_dst_side(d)), SHUT_WR);
+		if (!cdir(c, !d)->shut)
+			shutdown(pt_side_fd(c, pt_dst_side(d)), SHUT_WR);
 		cd->shut = true;
 	}
 }

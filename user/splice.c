@@ -10,7 +10,7 @@
  *
  * Half-close: when a side says EOF and its pipe is empty, the other socket
  * gets shutdown(SHUT_WR); the connection ends when both directions have
- * done so. An error on either socket ends it at once: the callbacks return
+ * done so (the second FIN is left to close(), which sends it). An error on either socket ends it at once: the callbacks return
  * the end reason and conn.c closes the connection (with an RST towards the
  * other side).
  *
@@ -206,8 +206,13 @@ static int pump_dir(struct pt_conn *c, int dir, bool *progress, bool *more, enum
 		if (!d->in_pipe)
 			pipe_put(pool, &d->pipe);
 		if (d->eof && !d->in_pipe && !d->shut) {
-			/* Everything src sent has been written: pass its FIN on. */
-			shutdown(dst, SHUT_WR);
+			/*
+			 * Everything src sent has been written: pass its FIN
+			 * on, unless the other way's is passed already: the
+			 * pair then ends done and close() sends this one.
+			 */
+			if (!c->dps.splice.dir[!dir].shut)
+				shutdown(dst, SHUT_WR);
 			d->shut = true;
 		}
 		*progress |= moved;
