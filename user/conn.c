@@ -250,6 +250,7 @@ static void count_end(struct pt_conn *c, enum pt_end end)
 		.bytes = { c->bytes[0], c->bytes[1] },
 		.plane = c->dp ? plane_id(c->dp) : PT_PLANE_NONE,
 		.moved = c->first_dp != NULL,
+		.duration_ms = c->w->loop.now - c->t_start,
 	};
 
 	for (int d = 0; d < 2; d++)
