@@ -46,6 +46,11 @@ void pt_log_set_format(enum pt_log_format fmt)
 		log_format = fmt;
 }
 
+enum pt_log_format pt_log_format(void)
+{
+	return log_format;
+}
+
 /* Is stderr the stream systemd set up to the journal (JOURNAL_STREAM=dev:ino)? */
 static bool stderr_is_journal(void)
 {
@@ -173,6 +178,18 @@ void pt_vlog(enum pt_log_cat cat, enum pt_log_level level, const char *fmt, va_l
 	n += snprintf(line + n, sizeof(line) - n, "\"msg\":\"");
 	n = pt_log_json_str(line, sizeof(line) - 4, n, msg);
 	n += snprintf(line + n, sizeof(line) - n, "\"}");
+	line_write(line, sizeof(line), n);
+}
+
+void pt_log_json(enum pt_log_cat cat, enum pt_log_level level, const char *members)
+{
+	char line[2048];
+	int n;
+
+	if (!pt_log_enabled(cat, level))
+		return;
+	n = line_head(line, sizeof(line), cat, level);
+	n += snprintf(line + n, sizeof(line) - n, "%s}", members);
 	line_write(line, sizeof(line), n);
 }
 

@@ -31,6 +31,7 @@ enum pt_log_format {
 };
 
 void pt_log_set_format(enum pt_log_format fmt);
+enum pt_log_format pt_log_format(void);
 void pt_log_set_level(enum pt_log_level level);
 void pt_log_set_cat_level(enum pt_log_cat cat, enum pt_log_level level);
 void pt_log_set_tag(const char *tag);
@@ -42,6 +43,11 @@ void pt_log(enum pt_log_cat cat, enum pt_log_level level, const char *fmt, ...)
  * string, escaped; stops short of the end. Returns the new length.
  */
 size_t pt_log_json_str(char *buf, size_t size, size_t n, const char *s);
+/*
+ * With log_format json: one line of the object's head ("tag", "level", ...)
+ * and @members, the caller's "key":value pairs, escaped already.
+ */
+void pt_log_json(enum pt_log_cat cat, enum pt_log_level level, const char *members);
 void pt_vlog(enum pt_log_cat cat, enum pt_log_level level, const char *fmt, va_list ap);
 
 #define pr_err(cat, ...)   pt_log(PT_LC_##cat, PT_LOG_ERR, __VA_ARGS__)
