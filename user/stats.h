@@ -2,7 +2,8 @@
 /*
  * Counters shared by all worker processes: an anonymous MAP_SHARED mapping
  * made by the master before it forks, updated with atomic operations. The
- * control socket (control.c) reads them for passthru-ctl.
+ * control socket (control.c) reads them for passthru-ctl, the metrics
+ * endpoint (metrics-text.c) for Prometheus.
  *
  * Listener rows live as long as the daemon (a reload cannot change the
  * listeners). Route rows belong to one config generation, route_gen: a
