@@ -3,8 +3,9 @@
  * passthru: the command line, and the wiring of the parts in start-up
  * order: config, shared counters, listening sockets (listener.c), kernel
  * data plane (bpf_loader.c) or .pairs file (pairs.c), control socket
- * (control.c) and metrics endpoint (metrics.c), dropping privileges, then the workers (master.c). Before
- * any of that, the instance lock: one daemon per instance name.
+ * (control.c) and metrics endpoint (metrics.c), dropping privileges, then
+ * the workers (master.c). Before any of that, the instance lock: one
+ * daemon per instance name.
  */
 #include <errno.h>
 #include <getopt.h>

@@ -134,8 +134,9 @@ static bool is_method(const char *s)
 /* Answer the request line "METHOD TARGET HTTP/1.x" (NUL-terminated, no CR/LF). */
 static void answer(struct pt_metrics_client *cl, char *line)
 {
-	char *method = strtok(line, " "), *target = strtok(NULL, " "),
-	     *version = strtok(NULL, " "), *rest = strtok(NULL, " ");
+	char *save = NULL, *method = strtok_r(line, " ", &save),
+	     *target = strtok_r(NULL, " ", &save), *version = strtok_r(NULL, " ", &save),
+	     *rest = strtok_r(NULL, " ", &save);
 	size_t path_len;
 
 	if (!method || !target || !version || rest || !is_method(method) ||
@@ -289,6 +290,8 @@ int pt_metrics_open(struct pt_metrics *m, const struct pt_config *cfg,
 
 int pt_metrics_start(struct pt_metrics *m, struct pt_loop *loop)
 {
+	if (!m)
+		return 0;
 	m->loop = loop;
 	if (m->ev.fd < 0)
 		return 0;
@@ -297,13 +300,15 @@ int pt_metrics_start(struct pt_metrics *m, struct pt_loop *loop)
 
 void pt_metrics_reload(const struct pt_metrics *m, const struct pt_config *next)
 {
-	if (strcmp(m->listen, next->metrics_listen))
+	if (m && strcmp(m->listen, next->metrics_listen))
 		pr_warn(CONFIG, "metrics.listen changed from \"%s\" to \"%s\": that takes a restart; "
 			"the endpoint stays where it was", m->listen, next->metrics_listen);
 }
 
 void pt_metrics_stop(struct pt_metrics *m)
 {
+	if (!m)
+		return;
 	while (m->clients)
 		client_free(m->clients);
 	if (m->ev.fd >= 0) {
@@ -318,6 +323,8 @@ void pt_metrics_forget(struct pt_metrics *m)
 {
 	struct pt_metrics_client *cl, *next;
 
+	if (!m)
+		return;
 	for (cl = m->clients; cl; cl = next) {
 		next = cl->next;
 		close(cl->ev.fd);

@@ -42,7 +42,7 @@ struct pt_metrics {
 int pt_metrics_open(struct pt_metrics *m, const struct pt_config *cfg,
 		    const struct pt_control *ctl);
 
-/* Serve from @loop. 0 or -errno. */
+/* Serve from @loop. 0 or -errno. This and the calls below take a NULL @m (no endpoint). */
 int pt_metrics_start(struct pt_metrics *m, struct pt_loop *loop);
 
 /* A reload brings @next: a changed metrics.listen only takes effect at restart (logged). */
