@@ -13,6 +13,8 @@ PKGS=(
 	# tests and examples: real clients and servers
 	openssl gnutls-bin curl openssh-server openssh-client dante-server
 	python3 iproute2 procps psmisc netcat-openbsd socat
+	# metrics: a real Prometheus scrapes passthru (and promtool checks the exposition)
+	prometheus
 	# fuzzing (libFuzzer runtime: only recommended by clang) and memcheck
 	libclang-rt-dev valgrind
 	# VM runner

@@ -20,6 +20,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "addr.h"
 #include "config-int.h"
 #include "config.h"
 
@@ -439,7 +440,7 @@ static void dump_patterns(cJSON *out, const struct pt_cfg_key *k, const void *ob
 /* the top level: obj is the pt_config */
 
 enum { TK_GRACE, TK_PATTERNS, TK_LISTENERS, TK_CONTROL, TK_USER, TK_ADMIN_GROUP, TK_BUDGET,
-       TK_N };
+       TK_METRICS, TK_LOG_FORMAT, TK_N };
 
 /* An absolute path that fits in a sockaddr_un. */
 static int parse_control(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
@@ -519,6 +520,79 @@ static void dump_admin_group(cJSON *out, const struct pt_cfg_key *k, const void 
 		cJSON_AddStringToObject(out, k->name, cfg->control_admin_group);
 }
 
+/* "metrics": {"listen": "127.0.0.1:9477"}: a numeric listen address, as for listeners. */
+static int parse_metrics_listen(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k,
+				const cJSON *j, void *obj)
+{
+	struct pt_config *cfg = obj;
+	const char *s = j->valuestring;
+
+	if (strlen(s) >= sizeof(cfg->metrics_listen) ||
+	    pt_listen_parse(s, &cfg->metrics_addr, &cfg->metrics_v6only)) {
+		pt_cfg_err(ctx, "expected a listen address like \"127.0.0.1:9477\", \"[::1]:9477\" "
+			   "or \":9477\", got %s", pt_cfg_q(ctx, s));
+		return -EINVAL;
+	}
+	snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "%s", s);
+	return 0;
+}
+
+static void dump_metrics_listen(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+				const struct pt_config *cfg)
+{
+	cJSON_AddStringToObject(out, k->name, cfg->metrics_listen);
+}
+
+enum { MK_LISTEN, MK_N };
+
+static const struct pt_cfg_key metrics_keys[MK_N] = {
+	[MK_LISTEN] = {"listen", PT_J_STRING, true, .parse = parse_metrics_listen, .dump = dump_metrics_listen,
+	 .help = "address:port of the Prometheus endpoint (GET /metrics)"},
+};
+
+static int parse_metrics(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+			 void *obj)
+{
+	pt_cfg_object(ctx, j, metrics_keys, MK_N, obj, NULL);
+	return 0;
+}
+
+static void dump_metrics(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+			 const struct pt_config *cfg)
+{
+	cJSON *o;
+
+	if (cfg->metrics_listen[0] && (o = cJSON_AddObjectToObject(out, k->name)))
+		pt_cfg_dump_keys(o, metrics_keys, MK_N, obj, cfg);
+}
+
+static const char *const log_formats[PT_LOG_FMT_MAX] = {
+	[PT_LOG_FMT_TEXT] = "text",
+	[PT_LOG_FMT_JSON] = "json",
+};
+
+static int parse_log_format(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+			    void *obj)
+{
+	struct pt_config *cfg = obj;
+
+	for (int i = 0; i < PT_LOG_FMT_MAX; i++) {
+		if (!strcmp(j->valuestring, log_formats[i])) {
+			cfg->log_format = i;
+			return 0;
+		}
+	}
+	pt_cfg_err(ctx, "expected \"text\" or \"json\", got %s", pt_cfg_q(ctx, j->valuestring));
+	return -EINVAL;
+}
+
+static void dump_log_format(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+			    const struct pt_config *cfg)
+{
+	if (cfg->log_format != PT_LOG_FMT_TEXT)
+		cJSON_AddStringToObject(out, k->name, log_formats[cfg->log_format]);
+}
+
 const struct pt_cfg_key pt_cfg_top_keys[TK_N] = {
 	[TK_GRACE] = {"grace_ms", PT_J_UINT, false, 0, PT_CFG_GRACE_MAX, PT_DEF_GRACE_MS,
 		      offsetof(struct pt_config, grace_ms),
@@ -542,6 +616,11 @@ const struct pt_cfg_key pt_cfg_top_keys[TK_N] = {
 		       offsetof(struct pt_config, sockmap_budget_mib),
 		       .help = "kernel memory (MiB) all sockmap pairs together may pin in forced "
 			       "send buffers and queues, 0 = a quarter of the RAM"},
+	[TK_METRICS] = {"metrics", PT_J_OBJECT, .parse = parse_metrics, .dump = dump_metrics,
+			.help = "{\"listen\": \"127.0.0.1:9477\"}: serve Prometheus metrics there"},
+	[TK_LOG_FORMAT] = {"log_format", PT_J_STRING, .parse = parse_log_format,
+			   .dump = dump_log_format,
+			   .help = "\"text\" (key=value lines) or \"json\" (one object per line)"},
 };
 const int pt_cfg_n_top_keys = TK_N;
 

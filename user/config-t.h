@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "detect.h"
+#include "log.h" /* enum pt_log_format */
 #include "passthru-common.h" /* struct pt_cidr */
 
 /* Defaults, documented in README.md ("Config reference"). */
@@ -44,6 +45,9 @@
 
 /* sizeof(sockaddr_un.sun_path), with room for the NUL */
 #define PT_CONTROL_PATH_MAX		108
+
+/* Room for a "metrics" listen address as written, with its NUL. */
+#define PT_METRICS_LISTEN_MAX		64
 
 /*
  * An IPv4 or IPv6 socket address, the only families listeners and upstreams
@@ -159,6 +163,10 @@ struct pt_config {
 	char user[64];			/* drop to this user after start-up, "" = stay */
 	char control_admin_group[64];	/* may "reload" besides root, "" = root only */
 	gid_t control_admin_gid;
+	char metrics_listen[PT_METRICS_LISTEN_MAX];	/* "metrics": {"listen"}, "" = none */
+	struct pt_sockaddr metrics_addr;	/* ... parsed */
+	bool metrics_v6only;
+	enum pt_log_format log_format;
 	struct pt_pattern *patterns;
 	int n_patterns;
 	struct pt_listener_cfg *listeners;

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "conn-log.h"
 #include "conn.h"
 #include "log.h"
 #include "pairs.h"
@@ -50,116 +51,6 @@
 static struct pt_listener_stats *lstats(struct pt_conn *c)
 {
 	return &c->w->stats->l[c->lidx];
-}
-
-/* --- logging ------------------------------------------------------------- */
-
-/* Append " key=value" for the fields detection found. */
-static int fmt_fields(const struct pt_conn *c, char *buf, size_t size)
-{
-	const struct pt_fields *f = c->fields;
-	char alpn[160];
-	int n = 0;
-
-	if (!f)
-		return snprintf(buf, size, "%s", c->summary ? c->summary : "");
-	if (!c->detected)
-		return snprintf(buf, size, " proto=-");
-	n += snprintf(buf + n, size - n, " proto=%s", pt_proto_name(f->proto));
-	switch (f->proto) {
-	case PT_PROTO_TLS:
-		pt_fields_alpn_str(f, alpn, sizeof(alpn));
-		n += snprintf(buf + n, size - n, " sni=%s alpn=%s%s%s", f->sni[0] ? f->sni : "-",
-			      alpn[0] ? alpn : "-", f->tls_sslv2 ? " sslv2" : "",
-			      f->tls_ech ? " ech" : "");
-		break;
-	case PT_PROTO_HTTP:
-		n += snprintf(buf + n, size - n, " method=%s host=%s path=%.64s%s", f->method,
-			      f->host[0] ? f->host : "-", f->path, f->path_truncated ? "..." : "");
-		break;
-	case PT_PROTO_SSH:
-		n += snprintf(buf + n, size - n, " banner=%s", f->banner[0] ? f->banner : "-");
-		break;
-	case PT_PROTO_SOCKS4:
-		n += snprintf(buf + n, size - n, " target=%s:%u", f->host, f->port);
-		break;
-	case PT_PROTO_PATTERN:
-		n += snprintf(buf + n, size - n, " pattern=%s",
-			      c->cfg->patterns[f->pattern].name);
-		break;
-	case PT_PROTO_UNKNOWN:
-	case PT_PROTO_NONE:
-		if (f->reason[0])
-			n += snprintf(buf + n, size - n, " why=\"%s\"", f->reason);
-		break;
-	default:
-		break;
-	}
-	return n;
-}
-
-static const char *upstream_str(const struct pt_conn *c, char *buf, size_t size)
-{
-	if (!c->up_addr)
-		return "-";
-	return pt_sockaddr_str((const struct sockaddr *)&c->up_addr->ss, buf, size);
-}
-
-/*
- * A value for a key=value log field: as is when it is one plain word, else
- * in double quotes with " and \ escaped (legacy route names have spaces).
- */
-static const char *log_word(const char *s, char *buf, size_t size)
-{
-	size_t n = 0;
-
-	if (s[0] && !strpbrk(s, " \t\"\\="))
-		return s;
-	buf[n++] = '"';
-	for (; *s && n + 3 < size; s++) {
-		if (*s == '"' || *s == '\\')
-			buf[n++] = '\\';
-		buf[n++] = *s;
-	}
-	buf[n++] = '"';
-	buf[n] = 0;
-	return buf;
-}
-
-/*
- * The plane words of the log line: "plane=copy", or after a move
- * "plane=copy>splice moved_at=UP/DOWN" (the bytes the first plane relayed).
- */
-static const char *plane_str(const struct pt_conn *c, char *buf, size_t size)
-{
-	if (!c->dp)
-		return "-";
-	if (!c->first_dp)
-		return c->dp->name;
-	snprintf(buf, size, "%s>%s moved_at=%llu/%llu", c->first_dp->name, c->dp->name,
-		 (unsigned long long)c->moved_at[0], (unsigned long long)c->moved_at[1]);
-	return buf;
-}
-
-/* The one info line per connection: who, what, where, how much, how it ended. */
-static void log_end(struct pt_conn *c)
-{
-	const struct pt_route *r = pt_conn_route(c);
-	char peer[64], up[64], fields[600], lname[128], rname[128], plane[80];
-	uint64_t dur = c->w->loop.now - c->t_start;
-
-	fmt_fields(c, fields, sizeof(fields));
-	pt_log(PT_LC_CONN, c->end == PT_END_ERROR ? PT_LOG_WARN : PT_LOG_INFO,
-	       "#%llu client=%s listener=%s%s route=%s upstream=%s plane=%s%s%s up=%llu down=%llu "
-	       "dur=%llu.%03llus end=%s",
-	       (unsigned long long)c->id,
-	       pt_sockaddr_str((struct sockaddr *)&c->peer.ss, peer, sizeof(peer)),
-	       log_word(c->lcfg->name, lname, sizeof(lname)), fields,
-	       r ? log_word(r->name, rname, sizeof(rname)) : "-", upstream_str(c, up, sizeof(up)),
-	       plane_str(c, plane, sizeof(plane)), c->fallback ? " fallback=" : "",
-	       c->fallback ? c->fallback : "", (unsigned long long)c->bytes[PT_DIR_UP],
-	       (unsigned long long)c->bytes[PT_DIR_DOWN], (unsigned long long)dur / 1000,
-	       (unsigned long long)dur % 1000, pt_end_name(c->end));
 }
 
 /* --- the detecting list (max_detecting) ---------------------------------- */
@@ -250,6 +141,7 @@ static void count_end(struct pt_conn *c, enum pt_end end)
 		.bytes = { c->bytes[0], c->bytes[1] },
 		.plane = c->dp ? plane_id(c->dp) : PT_PLANE_NONE,
 		.moved = c->first_dp != NULL,
+		.duration_ms = c->w->loop.now - c->t_start,
 	};
 
 	for (int d = 0; d < 2; d++)
@@ -284,7 +176,7 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end)
 	pt_pair_close(c);
 	pt_timer_cancel(&w->loop, &c->timer);
 	pt_task_cancel(&c->more);
-	log_end(c);
+	pt_conn_log_end(c);
 
 	/* The side that did not fail learns of the failure through an RST. */
 	close_side(c, &c->up, end == PT_END_CLIENT_RESET || end == PT_END_ERROR);
@@ -402,9 +294,11 @@ static void keep_summary(struct pt_conn *c)
 	const struct pt_fields *f = c->fields;
 	const char *name = f->proto == PT_PROTO_TLS ? f->sni : f->host;
 	char buf[600];
+	size_t len = pt_conn_log_words(c, buf, sizeof(buf));
 
-	fmt_fields(c, buf, sizeof(buf));
-	c->summary = strdup(buf);
+	c->summary = malloc(len);
+	if (c->summary)
+		memcpy(c->summary, buf, len);
 	c->name = c->detected && name[0] ? strdup(name) : NULL;
 	if (!c->summary || (c->detected && name[0] && !c->name))
 		return;

@@ -83,7 +83,7 @@ struct pt_conn {
 		struct pt_sockmap_state sockmap;
 	} dps;
 	struct pt_fields *fields;	/* what detection found; freed when relaying starts */
-	char *summary;			/* ... then only its log words (" proto=tls sni=..") */
+	char *summary;			/* ... then only its log words (pt_conn_log_words()) */
 	char *name;			/* ... and the SNI or Host for the pair slot, or NULL */
 	uint8_t proto;			/* ... and the protocol (enum pt_proto), NONE if undetected */
 };

@@ -29,6 +29,7 @@
 
 struct pt_stats;
 struct pt_ctl_client;
+struct pt_metrics;
 
 /*
  * Start a reload for client @cl (NULL: asked by SIGHUP). The owner answers
@@ -55,6 +56,7 @@ struct pt_control {
 	uint64_t start_ms;
 	pt_control_reload_fn reload;
 	void *reload_arg;
+	struct pt_metrics *metrics;	/* the Prometheus endpoint the same owner serves */
 };
 
 /*

@@ -3,8 +3,9 @@
  * passthru: the command line, and the wiring of the parts in start-up
  * order: config, shared counters, listening sockets (listener.c), kernel
  * data plane (bpf_loader.c) or .pairs file (pairs.c), control socket
- * (control.c), dropping privileges, then the workers (master.c). Before
- * any of that, the instance lock: one daemon per instance name.
+ * (control.c) and metrics endpoint (metrics.c), dropping privileges, then
+ * the workers (master.c). Before any of that, the instance lock: one
+ * daemon per instance name.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +24,7 @@
 #include "listener.h"
 #include "log.h"
 #include "master.h"
+#include "metrics.h"
 #include "pairs.h"
 #include "privs.h"
 #include "sources.h"
@@ -206,6 +208,7 @@ int main(int argc, char **argv)
 	struct pt_config_opts copts = { .prog = "passthru" };
 	struct pt_worker_args args = {};
 	struct pt_control ctl = { .ev.fd = -1 };
+	struct pt_metrics metrics = { .ev.fd = -1 };
 	struct pt_pairs_file pf = {};
 	struct pt_pair *slots;
 	uint32_t n_slots;
@@ -225,6 +228,7 @@ int main(int argc, char **argv)
 	cfg = load_config(&o, &copts);
 	if (!cfg)
 		return 2;
+	pt_log_set_format(cfg->log_format);
 	if (o.check)
 		return check_only(&o, cfg);
 
@@ -249,6 +253,8 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 	err = pt_control_open(&ctl, cfg, o.instance, uid, gid);
+	if (!err)
+		err = pt_metrics_open(&metrics, cfg, &ctl);
 	if (err)
 		goto out;
 	slots = pt_pairs_place(&pf, bpf, pt_bpf_slot_count(cfg, o.workers), o.instance, o.workers,
@@ -257,6 +263,7 @@ int main(int argc, char **argv)
 	ctl.pairs = pairs;
 	ctl.n_workers = o.workers;
 	ctl.stats = stats;
+	ctl.metrics = &metrics;
 	if (cfg->user[0] && pt_privs_become(cfg, bpf, pf.path, o.config, uid, gid))
 		goto out;
 	pr_info(MAIN, "passthru %s: %s: %d listeners, %d routes, %d workers, data planes %s",
@@ -269,6 +276,7 @@ int main(int argc, char **argv)
 	rc = pt_master_run(&args, sets, &ctl);
 out:
 	pt_control_stop(&ctl, true);
+	pt_metrics_stop(&metrics);
 	pt_pairs_file_close(&pf);
 	if (bpf)
 		pt_bpf_close(bpf, true);

@@ -28,6 +28,7 @@
 #include "listener.h"
 #include "log.h"
 #include "master.h"
+#include "metrics.h"
 #include "pairs.h"
 #include "reload.h"
 #include "sources.h"
@@ -120,6 +121,7 @@ static pid_t spawn_worker(struct pt_master *m, int id)
 	}
 	close(sv[0]);
 	pt_control_forget(m->ctl);
+	pt_metrics_forget(m->ctl->metrics);
 	pt_reload_forget(&m->reload);
 	close(m->sig.fd);
 	close(m->loop.epfd);
@@ -320,6 +322,8 @@ static void reload_done(struct pt_reload *r, struct pt_ctl_client *cl, struct pt
 	/* Restarted workers start from this one. */
 	m->args->cfg = next;
 	m->ctl->cfg = next;
+	pt_metrics_reload(m->ctl->metrics, next);
+	pt_log_set_format(next->log_format);
 	pt_config_put(cur);
 	pt_stats_routes_reset(m->args->stats, next->generation, next->n_listeners);
 	pr_info(CONFIG, "%s: generation %u loaded; handed to %d workers", next->path,
@@ -404,7 +408,10 @@ static int master_setup(struct pt_master *m)
 	m->ctl->cfg = m->args->cfg;
 	m->ctl->reload = master_reload;
 	m->ctl->reload_arg = m;
-	return pt_control_start(m->ctl, &m->loop);
+	err = pt_control_start(m->ctl, &m->loop);
+	if (err)
+		return err;
+	return pt_metrics_start(m->ctl->metrics, &m->loop);
 }
 
 static int run_master(struct pt_master *m)
@@ -453,6 +460,7 @@ static int run_master(struct pt_master *m)
 out:
 	pt_reload_fini(&m->reload);
 	pt_control_stop(m->ctl, false);
+	pt_metrics_stop(m->ctl->metrics);
 	if (m->sig.fd >= 0)
 		close(m->sig.fd);
 	pt_loop_fini(&m->loop);

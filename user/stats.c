@@ -14,6 +14,10 @@
 #include "pairs.h"
 #include "stats.h"
 
+const uint32_t pt_duration_bounds_ms[PT_DURATION_BUCKETS - 1] = {
+	5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000,
+};
+
 struct pt_stats *pt_stats_create(void)
 {
 	void *p = mmap(NULL, sizeof(struct pt_stats), PROT_READ | PROT_WRITE,
@@ -88,6 +92,9 @@ static void count_plane(struct pt_route_stats *rs, const struct pt_relayed *r,
 		uint64_t kernel = 0;
 
 		pt_stat_add(&rs->copy_bytes[d], r->copy_bytes[d]);
+		pt_stat_add(&rs->plane_bytes[PT_PLANE_COPY][d], r->copy_bytes[d]);
+		if (plane != PT_PLANE_COPY && bytes[d] > r->copy_bytes[d])
+			pt_stat_add(&rs->plane_bytes[plane][d], bytes[d] - r->copy_bytes[d]);
 		if (p && plane == PT_PLANE_SOCKMAP) {
 			const struct pt_dir *pd = &p->dir[d];
 
@@ -104,6 +111,17 @@ static void count_plane(struct pt_route_stats *rs, const struct pt_relayed *r,
 	}
 }
 
+/* The duration histogram: one bucket, and the sum. */
+static void count_duration(struct pt_listener_stats *ls, uint64_t ms)
+{
+	int b = 0;
+
+	while (b < PT_DURATION_BUCKETS - 1 && ms > pt_duration_bounds_ms[b])
+		b++;
+	pt_stat_add(&ls->duration[b], 1);
+	pt_stat_add(&ls->duration_ms, ms);
+}
+
 void pt_stats_conn_end(const struct pt_stats_ref *ref, enum pt_end end,
 		       const struct pt_relayed *r, const struct pt_pair *pair)
 {
@@ -113,6 +131,7 @@ void pt_stats_conn_end(const struct pt_stats_ref *ref, enum pt_end end,
 	struct pt_route_stats *rs = route_row(ref);
 
 	pt_stat_add(&ls->ended[end], 1);
+	count_duration(ls, r->duration_ms);
 	pt_stat_add(&ls->bytes[PT_DIR_UP], bytes[PT_DIR_UP]);
 	pt_stat_add(&ls->bytes[PT_DIR_DOWN], bytes[PT_DIR_DOWN]);
 	pt_stats_active(ref->s, ref->lidx, ref->wid, -1);

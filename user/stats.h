@@ -2,7 +2,8 @@
 /*
  * Counters shared by all worker processes: an anonymous MAP_SHARED mapping
  * made by the master before it forks, updated with atomic operations. The
- * control socket (control.c) reads them for passthru-ctl.
+ * control socket (control.c) reads them for passthru-ctl, the metrics
+ * endpoint (metrics-text.c) for Prometheus.
  *
  * Listener rows live as long as the daemon (a reload cannot change the
  * listeners). Route rows belong to one config generation, route_gen: a
@@ -23,6 +24,14 @@ struct pt_pair;
 
 #define PT_MAX_WORKERS 64
 
+/*
+ * The connection-duration histogram: upper bounds (ms) of its buckets, the
+ * last one +Inf. Bucket i counts the connections that lasted more than
+ * bound i-1 and at most bound i (the exposition adds them up).
+ */
+#define PT_DURATION_BUCKETS 15
+extern const uint32_t pt_duration_bounds_ms[PT_DURATION_BUCKETS - 1];
+
 /* What the data planes did for one route's connections, counted at close. */
 struct pt_route_stats {
 	uint64_t matched;		/* connections that chose this route */
@@ -40,6 +49,7 @@ struct pt_route_stats {
 	uint64_t pass_events[2];	/* sockmap: backpressure events */
 	uint64_t redirect_fail[2];	/* sockmap: failed redirects */
 	uint64_t max_queued[2];		/* sockmap: highest kernel queue seen */
+	uint64_t plane_bytes[PT_PLANE_MAX][2];	/* bytes by the plane that relayed them */
 };
 
 struct pt_listener_stats {
@@ -53,6 +63,8 @@ struct pt_listener_stats {
 	uint64_t detect_rounds;		/* detection rounds run (pt_detect over the window) */
 	uint64_t ended[PT_END_MAX];
 	uint64_t bytes[2];		/* PT_DIR_UP, PT_DIR_DOWN */
+	uint64_t duration[PT_DURATION_BUCKETS];	/* closed connections by how long they lasted */
+	uint64_t duration_ms;		/* ... the sum of their durations */
 };
 
 /* Kernel memory promised to sockmap pairs (sockmap_memory_budget_mib), shared by the workers. */
@@ -105,6 +117,7 @@ struct pt_relayed {
 	uint64_t copy_bytes[2];		/* of which the copy plane relayed */
 	enum pt_plane plane;		/* the plane it ended on, PT_PLANE_NONE if none had it */
 	bool moved;			/* it began on the copy plane */
+	uint64_t duration_ms;		/* from accept to close */
 };
 
 /*

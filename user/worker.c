@@ -27,6 +27,7 @@
 #include "control.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "pairs.h"
 #include "reload.h"
 #include "sources.h"
@@ -74,8 +75,11 @@ static void apply_config(struct pt_worker *w, struct pt_config *cfg)
 {
 	pt_config_put(w->cfg);
 	w->cfg = cfg;
-	if (w->ctl)
+	if (w->ctl) {
 		w->ctl->cfg = cfg;
+		pt_metrics_reload(w->ctl->metrics, cfg);
+	}
+	pt_log_set_format(cfg->log_format);
 	if (w->owns_routes)
 		pt_stats_routes_reset(w->stats, cfg->generation, cfg->n_listeners);
 	__atomic_store_n(&w->stats->worker_gen[w->id], cfg->generation, __ATOMIC_RELEASE);
@@ -249,6 +253,8 @@ int pt_worker_run(const struct pt_worker_args *a)
 		w.ctl->reload = control_reload;
 		w.ctl->reload_arg = &w;
 		err = pt_control_start(w.ctl, &w.loop);
+		if (!err)
+			err = pt_metrics_start(w.ctl->metrics, &w.loop);
 	}
 	if (err) {
 		pr_err(MAIN, "worker %d: setup: %s", w.id, strerror(-err));
@@ -270,8 +276,10 @@ out_fini:
 	if (w.reload.busy && w.reload.cl)
 		pt_control_reply(pt_reload_take_client(&w.reload),
 				 pt_control_error("passthru is stopping"));
-	if (w.ctl)
+	if (w.ctl) {
 		pt_control_stop(w.ctl, false);
+		pt_metrics_stop(w.ctl->metrics);
+	}
 	pt_listeners_close(&w);
 	pt_conn_planes_fini(&w);
 	if (w.sig.fd >= 0)
