@@ -235,22 +235,19 @@ SYSTEMDUNITDIR	?= $(PREFIX)/lib/systemd/system
 BASHCOMPDIR	?= $(PREFIX)/share/bash-completion/completions
 INSTALL		?= install
 DEB_OUT		?= $(OUTPUT)/deb
-UNITS		:= $(OUTPUT)/dist/passthru@.service dist/systemd/passthru.service
 EXAMPLE_CONF	:= $(DESTDIR)$(SYSCONFDIR)/passthru/example.json
 
 .PHONY: install uninstall deb test-package
-$(OUTPUT)/dist/%.service: dist/systemd/%.service.in
-	$(call msg,GEN,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $< > $@
-
-install: all $(UNITS)
+install: all
 	$(Q)$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(SYSCONFDIR)/passthru
 	$(Q)$(INSTALL) -m 0755 $(OUTPUT)/passthru $(OUTPUT)/passthru-ctl $(DESTDIR)$(SBINDIR)
 	$(Q)$(INSTALL) -m 0644 man/passthru.8 man/passthru-ctl.8 $(DESTDIR)$(MANDIR)/man8
 	$(Q)$(INSTALL) -m 0644 man/passthru.json.5 $(DESTDIR)$(MANDIR)/man5
-	$(Q)$(INSTALL) -m 0644 $(UNITS) $(DESTDIR)$(SYSTEMDUNITDIR)
+	$(Q)$(INSTALL) -m 0644 dist/systemd/passthru.service $(DESTDIR)$(SYSTEMDUNITDIR)
+	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		dist/systemd/passthru@.service.in > $(DESTDIR)$(SYSTEMDUNITDIR)/passthru@.service
+	$(Q)chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/passthru@.service
 	$(Q)$(INSTALL) -m 0644 dist/bash-completion/passthru \
 		tools/passthru-ctl/bash-completion/passthru-ctl $(DESTDIR)$(BASHCOMPDIR)
 	$(Q)[ -e $(EXAMPLE_CONF) ] || $(INSTALL) -m 0644 dist/example.json $(EXAMPLE_CONF)

@@ -42,11 +42,24 @@ u=$d/opt/pt/lib/systemd/system/passthru@.service
 check "unit runs /opt/pt/sbin/passthru on /opt/etc/passthru/%i.json" \
 	grep -qx 'ExecStart=/opt/pt/sbin/passthru -c /opt/etc/passthru/%i.json --instance %i' "$u"
 check "no @VAR@ left in the unit" bash -c "! grep -q '@[A-Z]*@' '$u'"
+make -s OUTPUT="$BUILD" DESTDIR="$tmp/other" PREFIX=/usr install
+check "another PREFIX, another ExecStart" grep -qx \
+	'ExecStart=/usr/sbin/passthru -c /etc/passthru/%i.json --instance %i' \
+	"$tmp/other/usr/lib/systemd/system/passthru@.service"
 check "installed binary runs" bash -c "'$d/opt/pt/sbin/passthru' --version | grep -q '^passthru '"
 # Its "user" must exist for --check: the package creates it, make install does not.
 sed '/"user":/d' "$d/opt/etc/passthru/example.json" >"$tmp/example.json"
 check "installed example config is valid (without its \"user\")" \
 	bash -c "'$d/opt/pt/sbin/passthru' --check -c '$tmp/example.json' >/dev/null 2>&1"
+
+# The sandbox is examples/passthru.service's (the unit for one config
+# installed by hand), but for what a template and shared directory change.
+sandbox() {
+	sed -n '/^\[Service\]/,/^\[/p' "$1" | grep -E '^[A-Z][A-Za-z]*=' |
+		grep -vE '^(ExecStartPre|ExecStart|RuntimeDirectoryPreserve)='
+}
+check "passthru@.service has the sandbox of examples/passthru.service" \
+	diff <(sandbox examples/passthru.service) <(sandbox dist/systemd/passthru@.service.in)
 
 echo '{}' >"$d/opt/etc/passthru/example.json"
 inst install
