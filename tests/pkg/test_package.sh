@@ -56,7 +56,7 @@ cleanup() {
 	rmdir /sys/fs/bpf/passthru/"$INST" 2>/dev/null
 	[ "$pins_before" -eq 0 ] && rmdir /sys/fs/bpf/passthru 2>/dev/null
 	[ "$run_before" -eq 0 ] && rmdir /run/passthru 2>/dev/null
-	[ "$installed" -eq 1 ] && DEBIAN_FRONTEND=noninteractive apt-get purge -y -q passthru >/dev/null 2>&1
+	[ "$installed" -eq 1 ] && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 purge -y -q passthru >/dev/null 2>&1
 	# Debian keeps system users at purge; the test removes the one it made.
 	if [ -z "$user_before" ] && getent passwd passthru >/dev/null; then
 		deluser --system --quiet passthru >/dev/null 2>&1
@@ -69,7 +69,7 @@ trap cleanup EXIT
 # What could be left of a passthru install, before and after.
 leftovers() {
 	find /etc /lib/systemd/system /usr/sbin /usr/share/man /usr/share/doc \
-		/usr/share/bash-completion /var/lib/systemd/deb-systemd-helper-enabled \
+		/usr/share/bash-completion /var/lib/systemd/deb-systemd-helper-enabled /var/lib/dpkg/info \
 		-name '*passthru*' 2>/dev/null | sort
 }
 leftovers >"$tmp/before"
@@ -97,7 +97,7 @@ grep -E '^[EW]:' "$tmp/lintian" | sed 's/^/  lintian /'
 
 # --- install
 t0=$SECONDS
-DEBIAN_FRONTEND=noninteractive apt install -y -q "$deb" >"$tmp/apt.log" 2>&1
+DEBIAN_FRONTEND=noninteractive apt -o DPkg::Lock::Timeout=300 install -y -q "$deb" >"$tmp/apt.log" 2>&1
 rc=$?
 [ "$rc" -eq 0 ] && installed=1
 check "apt install $deb ($((SECONDS - t0)) s)" test "$rc" -eq 0
@@ -144,7 +144,9 @@ cp "$unit" "$tmp/passthru@$INST.service"
 # verify resolves the template from the unit path; the copy names the instance.
 systemd-analyze verify "$tmp/passthru@$INST.service" >"$tmp/verify" 2>&1
 rc=$?
-check "systemd-analyze verify passthru@$INST.service (exit $rc)" test "$rc" -eq 0
+# Exit 0 needs the binary and the man pages in place; an unknown key only warns.
+check "systemd-analyze verify passthru@$INST.service: exit $rc, $(wc -l <"$tmp/verify") lines" \
+	test "$rc" -eq 0 -a ! -s "$tmp/verify"
 sed 's/^/  verify: /' "$tmp/verify"
 
 # The unit's line KEY=..., with %i expanded and $MAINPID left to the caller.
@@ -246,7 +248,7 @@ backend=0
 # --- purge: the admin's own config goes first (dpkg would keep it, rightly)
 rm -f "$CONF" /run/passthru/"$INST".*
 t0=$SECONDS
-DEBIAN_FRONTEND=noninteractive apt purge -y -q passthru >"$tmp/purge.log" 2>&1
+DEBIAN_FRONTEND=noninteractive apt -o DPkg::Lock::Timeout=300 purge -y -q passthru >"$tmp/purge.log" 2>&1
 rc=$?
 [ "$rc" -eq 0 ] && installed=0
 check "apt purge passthru ($((SECONDS - t0)) s)" test "$rc" -eq 0
