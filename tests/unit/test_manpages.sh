@@ -4,7 +4,8 @@
 # The man pages under man/: each renders with man -l (groff -ww: every
 # warning) without a word on stderr, and passthru.json(5) has an entry
 # (".TP" then ".B key") for every key of every key table in user/config*.c,
-# so adding a key without documenting it fails here. Ends "N passed, N failed".
+# so adding a key without documenting it fails here; they and
+# debian/changelog name the daemon's version. Ends "N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.."
 
@@ -26,6 +27,14 @@ for m in man/*.[1-8]; do
 	sec=$(sed -n 's/^\.TH [^ ]* \([0-9]\).*/\1/p' "$m")
 	[ "$sec" = "${m##*.}" ] && ok || bad "$m: .TH section '$sec' is not the file's"
 done
+
+# The version they (and debian/changelog) name is the daemon's.
+ver=$(sed -n 's/^#define PT_VERSION[[:space:]]*"\(.*\)"/\1/p' user/main.c)
+for m in man/*.[1-8]; do
+	grep -q "^\.TH .* \"passthru $ver\"" "$m" && ok || bad "$m: .TH does not name passthru $ver"
+done
+head -n 1 debian/changelog | grep -q "^passthru ($ver)" && ok ||
+	bad "debian/changelog does not start with passthru ($ver)"
 
 # Every key of every "struct pt_cfg_key NAME[...] = {" table: its entries
 # are "[ENUM] = {"key", ...", possibly with the brace on the next line.
