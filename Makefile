@@ -215,10 +215,67 @@ help:
 	@echo '  bench          passthru vs direct, HAProxy and sslh (QUICK=1, REPS=N)'
 	@echo '  vmtest         make test-run inside a Debian kernel under qemu (KERNEL=6.1|6.12)'
 	@echo '  run            deps + build + passthru on examples/quickstart.json with demo backends'
+	@echo '  install        install into DESTDIR/PREFIX (/usr/local); uninstall removes it'
+	@echo '  deb            build/deb/passthru_*.deb with dpkg-buildpackage -us -uc -b'
+	@echo '  test-package   build, apt install, run, purge the package (root)'
 	@echo '  clean          remove build/'
 	@echo 'Variables: V=1 (verbose), SANITIZE=1 (ASan+UBSan)'
 
 -include $(shell find $(OBJ) $(OUTPUT)/obj-hooks -name '*.d' 2>/dev/null)
+
+# install / uninstall (PREFIX, DESTDIR): the two programs, their man pages
+# and bash completions, the systemd units (dist/systemd/) and an example
+# config in $(SYSCONFDIR)/passthru/ (never overwritten). make deb builds
+# the Debian package (debian/) from a copy of the tree in $(DEB_OUT).
+PREFIX		?= /usr/local
+SBINDIR		?= $(PREFIX)/sbin
+MANDIR		?= $(PREFIX)/share/man
+SYSCONFDIR	?= /etc
+SYSTEMDUNITDIR	?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR	?= $(PREFIX)/share/bash-completion/completions
+INSTALL		?= install
+DEB_OUT		?= $(OUTPUT)/deb
+EXAMPLE_CONF	:= $(DESTDIR)$(SYSCONFDIR)/passthru/example.json
+
+.PHONY: install uninstall deb test-package
+install: all
+	$(Q)$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(SYSCONFDIR)/passthru
+	$(Q)$(INSTALL) -m 0755 $(OUTPUT)/passthru $(OUTPUT)/passthru-ctl $(DESTDIR)$(SBINDIR)
+	$(Q)$(INSTALL) -m 0644 man/passthru.8 man/passthru-ctl.8 $(DESTDIR)$(MANDIR)/man8
+	$(Q)$(INSTALL) -m 0644 man/passthru.json.5 $(DESTDIR)$(MANDIR)/man5
+	$(Q)$(INSTALL) -m 0644 dist/systemd/passthru.service $(DESTDIR)$(SYSTEMDUNITDIR)
+	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		dist/systemd/passthru@.service.in > $(DESTDIR)$(SYSTEMDUNITDIR)/passthru@.service
+	$(Q)chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/passthru@.service
+	$(Q)$(INSTALL) -m 0644 dist/bash-completion/passthru \
+		tools/passthru-ctl/bash-completion/passthru-ctl $(DESTDIR)$(BASHCOMPDIR)
+	$(Q)[ -e $(EXAMPLE_CONF) ] || $(INSTALL) -m 0644 dist/example.json $(EXAMPLE_CONF)
+
+# Leaves $(SYSCONFDIR)/passthru alone when it holds more than the unchanged example.
+uninstall:
+	$(Q)rm -f $(DESTDIR)$(SBINDIR)/passthru $(DESTDIR)$(SBINDIR)/passthru-ctl \
+		$(DESTDIR)$(MANDIR)/man8/passthru.8 $(DESTDIR)$(MANDIR)/man8/passthru-ctl.8 \
+		$(DESTDIR)$(MANDIR)/man5/passthru.json.5 \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/passthru@.service $(DESTDIR)$(SYSTEMDUNITDIR)/passthru.service \
+		$(DESTDIR)$(BASHCOMPDIR)/passthru $(DESTDIR)$(BASHCOMPDIR)/passthru-ctl
+	$(Q)! cmp -s dist/example.json $(EXAMPLE_CONF) || rm -f $(EXAMPLE_CONF)
+	$(Q)rmdir $(DESTDIR)$(SYSCONFDIR)/passthru 2>/dev/null || true
+
+# The copy keeps dpkg-buildpackage's output (it writes to ..) and its clean
+# step out of this tree: $(DEB_OUT)/passthru_VERSION_ARCH.deb.
+deb:
+	$(Q)rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/src
+	$(Q){ git ls-files -z -co --exclude-standard 2>/dev/null || \
+	      find . -path ./build -prune -o -path ./.git -prune -o -type f -print0; } | \
+		tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C $(DEB_OUT)/src
+	$(Q)cd $(DEB_OUT)/src && dpkg-buildpackage -us -uc -b
+	$(Q)ls $(DEB_OUT)/*.deb
+
+# test-package: make deb, install it with apt, run an instance as its unit
+# says, route a TLS client through it, purge it (tests/pkg/, root).
+test-package: deps
+	$(Q)tests/pkg/test_package.sh
 
 # Fuzzing (tests/fuzz/README.md): libFuzzer harnesses built with clang and
 # ASan+UBSan in build/fuzz/, seeds built from tests/data and examples/.

@@ -19,6 +19,8 @@ PKGS=(
 	libclang-rt-dev valgrind
 	# VM runner
 	qemu-system-x86 busybox-static cpio kmod xz-utils zstd
+	# packaging, man pages, the k8s manifest check (make deb, test-package)
+	dpkg-dev debhelper lintian man-db groff-base systemd python3-kubernetes
 	# benchmark peers
 	haproxy sslh iperf3 sockperf wrk nginx-light linux-perf
 )
