@@ -81,33 +81,56 @@ def t_idle():
 GRACE = 0.2  # user/listener.c PT_EVICT_GRACE_MS
 
 
+def burst_once(port):
+    """Six connections at once, then a request on each: (seconds the six
+    connects took, what each got back, the sockets)."""
+    t0 = time.monotonic()
+    burst = [connect(port) for _ in range(6)]
+    t_conn = time.monotonic() - t0
+    time.sleep(0.05)  # all six accepted, none has sent yet
+    got = []
+    for i, c in enumerate(burst):
+        c.sendall(b'GET /%d HTTP/1.1\r\nHost: a.example\r\n\r\n' % i)
+    for c in burst:
+        c.settimeout(slack(3))
+        try:
+            got.append(c.recv(100))
+        except OSError as e:
+            got.append(repr(e).encode())
+    return t_conn, got, burst
+
+
 def t_detecting_burst():
-    """wrk -c1000 opens every connection before it sends a request: none is silent."""
+    """wrk -c1000 opens every connection before it sends a request: none is silent.
+
+    Only an attempt whose six connects took under half the grace counts (a
+    loaded machine can stretch them past it: then the cap may evict, rightly);
+    up to three attempts."""
     port = free_port()
     pt = Passthru(s, {'listeners': [listener('front', port, [
         route('web', echo.addr, protocol='http')], max_detecting=3, max_connections=20)]},
         args=['-w', '1'], name='burst')
-    m = pt.mark()
-    t0 = time.monotonic()
-    burst = [connect(port) for _ in range(6)]
-    time.sleep(0.05)  # all six accepted, none has sent yet
-    for i, c in enumerate(burst):
-        c.sendall(b'GET /%d HTTP/1.1\r\nHost: a.example\r\n\r\n' % i)
-    for i, c in enumerate(burst):
-        got = c.recv(100)
-        check(got.startswith(b'GET /%d ' % i), 'burst client %d relayed: %r' % (i, got[:20]))
-    if time.monotonic() - t0 < GRACE:
-        eq([d for d in pt.conns()[m:] if d.get('end') == 'evicted'], [],
-           'evicted within the grace')
+    held = []
+    for attempt in range(3):
+        m = pt.mark()
+        t_conn, got, burst = burst_once(port)
+        held += burst
+        if t_conn < GRACE / 2:
+            break
+    check(t_conn < GRACE / 2, 'six connects within %.2f s in one of 3 attempts (last: %.2f s)' % (
+        GRACE / 2, t_conn))
+    for i, g in enumerate(got):
+        check(g.startswith(b'GET /%d ' % i), 'burst client %d relayed: %r' % (i, g[:40]))
+    eq([d for d in pt.conns()[m:] if d.get('end') == 'evicted'], [], 'evicted in the burst')
     # Over the cap with connections past the grace: the oldest silent one goes.
     silent = [connect(port) for _ in range(3)]
-    time.sleep(GRACE + 0.2)
+    time.sleep(GRACE + 0.8)
     m = pt.mark()
     late = connect(port)
     data, how, took = read_closed(silent[0], slack(2))
     check(data == b'' and how in ('eof', 'reset'), 'the oldest silent one is evicted')
     pt.conn_after(m, end='evicted', client='127.0.0.1:%d' % silent[0].getsockname()[1])
-    for c in burst + silent + [late]:
+    for c in held + silent + [late]:
         c.close()
     pt.stop()
 
@@ -120,8 +143,9 @@ def t_max_detecting():
     m = pt.mark()
     silent = [connect(port) for _ in range(3)]
     # Accepted in this order: silent[0] is the oldest, and older than the
-    # grace (PT_EVICT_GRACE_MS, 200 ms) once this sleep is over.
-    time.sleep(GRACE + 0.2)
+    # grace (PT_EVICT_GRACE_MS, 200 ms) once this sleep is over, even if a
+    # loaded machine accepted it late.
+    time.sleep(GRACE + 0.8)
     late = connect(port)
     data, how, took = read_closed(silent[0], slack(2))
     check(data == b'' and how in ('eof', 'reset') and took < slack(1),
