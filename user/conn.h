@@ -71,6 +71,9 @@ struct pt_conn {
 	bool in_detecting;		/* on the detecting list */
 	bool connect_retry;		/* the timer retries the upstream socket (EMFILE) */
 	uint8_t pp;			/* accept_proxy: enum pt_pp_outcome (proxyio.h) */
+	bool pp_shared;			/* bytes followed the header at once: they may share
+					 * its skb, half read (no sockmap, see sockmap.c) */
+	uint16_t pp_len;		/* header bytes read off the client socket, not relayed */
 	enum pt_end end;
 	uint64_t bytes[2];		/* PT_DIR_UP, PT_DIR_DOWN */
 	const struct pt_dataplane *dp;

@@ -4,16 +4,23 @@
  *
  * Incoming: the header is peeked at like detection's window (a header
  * split across segments is peeked again when more comes), and once whole
- * exactly its bytes are read off the socket, so detection and every data
- * plane (the sockmap verdict program too) see the client's own bytes from
- * the first one, in order. Outgoing: the header goes out with one send()
+ * exactly its bytes are read off the socket, so detection and the data
+ * planes see the client's own bytes from the first one, in order. The
+ * sockmap verdict reads whole skbs (tcp_read_skb), from their start even
+ * when the daemon read part of one: if bytes were queued right after the
+ * header (c->pp_shared), the skb that held its end may hold them too, and
+ * sockmap_attach() hands the connection to splice (fallback=proxy-header).
+ * A header that came alone left no skb half read: sockmap takes it, and
+ * counts c->pp_len as received but never relayed. Outgoing: the header goes out with one send()
  * on a socket that has just connected and holds nothing else, so it
  * precedes the first flight; it is not counted in c->bytes.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 
 #include "addr.h"
 #include "conn.h"
@@ -100,7 +107,7 @@ enum pt_ppr pt_proxy_read(struct pt_conn *c, bool timed_out, enum pt_end *end)
 	struct pt_pp_hdr h;
 	const char *why;
 	ssize_t n;
-	int len;
+	int len, rest;
 
 	n = recv(c->cli.fd, c->w->window, PT_PP_MAX, MSG_PEEK | MSG_DONTWAIT);
 	if (n == -1 && errno != EAGAIN && errno != EINTR) {
@@ -121,6 +128,8 @@ enum pt_ppr pt_proxy_read(struct pt_conn *c, bool timed_out, enum pt_end *end)
 		*end = PT_END_ERROR;
 		return PT_PPR_CLOSE;
 	}
+	c->pp_len = (uint16_t)len;
+	c->pp_shared = ioctl(c->cli.fd, SIOCINQ, &rest) || rest > 0;
 	apply(c, &h);
 	if (!take_source(c))
 		return refuse(c, PT_PPO_OVER_SOURCE, "client over max_connections_per_source", end);
