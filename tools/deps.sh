@@ -19,6 +19,8 @@ PKGS=(
 	qemu-system-x86 busybox-static cpio kmod xz-utils zstd
 	# benchmark peers
 	haproxy sslh iperf3 sockperf wrk nginx-light linux-perf
+	# PROXY protocol tests: nginx's stream module as an upstream
+	libnginx-mod-stream
 )
 
 missing=()
