@@ -3,7 +3,9 @@
  * The connection state machine: DETECTING -> CONNECTING -> RELAYING.
  * Connecting is upstream.c's, relaying a data plane's; both answer with a
  * status or an end reason, and this file is the only one that closes a
- * connection (pt_conn_close).
+ * connection (pt_conn_close). The PROXY protocol is proxyio.c's: on an
+ * accept_proxy listener DETECTING reads the header first, and a route with
+ * proxy_protocol gets one written upstream just before RELAYING.
  *
  * While detecting, the client socket is watched edge-triggered: the peeked
  * bytes stay queued in the socket, so a level-triggered watch would fire

@@ -5,7 +5,8 @@
  *   accept -> DETECTING -> CONNECTING -> RELAYING -> closed
  *
  * DETECTING peeks at the client's first bytes and runs the detectors until
- * a route can be chosen; CONNECTING tries the route's upstreams in order
+ * a route can be chosen (on an accept_proxy listener, after reading the
+ * PROXY header, whose client becomes c->peer); CONNECTING tries the route's upstreams in order
  * (upstream.c); RELAYING belongs to a data plane (copy, splice or sockmap),
  * and with data_plane auto may move once from copy to the bulk plane. Each
  * state has one deadline, kept in c->timer. Only conn.c closes a
