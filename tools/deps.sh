@@ -23,6 +23,8 @@ PKGS=(
 	dpkg-dev debhelper lintian man-db groff-base systemd python3-kubernetes
 	# benchmark peers
 	haproxy sslh iperf3 sockperf wrk nginx-light linux-perf
+	# PROXY protocol tests: nginx's stream module as an upstream
+	libnginx-mod-stream
 )
 
 missing=()

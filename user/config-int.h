@@ -123,6 +123,8 @@ int pt_cfg_parse_routes(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, cons
 			void *obj);
 void pt_cfg_dump_routes(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 			const struct pt_config *cfg);
+/* Parse a client network @s and append it to *cidrs (*n of them); errors name it. */
+int pt_cfg_cidr_push(struct pt_cfg_ctx *ctx, const char *s, struct pt_cidr **cidrs, int *n);
 
 /* config-legacy.c */
 int pt_cfg_legacy(struct pt_cfg_ctx *ctx, const cJSON *root);

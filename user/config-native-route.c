@@ -41,9 +41,8 @@ static int path_prefix_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
  * as likely a typo for "10.1.2.3/32" as for "10.0.0.0/8"; the message says
  * which network it would be.
  */
-static int cidr_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
+int pt_cfg_cidr_push(struct pt_cfg_ctx *ctx, const char *s, struct pt_cidr **cidrs, int *n)
 {
-	struct pt_route *r = arg;
 	char canon[PT_SOCKADDR_STRLEN];
 	struct pt_cidr c, *v;
 	int rc;
@@ -63,14 +62,21 @@ static int cidr_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
 		return -EINVAL;
 	}
 	c.spec = pt_cfg_strdup(ctx, s);
-	v = c.spec ? pt_cfg_grow(ctx, r->cidr, r->n_cidr, sizeof(*v)) : NULL;
+	v = c.spec ? pt_cfg_grow(ctx, *cidrs, *n, sizeof(*v)) : NULL;
 	if (!v) {
 		free(c.spec);
 		return -ENOMEM;
 	}
-	r->cidr = v;
-	r->cidr[r->n_cidr++] = c;
+	*cidrs = v;
+	v[(*n)++] = c;
 	return 0;
+}
+
+static int cidr_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
+{
+	struct pt_route *r = arg;
+
+	return pt_cfg_cidr_push(ctx, s, &r->cidr, &r->n_cidr);
 }
 
 /* listeners[].routes[].match: obj is the pt_route */
@@ -269,7 +275,7 @@ static void dump_match(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 
 /* listeners[].routes[]: obj is the pt_route */
 
-enum { RK_NAME, RK_MATCH, RK_FORWARD, RK_REJECT, RK_N };
+enum { RK_NAME, RK_MATCH, RK_FORWARD, RK_REJECT, RK_PROXY, RK_N };
 
 static int parse_forward(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
 			 void *obj)
@@ -312,6 +318,16 @@ static void dump_reject(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 		cJSON_AddTrueToObject(out, k->name);
 }
 
+/* Only when set: most routes send no PROXY header. */
+static void dump_proxy(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+		       const struct pt_config *cfg)
+{
+	const struct pt_route *r = obj;
+
+	if (r->proxy_protocol)
+		cJSON_AddNumberToObject(out, k->name, r->proxy_protocol);
+}
+
 static const struct pt_cfg_key route_keys[RK_N] = {
 	[RK_NAME] = {"name", PT_J_STRING, .off = offsetof(struct pt_route, name),
 		     .parse = pt_cfg_parse_name, .dump = pt_cfg_dump_name,
@@ -322,6 +338,9 @@ static const struct pt_cfg_key route_keys[RK_N] = {
 			.help = "\"host:port\" upstreams, tried in order"},
 	[RK_REJECT] = {"reject", PT_J_BOOL, .parse = parse_reject, .dump = dump_reject,
 		       .help = "true: close the client at once"},
+	[RK_PROXY] = {"proxy_protocol", PT_J_UINT, false, 1, 2, 0,
+		      offsetof(struct pt_route, proxy_protocol), .dump = dump_proxy,
+		      .help = "send a PROXY protocol header of this version (1 or 2) upstream"},
 };
 
 static void parse_route(struct pt_cfg_ctx *ctx, const cJSON *j, struct pt_listener_cfg *l,
@@ -333,6 +352,11 @@ static void parse_route(struct pt_cfg_ctx *ctx, const cJSON *j, struct pt_listen
 	seen = pt_cfg_object(ctx, j, route_keys, RK_N, r, NULL);
 	if ((seen & act) == act)
 		pt_cfg_err(ctx, "give only one of \"forward\" and \"reject\"");
+	if ((seen & PT_CFG_BIT(RK_PROXY)) && r->action == PT_ACT_REJECT) {
+		mark = pt_cfg_path_key(ctx, "proxy_protocol");
+		pt_cfg_err(ctx, "\"proxy_protocol\" needs \"forward\" (a rejected client goes nowhere)");
+		pt_cfg_path_pop(ctx, mark);
+	}
 	else if (!(seen & act) && cJSON_IsObject(j))
 		pt_cfg_err(ctx, "give \"forward\" (upstreams) or \"reject\": true");
 	mark = (seen & PT_CFG_BIT(RK_NAME)) ? pt_cfg_path_key(ctx, "name") : ctx->path_len;

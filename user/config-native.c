@@ -52,6 +52,8 @@ enum {
 	LK_BULK_PLANE,
 	LK_BULK_BYTES,
 	LK_BULK_TURNS,
+	LK_ACCEPT_PROXY,
+	LK_TRUSTED,
 	LK_ROUTES,
 	LK_N
 };
@@ -149,6 +151,49 @@ static void dump_bulk_plane(cJSON *out, const struct pt_cfg_key *k, const void *
 	cJSON_AddStringToObject(out, k->name, pt_data_plane_name(l->bulk_plane));
 }
 
+static int parse_accept_proxy(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+			      void *obj)
+{
+	struct pt_listener_cfg *l = obj;
+
+	l->accept_proxy = cJSON_IsTrue(j);
+	return 0;
+}
+
+static void dump_accept_proxy(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+			      const struct pt_config *cfg)
+{
+	const struct pt_listener_cfg *l = obj;
+
+	if (l->accept_proxy)
+		cJSON_AddTrueToObject(out, k->name);
+}
+
+static int trusted_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
+{
+	struct pt_listener_cfg *l = arg;
+
+	return pt_cfg_cidr_push(ctx, s, &l->trusted, &l->n_trusted);
+}
+
+static int parse_trusted(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+			 void *obj)
+{
+	return pt_cfg_strings(ctx, j, trusted_add, obj);
+}
+
+static void dump_trusted(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+			 const struct pt_config *cfg)
+{
+	const struct pt_listener_cfg *l = obj;
+	cJSON *a;
+
+	if (!l->n_trusted || !(a = cJSON_AddArrayToObject(out, k->name)))
+		return;
+	for (int i = 0; i < l->n_trusted; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(l->trusted[i].spec));
+}
+
 #define LOFF(f) offsetof(struct pt_listener_cfg, f)
 static const struct pt_cfg_key listener_keys[LK_N] = {
 	[LK_NAME] = {"name", PT_J_STRING, .off = LOFF(name), .parse = pt_cfg_parse_name,
@@ -200,16 +245,44 @@ static const struct pt_cfg_key listener_keys[LK_N] = {
 			   .help = "auto: bytes one read turn must find to count as bulk, 0 = never move"},
 	[LK_BULK_TURNS] = {"bulk_turns", PT_J_UINT, false, 1, 65535, PT_DEF_BULK_TURNS,
 			   LOFF(bulk_turns), .help = "auto: bulk turns in a row that move a connection"},
+	[LK_ACCEPT_PROXY] = {"accept_proxy", PT_J_BOOL, .parse = parse_accept_proxy,
+			     .dump = dump_accept_proxy,
+			     .help = "clients send a PROXY protocol header (v1 or v2) first; it names "
+				     "the client"},
+	[LK_TRUSTED] = {"trusted_sources", PT_J_STRV, .parse = parse_trusted,
+			.dump = dump_trusted,
+			.help = "accept_proxy: the networks whose PROXY headers are believed"},
 	[LK_ROUTES] = {"routes", PT_J_ARRAY, true, .parse = pt_cfg_parse_routes,
 		       .dump = pt_cfg_dump_routes, .help = "ordered routes, the first match wins"},
 };
 
-static void parse_listener(struct pt_cfg_ctx *ctx, const cJSON *j, struct pt_listener_cfg *l)
+/* accept_proxy needs the sources it may come from; they mean nothing without it. */
+static void proxy_check(struct pt_cfg_ctx *ctx, const struct pt_listener_cfg *l, uint64_t seen,
+			uint64_t bad)
 {
-	uint64_t seen;
 	size_t mark;
 
-	seen = pt_cfg_object(ctx, j, listener_keys, LK_N, l, NULL);
+	if (bad & (PT_CFG_BIT(LK_ACCEPT_PROXY) | PT_CFG_BIT(LK_TRUSTED)))
+		return;
+	if (l->accept_proxy && !(seen & PT_CFG_BIT(LK_TRUSTED))) {
+		mark = pt_cfg_path_key(ctx, "accept_proxy");
+		pt_cfg_err(ctx, "needs \"trusted_sources\": the networks of the load balancers "
+				"whose PROXY headers are believed");
+		pt_cfg_path_pop(ctx, mark);
+	} else if (!l->accept_proxy && (seen & PT_CFG_BIT(LK_TRUSTED))) {
+		mark = pt_cfg_path_key(ctx, "trusted_sources");
+		pt_cfg_err(ctx, "only used with \"accept_proxy\": true");
+		pt_cfg_path_pop(ctx, mark);
+	}
+}
+
+static void parse_listener(struct pt_cfg_ctx *ctx, const cJSON *j, struct pt_listener_cfg *l)
+{
+	uint64_t seen, bad;
+	size_t mark;
+
+	seen = pt_cfg_object(ctx, j, listener_keys, LK_N, l, &bad);
+	proxy_check(ctx, l, seen, bad);
 	mark = (seen & PT_CFG_BIT(LK_NAME)) ? pt_cfg_path_key(ctx, "name") : ctx->path_len;
 	pt_cfg_listener_finish(ctx, l);
 	pt_cfg_path_pop(ctx, mark);

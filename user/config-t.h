@@ -117,6 +117,7 @@ struct pt_route {
 	enum pt_action action;
 	struct pt_upstream *upstreams;	/* tried in order when a connect fails */
 	int n_upstreams;
+	unsigned int proxy_protocol;	/* PROXY header version sent to the upstream, 0 = none */
 };
 
 enum pt_data_plane {
@@ -148,6 +149,9 @@ struct pt_listener_cfg {
 	unsigned int sockmap_sndbuf;	/* SO_SNDBUF(FORCE) for sockmap pairs, 0 = kernel's */
 	unsigned int sockmap_max_queued;	/* backpressure limit per direction, bytes */
 	unsigned int drain_timeout_ms;	/* sockmap: reset a pair that stops draining */
+	bool accept_proxy;		/* a PROXY header comes first and names the client */
+	struct pt_cidr *trusted;	/* ... from these sources only (trusted_sources) */
+	int n_trusted;
 	struct pt_route *routes;
 	int n_routes;
 };

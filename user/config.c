@@ -29,6 +29,13 @@ static void strv_free(struct pt_strv *sv)
 	free(sv->v);
 }
 
+static void cidrs_free(struct pt_cidr *v, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(v[i].spec);
+	free(v);
+}
+
 static void route_free(struct pt_route *r)
 {
 	int i;
@@ -38,9 +45,7 @@ static void route_free(struct pt_route *r)
 	strv_free(&r->alpn);
 	strv_free(&r->host);
 	strv_free(&r->path_prefix);
-	for (i = 0; i < r->n_cidr; i++)
-		free(r->cidr[i].spec);
-	free(r->cidr);
+	cidrs_free(r->cidr, r->n_cidr);
 	for (i = 0; i < r->n_upstreams; i++) {
 		free(r->upstreams[i].spec);
 		free(r->upstreams[i].addrs);
@@ -56,6 +61,7 @@ static void listener_free(struct pt_listener_cfg *l)
 	for (i = 0; i < l->n_listen; i++)
 		free(l->listen[i].spec);
 	free(l->listen);
+	cidrs_free(l->trusted, l->n_trusted);
 	for (i = 0; i < l->n_routes; i++)
 		route_free(&l->routes[i]);
 	free(l->routes);

@@ -5,7 +5,7 @@
  * when relaying starts; the line is then written from the connection and
  * those words, as text:
  *
- *   #ID client=A listener=L proto=P [sni=.. alpn=.. | method=.. host=..
+ *   #ID client=A [pp=OUTCOME [via=B]] listener=L proto=P [sni=.. alpn=.. | method=.. host=..
  *   path=.. | banner=.. | target=.. | pattern=.. | why=".."] route=R
  *   upstream=U plane=P[>Q moved_at=UP/DOWN] [fallback=WHY] up=N down=N
  *   dur=S.MMMs end=E
@@ -23,6 +23,7 @@
 #include "conn-log.h"
 #include "conn.h"
 #include "log.h"
+#include "proxyio.h"
 #include "worker.h"
 
 /* Append the word @fmt... to the list in @buf at @n; keep room for the list's last NUL. */
@@ -167,14 +168,15 @@ static void log_text(const struct pt_conn *c, enum pt_log_level level, const cha
 		     uint64_t dur)
 {
 	const struct pt_route *r = pt_conn_route((struct pt_conn *)c);
-	char peer[64], up[64], fields[600], lname[128], rname[128], plane[80];
+	char peer[64], up[64], fields[600], lname[128], rname[128], plane[80], pp[96];
 
 	words_text(words, fields, sizeof(fields));
+	pt_proxy_log_words(c, pp, sizeof(pp));
 	pt_log(PT_LC_CONN, level,
-	       "#%llu client=%s listener=%s%s route=%s upstream=%s plane=%s%s%s up=%llu down=%llu "
+	       "#%llu client=%s%s listener=%s%s route=%s upstream=%s plane=%s%s%s up=%llu down=%llu "
 	       "dur=%llu.%03llus end=%s",
 	       (unsigned long long)c->id,
-	       pt_sockaddr_str((struct sockaddr *)&c->peer.ss, peer, sizeof(peer)),
+	       pt_sockaddr_str((struct sockaddr *)&c->peer.ss, peer, sizeof(peer)), pp,
 	       log_word(c->lcfg->name, lname, sizeof(lname)), fields,
 	       r ? log_word(r->name, rname, sizeof(rname)) : "-", upstream_str(c, up, sizeof(up)),
 	       plane_str(c, plane, sizeof(plane)), c->fallback ? " fallback=" : "",
@@ -254,6 +256,11 @@ static void log_json(const struct pt_conn *c, enum pt_log_level level, const cha
 
 	jraw(&j, "id", "%llu", (unsigned long long)c->id);
 	jstr(&j, "client", pt_sockaddr_str((struct sockaddr *)&c->peer.ss, peer, sizeof(peer)));
+	if (pt_proxy_outcome(c)) {
+		jstr(&j, "pp", pt_proxy_outcome(c));
+		if (c->via.len)
+			jstr(&j, "via", pt_sockaddr_str(&c->via.ss.sa, peer, sizeof(peer)));
+	}
 	jstr(&j, "listener", c->lcfg->name);
 	words_json(&j, words);
 	jstr(&j, "route", r ? r->name : NULL);

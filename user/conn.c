@@ -3,7 +3,9 @@
  * The connection state machine: DETECTING -> CONNECTING -> RELAYING.
  * Connecting is upstream.c's, relaying a data plane's; both answer with a
  * status or an end reason, and this file is the only one that closes a
- * connection (pt_conn_close).
+ * connection (pt_conn_close). The PROXY protocol is proxyio.c's: on an
+ * accept_proxy listener DETECTING reads the header first, and a route with
+ * proxy_protocol gets one written upstream just before RELAYING.
  *
  * While detecting, the client socket is watched edge-triggered: the peeked
  * bytes stay queued in the socket, so a level-triggered watch would fire
@@ -34,6 +36,7 @@
 #include "conn.h"
 #include "log.h"
 #include "pairs.h"
+#include "proxyio.h"
 #include "route.h"
 #include "sources.h"
 #include "stats.h"
@@ -312,6 +315,11 @@ static void start_relay(struct pt_conn *c)
 	enum pt_end end = PT_END_NONE;
 	int err;
 
+	/* The PROXY header precedes the first flight, outside the relayed bytes. */
+	if (pt_conn_route(c)->proxy_protocol && (end = pt_proxy_send(c)) != PT_END_NONE) {
+		pt_conn_close(c, end);
+		return;
+	}
 	keep_summary(c);
 	pt_timer_cancel(&c->w->loop, &c->timer);
 	c->state = PT_CS_RELAYING;
@@ -481,12 +489,28 @@ static bool too_few_queued(const struct pt_conn *c)
 	return (uint32_t)avail < c->need;
 }
 
+/* accept_proxy: the PROXY header first; true once it is read and detection goes on. */
+static bool proxy_round(struct pt_conn *c, bool timed_out)
+{
+	enum pt_end end = PT_END_ERROR;
+	enum pt_ppr r = pt_proxy_read(c, timed_out, &end);
+
+	if (r == PT_PPR_CLOSE)
+		pt_conn_close(c, end);
+	if (r != PT_PPR_DONE)
+		return false;
+	route_step(c);	/* a route needing no byte decides on the header's client */
+	return c->state == PT_CS_DETECTING;
+}
+
 /* Peek at the window and run one detection round. */
 static void detect_round(struct pt_conn *c, bool timed_out)
 {
 	ssize_t n;
 	bool eof = false;
 
+	if (c->pp == PT_PPO_WAIT && !proxy_round(c, timed_out))
+		return;
 	if (!timed_out && !c->cli_rdhup && too_few_queued(c))
 		return;
 	n = recv(c->cli.fd, c->w->window, c->lcfg->max_bytes, MSG_PEEK | MSG_DONTWAIT);
@@ -627,8 +651,12 @@ void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_socka
 	/* TCP_NODELAY comes from the listening socket. */
 	pt_stat_add(&lstats(c)->accepted, 1);
 
-	/* Routes that need no byte (cidr-only, any) decide right away. */
-	route_step(c);
+	/* Routes that need no byte (cidr-only, any) decide right away; with
+	 * accept_proxy, on the header's client once it is read. */
+	if (c->lcfg->accept_proxy && !pt_proxy_trusted(c))
+		pt_conn_close(c, PT_END_REJECTED);
+	else if (!c->lcfg->accept_proxy)
+		route_step(c);
 	if (c->state != PT_CS_DETECTING)
 		return;
 	detecting_add(c);
@@ -645,28 +673,4 @@ void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_socka
 	 * above still reports the bytes when they come).
 	 */
 	detect_round(c, false);
-}
-
-/* The data planes a worker may use, for their per-worker hooks. */
-static const struct pt_dataplane *const planes[] = { &pt_dp_copy, &pt_dp_splice, &pt_dp_sockmap };
-
-int pt_conn_planes_init(struct pt_worker *w)
-{
-	int err;
-
-	for (size_t i = 0; i < sizeof(planes) / sizeof(planes[0]); i++) {
-		if (!planes[i]->worker_init)
-			continue;
-		err = planes[i]->worker_init(w);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-void pt_conn_planes_fini(struct pt_worker *w)
-{
-	for (size_t i = 0; i < sizeof(planes) / sizeof(planes[0]); i++)
-		if (planes[i]->worker_fini)
-			planes[i]->worker_fini(w);
 }

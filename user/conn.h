@@ -5,7 +5,8 @@
  *   accept -> DETECTING -> CONNECTING -> RELAYING -> closed
  *
  * DETECTING peeks at the client's first bytes and runs the detectors until
- * a route can be chosen; CONNECTING tries the route's upstreams in order
+ * a route can be chosen (on an accept_proxy listener, after reading the
+ * PROXY header, whose client becomes c->peer); CONNECTING tries the route's upstreams in order
  * (upstream.c); RELAYING belongs to a data plane (copy, splice or sockmap),
  * and with data_plane auto may move once from copy to the bulk plane. Each
  * state has one deadline, kept in c->timer. Only conn.c closes a
@@ -51,7 +52,10 @@ struct pt_conn {
 	struct pt_ev cli, up;
 	struct pt_timer timer;
 	struct pt_task more;		/* the data plane yielded with work left */
-	struct pt_sockaddr peer;
+	struct pt_sockaddr peer;	/* the client: the socket's peer, or whom a PROXY
+					 * header names (used for routes, limits, logs) */
+	struct pt_sockaddr via;		/* accept_proxy: the socket's own peer, len 0 if none */
+	struct pt_sockaddr local;	/* the address the client asked for, len 0 until needed */
 	int up_i, addr_i;		/* upstream failover cursor (upstream.c) */
 	const struct pt_sockaddr *up_addr;	/* the upstream we relay to */
 	uint64_t t_start;		/* ms, monotonic */
@@ -67,6 +71,10 @@ struct pt_conn {
 	bool src_held;			/* counted in the per-source table */
 	bool in_detecting;		/* on the detecting list */
 	bool connect_retry;		/* the timer retries the upstream socket (EMFILE) */
+	uint8_t pp;			/* accept_proxy: enum pt_pp_outcome (proxyio.h) */
+	bool pp_shared;			/* bytes followed the header at once: they may share
+					 * its skb, half read (no sockmap, see sockmap.c) */
+	uint16_t pp_len;		/* header bytes read off the client socket, not relayed */
 	enum pt_end end;
 	uint64_t bytes[2];		/* PT_DIR_UP, PT_DIR_DOWN */
 	const struct pt_dataplane *dp;
@@ -111,13 +119,6 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end);
 
 /* Free the connections closed during the last event batch. */
 void pt_conn_reap(struct pt_worker *w);
-
-/*
- * Set up, and release, what the data planes keep per worker (the splice
- * pipe pool). Init returns 0 or -errno; fini is safe after a failed init.
- */
-int pt_conn_planes_init(struct pt_worker *w);
-void pt_conn_planes_fini(struct pt_worker *w);
 
 /* The detected protocol (PT_PROTO_NONE before detection decided), from the fields or what was kept of them. */
 static inline uint8_t pt_conn_proto(const struct pt_conn *c)

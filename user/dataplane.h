@@ -15,8 +15,8 @@
  * (edge-triggered epoll would not wake it again).
  *
  * Per worker state (the splice pipe pool) is set up by worker_init() and
- * released by worker_fini(), both reached through pt_conn_planes_init()
- * and pt_conn_planes_fini() (conn.h).
+ * released by worker_fini(), both reached through pt_dataplanes_init()
+ * and pt_dataplanes_fini() (dataplane.c).
  *
  * Invariant: the first bytes peeked during detection are still in the
  * client socket; the data plane forwards them like any other byte.
@@ -68,5 +68,12 @@ struct pt_dataplane {
 extern const struct pt_dataplane pt_dp_copy;
 extern const struct pt_dataplane pt_dp_splice;
 extern const struct pt_dataplane pt_dp_sockmap;
+
+/*
+ * Set up, and release, what the data planes keep per worker (the splice
+ * pipe pool). Init returns 0 or -errno; fini is safe after a failed init.
+ */
+int pt_dataplanes_init(struct pt_worker *w);
+void pt_dataplanes_fini(struct pt_worker *w);
 
 #endif /* __PT_DATAPLANE_H */

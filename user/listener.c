@@ -2,7 +2,8 @@
 /*
  * Listening sockets and the accept limits (listener.h). The master's half
  * binds the sockets before the fork; the worker's half accepts on them,
- * applies max_connections_per_source, max_connections and max_detecting
+ * applies max_connections_per_source (on accept_proxy listeners proxyio.c
+ * does, for the client the PROXY header names), max_connections and max_detecting
  * (the last two by evicting the oldest connection still detecting, so that
  * silent clients cannot keep new ones out; max_detecting only evicts one
  * that has been silent for PT_EVICT_GRACE_MS, so that a burst of clients
@@ -269,7 +270,8 @@ static bool take_source(struct pt_listener *l, const struct pt_sockaddr *peer, b
 	unsigned int n;
 
 	*held = false;
-	if (!lc->max_per_source || !w->sources)
+	/* accept_proxy: the source is the PROXY header's client (proxyio.c), not the balancer */
+	if (!lc->max_per_source || !w->sources || lc->accept_proxy)
 		return true;
 	pt_source_key((const struct sockaddr *)&peer->ss, lc->source_prefix_v4,
 		      lc->source_prefix_v6, &key);

@@ -491,6 +491,8 @@ static int dir_drained(struct pt_conn *c, int d)
 	 * from the start, so the bytes another plane relayed before the pair
 	 * moved here (copied) are in it too.
 	 */
+	if (d == PT_DIR_UP)
+		rcvd -= c->pp_len;	/* a PROXY header the daemon read (proxyio.c) */
 	if ((int64_t)(ld(&pd->redirected) + ld(&pd->passed) + ld(&pd->copied)) < rcvd - 1)
 		return 0;
 	if (ld(&pd->passed) != ld(&pd->consumed))
@@ -684,6 +686,11 @@ static int sockmap_attach(struct pt_conn *c, enum pt_end *end)
 	memset(s, 0, sizeof(*s));
 	if (!c->w->bpf)
 		return -EOPNOTSUPP;
+	if (c->pp_shared) {
+		/* Its first skb may be half read: the verdict would send it whole. */
+		c->fallback = "proxy-header";
+		return -EAGAIN;
+	}
 	if (pt_sm_budget_reserve(c)) {
 		c->fallback = "over-budget";
 		return -EAGAIN;

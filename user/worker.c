@@ -238,7 +238,7 @@ int pt_worker_run(const struct pt_worker_args *a)
 	w.window = malloc(PT_SCRATCH_SIZE);
 	err = w.window ? 0 : -ENOMEM;
 	if (!err)
-		err = pt_conn_planes_init(&w);
+		err = pt_dataplanes_init(&w);
 	if (!err)
 		err = setup_slots(&w, a->n_workers);
 	if (!err)
@@ -281,7 +281,7 @@ out_fini:
 		pt_metrics_stop(w.ctl->metrics);
 	}
 	pt_listeners_close(&w);
-	pt_conn_planes_fini(&w);
+	pt_dataplanes_fini(&w);
 	if (w.sig.fd >= 0)
 		close(w.sig.fd);
 	pt_reload_fini(&w.reload);

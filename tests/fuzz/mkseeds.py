@@ -227,6 +227,32 @@ def config_seeds(outdir):
     write(outdir, "fuzz_config", "nul.mode8", b"\x00\x08{\"listeners\":\x00 []}")
 
 
+def proxy_seeds(outdir):
+    """fuzz_proxy: v1 and v2 headers as HAProxy and passthru send them, with a
+    first flight behind, whole and cut short."""
+    sig = b"\r\n\r\n\x00\r\nQUIT\n"
+    v2_4 = sig + b"\x21\x11\x00\x0c" + bytes([203, 0, 113, 9, 127, 0, 0, 1]) + \
+        struct.pack("!HH", 4660, 443)
+    tlvs = b"\x01\x00\x02h2\x02\x00\x0bexample.com\xe0\x00\x05front"
+    v2_tlv = sig + b"\x21\x11" + struct.pack("!H", 12 + len(tlvs)) + v2_4[16:] + tlvs
+    v2_6 = sig + b"\x21\x21\x00\x24" + bytes(15) + b"\x01" + bytes(15) + b"\x02" + \
+        struct.pack("!HH", 1, 2)
+    seeds = {
+        "v1-tcp4": b"PROXY TCP4 192.0.2.7 198.51.100.1 56324 443\r\n",
+        "v1-tcp6": b"PROXY TCP6 2001:db8::7 2001:db8::1 4000 8443\r\n",
+        "v1-unknown": b"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n",
+        "v2-inet": v2_4,
+        "v2-tlvs": v2_tlv,
+        "v2-inet6": v2_6,
+        "v2-local": sig + b"\x20\x00\x00\x00",
+        "v2-unix": sig + b"\x21\x31\x00\xd8" + bytes(216),
+    }
+    for name, hdr in seeds.items():
+        write(outdir, "fuzz_proxy", name, hdr)
+        write(outdir, "fuzz_proxy", name + ".flight", hdr + b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        write(outdir, "fuzz_proxy", name + ".short", hdr[:len(hdr) - 3])
+
+
 def config_keys_dict(outdir):
     """Every key of the loader's key tables, as a dictionary: new keys are in at once."""
     keys = set()
@@ -247,6 +273,7 @@ def main():
     shutil.rmtree(outdir, ignore_errors=True)
     detector_seeds(outdir)
     config_seeds(outdir)
+    proxy_seeds(outdir)
     config_keys_dict(outdir)
     for h in sorted(d for d in os.listdir(outdir) if d.startswith("fuzz_")):
         print("  %-12s %d seeds" % (h, len(os.listdir(os.path.join(outdir, h)))))

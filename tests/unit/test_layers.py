@@ -24,7 +24,8 @@ TOP = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 BUILD = os.path.join(TOP, os.environ.get('BUILD', 'build'))
 OBJ = os.path.join(BUILD, 'obj', 'user')
 UPPER = {'conn', 'worker', 'listener', 'master', 'main'}
-BELOW_CONN = {'sockmap', 'sockmap-wake', 'splice', 'upstream', 'stats', 'pairs', 'route', 'detect'}
+BELOW_CONN = {'sockmap', 'sockmap-wake', 'splice', 'upstream', 'stats', 'pairs', 'route', 'detect',
+              'proxyio', 'proxyproto', 'dataplane'}
 ALLOWED_CYCLE = {'detect'}          # plus everything under detectors/
 MAX_LINES = 800
 
