@@ -129,8 +129,13 @@ def t_churn():
     # emulated VM's slow detection allows) never had a data plane to use.
     # In an emulated VM (PT_TIME_SCALE > 1) the daemon is slow enough that
     # many clients' FINs beat the hand-off: fallback=peer-closed, by design.
+    # So does one whose reset came while the daemon was still connecting
+    # to the upstream (end=client-gone, plane=-: seen under a load average
+    # of 3 with 300 clients at once).
     other = [d for d in lines if d['plane'] != 'sockmap' and
              not (d['end'] == 'client-reset' and d.get('route') == '-') and
+             not (d['end'] == 'client-gone' and d.get('route') == 'crst' and
+                  d['plane'] == '-') and
              not (TIME_SCALE > 1 and d.get('fallback') == 'peer-closed')]
     print('measure: %d of %d connections through sockmap' % (N - len(other), N))
     check(len(other) <= N // 100, '%d connections not through sockmap (at most 1%%), e.g. %s' % (
@@ -142,8 +147,8 @@ def t_churn():
         ends[(d['route'], d['end'])] = ends.get((d['route'], d['end']), 0) + 1
     # Only the crst clients reset; one whose reset beat the daemon's first
     # look at it (route=-, its head never read) still counts as theirs.
-    early = ends.pop(('-', 'client-reset'), 0)
-    print('measure: %d client resets before routing' % early)
+    early = ends.pop(('-', 'client-reset'), 0) + ends.pop(('crst', 'client-gone'), 0)
+    print('measure: %d client resets before the hand-off' % early)
     if early:
         ends[('crst', 'client-reset')] = ends.get(('crst', 'client-reset'), 0) + early
     eq(ends, {('echo', 'done'): N_ECHO, ('crst', 'client-reset'): N_CRST,
