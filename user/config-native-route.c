@@ -36,41 +36,12 @@ static int path_prefix_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
 	return pt_cfg_strv_push(ctx, arg, pt_cfg_strdup(ctx, s));
 }
 
-/*
- * Host bits set are an error rather than silently cleared: "10.1.2.3/8" is
- * as likely a typo for "10.1.2.3/32" as for "10.0.0.0/8"; the message says
- * which network it would be.
- */
+/* Add a client network to the pt_route @arg. */
 static int cidr_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
 {
 	struct pt_route *r = arg;
-	char canon[PT_SOCKADDR_STRLEN];
-	struct pt_cidr c, *v;
-	int rc;
 
-	rc = pt_cidr_parse(s, &c);
-	if (rc == -ERANGE) {
-		pt_cfg_err(ctx, "prefix length must be 0..32 for IPv4 and 0..128 for IPv6, got %s",
-			   pt_cfg_q(ctx, s));
-		return rc;
-	} else if (rc < 0) {
-		pt_cfg_err(ctx, "expected an IP address or \"address/prefix\", got %s",
-			   pt_cfg_q(ctx, s));
-		return rc;
-	} else if (rc > 0) {
-		pt_cfg_err(ctx, "%s has host bits set (did you mean \"%s\"?)", pt_cfg_q(ctx, s),
-			   pt_cidr_str(&c, canon, sizeof(canon)));
-		return -EINVAL;
-	}
-	c.spec = pt_cfg_strdup(ctx, s);
-	v = c.spec ? pt_cfg_grow(ctx, r->cidr, r->n_cidr, sizeof(*v)) : NULL;
-	if (!v) {
-		free(c.spec);
-		return -ENOMEM;
-	}
-	r->cidr = v;
-	r->cidr[r->n_cidr++] = c;
-	return 0;
+	return pt_cfg_cidr_push(ctx, s, &r->cidr, &r->n_cidr);
 }
 
 /* listeners[].routes[].match: obj is the pt_route */

@@ -51,6 +51,7 @@ enum {
 	LK_BULK_PLANE,
 	LK_BULK_BYTES,
 	LK_BULK_TURNS,
+	LK_SHIELD,
 	LK_ROUTES,
 	LK_N
 };
@@ -199,6 +200,9 @@ static const struct pt_cfg_key listener_keys[LK_N] = {
 			   .help = "auto: bytes one read turn must find to count as bulk, 0 = never move"},
 	[LK_BULK_TURNS] = {"bulk_turns", PT_J_UINT, false, 1, 65535, PT_DEF_BULK_TURNS,
 			   LOFF(bulk_turns), .help = "auto: bulk turns in a row that move a connection"},
+	[LK_SHIELD] = {"shield", PT_J_OBJECT, .parse = pt_cfg_parse_shield,
+		       .dump = pt_cfg_dump_shield,
+		       .help = "XDP shield: interfaces, deny and allow lists, SYN rate"},
 	[LK_ROUTES] = {"routes", PT_J_ARRAY, true, .parse = pt_cfg_parse_routes,
 		       .dump = pt_cfg_dump_routes, .help = "ordered routes, the first match wins"},
 };

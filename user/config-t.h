@@ -122,6 +122,22 @@ enum pt_data_plane {
 	PT_DP_COPY,
 };
 
+/*
+ * A listener's XDP shield (user/shield.c, include/passthru-shield.h); on
+ * when the listener has a "shield" object.
+ */
+struct pt_shield_cfg {
+	bool on;
+	bool required;			/* the daemon does not start without it */
+	struct pt_strv interfaces;	/* names of network interfaces */
+	struct pt_cidr *deny;		/* sources dropped */
+	int n_deny;
+	struct pt_cidr *allow;		/* if any: the only sources let through */
+	int n_allow;
+	unsigned int syn_rate;		/* SYNs per second per source, 0 = no limit */
+	unsigned int syn_burst;		/* SYNs at once, 0 = syn_rate */
+};
+
 struct pt_listener_cfg {
 	char *name;
 	struct pt_listen_addr *listen;
@@ -144,6 +160,7 @@ struct pt_listener_cfg {
 	unsigned int sockmap_sndbuf;	/* SO_SNDBUF(FORCE) for sockmap pairs, 0 = kernel's */
 	unsigned int sockmap_max_queued;	/* backpressure limit per direction, bytes */
 	unsigned int drain_timeout_ms;	/* sockmap: reset a pair that stops draining */
+	struct pt_shield_cfg shield;
 	struct pt_route *routes;
 	int n_routes;
 };

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "pairs.h"
 #include "reload.h"
+#include "shield.h"
 #include "sources.h"
 #include "worker.h"
 
@@ -88,9 +89,11 @@ static void reload_done(struct pt_reload *r, struct pt_ctl_client *cl, struct pt
 {
 	struct pt_worker *w = container_of(r, struct pt_worker, reload);
 
-	if (next)
+	if (next) {
 		apply_config(w, next);
-	else
+		if (w->shield)
+			pt_shield_apply(w->shield, next);
+	} else
 		pr_err(CONFIG, "reload of %s failed; keeping the running config", w->cfg->path);
 	if (cl)
 		pt_control_reply(cl, pt_control_reload_answer(w->cfg, next ? 0 : -EINVAL, why));
@@ -226,6 +229,7 @@ int pt_worker_run(const struct pt_worker_args *a)
 	w.copts = a->copts;
 	w.pause_accepts = pt_worker_pause_accepts; /* upstream.c does not call into worker.c */
 	w.owns_routes = a->n_workers == 1;
+	w.shield = a->n_workers == 1 ? a->shield : NULL;
 	__atomic_store_n(&w.stats->worker_gen[w.id], w.cfg->generation, __ATOMIC_RELEASE);
 	pt_timer_init(&w.grace, grace_expired);
 	err = pt_loop_init(&w.loop);

@@ -18,6 +18,7 @@
 
 struct pt_bpf;
 struct pt_sources;
+struct pt_shield;
 struct pt_conn;
 struct pt_control;
 struct pt_listener;		/* listener.h */
@@ -52,6 +53,7 @@ struct pt_worker {
 	struct pt_pipe_pool pipes;
 	struct pt_sockmap_wake smw;	/* the verdict's wake-ups for our sockmap pairs */
 	struct pt_bpf *bpf;		/* kernel data plane, NULL if not loaded */
+	struct pt_shield *shield;	/* -w 1: the XDP shield to reload, else NULL */
 	struct pt_pair *pairs;		/* pair slots (the BPF map or the .pairs file), or NULL */
 	uint32_t n_slots;
 	uint32_t *free_slots;		/* this worker's share of the pair slots */
@@ -83,6 +85,8 @@ struct pt_worker_args {
 	struct pt_pair *pairs;			/* n_slots pair slots, shared by all workers */
 	uint32_t n_slots;
 	struct pt_control *ctl;			/* -w 1: the control socket to serve */
+	struct pt_shield *shield;		/* XDP shield, NULL if not attached;
+						 * reloads update it where they load */
 	int chan_fd;				/* -w N: the master's configs arrive here */
 };
 
