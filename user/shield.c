@@ -410,6 +410,9 @@ int pt_shield_start(struct pt_shield *s, const struct pt_config *cfg, const char
 		err = -ENODEV;
 		goto fail;
 	}
+	if (cfg->user[0])
+		pr_warn(BPF, "shield: running as %s, passthru cannot detach it at exit: the next "
+			"start of instance %s does", cfg->user, instance);
 	*out = s;
 	return 0;
 fail:
