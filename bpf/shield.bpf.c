@@ -77,6 +77,13 @@ struct {
 	__type(value, struct pt_shield_meta);
 } PT_MAP_SHIELD_META SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PT_SHIELD_FAILS_MAX);
+	__type(key, struct pt_shield_src);
+	__type(value, struct pt_shield_fail);
+} PT_MAP_SHIELD_FAILS SEC(".maps");
+
 /* Run before the other programs of the dispatcher; go on to them on XDP_PASS. */
 struct {
 	__uint(priority, 10);

@@ -22,6 +22,8 @@
 #define PT_MAP_SHIELD_BANS	pt_shield_bans	/* HASH: struct pt_shield_src -> struct pt_shield_ban */
 #define PT_MAP_SHIELD_COUNTS	pt_shield_counts /* PERCPU_ARRAY: slot * PT_SHIELD_R_MAX + reason */
 #define PT_MAP_SHIELD_META	pt_shield_meta	/* ARRAY[1]: struct pt_shield_meta */
+#define PT_MAP_SHIELD_FAILS	pt_shield_fails	/* LRU_HASH: struct pt_shield_src -> struct pt_shield_fail
+						 * (the daemon's failed detections; no program reads it) */
 #define PT_PROG_SHIELD		prog_shield
 
 #define PT_SHIELD_PIN_DIR	"shield"	/* under the instance's pin directory */
@@ -30,6 +32,7 @@
 #define PT_SHIELD_LISTS_MAX	65536		/* deny and allow prefixes, all listeners */
 #define PT_SHIELD_RATE_MAX	65536		/* rate-limited sources remembered (LRU) */
 #define PT_SHIELD_BANS_MAX	65536
+#define PT_SHIELD_FAILS_MAX	65536		/* sources with recent failed detections (LRU) */
 #define PT_SHIELD_ABI_VERSION	1
 #define PT_SHIELD_MAGIC		0x50545348u	/* "PTSH" */
 
@@ -94,6 +97,13 @@ struct pt_shield_src {
 struct pt_shield_ban {
 	__u64 until_ns;		/* CLOCK_MONOTONIC (bpf_ktime_get_ns); expired bans are ignored */
 	__u64 added_ns;
+};
+
+/* Failed detections of a source since first_ns (the daemon's workers count them). */
+struct pt_shield_fail {
+	__u64 first_ns;		/* CLOCK_MONOTONIC of the first failure in the window */
+	__u32 count;
+	__u32 pad;
 };
 
 /* PT_MAP_SHIELD_COUNTS value, per CPU. */

@@ -2,8 +2,9 @@
 /*
  * The "shield" object of a native listener (config-t.h struct
  * pt_shield_cfg): the interfaces the XDP shield attaches to, whether the
- * daemon may start without it, the static deny and allow lists and the
- * per-source SYN rate. Checked here; user/shield.c applies it.
+ * daemon may start without it, the static deny and allow lists, the
+ * per-source SYN rate and the bans for failed detections. Checked here;
+ * user/shield.c applies it.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -22,7 +23,46 @@
 
 #define PT_CFG_SYN_RATE_MAX 10000000
 
-enum { SK_INTERFACES, SK_REQUIRED, SK_DENY, SK_ALLOW, SK_SYN_RATE, SK_SYN_BURST, SK_N };
+#define PT_CFG_BAN_WINDOW_MAX 86400	/* one day */
+#define PT_CFG_BAN_MAX (30 * 86400)	/* thirty days */
+
+enum { SK_INTERFACES, SK_REQUIRED, SK_DENY, SK_ALLOW, SK_SYN_RATE, SK_SYN_BURST, SK_BAN, SK_N };
+enum { BK_FAILURES, BK_WINDOW, BK_SECONDS, BK_N };
+
+#define SOFF(f) offsetof(struct pt_shield_cfg, f)
+static const struct pt_cfg_key ban_keys[BK_N] = {
+	[BK_FAILURES] = {"failures", PT_J_UINT, true, 1, 1000000, 0, SOFF(ban_failures),
+			 .help = "failed detections from one address that ban it"},
+	[BK_WINDOW] = {"window_s", PT_J_UINT, false, 1, PT_CFG_BAN_WINDOW_MAX, 60,
+		       SOFF(ban_window_s), .help = "... within this many seconds"},
+	[BK_SECONDS] = {"seconds", PT_J_UINT, false, 1, PT_CFG_BAN_MAX, 600, SOFF(ban_seconds),
+			.help = "how long the ban lasts"},
+};
+
+static int parse_ban(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+		     void *obj)
+{
+	struct pt_shield_cfg *sh = obj;
+	uint64_t bad = 0;
+
+	pt_cfg_defaults(ban_keys, BK_N, sh);
+	pt_cfg_object(ctx, j, ban_keys, BK_N, sh, &bad);
+	if (bad)
+		sh->ban_failures = 0;
+	return bad ? -EINVAL : 0;
+}
+
+static void dump_ban(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+		     const struct pt_config *cfg)
+{
+	const struct pt_shield_cfg *sh = obj;
+	cJSON *o;
+
+	if (!sh->ban_failures || !(o = cJSON_CreateObject()))
+		return;
+	pt_cfg_dump_keys(o, ban_keys, BK_N, sh, cfg);
+	cJSON_AddItemToObject(out, k->name, o);
+}
 
 /* An interface name as the kernel takes it: 1..15 bytes, no '/', no blank. */
 static int iface_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
@@ -131,7 +171,6 @@ static void dump_allow(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 	dump_cidrs(out, k->name, sh->allow, sh->n_allow);
 }
 
-#define SOFF(f) offsetof(struct pt_shield_cfg, f)
 static const struct pt_cfg_key shield_keys[SK_N] = {
 	[SK_INTERFACES] = {"interfaces", PT_J_STRV, true, .parse = parse_interfaces,
 			   .dump = dump_interfaces,
@@ -146,6 +185,8 @@ static const struct pt_cfg_key shield_keys[SK_N] = {
 			 .help = "SYNs per second from one source network, 0 = no limit"},
 	[SK_SYN_BURST] = {"syn_burst", PT_J_UINT, false, 0, PT_CFG_SYN_RATE_MAX, 0,
 			  SOFF(syn_burst), .help = "SYNs one source may send at once, 0 = syn_rate"},
+	[SK_BAN] = {"ban", PT_J_OBJECT, .parse = parse_ban, .dump = dump_ban,
+		    .help = "ban addresses whose connections keep failing detection"},
 };
 
 /* The same prefix both allowed and denied: say so rather than pick one. */

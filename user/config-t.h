@@ -136,6 +136,9 @@ struct pt_shield_cfg {
 	int n_allow;
 	unsigned int syn_rate;		/* SYNs per second per source, 0 = no limit */
 	unsigned int syn_burst;		/* SYNs at once, 0 = syn_rate */
+	unsigned int ban_failures;	/* failed detections that ban a source, 0 = never */
+	unsigned int ban_window_s;	/* ... within this many seconds */
+	unsigned int ban_seconds;	/* for this long */
 };
 
 struct pt_listener_cfg {

@@ -34,6 +34,7 @@
 #include "log.h"
 #include "pairs.h"
 #include "route.h"
+#include "shield.h"
 #include "sources.h"
 #include "stats.h"
 #include "upstream.h"
@@ -279,6 +280,8 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end)
 	if (c->dp && c->state == PT_CS_RELAYING)
 		c->dp->detach(c);
 	count_end(c, end);
+	if (end == PT_END_NO_ROUTE && w->shield)
+		pt_shield_failed(w->shield, &c->lcfg->shield, &c->peer.ss.sa);
 	if (c->src_held)
 		release_source(w, c->lcfg, c->lidx, &c->peer);
 	pt_pair_close(c);

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <limits.h>
 #include <net/if.h>
 #include <stdarg.h>
@@ -244,7 +245,7 @@ static int sync_ifaces(struct pt_shield *s, const char **names, int n)
 
 static struct bpf_map *const *shield_maps(struct shield *skel, int *n)
 {
-	static struct bpf_map *maps[6];
+	static struct bpf_map *maps[7];
 
 	maps[0] = skel->maps.PT_MAP_SHIELD_DST;
 	maps[1] = skel->maps.PT_MAP_SHIELD_LISTS;
@@ -252,7 +253,8 @@ static struct bpf_map *const *shield_maps(struct shield *skel, int *n)
 	maps[3] = skel->maps.PT_MAP_SHIELD_BANS;
 	maps[4] = skel->maps.PT_MAP_SHIELD_COUNTS;
 	maps[5] = skel->maps.PT_MAP_SHIELD_META;
-	*n = 6;
+	maps[6] = skel->maps.PT_MAP_SHIELD_FAILS;
+	*n = 7;
 	return maps;
 }
 
@@ -365,6 +367,7 @@ static int setup_maps(struct pt_shield *s, const struct pt_config *cfg)
 	s->bans_fd = bpf_map__fd(s->skel->maps.PT_MAP_SHIELD_BANS);
 	s->counts_fd = bpf_map__fd(s->skel->maps.PT_MAP_SHIELD_COUNTS);
 	s->meta_fd = bpf_map__fd(s->skel->maps.PT_MAP_SHIELD_META);
+	s->fails_fd = bpf_map__fd(s->skel->maps.PT_MAP_SHIELD_FAILS);
 	err = pin_maps(s);
 	if (err) {
 		pr_err(BPF, "shield: cannot pin its maps under %s: %s", s->pin_dir, strerror(-err));
@@ -448,4 +451,69 @@ void pt_shield_stop(struct pt_shield *s)
 		shield__destroy(s->skel);
 	s->skel = NULL;
 	s->loaded = false;
+}
+
+/* --- bans ---------------------------------------------------------------- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Drop the bans that have expired (the map is full). */
+static void sweep_bans(int fd, uint64_t now)
+{
+	struct pt_shield_src key, next;
+	struct pt_shield_ban b;
+	bool first = true;
+
+	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
+		first = false;
+		key = next;
+		if (!bpf_map_lookup_elem(fd, &key, &b) && b.until_ns <= now &&
+		    !bpf_map_delete_elem(fd, &key))
+			first = true;
+	}
+}
+
+static int ban(int fd, const struct pt_shield_src *k, unsigned int seconds, uint64_t now)
+{
+	struct pt_shield_ban b = { .added_ns = now, .until_ns = now + seconds * 1000000000ull };
+
+	if (!bpf_map_update_elem(fd, k, &b, BPF_ANY))
+		return 0;
+	if (errno != E2BIG)
+		return -errno;
+	sweep_bans(fd, now);
+	return bpf_map_update_elem(fd, k, &b, BPF_ANY) ? -errno : 0;
+}
+
+void pt_shield_failed(const struct pt_shield *s, const struct pt_shield_cfg *sh,
+		      const struct sockaddr *client)
+{
+	uint64_t now = mono_ns(), window = sh->ban_window_s * 1000000000ull;
+	struct pt_shield_fail f = {};
+	struct pt_shield_src k;
+	char addr[INET6_ADDRSTRLEN];
+	int err;
+
+	if (!sh->ban_failures || !pt_shield_src_of(client, &k))
+		return;
+	if (bpf_map_lookup_elem(s->fails_fd, &k, &f) || now - f.first_ns > window)
+		f = (struct pt_shield_fail){ .first_ns = now };
+	if (++f.count < sh->ban_failures) {
+		bpf_map_update_elem(s->fails_fd, &k, &f, BPF_ANY);
+		return;
+	}
+	bpf_map_delete_elem(s->fails_fd, &k);
+	inet_ntop(k.family, k.addr, addr, sizeof(addr));
+	err = ban(s->bans_fd, &k, sh->ban_seconds, now);
+	if (err)
+		pr_warn(BPF, "shield: cannot ban %s: %s", addr, strerror(-err));
+	else
+		pr_warn(BPF, "shield: banned %s for %u s (%u failed detections in %u s)", addr,
+			sh->ban_seconds, f.count, (unsigned int)((now - f.first_ns) / 1000000000ull));
 }

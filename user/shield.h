@@ -5,7 +5,8 @@
  * the listeners name (native mode where the driver has it, else generic),
  * fill its maps from the config, pin them under
  * /sys/fs/bpf/passthru/<instance>/shield/, apply a reload without
- * detaching, detach on exit, and detach what a crashed instance left.
+ * detaching, detach on exit, detach what a crashed instance left, and ban
+ * addresses whose connections keep failing detection.
  */
 #ifndef __PT_SHIELD_H
 #define __PT_SHIELD_H
@@ -36,7 +37,7 @@ struct pt_shield {
 	bool pinned;
 	bool made_instance_dir;	/* we made PT_PIN_ROOT/<instance>: remove it if empty */
 	struct pt_shield_iface ifaces[PT_SHIELD_IFACES_MAX];	/* by counter slot */
-	int dst_fd, lists_fd, bans_fd, counts_fd, meta_fd;
+	int dst_fd, lists_fd, bans_fd, counts_fd, meta_fd, fails_fd;
 };
 
 /*
@@ -64,5 +65,15 @@ void pt_shield_apply(struct pt_shield *s, const struct pt_config *cfg);
 
 /* Detach from every interface, unpin, free. */
 void pt_shield_stop(struct pt_shield *s);
+
+/*
+ * A connection from @client failed detection on a listener with shield
+ * settings @sh: count it (PT_MAP_SHIELD_FAILS, shared by the workers) and
+ * ban the address once it has failed ban_failures times within
+ * ban_window_s (one log line). Nothing when the listener bans nothing.
+ */
+struct pt_shield_cfg;
+void pt_shield_failed(const struct pt_shield *s, const struct pt_shield_cfg *sh,
+		      const struct sockaddr *client);
 
 #endif /* __PT_SHIELD_H */

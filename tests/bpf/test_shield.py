@@ -19,21 +19,31 @@ that times out a SYN it dropped (nothing else listens or filters there).
     with "required": true it does not start;
   * SYN rate limit: a SYN flood from one namespace while a real client in
     another keeps connecting, every one of its handshakes completing;
+  * bans: three connections that fail detection within the window ban the
+    source for 2 s (one log line, "banned" counted, listed by passthru-ctl
+    ban list), other sources pass, and the ban expires;
+  * passthru-ctl ban add/del (IPv4, IPv6) take effect at once; stats (text
+    and JSON) count packets and bytes per interface and reason; instance
+    show says where the shield is attached;
   * coexistence with a program loaded by xdp-loader on the same interface
     (skipped, with the reason, where libxdp cannot use its dispatcher).
 """
+import json
 import os
 import re
 import signal
+import socket
 import time
 
 from shieldtest import (ShieldSuite, Net, NsPassthru, try_connect, counters, xdp_status,
-                        attached_ids, syn_flood, answered, shield_pins, sh, check, eq, wait_for, Skip,
+                        attached_ids, syn_flood, answered, sock_in, shield_pins, sh, check, eq, wait_for, Skip,
                         Fail, TIME_SCALE, PIN_ROOT)
 
 s = ShieldSuite('bpf-shield')
 INST = 'bt-shield-%d' % os.getpid()
 PORT = 8443
+CTL = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
+                   os.environ.get('BUILD', 'build'), 'passthru-ctl')
 
 
 def config(iface='vs0', listen=':%d' % PORT, **shield):
@@ -191,6 +201,83 @@ def t_rate_limit():
     net.close()
 
 
+def garbage(ns, host, source):
+    """One connection that fails detection: bytes no detector takes, then EOF."""
+    c = sock_in(ns)
+    c.settimeout(2 * TIME_SCALE)
+    c.bind((source, 0))
+    c.connect((host, PORT))
+    c.sendall(b'\x00\x01garbage that is no protocol\r\n\r\n')
+    c.shutdown(socket.SHUT_WR)
+    try:
+        while c.recv(100):
+            pass
+    except OSError:
+        pass
+    c.close()
+
+
+def t_ban_detection():
+    s.need()
+    net = Net(s, 1)
+    cfg = config(ban={'failures': 3, 'window_s': 10, 'seconds': 2})
+    cfg['listeners'][0]['routes'] = [{'name': 'web', 'match': {'protocol': 'http'},
+                                      'forward': '127.0.0.1:9'}]
+    pt = daemon(net, cfg)
+    c, dst, bad = net.clients[0], net.v4(0, 1), net.v4(0, 3)
+    for i in range(2):
+        garbage(c, dst, bad)
+    wait_for(lambda: pt.log().count('end=no-route') >= 2, 5 * TIME_SCALE, 'two no-route ends')
+    check(try_connect(c, dst, PORT, source=bad), 'two failures: not banned yet')
+    garbage(c, dst, bad)
+    wait_for(lambda: 'shield: banned %s for 2 s (3 failed detections' % bad in pt.log(),
+             5 * TIME_SCALE, 'the ban line: %s' % pt.log()[-500:])
+    t0 = time.monotonic()
+    check(not try_connect(c, dst, PORT, source=bad, timeout=0.5), 'banned source dropped')
+    check(try_connect(c, dst, PORT, source=net.v4(0, 2)), 'another source connects')
+    check(counters(INST)['banned'][0] >= 1, 'banned counted: %s' % counters(INST))
+    out = sh(CTL, '-i', INST, 'ban', 'list')
+    check(bad in out, 'passthru-ctl ban list shows it: %r' % out)
+    time.sleep(max(0, 2.3 - (time.monotonic() - t0)))
+    check(try_connect(c, dst, PORT, source=bad), 'the ban expired after 2 s')
+    check(bad not in sh(CTL, '-i', INST, 'ban', 'list'), 'and is no longer listed')
+    stop(pt)
+    net.close()
+
+
+def t_ctl():
+    s.need()
+    net = Net(s, 1)
+    pt = daemon(net, config(deny=[net.v4(0, 3) + '/32']))
+    c, dst = net.clients[0], net.v4(0, 1)
+    out = sh(CTL, '-i', INST, 'ban', 'add', net.v4(0, 2), '30')
+    check('banned' in out, 'ban add: %r' % out)
+    check(not try_connect(c, dst, PORT, source=net.v4(0, 2), timeout=0.5), 'added ban drops')
+    check(net.v4(0, 2) in sh(CTL, '-i', INST, 'ban', 'list'), 'ban list shows the added ban')
+    sh(CTL, '-i', INST, 'ban', 'add', net.v6(0, 2))
+    check(not try_connect(c, net.v6(0, 1), PORT, source=net.v6(0, 2), timeout=0.5),
+          'IPv6 ban drops')
+    sh(CTL, '-i', INST, 'ban', 'del', net.v4(0, 2))
+    check(try_connect(c, dst, PORT, source=net.v4(0, 2)), 'ban del lets it through')
+    check(not try_connect(c, dst, PORT, source=net.v4(0, 3), timeout=0.5), 'denied (counted)')
+    st = json.loads(sh(CTL, '-j', '-i', INST, 'stats'))
+    txt = json.dumps(st)
+    m = re.search(r'"shield": (\{.*?\]\})', txt)
+    check(m, 'stats -j has a shield object: %s' % txt[:600])
+    sj = json.loads(m.group(1))
+    i0 = sj['interfaces'][0]
+    eq(i0['name'], 'vs0', 'shielded interface')
+    check(i0['packets']['banned'] >= 2 and i0['packets']['denied'] >= 1 and
+          i0['packets']['passed'] >= 1, 'per-reason packets: %s' % i0['packets'])
+    check(i0['bytes']['denied'] > 0, 'and bytes: %s' % i0['bytes'])
+    out = sh(CTL, 'stats', '-i', INST)
+    check(re.search(r'shield \(program \d+\): vs0 native', out), 'stats text: %s' % out[-400:])
+    out = sh(CTL, 'instance', 'show', INST)
+    check('vs0 native' in out, 'instance show says where it is attached: %s' % out)
+    stop(pt)
+    net.close()
+
+
 def t_coexist():
     s.need()
     net = Net(s, 1)
@@ -224,5 +311,7 @@ s.case('reload swaps the lists without detaching', t_reload)
 s.case('SIGKILL: the next start detaches what the dead one left', t_crash_cleanup)
 s.case('missing interface: logged, serving; required: no start', t_missing_iface)
 s.case('SYN rate limit: flood from one netns, real client in another', t_rate_limit)
+s.case('bans: failed detections ban a source, the ban expires', t_ban_detection)
+s.case('passthru-ctl: ban add/del/list, stats and instance show the shield', t_ctl)
 s.case('coexistence with a program loaded by xdp-loader', t_coexist)
 s.finish()
