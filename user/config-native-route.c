@@ -240,7 +240,7 @@ static void dump_match(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 
 /* listeners[].routes[]: obj is the pt_route */
 
-enum { RK_NAME, RK_MATCH, RK_FORWARD, RK_REJECT, RK_N };
+enum { RK_NAME, RK_MATCH, RK_FORWARD, RK_REJECT, RK_DROP, RK_BAN, RK_N };
 
 static int parse_forward(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
 			 void *obj)
@@ -283,6 +283,47 @@ static void dump_reject(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 		cJSON_AddTrueToObject(out, k->name);
 }
 
+
+static int parse_drop(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+		      void *obj)
+{
+	struct pt_route *r = obj;
+
+	if (!cJSON_IsTrue(j)) {
+		pt_cfg_err(ctx, "only true is allowed (leave \"drop\" out to forward)");
+		return -EINVAL;
+	}
+	r->action = PT_ACT_DROP;
+	return 0;
+}
+
+static void dump_drop(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+		      const struct pt_config *cfg)
+{
+	const struct pt_route *r = obj;
+
+	if (r->action == PT_ACT_DROP)
+		cJSON_AddTrueToObject(out, k->name);
+}
+
+static int parse_ban(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+		     void *obj)
+{
+	struct pt_route *r = obj;
+
+	r->ban = cJSON_IsTrue(j);
+	return 0;
+}
+
+static void dump_ban(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+		     const struct pt_config *cfg)
+{
+	const struct pt_route *r = obj;
+
+	if (r->ban)
+		cJSON_AddTrueToObject(out, k->name);
+}
+
 static const struct pt_cfg_key route_keys[RK_N] = {
 	[RK_NAME] = {"name", PT_J_STRING, .off = offsetof(struct pt_route, name),
 		     .parse = pt_cfg_parse_name, .dump = pt_cfg_dump_name,
@@ -293,19 +334,23 @@ static const struct pt_cfg_key route_keys[RK_N] = {
 			.help = "\"host:port\" upstreams, tried in order"},
 	[RK_REJECT] = {"reject", PT_J_BOOL, .parse = parse_reject, .dump = dump_reject,
 		       .help = "true: close the client at once"},
+	[RK_DROP] = {"drop", PT_J_BOOL, .parse = parse_drop, .dump = dump_drop,
+		     .help = "true: answer nothing, close when the client leaves or at timeout_ms"},
+	[RK_BAN] = {"ban", PT_J_BOOL, .parse = parse_ban, .dump = dump_ban,
+		    .help = "true: a connection on this route counts toward the shield's ban"},
 };
 
 static void parse_route(struct pt_cfg_ctx *ctx, const cJSON *j, struct pt_listener_cfg *l,
 			struct pt_route *r)
 {
-	uint64_t seen, act = PT_CFG_BIT(RK_FORWARD) | PT_CFG_BIT(RK_REJECT);
+	uint64_t seen, act = PT_CFG_BIT(RK_FORWARD) | PT_CFG_BIT(RK_REJECT) | PT_CFG_BIT(RK_DROP);
 	size_t mark;
 
 	seen = pt_cfg_object(ctx, j, route_keys, RK_N, r, NULL);
-	if ((seen & act) == act)
-		pt_cfg_err(ctx, "give only one of \"forward\" and \"reject\"");
+	if (__builtin_popcountll(seen & act) > 1)
+		pt_cfg_err(ctx, "give only one of \"forward\", \"reject\" and \"drop\"");
 	else if (!(seen & act) && cJSON_IsObject(j))
-		pt_cfg_err(ctx, "give \"forward\" (upstreams) or \"reject\": true");
+		pt_cfg_err(ctx, "give \"forward\" (upstreams), \"reject\": true or \"drop\": true");
 	mark = (seen & PT_CFG_BIT(RK_NAME)) ? pt_cfg_path_key(ctx, "name") : ctx->path_len;
 	pt_cfg_route_name(ctx, l, r);
 	pt_cfg_path_pop(ctx, mark);

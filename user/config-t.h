@@ -92,6 +92,7 @@ enum pt_match_proto {
 enum pt_action {
 	PT_ACT_FORWARD = 0,
 	PT_ACT_REJECT,
+	PT_ACT_DROP,		/* hold silently, then close (silent.h) */
 };
 
 /* A list of strings from "x" or ["x", "y"]. */
@@ -111,6 +112,7 @@ struct pt_route {
 	int n_cidr;
 	int pattern;			/* index into pt_config.patterns, -1 if none */
 	enum pt_action action;
+	bool ban;			/* choosing it counts toward a shield ban */
 	struct pt_upstream *upstreams;	/* tried in order when a connect fails */
 	int n_upstreams;
 };

@@ -35,6 +35,7 @@
 #include "pairs.h"
 #include "route.h"
 #include "shield.h"
+#include "silent.h"
 #include "sources.h"
 #include "stats.h"
 #include "upstream.h"
@@ -508,7 +509,14 @@ static void route_step(struct pt_conn *c)
 	c->st.ridx = idx;
 	pt_stats_route_chosen(&c->st);
 	pr_debug(CONN, "#%llu: route %s", (unsigned long long)c->id, c->lcfg->routes[idx].name);
-	if (c->lcfg->routes[idx].action == PT_ACT_REJECT) {
+	if (c->lcfg->routes[idx].ban && c->w->shield)
+		pt_shield_failed(c->w->shield, &c->lcfg->shield, &c->peer.ss.sa);
+	if (c->lcfg->routes[idx].action == PT_ACT_DROP) {
+		/* out of our epoll set first: the duplicate keeps the file open */
+		pt_loop_unwatch(&c->w->loop, &c->cli);
+		pt_silent_hold(&c->w->silent, &c->w->loop, c->cli.fd, c->lcfg->timeout_ms);
+	}
+	if (c->lcfg->routes[idx].action != PT_ACT_FORWARD) {
 		pt_conn_close(c, PT_END_REJECTED);
 		return;
 	}

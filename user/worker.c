@@ -277,6 +277,7 @@ out_fini:
 	if (w.ctl)
 		pt_control_stop(w.ctl, false);
 	pt_listeners_close(&w);
+	pt_silent_fini(&w.silent);
 	pt_conn_planes_fini(&w);
 	if (w.sig.fd >= 0)
 		close(w.sig.fd);

@@ -25,6 +25,9 @@ that times out a SYN it dropped (nothing else listens or filters there).
   * passthru-ctl ban add/del (IPv4, IPv6) take effect at once; stats (text
     and JSON) count packets and bytes per interface and reason; instance
     show says where the shield is attached;
+  * a route with "drop": true answers nothing (no byte, no FIN) until the
+    listener's timeout_ms, then closes; with "ban": true each connection
+    on it counts toward the shield's ban;
   * coexistence with a program loaded by xdp-loader on the same interface
     (skipped, with the reason, where libxdp cannot use its dispatcher).
 """
@@ -278,6 +281,47 @@ def t_ctl():
     net.close()
 
 
+def t_drop():
+    s.need()
+    net = Net(s, 1)
+    cfg = config(ban={'failures': 2, 'window_s': 30, 'seconds': 60})
+    cfg['listeners'][0]['timeout_ms'] = int(2000 * TIME_SCALE)
+    cfg['listeners'][0]['routes'] = [
+        {'name': 'web', 'match': {'protocol': 'http'}, 'forward': '127.0.0.1:9'},
+        {'name': 'silence', 'drop': True, 'ban': True}]
+    pt = daemon(net, cfg)
+    c, dst, src = net.clients[0], net.v4(0, 1), net.v4(0, 3)
+    k = sock_in(c)
+    k.settimeout(5 * TIME_SCALE)
+    k.bind((src, 0))
+    k.connect((dst, PORT))
+    k.sendall(b'\x00\x01 probe \r\n\r\n')
+    wait_for(lambda: 'route=silence' in pt.log(), 5 * TIME_SCALE, 'the drop route chosen')
+    k.settimeout(0.8 * TIME_SCALE)
+    try:
+        got = k.recv(100)
+        raise Fail('a dropped connection got %r (want nothing: no byte, no FIN)' % got)
+    except socket.timeout:
+        pass
+    t0 = time.monotonic()
+    k.settimeout(5 * TIME_SCALE)
+    try:
+        got = k.recv(100)
+    except ConnectionResetError:
+        got = 'reset'
+    waited = time.monotonic() - t0
+    check(got in (b'', 'reset'), 'closed at the deadline: %r' % got)
+    check(waited > 0.5 * TIME_SCALE, 'not before it (%.2f s)' % waited)
+    k.close()
+    check('end=rejected' in pt.log(), 'logged as rejected')
+    check(try_connect(c, dst, PORT, source=src), 'one catch-all hit: not banned yet')
+    wait_for(lambda: 'shield: banned %s' % src in pt.log(), 5 * TIME_SCALE,
+             'the second catch-all hit bans: %s' % pt.log()[-400:])
+    check(not try_connect(c, dst, PORT, source=src, timeout=0.5), 'banned by the catch-all')
+    stop(pt)
+    net.close()
+
+
 def t_coexist():
     s.need()
     net = Net(s, 1)
@@ -313,5 +357,6 @@ s.case('missing interface: logged, serving; required: no start', t_missing_iface
 s.case('SYN rate limit: flood from one netns, real client in another', t_rate_limit)
 s.case('bans: failed detections ban a source, the ban expires', t_ban_detection)
 s.case('passthru-ctl: ban add/del/list, stats and instance show the shield', t_ctl)
+s.case('route drop: silence, then the ban of a catch-all', t_drop)
 s.case('coexistence with a program loaded by xdp-loader', t_coexist)
 s.finish()
