@@ -19,6 +19,8 @@ PKGS=(
 	qemu-system-x86 busybox-static cpio kmod xz-utils zstd
 	# benchmark peers
 	haproxy sslh iperf3 sockperf wrk nginx-light linux-perf
+	# the shield figure (tools/bench/shield_nft.py): the nftables side
+	nftables
 )
 
 missing=()

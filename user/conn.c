@@ -3,7 +3,9 @@
  * The connection state machine: DETECTING -> CONNECTING -> RELAYING.
  * Connecting is upstream.c's, relaying a data plane's; both answer with a
  * status or an end reason, and this file is the only one that closes a
- * connection (pt_conn_close).
+ * connection (pt_conn_close). A connection that ends without a route, or
+ * on a route with "ban", counts toward the XDP shield's ban (shield.c); one
+ * on a "drop" route leaves a duplicate of its client socket to silent.c.
  *
  * While detecting, the client socket is watched edge-triggered: the peeked
  * bytes stay queued in the socket, so a level-triggered watch would fire
