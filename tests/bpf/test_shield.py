@@ -12,13 +12,15 @@ that times out a SYN it dropped (nothing else listens or filters there).
     prog_shield;
   * allow list: only the allowed source gets through ("not_allowed");
   * generic mode on a macvlan (no native XDP there; the log says so);
-  * a reload swaps the lists without detaching (same program id);
+  * a reload swaps the lists without detaching (same program id); one that
+    names another interface detaches from the old and attaches to the new;
   * SIGTERM detaches and unpins; SIGKILL leaves it attached and the next
     start of the instance detaches it (and says so) before attaching its own;
   * an interface that does not exist: one log line, the daemon serves;
     with "required": true it does not start;
   * SYN rate limit: a SYN flood from one namespace while a real client in
-    another keeps connecting, every one of its handshakes completing;
+    another keeps connecting, every one of its handshakes completing; two
+    IPv6 addresses of one /64 share a bucket;
   * bans: three connections that fail detection within the window ban the
     source for 2 s (one log line, "banned" counted, listed by passthru-ctl
     ban list), other sources pass, and the ban expires;
@@ -147,6 +149,27 @@ def t_reload():
     net.close()
 
 
+def t_reload_ifaces():
+    s.need()
+    net = Net(s, 2)
+    deny = [net.v4(0, 3) + '/32', net.v4(1, 3) + '/32']
+    pt = daemon(net, config(['vs0'], deny=deny))
+    check(attached_ids(net.srv, 'vs0') and not attached_ids(net.srv, 'vs1'), 'on vs0 only')
+    check(try_connect(net.clients[1], net.v4(1, 1), PORT, source=net.v4(1, 3)),
+          'vs1 not shielded yet')
+    pt.set_config(config(['vs1'], deny=deny))
+    pt.send_signal(signal.SIGHUP)
+    wait_for(lambda: 'detached from vs0' in pt.log(), 5 * TIME_SCALE, 'vs0 detached by reload')
+    check(attached_ids(net.srv, 'vs1') and not attached_ids(net.srv, 'vs0'), 'moved to vs1:\n%s'
+          % xdp_status(net.srv))
+    check(not try_connect(net.clients[1], net.v4(1, 1), PORT, source=net.v4(1, 3), timeout=0.5),
+          'vs1 shielded after the reload')
+    check(try_connect(net.clients[0], net.v4(0, 1), PORT, source=net.v4(0, 3)),
+          'vs0 no longer shielded')
+    stop(pt)
+    net.close()
+
+
 def t_crash_cleanup():
     s.need()
     net = Net(s, 1)
@@ -204,6 +227,21 @@ def t_rate_limit():
     net.close()
 
 
+def t_rate_v6_prefix():
+    s.need()
+    net = Net(s, 1)
+    cfg = config(syn_rate=1, syn_burst=1)
+    cfg['listeners'][0]['source_prefix_v6'] = 64
+    pt = daemon(net, cfg)
+    c, dst = net.clients[0], net.v6(0, 1)
+    check(try_connect(c, dst, PORT, source=net.v6(0, 2)), 'first SYN of the /64 passes')
+    check(not try_connect(c, dst, PORT, source=net.v6(0, 3), timeout=0.3),
+          'another address of the same /64 shares its bucket')
+    check(counters(INST)['rate'][0] >= 1, 'rate counted: %s' % counters(INST))
+    stop(pt)
+    net.close()
+
+
 def garbage(ns, host, source):
     """One connection that fails detection: bytes no detector takes, then EOF."""
     c = sock_in(ns)
@@ -211,8 +249,8 @@ def garbage(ns, host, source):
     c.bind((source, 0))
     c.connect((host, PORT))
     c.sendall(b'\x00\x01garbage that is no protocol\r\n\r\n')
-    c.shutdown(socket.SHUT_WR)
     try:
+        c.shutdown(socket.SHUT_WR)  # the daemon may have given up on it already
         while c.recv(100):
             pass
     except OSError:
@@ -231,7 +269,8 @@ def t_ban_detection():
     for i in range(2):
         garbage(c, dst, bad)
     wait_for(lambda: pt.log().count('end=no-route') >= 2, 5 * TIME_SCALE, 'two no-route ends')
-    check(try_connect(c, dst, PORT, source=bad), 'two failures: not banned yet')
+    time.sleep(0.1)
+    check('shield: banned' not in pt.log(), 'two failures: not banned yet')
     garbage(c, dst, bad)
     wait_for(lambda: 'shield: banned %s for 2 s (3 failed detections' % bad in pt.log(),
              5 * TIME_SCALE, 'the ban line: %s' % pt.log()[-500:])
@@ -352,9 +391,11 @@ s.case('deny list, IPv4 and IPv6, native mode on veth', t_deny_native)
 s.case('allow list', t_allow)
 s.case('generic mode on an interface without native XDP', t_generic)
 s.case('reload swaps the lists without detaching', t_reload)
+s.case('reload moves the shield to another interface', t_reload_ifaces)
 s.case('SIGKILL: the next start detaches what the dead one left', t_crash_cleanup)
 s.case('missing interface: logged, serving; required: no start', t_missing_iface)
 s.case('SYN rate limit: flood from one netns, real client in another', t_rate_limit)
+s.case('SYN rate limit: IPv6 sources grouped by source_prefix_v6', t_rate_v6_prefix)
 s.case('bans: failed detections ban a source, the ban expires', t_ban_detection)
 s.case('passthru-ctl: ban add/del/list, stats and instance show the shield', t_ctl)
 s.case('route drop: silence, then the ban of a catch-all', t_drop)
