@@ -4,7 +4,8 @@
  * (user/common.c, built into libptcommon.a and linked by both): the names
  * of the shared enums, how end reasons are named, the instance name rule,
  * where an instance keeps its pins, control socket, .pairs and lock file, CIDR
- * parsing and matching, the pt_meta stamp, and whether the passthru that
+ * parsing and matching, the shield's key of a client address, the pt_meta
+ * stamp, and whether the passthru that
  * wrote a stamp or bound a socket is still alive. Userspace only: BPF
  * programs include passthru.h alone.
  */
@@ -69,6 +70,14 @@ char *pt_lock_path(char *buf, size_t size, const char *instance);
 int pt_cidr_parse(const char *spec, struct pt_cidr *c);
 char *pt_cidr_str(const struct pt_cidr *c, char *buf, size_t size);
 bool pt_cidr_contains(const struct pt_cidr *c, const struct sockaddr *sa);
+
+/*
+ * The shield's key for a client address (include/passthru-shield.h): as
+ * the XDP program sees it, so an IPv4-mapped IPv6 address becomes IPv4.
+ * False for other families.
+ */
+struct pt_shield_src;
+bool pt_shield_src_of(const struct sockaddr *sa, struct pt_shield_src *k);
 
 /* The stamp and the liveness of the daemon behind it. */
 void pt_meta_init(struct pt_meta *m, __u32 n_slots, int n_workers, const char *instance);

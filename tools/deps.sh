@@ -25,6 +25,8 @@ PKGS=(
 	haproxy sslh iperf3 sockperf wrk nginx-light linux-perf
 	# PROXY protocol tests: nginx's stream module as an upstream
 	libnginx-mod-stream
+	# the shield figure (tools/bench/shield_nft.py): the nftables side
+	nftables
 )
 
 missing=()

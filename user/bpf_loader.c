@@ -44,6 +44,11 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
+void pt_bpf_set_print(void)
+{
+	libbpf_set_print(libbpf_print);
+}
+
 int pt_bpf_mount(void)
 {
 	struct statfs st;

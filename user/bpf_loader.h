@@ -93,6 +93,9 @@ int pt_bpf_chown(struct pt_bpf *b, uid_t uid, gid_t gid);
 /* Mount bpffs on /sys/fs/bpf if nothing is mounted there. 0 or -errno. */
 int pt_bpf_mount(void);
 
+/* Send libbpf's messages to our log (category bpf, demoted one level). */
+void pt_bpf_set_print(void);
+
 /* A valid instance name: 1..31 of [A-Za-z0-9_.-], not starting with '.'. */
 
 #endif /* __PT_BPF_LOADER_H */

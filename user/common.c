@@ -2,7 +2,8 @@
 /*
  * The facts the daemon and passthru-ctl share (include/passthru-common.h):
  * enum names, the instance name rule and the paths derived from a name,
- * CIDR parsing and matching, the pt_meta stamp and the liveness checks.
+ * CIDR parsing and matching, the shield's key of a client address, the
+ * pt_meta stamp and the liveness checks.
  * Built on its own into libptcommon.a; nothing here logs, callers word
  * their own messages from the negative errno.
  */
@@ -17,6 +18,7 @@
 #include <sys/un.h>
 
 #include "passthru-common.h"
+#include "passthru-shield.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -282,6 +284,26 @@ bool pt_cidr_contains(const struct pt_cidr *c, const struct sockaddr *sa)
 	if (c->family == AF_INET)
 		return v4 && prefix_equal(c->addr, a + 12, c->prefix);
 	return c->family == AF_INET6 && prefix_equal(c->addr, a, c->prefix);
+}
+
+bool pt_shield_src_of(const struct sockaddr *sa, struct pt_shield_src *k)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+	memset(k, 0, sizeof(*k));
+	if (sa->sa_family == AF_INET) {
+		k->family = AF_INET;
+		memcpy(k->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		k->family = AF_INET;
+		memcpy(k->addr, s6->sin6_addr.s6_addr + 12, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		k->family = AF_INET6;
+		memcpy(k->addr, &s6->sin6_addr, 16);
+	} else {
+		return false;
+	}
+	return true;
 }
 
 /* Stamp @m for this process: our magic and layout, pid, start time, @instance. */

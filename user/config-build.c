@@ -73,6 +73,43 @@ int pt_cfg_strv_push(struct pt_cfg_ctx *ctx, struct pt_strv *sv, char *s)
 	return 0;
 }
 
+/*
+ * Parse the network @s and append it to @vec (@n entries).
+ * Host bits set are an error rather than silently cleared: "10.1.2.3/8" is
+ * as likely a typo for "10.1.2.3/32" as for "10.0.0.0/8"; the message says
+ * which network it would be.
+ */
+int pt_cfg_cidr_push(struct pt_cfg_ctx *ctx, const char *s, struct pt_cidr **vec, int *n)
+{
+	char canon[PT_SOCKADDR_STRLEN];
+	struct pt_cidr c, *v;
+	int rc;
+
+	rc = pt_cidr_parse(s, &c);
+	if (rc == -ERANGE) {
+		pt_cfg_err(ctx, "prefix length must be 0..32 for IPv4 and 0..128 for IPv6, got %s",
+			   pt_cfg_q(ctx, s));
+		return rc;
+	} else if (rc < 0) {
+		pt_cfg_err(ctx, "expected an IP address or \"address/prefix\", got %s",
+			   pt_cfg_q(ctx, s));
+		return rc;
+	} else if (rc > 0) {
+		pt_cfg_err(ctx, "%s has host bits set (did you mean \"%s\"?)", pt_cfg_q(ctx, s),
+			   pt_cidr_str(&c, canon, sizeof(canon)));
+		return -EINVAL;
+	}
+	c.spec = pt_cfg_strdup(ctx, s);
+	v = c.spec ? pt_cfg_grow(ctx, *vec, *n, sizeof(*v)) : NULL;
+	if (!v) {
+		free(c.spec);
+		return -ENOMEM;
+	}
+	*vec = v;
+	(*vec)[(*n)++] = c;
+	return 0;
+}
+
 /* LDH labels of 1..63 characters, no hyphen at either end, joined by dots. */
 static bool is_dns_name(const char *s)
 {

@@ -11,7 +11,7 @@
  *
  *   config.c        -> config-native.c, config-legacy.c, config-fds.c
  *   config-dump.c   -> config-native.c (its tables)
- *   config-native.c -> config-native-route.c
+ *   config-native.c -> config-native-route.c, config-shield.c
  *   both readers    -> config-build.c -> config-util.c (which all may call)
  */
 #ifndef __PT_CONFIG_INT_H
@@ -112,6 +112,7 @@ int pt_cfg_route_name(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l, struct 
 int pt_cfg_upstream_add(struct pt_cfg_ctx *ctx, const char *spec, void *route);
 int pt_cfg_dnsname_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
 int pt_cfg_alpn_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
+int pt_cfg_cidr_push(struct pt_cfg_ctx *ctx, const char *s, struct pt_cidr **vec, int *n);
 
 /* config-native.c: the native reader; its top-level table, for the dump */
 int pt_cfg_native(struct pt_cfg_ctx *ctx, const cJSON *root);
@@ -123,8 +124,13 @@ int pt_cfg_parse_routes(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, cons
 			void *obj);
 void pt_cfg_dump_routes(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 			const struct pt_config *cfg);
-/* Parse a client network @s and append it to *cidrs (*n of them); errors name it. */
-int pt_cfg_cidr_push(struct pt_cfg_ctx *ctx, const char *s, struct pt_cidr **cidrs, int *n);
+
+/* config-shield.c: the "shield" key of a native listener */
+int pt_cfg_parse_shield(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+			void *obj);
+void pt_cfg_dump_shield(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+			const struct pt_config *cfg);
+void pt_shield_cfg_free(struct pt_shield_cfg *sh);
 
 /* config-legacy.c */
 int pt_cfg_legacy(struct pt_cfg_ctx *ctx, const cJSON *root);

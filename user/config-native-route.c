@@ -36,42 +36,7 @@ static int path_prefix_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
 	return pt_cfg_strv_push(ctx, arg, pt_cfg_strdup(ctx, s));
 }
 
-/*
- * Host bits set are an error rather than silently cleared: "10.1.2.3/8" is
- * as likely a typo for "10.1.2.3/32" as for "10.0.0.0/8"; the message says
- * which network it would be.
- */
-int pt_cfg_cidr_push(struct pt_cfg_ctx *ctx, const char *s, struct pt_cidr **cidrs, int *n)
-{
-	char canon[PT_SOCKADDR_STRLEN];
-	struct pt_cidr c, *v;
-	int rc;
-
-	rc = pt_cidr_parse(s, &c);
-	if (rc == -ERANGE) {
-		pt_cfg_err(ctx, "prefix length must be 0..32 for IPv4 and 0..128 for IPv6, got %s",
-			   pt_cfg_q(ctx, s));
-		return rc;
-	} else if (rc < 0) {
-		pt_cfg_err(ctx, "expected an IP address or \"address/prefix\", got %s",
-			   pt_cfg_q(ctx, s));
-		return rc;
-	} else if (rc > 0) {
-		pt_cfg_err(ctx, "%s has host bits set (did you mean \"%s\"?)", pt_cfg_q(ctx, s),
-			   pt_cidr_str(&c, canon, sizeof(canon)));
-		return -EINVAL;
-	}
-	c.spec = pt_cfg_strdup(ctx, s);
-	v = c.spec ? pt_cfg_grow(ctx, *cidrs, *n, sizeof(*v)) : NULL;
-	if (!v) {
-		free(c.spec);
-		return -ENOMEM;
-	}
-	*cidrs = v;
-	v[(*n)++] = c;
-	return 0;
-}
-
+/* Add a client network to the pt_route @arg. */
 static int cidr_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
 {
 	struct pt_route *r = arg;
@@ -275,7 +240,7 @@ static void dump_match(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 
 /* listeners[].routes[]: obj is the pt_route */
 
-enum { RK_NAME, RK_MATCH, RK_FORWARD, RK_REJECT, RK_PROXY, RK_N };
+enum { RK_NAME, RK_MATCH, RK_FORWARD, RK_REJECT, RK_PROXY, RK_DROP, RK_BAN, RK_N };
 
 static int parse_forward(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
 			 void *obj)
@@ -328,6 +293,46 @@ static void dump_proxy(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 		cJSON_AddNumberToObject(out, k->name, r->proxy_protocol);
 }
 
+static int parse_drop(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+		      void *obj)
+{
+	struct pt_route *r = obj;
+
+	if (!cJSON_IsTrue(j)) {
+		pt_cfg_err(ctx, "only true is allowed (leave \"drop\" out to forward)");
+		return -EINVAL;
+	}
+	r->action = PT_ACT_DROP;
+	return 0;
+}
+
+static void dump_drop(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+		      const struct pt_config *cfg)
+{
+	const struct pt_route *r = obj;
+
+	if (r->action == PT_ACT_DROP)
+		cJSON_AddTrueToObject(out, k->name);
+}
+
+static int parse_ban(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+		     void *obj)
+{
+	struct pt_route *r = obj;
+
+	r->ban = cJSON_IsTrue(j);
+	return 0;
+}
+
+static void dump_ban(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+		     const struct pt_config *cfg)
+{
+	const struct pt_route *r = obj;
+
+	if (r->ban)
+		cJSON_AddTrueToObject(out, k->name);
+}
+
 static const struct pt_cfg_key route_keys[RK_N] = {
 	[RK_NAME] = {"name", PT_J_STRING, .off = offsetof(struct pt_route, name),
 		     .parse = pt_cfg_parse_name, .dump = pt_cfg_dump_name,
@@ -341,24 +346,29 @@ static const struct pt_cfg_key route_keys[RK_N] = {
 	[RK_PROXY] = {"proxy_protocol", PT_J_UINT, false, 1, 2, 0,
 		      offsetof(struct pt_route, proxy_protocol), .dump = dump_proxy,
 		      .help = "send a PROXY protocol header of this version (1 or 2) upstream"},
+	[RK_DROP] = {"drop", PT_J_BOOL, .parse = parse_drop, .dump = dump_drop,
+		     .help = "true: answer nothing, close when the client leaves or at timeout_ms"},
+	[RK_BAN] = {"ban", PT_J_BOOL, .parse = parse_ban, .dump = dump_ban,
+		    .help = "true: a connection on this route counts toward the shield's ban"},
 };
 
 static void parse_route(struct pt_cfg_ctx *ctx, const cJSON *j, struct pt_listener_cfg *l,
 			struct pt_route *r)
 {
-	uint64_t seen, act = PT_CFG_BIT(RK_FORWARD) | PT_CFG_BIT(RK_REJECT);
+	uint64_t seen, act = PT_CFG_BIT(RK_FORWARD) | PT_CFG_BIT(RK_REJECT) | PT_CFG_BIT(RK_DROP);
 	size_t mark;
 
 	seen = pt_cfg_object(ctx, j, route_keys, RK_N, r, NULL);
-	if ((seen & act) == act)
-		pt_cfg_err(ctx, "give only one of \"forward\" and \"reject\"");
-	if ((seen & PT_CFG_BIT(RK_PROXY)) && r->action == PT_ACT_REJECT) {
+	if (__builtin_popcountll(seen & act) > 1)
+		pt_cfg_err(ctx, "give only one of \"forward\", \"reject\" and \"drop\"");
+	else if (!(seen & act) && cJSON_IsObject(j))
+		pt_cfg_err(ctx, "give \"forward\" (upstreams), \"reject\": true or \"drop\": true");
+	if ((seen & PT_CFG_BIT(RK_PROXY)) && r->action != PT_ACT_FORWARD) {
 		mark = pt_cfg_path_key(ctx, "proxy_protocol");
-		pt_cfg_err(ctx, "\"proxy_protocol\" needs \"forward\" (a rejected client goes nowhere)");
+		pt_cfg_err(ctx, "\"proxy_protocol\" needs \"forward\" (a client that is not "
+			   "forwarded goes nowhere)");
 		pt_cfg_path_pop(ctx, mark);
 	}
-	else if (!(seen & act) && cJSON_IsObject(j))
-		pt_cfg_err(ctx, "give \"forward\" (upstreams) or \"reject\": true");
 	mark = (seen & PT_CFG_BIT(RK_NAME)) ? pt_cfg_path_key(ctx, "name") : ctx->path_len;
 	pt_cfg_route_name(ctx, l, r);
 	pt_cfg_path_pop(ctx, mark);

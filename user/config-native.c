@@ -54,6 +54,7 @@ enum {
 	LK_BULK_TURNS,
 	LK_ACCEPT_PROXY,
 	LK_TRUSTED,
+	LK_SHIELD,
 	LK_ROUTES,
 	LK_N
 };
@@ -252,6 +253,9 @@ static const struct pt_cfg_key listener_keys[LK_N] = {
 	[LK_TRUSTED] = {"trusted_sources", PT_J_STRV, .parse = parse_trusted,
 			.dump = dump_trusted,
 			.help = "accept_proxy: the networks whose PROXY headers are believed"},
+	[LK_SHIELD] = {"shield", PT_J_OBJECT, .parse = pt_cfg_parse_shield,
+		       .dump = pt_cfg_dump_shield,
+		       .help = "XDP shield: interfaces, deny and allow lists, SYN rate"},
 	[LK_ROUTES] = {"routes", PT_J_ARRAY, true, .parse = pt_cfg_parse_routes,
 		       .dump = pt_cfg_dump_routes, .help = "ordered routes, the first match wins"},
 };

@@ -96,6 +96,7 @@ enum pt_match_proto {
 enum pt_action {
 	PT_ACT_FORWARD = 0,
 	PT_ACT_REJECT,
+	PT_ACT_DROP,		/* hold silently, then close (silent.h) */
 };
 
 /* A list of strings from "x" or ["x", "y"]. */
@@ -115,6 +116,7 @@ struct pt_route {
 	int n_cidr;
 	int pattern;			/* index into pt_config.patterns, -1 if none */
 	enum pt_action action;
+	bool ban;			/* choosing it counts toward a shield ban */
 	struct pt_upstream *upstreams;	/* tried in order when a connect fails */
 	int n_upstreams;
 	unsigned int proxy_protocol;	/* PROXY header version sent to the upstream, 0 = none */
@@ -125,6 +127,25 @@ enum pt_data_plane {
 	PT_DP_SOCKMAP,
 	PT_DP_SPLICE,
 	PT_DP_COPY,
+};
+
+/*
+ * A listener's XDP shield (user/shield.c, include/passthru-shield.h); on
+ * when the listener has a "shield" object.
+ */
+struct pt_shield_cfg {
+	bool on;
+	bool required;			/* the daemon does not start without it */
+	struct pt_strv interfaces;	/* names of network interfaces */
+	struct pt_cidr *deny;		/* sources dropped */
+	int n_deny;
+	struct pt_cidr *allow;		/* if any: the only sources let through */
+	int n_allow;
+	unsigned int syn_rate;		/* SYNs per second per source, 0 = no limit */
+	unsigned int syn_burst;		/* SYNs at once, 0 = syn_rate */
+	unsigned int ban_failures;	/* failed detections that ban a source, 0 = never */
+	unsigned int ban_window_s;	/* ... within this many seconds */
+	unsigned int ban_seconds;	/* for this long */
 };
 
 struct pt_listener_cfg {
@@ -152,6 +173,7 @@ struct pt_listener_cfg {
 	bool accept_proxy;		/* a PROXY header comes first and names the client */
 	struct pt_cidr *trusted;	/* ... from these sources only (trusted_sources) */
 	int n_trusted;
+	struct pt_shield_cfg shield;
 	struct pt_route *routes;
 	int n_routes;
 };

@@ -65,6 +65,7 @@ static void listener_free(struct pt_listener_cfg *l)
 	for (i = 0; i < l->n_routes; i++)
 		route_free(&l->routes[i]);
 	free(l->routes);
+	pt_shield_cfg_free(&l->shield);
 }
 
 static void config_free(struct pt_config *cfg)

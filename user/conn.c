@@ -5,7 +5,10 @@
  * status or an end reason, and this file is the only one that closes a
  * connection (pt_conn_close). The PROXY protocol is proxyio.c's: on an
  * accept_proxy listener DETECTING reads the header first, and a route with
- * proxy_protocol gets one written upstream just before RELAYING.
+ * proxy_protocol gets one written upstream just before RELAYING. A
+ * connection that ends without a route, or on a route with "ban", counts
+ * toward the XDP shield's ban (shield.c); one on a "drop" route leaves a
+ * duplicate of its client socket to silent.c.
  *
  * While detecting, the client socket is watched edge-triggered: the peeked
  * bytes stay queued in the socket, so a level-triggered watch would fire
@@ -38,6 +41,8 @@
 #include "pairs.h"
 #include "proxyio.h"
 #include "route.h"
+#include "shield.h"
+#include "silent.h"
 #include "sources.h"
 #include "stats.h"
 #include "upstream.h"
@@ -174,6 +179,8 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end)
 	if (c->dp && c->state == PT_CS_RELAYING)
 		c->dp->detach(c);
 	count_end(c, end);
+	if (end == PT_END_NO_ROUTE && w->shield)
+		pt_shield_failed(w->shield, &c->lcfg->shield, &c->peer.ss.sa);
 	if (c->src_held)
 		release_source(w, c->lcfg, c->lidx, &c->peer);
 	pt_pair_close(c);
@@ -407,7 +414,14 @@ static void route_step(struct pt_conn *c)
 	c->st.ridx = idx;
 	pt_stats_route_chosen(&c->st);
 	pr_debug(CONN, "#%llu: route %s", (unsigned long long)c->id, c->lcfg->routes[idx].name);
-	if (c->lcfg->routes[idx].action == PT_ACT_REJECT) {
+	if (c->lcfg->routes[idx].ban && c->w->shield)
+		pt_shield_failed(c->w->shield, &c->lcfg->shield, &c->peer.ss.sa);
+	if (c->lcfg->routes[idx].action == PT_ACT_DROP) {
+		/* out of our epoll set first: the duplicate keeps the file open */
+		pt_loop_unwatch(&c->w->loop, &c->cli);
+		pt_silent_hold(&c->w->silent, &c->w->loop, c->cli.fd, c->lcfg->timeout_ms);
+	}
+	if (c->lcfg->routes[idx].action != PT_ACT_FORWARD) {
 		pt_conn_close(c, PT_END_REJECTED);
 		return;
 	}

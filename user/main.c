@@ -2,10 +2,11 @@
 /*
  * passthru: the command line, and the wiring of the parts in start-up
  * order: config, shared counters, listening sockets (listener.c), kernel
- * data plane (bpf_loader.c) or .pairs file (pairs.c), control socket
- * (control.c) and metrics endpoint (metrics.c), dropping privileges, then
- * the workers (master.c). Before any of that, the instance lock: one
- * daemon per instance name.
+ * data plane (bpf_loader.c) or .pairs file (pairs.c), XDP shield
+ * (shield.c), control socket (control.c) and metrics endpoint (metrics.c),
+ * dropping privileges, then the workers (master.c). Before any of that, the
+ * instance lock: one daemon per instance name, and the cleanup of what a
+ * crashed one left.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,6 +28,7 @@
 #include "metrics.h"
 #include "pairs.h"
 #include "privs.h"
+#include "shield.h"
 #include "sources.h"
 #include "stats.h"
 #include "worker.h"
@@ -213,6 +215,7 @@ int main(int argc, char **argv)
 	struct pt_pair *slots;
 	uint32_t n_slots;
 	struct pt_bpf bpf_store, *bpf = NULL;
+	struct pt_shield shield_store, *shield = NULL;
 	struct pt_config *cfg;
 	struct pt_stats *stats = NULL;
 	struct pt_sources *sources = NULL;
@@ -249,7 +252,10 @@ int main(int argc, char **argv)
 	err = pt_listen_open(cfg, o.workers, sets);
 	if (err)
 		goto out;
+	pt_shield_clean_stale(o.instance);
 	err = pt_bpf_load(cfg, o.instance, o.workers, &bpf_store, &bpf);
+	if (!err)
+		err = pt_shield_start(&shield_store, cfg, o.instance, &shield);
 	if (err)
 		goto out;
 	err = pt_control_open(&ctl, cfg, o.instance, uid, gid);
@@ -272,6 +278,7 @@ int main(int argc, char **argv)
 	args = (struct pt_worker_args){
 		.n_workers = o.workers, .cfg = pt_config_get(cfg), .stats = stats, .copts = &copts,
 		.bpf = bpf, .pairs = slots, .n_slots = slots ? n_slots : 0, .sources = sources,
+		.shield = shield,
 	};
 	rc = pt_master_run(&args, sets, &ctl);
 out:
@@ -280,6 +287,8 @@ out:
 	pt_pairs_file_close(&pf);
 	if (bpf)
 		pt_bpf_close(bpf, true);
+	if (shield)
+		pt_shield_stop(shield);
 	pt_listen_sets_free(sets, o.workers);
 	pt_stats_destroy(stats);
 	pt_sources_destroy(sources);

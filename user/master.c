@@ -31,6 +31,7 @@
 #include "metrics.h"
 #include "pairs.h"
 #include "reload.h"
+#include "shield.h"
 #include "sources.h"
 #include "stats.h"
 #include "worker.h"
@@ -319,6 +320,8 @@ static void reload_done(struct pt_reload *r, struct pt_ctl_client *cl, struct pt
 	}
 	hand_over(m, pack, next->generation);
 	close(pack);
+	if (m->args->shield)
+		pt_shield_apply(m->args->shield, next);
 	/* Restarted workers start from this one. */
 	m->args->cfg = next;
 	m->ctl->cfg = next;

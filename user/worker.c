@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "pairs.h"
 #include "reload.h"
+#include "shield.h"
 #include "sources.h"
 #include "worker.h"
 
@@ -92,9 +93,11 @@ static void reload_done(struct pt_reload *r, struct pt_ctl_client *cl, struct pt
 {
 	struct pt_worker *w = container_of(r, struct pt_worker, reload);
 
-	if (next)
+	if (next) {
 		apply_config(w, next);
-	else
+		if (w->shield)
+			pt_shield_apply(w->shield, next);
+	} else
 		pr_err(CONFIG, "reload of %s failed; keeping the running config", w->cfg->path);
 	if (cl)
 		pt_control_reply(cl, pt_control_reload_answer(w->cfg, next ? 0 : -EINVAL, why));
@@ -230,6 +233,7 @@ int pt_worker_run(const struct pt_worker_args *a)
 	w.copts = a->copts;
 	w.pause_accepts = pt_worker_pause_accepts; /* upstream.c does not call into worker.c */
 	w.owns_routes = a->n_workers == 1;
+	w.shield = a->shield;	/* reloads: -w 1 only (reload_done); bans: every worker */
 	__atomic_store_n(&w.stats->worker_gen[w.id], w.cfg->generation, __ATOMIC_RELEASE);
 	pt_timer_init(&w.grace, grace_expired);
 	err = pt_loop_init(&w.loop);
@@ -281,6 +285,7 @@ out_fini:
 		pt_metrics_stop(w.ctl->metrics);
 	}
 	pt_listeners_close(&w);
+	pt_silent_fini(&w.silent);
 	pt_dataplanes_fini(&w);
 	if (w.sig.fd >= 0)
 		close(w.sig.fd);

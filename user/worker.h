@@ -12,12 +12,14 @@
 #include "config.h"
 #include "loop.h"
 #include "reload.h"
+#include "silent.h"
 #include "sockmap-t.h"
 #include "splice-t.h"
 #include "stats.h"
 
 struct pt_bpf;
 struct pt_sources;
+struct pt_shield;
 struct pt_conn;
 struct pt_control;
 struct pt_listener;		/* listener.h */
@@ -52,6 +54,8 @@ struct pt_worker {
 	struct pt_pipe_pool pipes;
 	struct pt_sockmap_wake smw;	/* the verdict's wake-ups for our sockmap pairs */
 	struct pt_bpf *bpf;		/* kernel data plane, NULL if not loaded */
+	struct pt_shield *shield;	/* the XDP shield (bans; -w 1: reloads too), or NULL */
+	struct pt_silent_set silent;	/* connections of "drop" routes, held silently */
 	struct pt_pair *pairs;		/* pair slots (the BPF map or the .pairs file), or NULL */
 	uint32_t n_slots;
 	uint32_t *free_slots;		/* this worker's share of the pair slots */
@@ -83,6 +87,8 @@ struct pt_worker_args {
 	struct pt_pair *pairs;			/* n_slots pair slots, shared by all workers */
 	uint32_t n_slots;
 	struct pt_control *ctl;			/* -w 1: the control socket to serve */
+	struct pt_shield *shield;		/* XDP shield, NULL if not attached;
+						 * reloads update it where they load */
 	int chan_fd;				/* -w N: the master's configs arrive here */
 };
 

@@ -35,7 +35,8 @@ expect()
 	fi
 }
 
-expect "passthru-ctl " "config conn help instance instances reload route routes stats status version"
+expect "passthru-ctl " "ban config conn help instance instances reload route routes stats status version"
+expect "passthru-ctl ban " "add del help list"
 expect "passthru-ctl co" "config conn"
 expect "passthru-ctl -j con" "config conn"
 expect "passthru-ctl conn " "help list show"

@@ -5,7 +5,7 @@
  * parsing and the commands every object has (common.c), the control
  * socket (control.c), the instances and their pair slots (instance.c), and
  * the entry point of every object (conn.c, stats.c, route.c, config.c,
- * instance.c, main.c).
+ * instance.c, shield.c, main.c), and the XDP shield's pins (shield.c).
  */
 #ifndef __PT_CTL_H
 #define __PT_CTL_H
@@ -21,6 +21,7 @@
 
 #include "passthru.h"
 #include "passthru-common.h"
+#include "passthru-shield.h"
 
 #define CTL_VERSION		"0.1.0"
 #define CTL_ASK_MS		3000
@@ -156,5 +157,13 @@ int do_reload(int argc, char **argv);		/* config reload */
 int do_instance(int argc, char **argv);
 int do_instances(int argc, char **argv);	/* instance list */
 int do_version(int argc, char **argv);
+int do_ban(int argc, char **argv);
+
+/* --- the XDP shield's pins (shield.c) --- */
+
+struct pt_shield_meta;
+bool shield_meta(const struct instance *in, struct pt_shield_meta *m);
+const char *shield_where(const struct pt_shield_meta *m, char *buf, size_t size);
+void shield_stats(const struct instance *in, cJSON *o);
 
 #endif /* __PT_CTL_H */

@@ -411,11 +411,13 @@ struct probe {
 	char why[512];
 	bool maps_ok;			/* its pair slots could be read */
 	uint32_t used;			/* pair slots in use */
+	char shield[400];		/* where the XDP shield is attached, "-" if nowhere */
 };
 
 /* Ask @in its version and count its pair slots in use. */
 static void probe_instance(struct instance *in, struct probe *pr)
 {
+	struct pt_shield_meta sm;
 	struct pt_pair p;
 
 	memset(pr, 0, sizeof(*pr));
@@ -423,6 +425,8 @@ static void probe_instance(struct instance *in, struct probe *pr)
 				     sizeof(pr->why)) : -ENOENT;
 	if (!in->has_sock)
 		snprintf(pr->why, sizeof(pr->why), "no socket");
+	if (!shield_meta(in, &sm) || !shield_where(&sm, pr->shield, sizeof(pr->shield)))
+		snprintf(pr->shield, sizeof(pr->shield), "-");
 	pr->maps_ok = open_pairs(in) == 0;
 	if (pr->maps_ok)
 		for (uint32_t s = 0; s < in->n_slots; s++)
@@ -446,6 +450,7 @@ static cJSON *probe_json(const struct instance *in, const struct probe *pr)
 	} else {
 		cJSON_AddStringToObject(o, "pairs_error", in->why);
 	}
+	cJSON_AddStringToObject(o, "shield", pr->shield);
 	cJSON_AddBoolToObject(o, "control_ok", !pr->err);
 	if (pr->err)
 		cJSON_AddStringToObject(o, "control_error", pr->why);
@@ -472,14 +477,14 @@ static void probe_row(struct table *t, const struct instance *in, const struct p
 		 : in->err == -ESRCH ? "stale (daemon gone)" : in->why);
 	snprintf(ctl, sizeof(ctl), "%s", !pr->err ? "ok" : !in->has_sock ? "-" :
 			 pr->err == -ECONNREFUSED ? "stale socket" : pr->why);
-	table_row(t, in->name, pid, wk, gen, sl, pairs, maps, ctl);
+	table_row(t, in->name, pid, wk, gen, sl, pairs, maps, pr->shield, ctl);
 }
 
 /* The table (or JSON) of every selected instance and what is usable of each. */
 static int list_instances(void)
 {
 	static const char *const head[] = { "Name",  "Pid",	  "Workers", "Generation",
-					     "Slots", "Pairs", "Pair-slots", "Control" };
+					     "Slots", "Pairs", "Pair-slots", "Shield", "Control" };
 	static const bool right[ARRAY_SIZE(head)] = { 0, 1, 1, 1, 1, 1 };
 	struct probe pr;
 	struct table t;

@@ -115,6 +115,7 @@ static const struct cmd objects[] = {
 	  .help = "running instances and what is usable of each" },
 	{ .name = "instances", .fn = do_instances, .alias_of = "instance",
 	  .help = "= instance list" },
+	{ .name = "ban", .fn = do_ban, .help = "addresses the XDP shield drops for a while" },
 	{ .name = "version", .fn = do_version, .help = "versions of this tool and of the daemons" },
 	{ .name = "help", .fn = do_help, .help = "this text" },
 	{ 0 },

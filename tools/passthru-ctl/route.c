@@ -74,6 +74,8 @@ static void print_routes(const struct instance *in, const cJSON *ans)
 				  sizeof(match));
 			if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "reject"))) {
 				snprintf(act, sizeof(act), "reject");
+			} else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "drop"))) {
+				snprintf(act, sizeof(act), "drop");
 			} else {
 				strv_str(cJSON_GetObjectItemCaseSensitive(r, "forward"), listen,
 					 sizeof(listen));

@@ -3,7 +3,7 @@
  * The stats object: counters per listener (accepted, detected protocols,
  * timeouts, ends) and per route (matches, rejects, upstream failures,
  * bytes, data-plane counters) from each instance's control socket, with
- * the use of its pair slots.
+ * the use of its pair slots and the XDP shield's counters (shield.c).
  *
  *   passthru-ctl [OPTIONS] stats { show | list | help }
  */
@@ -145,8 +145,12 @@ static void stats_of(struct instance *in, const cJSON *ans, cJSON *o)
 
 	if (!o) {
 		print_stats(in, ans, maps);
+		shield_stats(in, NULL);
 		cJSON_Delete(maps);
-	} else if (maps) {
+		return;
+	}
+	shield_stats(in, o);
+	if (maps) {
 		cJSON_AddItemToObject(o, "pair_slots", maps);
 	} else {
 		cJSON_AddNullToObject(o, "pair_slots");
