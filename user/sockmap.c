@@ -496,8 +496,20 @@ static int dir_drained(struct pt_conn *c, int d)
 	seen = (int64_t)(ld(&pd->redirected) + ld(&pd->passed) + ld(&pd->copied));
 	if (seen < rcvd - 1)
 		return 0;
-	if (seen > rcvd - 1)
-		return -EPROTO;	/* the verdict saw bytes twice: see service() */
+	if (seen > rcvd - 1) {
+		/*
+		 * More bytes went through the verdict (redirected + passed)
+		 * than the source's TCP stream carried: the kernel ran it
+		 * twice over some skb (seen under backpressure: one 64 KiB
+		 * skb, make stress), and the target got those bytes twice.
+		 * The stream is wrong: the caller resets both sides rather
+		 * than finish it with a FIN.
+		 */
+		pr_warn(CONN, "#%llu: sockmap %s: the kernel relayed %lld bytes more than the "
+			"source sent; resetting", (unsigned long long)c->id, d ? "down" : "up",
+			(long long)(seen - (rcvd - 1)));
+		return -EPROTO;
+	}
 	if (ld(&pd->passed) != ld(&pd->consumed))
 		return 0;
 	q = backlog(c, d);
@@ -560,24 +572,8 @@ static enum pt_end service(struct pt_conn *c)
 		r = forward_passed(c, d, &more, &bad);
 		if (r == 1 && s->eof[d])
 			r = dir_drained(c, d);
-		if (r == -EPROTO) {
-			/*
-			 * More bytes went through the verdict (redirected +
-			 * passed) than the source's TCP stream carried: the
-			 * kernel ran it twice over some skb (seen under
-			 * backpressure: one 64 KiB skb, make stress), and the
-			 * target got those bytes twice. The stream is wrong:
-			 * reset both sides rather than finish it with a FIN.
-			 */
-			pr_warn(CONN, "#%llu: sockmap %s: the kernel relayed %lld bytes more than "
-				"the source sent; resetting", (unsigned long long)c->id,
-				d ? "down" : "up",
-				(long long)(ld(&c->pair->dir[d].redirected) +
-					    ld(&c->pair->dir[d].passed) + ld(&c->pair->dir[d].copied)) -
-					(tcp_received(src_fd(c, d)) - 1 -
-					 (d == PT_DIR_UP ? (int64_t)c->pp_len : 0)));
-			return PT_END_ERROR;
-		}
+		if (r == -EPROTO)
+			return PT_END_ERROR; /* dir_drained() said why */
 		if (r < 0) {
 			pr_debug(CONN, "#%llu: sockmap: %s side: %s", (unsigned long long)c->id,
 				 bad == PT_SIDE_CLIENT ? "client" : "upstream", strerror(-r));
