@@ -127,9 +127,13 @@ class ShieldSuite(Suite):
         if self.why:
             raise Skip(self.why)
 
-    def case(self, name, fn):
-        """s.test(), then stop whatever daemon and namespace the test left."""
+    def case(self, name, fn, host_only=False):
+        """s.test(), then stop whatever daemon and namespace the test left.
+        host_only: daemon logic, no kernel behaviour of its own: not run in
+        the TCG guests of tools/vmtest (VMTEST=1), where it costs minutes."""
         def run():
+            if host_only and os.environ.get('VMTEST') == '1':
+                raise Skip('daemon logic, run on the host only (not in vmtest guests)')
             try:
                 fn()
             finally:
