@@ -125,6 +125,8 @@ static pid_t spawn_worker(struct pt_master *m, int id)
 	pt_metrics_forget(m->ctl->metrics);
 	pt_reload_forget(&m->reload);
 	close(m->sig.fd);
+	if (m->args->shield)
+		pt_shield_forget_watch(m->args->shield);
 	close(m->loop.epfd);
 	snprintf(tag, sizeof(tag), "w%d", id);
 	pt_log_set_tag(tag);
@@ -414,6 +416,8 @@ static int master_setup(struct pt_master *m)
 	err = pt_control_start(m->ctl, &m->loop);
 	if (err)
 		return err;
+	if (m->args->shield)	/* the process that reloads it follows its interfaces */
+		pt_shield_watch(m->args->shield, &m->loop);
 	return pt_metrics_start(m->ctl->metrics, &m->loop);
 }
 
@@ -464,6 +468,8 @@ out:
 	pt_reload_fini(&m->reload);
 	pt_control_stop(m->ctl, false);
 	pt_metrics_stop(m->ctl->metrics);
+	if (m->args->shield)
+		pt_shield_unwatch(m->args->shield);
 	if (m->sig.fd >= 0)
 		close(m->sig.fd);
 	pt_loop_fini(&m->loop);

@@ -27,6 +27,7 @@
 
 #include "bpf_loader.h"
 #include "config-t.h"
+#include "config.h"
 #include "fsutil.h"
 #include "log.h"
 #include "passthru-common.h"
@@ -386,6 +387,7 @@ int pt_shield_start(struct pt_shield *s, const struct pt_config *cfg, const char
 
 	*out = NULL;
 	memset(s, 0, sizeof(*s));
+	s->link.ev.fd = -1;
 	n = wanted(cfg, names, &required);
 	if (!n)
 		return 0;
@@ -406,6 +408,7 @@ int pt_shield_start(struct pt_shield *s, const struct pt_config *cfg, const char
 		pr_warn(BPF, "shield: attached to no interface; serving without it");
 		goto fail;
 	}
+	s->cfg = pt_config_get((struct pt_config *)cfg);
 	err = setup_maps(s, cfg);
 	if (err)
 		goto fail;
@@ -436,10 +439,13 @@ void pt_shield_apply(struct pt_shield *s, const struct pt_config *cfg)
 	/* a reload keeps the program: with no interface left it detaches from all */
 	sync_ifaces(s, names, n);
 	fill(s, cfg);
+	pt_config_put(s->cfg);
+	s->cfg = pt_config_get((struct pt_config *)cfg);
 }
 
 void pt_shield_stop(struct pt_shield *s)
 {
+	pt_shield_unwatch(s);
 	for (int i = 0; i < PT_SHIELD_IFACES_MAX; i++)
 		if (s->ifaces[i].ifindex)
 			detach_iface(s, i);
@@ -451,6 +457,132 @@ void pt_shield_stop(struct pt_shield *s)
 		shield__destroy(s->skel);
 	s->skel = NULL;
 	s->loaded = false;
+	pt_config_put(s->cfg);
+	s->cfg = NULL;
+}
+
+/* --- interfaces that go and come (events from linkwatch.c) ------------- */
+
+static int slot_of_index(const struct pt_shield *s, int ifindex)
+{
+	for (int i = 0; i < PT_SHIELD_IFACES_MAX; i++)
+		if (ifindex && s->ifaces[i].ifindex == ifindex)
+			return i;
+	return -1;
+}
+
+/* Does the config name @name for a shield? */
+static bool is_wanted(const struct pt_shield *s, const char *name)
+{
+	const char *names[PT_SHIELD_IFACES_MAX];
+	bool required;
+	int n = wanted(s->cfg, names, &required);
+
+	for (int k = 0; k < n; k++)
+		if (!strcmp(names[k], name))
+			return true;
+	return false;
+}
+
+/* The kernel took the program off with the interface: forget the slot. */
+static void forget_slot(struct pt_shield *s, int slot, const char *why)
+{
+	struct pt_shield_iface *ifc = &s->ifaces[slot];
+
+	pr_warn(BPF, "shield: interface %s (index %d) %s: it is not shielded until an "
+		"interface of that name comes back", ifc->name, ifc->ifindex, why);
+	ifc->ifindex = 0;
+}
+
+static void iface_gone(struct pt_shield *s, int ifindex)
+{
+	int slot = slot_of_index(s, ifindex);
+
+	if (slot < 0 || !s->cfg)
+		return;
+	forget_slot(s, slot, "is gone");
+	fill(s, s->cfg);
+}
+
+static void iface_seen(struct pt_shield *s, int ifindex, const char *name)
+{
+	int slot = slot_of_index(s, ifindex);
+	bool changed = false;
+
+	if (!s->cfg)
+		return;
+	if (slot >= 0) {
+		if (!strcmp(s->ifaces[slot].name, name))
+			return;	/* a flag or an address changed */
+		/* renamed: detach, then attach below if its new name is wanted */
+		detach_iface(s, slot);
+		pr_warn(BPF, "shield: interface %s is now called %s", s->ifaces[slot].name, name);
+		changed = true;
+	}
+	if (is_wanted(s, name) && slot_of(s, name) < 0) {
+		slot = free_slot(s);
+		pr_info(BPF, "shield: interface %s (index %d) appeared", name, ifindex);
+		if (slot >= 0 && !attach_iface(s, name, slot)) {
+			pt_shield_zero_counts(s->counts_fd, slot);
+			changed = true;
+		}
+	}
+	if (changed)
+		fill(s, s->cfg);
+}
+
+static void recheck(struct pt_shield *s)
+{
+	const char *names[PT_SHIELD_IFACES_MAX];
+	bool required;
+	int n;
+
+	if (!s->cfg)
+		return;
+	for (int i = 0; i < PT_SHIELD_IFACES_MAX; i++)
+		if (s->ifaces[i].ifindex &&
+		    (int)if_nametoindex(s->ifaces[i].name) != s->ifaces[i].ifindex)
+			forget_slot(s, i, "is gone or was renamed");
+	n = wanted(s->cfg, names, &required);
+	sync_ifaces(s, names, n);
+	fill(s, s->cfg);
+}
+
+static void link_changed(struct pt_linkwatch *lw, int ifindex, const char *name)
+{
+	struct pt_shield *s = container_of(lw, struct pt_shield, link);
+
+	if (name)
+		iface_seen(s, ifindex, name);
+	else
+		iface_gone(s, ifindex);
+}
+
+static void link_lost(struct pt_linkwatch *lw)
+{
+	pr_warn(BPF, "shield: interface events were lost (socket buffer full); rechecking "
+		"every interface");
+	recheck(container_of(lw, struct pt_shield, link));
+}
+
+int pt_shield_watch(struct pt_shield *s, struct pt_loop *loop)
+{
+	int err = pt_linkwatch_start(&s->link, loop, link_changed, link_lost);
+
+	if (err)
+		pr_warn(BPF, "shield: cannot watch interfaces (rtnetlink): %s; one that goes and "
+			"comes back is shielded again at the next reload only", strerror(-err));
+	return err;
+}
+
+void pt_shield_unwatch(struct pt_shield *s)
+{
+	pt_linkwatch_stop(&s->link);
+}
+
+void pt_shield_forget_watch(struct pt_shield *s)
+{
+	pt_linkwatch_forget(&s->link);
 }
 
 /* --- bans ---------------------------------------------------------------- */

@@ -16,6 +16,7 @@
 #include <linux/types.h>
 #include <sys/socket.h>
 
+#include "linkwatch.h"
 #include "passthru-shield.h"
 
 struct pt_config;
@@ -38,6 +39,8 @@ struct pt_shield {
 	bool made_instance_dir;	/* we made PT_PIN_ROOT/<instance>: remove it if empty */
 	struct pt_shield_iface ifaces[PT_SHIELD_IFACES_MAX];	/* by counter slot */
 	int dst_fd, lists_fd, bans_fd, counts_fd, meta_fd, fails_fd;
+	struct pt_config *cfg;	/* what the maps were filled from (a reference) */
+	struct pt_linkwatch link;	/* interfaces that go and come, when watched */
 };
 
 /*
@@ -65,6 +68,18 @@ void pt_shield_apply(struct pt_shield *s, const struct pt_config *cfg);
 
 /* Detach from every interface, unpin, free. */
 void pt_shield_stop(struct pt_shield *s);
+
+/*
+ * Interfaces that go and come while passthru runs (linkwatch.c): the
+ * process that applies reloads follows them from @loop. A shielded
+ * interface that is deleted is logged once and forgotten; one that appears
+ * under a configured name (again, or renamed) is attached. 0, or -errno
+ * (logged: then only a reload notices them).
+ */
+int pt_shield_watch(struct pt_shield *s, struct pt_loop *loop);
+void pt_shield_unwatch(struct pt_shield *s);
+/* In a forked worker: close the watch without touching the (closed) epoll set. */
+void pt_shield_forget_watch(struct pt_shield *s);
 
 /*
  * A connection from @client failed detection on a listener with shield

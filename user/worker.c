@@ -259,6 +259,8 @@ int pt_worker_run(const struct pt_worker_args *a)
 		err = pt_control_start(w.ctl, &w.loop);
 		if (!err)
 			err = pt_metrics_start(w.ctl->metrics, &w.loop);
+		if (!err && w.shield)	/* -w 1: we reload it, we follow its interfaces */
+			pt_shield_watch(w.shield, &w.loop);
 	}
 	if (err) {
 		pr_err(MAIN, "worker %d: setup: %s", w.id, strerror(-err));
@@ -283,6 +285,8 @@ out_fini:
 	if (w.ctl) {
 		pt_control_stop(w.ctl, false);
 		pt_metrics_stop(w.ctl->metrics);
+		if (w.shield)
+			pt_shield_unwatch(w.shield);
 	}
 	pt_listeners_close(&w);
 	pt_silent_fini(&w.silent);

@@ -69,17 +69,7 @@ class Net:
         for i, c in enumerate(self.clients):
             self._add(c)
             sh('ip', '-n', c, 'link', 'set', 'lo', 'up')
-            sh('ip', 'link', 'add', 'vs%d' % i, 'netns', self.srv, 'type', 'veth', 'peer',
-               'name', 'vc%d' % i, 'netns', c)
-            sh('ip', '-n', self.srv, 'addr', 'add', '%s/24' % self.v4(i, 1), 'dev', 'vs%d' % i)
-            sh('ip', '-n', self.srv, 'addr', 'add', '%s/64' % self.v6(i, 1), 'dev', 'vs%d' % i,
-               'nodad')
-            for h in (2, 3):
-                sh('ip', '-n', c, 'addr', 'add', '%s/24' % self.v4(i, h), 'dev', 'vc%d' % i)
-                sh('ip', '-n', c, 'addr', 'add', '%s/64' % self.v6(i, h), 'dev', 'vc%d' % i,
-                   'nodad')
-            sh('ip', '-n', self.srv, 'link', 'set', 'vs%d' % i, 'up')
-            sh('ip', '-n', c, 'link', 'set', 'vc%d' % i, 'up')
+            self.add_pair(i)
         if macvlan:
             # on vs0: the client of pair 0 reaches it at 10.<b>.100.1
             p = subprocess.run(['ip', '-n', self.srv, 'link', 'add', 'mv0', 'link', 'vs0',
@@ -95,6 +85,21 @@ class Net:
             sh('ip', '-n', self.srv, 'link', 'set', 'mv0', 'up')
             sh('ip', '-n', self.clients[0], 'route', 'add', '10.%d.100.0/24' % self.b, 'dev',
                'vc0')
+
+    def add_pair(self, i):
+        """The veth pair vs<i> (server side) - vc<i> (client <i>), addressed and up."""
+        c = self.clients[i]
+        sh('ip', 'link', 'add', 'vs%d' % i, 'netns', self.srv, 'type', 'veth', 'peer',
+           'name', 'vc%d' % i, 'netns', c)
+        sh('ip', '-n', self.srv, 'addr', 'add', '%s/24' % self.v4(i, 1), 'dev', 'vs%d' % i)
+        sh('ip', '-n', self.srv, 'addr', 'add', '%s/64' % self.v6(i, 1), 'dev', 'vs%d' % i,
+           'nodad')
+        for h in (2, 3):
+            sh('ip', '-n', c, 'addr', 'add', '%s/24' % self.v4(i, h), 'dev', 'vc%d' % i)
+            sh('ip', '-n', c, 'addr', 'add', '%s/64' % self.v6(i, h), 'dev', 'vc%d' % i,
+               'nodad')
+        sh('ip', '-n', self.srv, 'link', 'set', 'vs%d' % i, 'up')
+        sh('ip', '-n', c, 'link', 'set', 'vc%d' % i, 'up')
 
     def _add(self, name):
         subprocess.run(['ip', 'netns', 'del', name], capture_output=True)

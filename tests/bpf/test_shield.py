@@ -209,6 +209,37 @@ def t_missing_iface():
     net.close()
 
 
+def iface_gone_and_back(workers):
+    net = Net(s, 1)
+    pt = NsPassthru(s, net.srv, config(deny=[net.v4(0, 3) + '/32']),
+                    args=['-i', INST, '-v', '-w', str(workers)], name='w%d' % workers)
+    wait_for(lambda: 'shield: attached to vs0' in pt.log(), 10 * TIME_SCALE, 'attached')
+    c = net.clients[0]
+    sh('ip', '-n', net.srv, 'link', 'del', 'vs0')
+    wait_for(lambda: re.search(r'shield: interface vs0 \(index \d+\) is gone', pt.log()),
+             5 * TIME_SCALE, 'a line saying vs0 is gone: %s' % pt.log()[-400:])
+    check(pt.proc.alive(), 'the daemon serves on')
+    net.add_pair(0)
+    wait_for(lambda: pt.log().count('shield: attached to vs0') == 2, 5 * TIME_SCALE,
+             'attached again to the new vs0: %s' % pt.log()[-600:])
+    check(re.search(r'shield: interface vs0 \(index \d+\) appeared', pt.log()),
+          'a line saying vs0 appeared')
+    check(attached_ids(net.srv, 'vs0'), 'prog_shield on the new vs0:\n%s' % xdp_status(net.srv))
+    check(try_connect(c, net.v4(0, 1), PORT, source=net.v4(0, 2)), 'other source connects')
+    check(not try_connect(c, net.v4(0, 1), PORT, source=net.v4(0, 3), timeout=0.5),
+          'the denied source is dropped on the new vs0 (its new ifindex is in the maps)')
+    eq(pt.log().count('is gone'), 1, 'the removal logged once')
+    stop(pt)
+    check(not attached_ids(net.srv, 'vs0'), 'detached after SIGTERM:\n%s' % xdp_status(net.srv))
+    net.close()
+
+
+def t_iface_gone():
+    s.need()
+    iface_gone_and_back(2)   # the master follows the interfaces
+    iface_gone_and_back(1)   # the only worker does
+
+
 def t_rate_limit():
     s.need()
     net = Net(s, 2)
@@ -395,6 +426,8 @@ s.case('reload swaps the lists without detaching', t_reload)
 s.case('reload moves the shield to another interface', t_reload_ifaces)
 s.case('SIGKILL: the next start detaches what the dead one left', t_crash_cleanup)
 s.case('missing interface: logged, serving; required: no start', t_missing_iface, host_only=True)
+s.case('an interface deleted and created again is shielded again, -w 2 and -w 1',
+       t_iface_gone)
 s.case('SYN rate limit: flood from one netns, real client in another', t_rate_limit)
 s.case('SYN rate limit: IPv6 sources grouped by source_prefix_v6', t_rate_v6_prefix)
 s.case('bans: failed detections ban a source, the ban expires', t_ban_detection)
