@@ -113,6 +113,8 @@ int pt_cfg_upstream_add(struct pt_cfg_ctx *ctx, const char *spec, void *route);
 int pt_cfg_dnsname_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
 int pt_cfg_alpn_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
 int pt_cfg_cidr_push(struct pt_cfg_ctx *ctx, const char *s, struct pt_cidr **vec, int *n);
+/* May this process set IP_TRANSPARENT (CAP_NET_ADMIN or CAP_NET_RAW effective)? */
+bool pt_cfg_transparent_capable(void);
 
 /* config-native.c: the native reader; its top-level table, for the dump */
 int pt_cfg_native(struct pt_cfg_ctx *ctx, const cJSON *root);

@@ -240,7 +240,7 @@ static void dump_match(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 
 /* listeners[].routes[]: obj is the pt_route */
 
-enum { RK_NAME, RK_MATCH, RK_FORWARD, RK_REJECT, RK_PROXY, RK_DROP, RK_BAN, RK_N };
+enum { RK_NAME, RK_MATCH, RK_FORWARD, RK_REJECT, RK_PROXY, RK_DROP, RK_BAN, RK_TRANSPARENT, RK_N };
 
 static int parse_forward(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
 			 void *obj)
@@ -333,6 +333,24 @@ static void dump_ban(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 		cJSON_AddTrueToObject(out, k->name);
 }
 
+static int parse_transparent(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+			     void *obj)
+{
+	struct pt_route *r = obj;
+
+	r->transparent = cJSON_IsTrue(j);
+	return 0;
+}
+
+static void dump_transparent(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+			     const struct pt_config *cfg)
+{
+	const struct pt_route *r = obj;
+
+	if (r->transparent)
+		cJSON_AddTrueToObject(out, k->name);
+}
+
 static const struct pt_cfg_key route_keys[RK_N] = {
 	[RK_NAME] = {"name", PT_J_STRING, .off = offsetof(struct pt_route, name),
 		     .parse = pt_cfg_parse_name, .dump = pt_cfg_dump_name,
@@ -350,7 +368,63 @@ static const struct pt_cfg_key route_keys[RK_N] = {
 		     .help = "true: answer nothing, close when the client leaves or at timeout_ms"},
 	[RK_BAN] = {"ban", PT_J_BOOL, .parse = parse_ban, .dump = dump_ban,
 		    .help = "true: a connection on this route counts toward the shield's ban"},
+	[RK_TRANSPARENT] = {"transparent", PT_J_BOOL, .parse = parse_transparent,
+			    .dump = dump_transparent,
+			    .help = "true: connect upstream from the client's own address "
+				    "(IP_TRANSPARENT)"},
 };
+
+/* Can clients of @l have the family @fam? A dual-stack socket takes IPv4 clients too. */
+static bool listener_has_family(const struct pt_listener_cfg *l, sa_family_t fam)
+{
+	for (int i = 0; i < l->n_listen; i++) {
+		const struct pt_listen_addr *a = &l->listen[i];
+
+		if (a->addr.ss.ss_family == fam || (fam == AF_INET && !a->v6only &&
+						    a->addr.ss.ss_family == AF_INET6))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * transparent: the upstream socket binds to the client's address, so an
+ * upstream address must have a family the listener's clients can have
+ * (behind accept_proxy, the header names the client: any family).
+ */
+static void transparent_check(struct pt_cfg_ctx *ctx, const struct pt_listener_cfg *l,
+			      const struct pt_route *r)
+{
+	char buf[PT_SOCKADDR_STRLEN];
+
+	if (r->action != PT_ACT_FORWARD) {
+		pt_cfg_err(ctx, "\"transparent\" needs \"forward\" (a client that is not "
+			   "forwarded goes nowhere)");
+		return;
+	}
+	if (!pt_cfg_transparent_capable()) {
+		pt_cfg_err(ctx, "needs CAP_NET_ADMIN or CAP_NET_RAW (IP_TRANSPARENT), which this "
+				"process does not have: run passthru as root (it keeps only "
+				"CAP_NET_ADMIN after dropping to \"user\")");
+		return;
+	}
+	for (int i = 0; !l->accept_proxy && i < r->n_upstreams; i++) {
+		const struct pt_upstream *u = &r->upstreams[i];
+
+		for (int a = 0; a < u->n_addrs; a++) {
+			sa_family_t fam = u->addrs[a].ss.ss_family;
+
+			if (listener_has_family(l, fam))
+				continue;
+			pt_cfg_err(ctx, "upstream %s (%s) is %s, but the clients of this listener "
+				   "are not: the upstream socket binds to the client's address",
+				   pt_cfg_q(ctx, u->spec),
+				   pt_sockaddr_ip_str(&u->addrs[a].ss.sa, buf, sizeof(buf)),
+				   fam == AF_INET ? "IPv4" : "IPv6");
+			return;
+		}
+	}
+}
 
 static void parse_route(struct pt_cfg_ctx *ctx, const cJSON *j, struct pt_listener_cfg *l,
 			struct pt_route *r)
@@ -367,6 +441,11 @@ static void parse_route(struct pt_cfg_ctx *ctx, const cJSON *j, struct pt_listen
 		mark = pt_cfg_path_key(ctx, "proxy_protocol");
 		pt_cfg_err(ctx, "\"proxy_protocol\" needs \"forward\" (a client that is not "
 			   "forwarded goes nowhere)");
+		pt_cfg_path_pop(ctx, mark);
+	}
+	if ((seen & PT_CFG_BIT(RK_TRANSPARENT)) && r->transparent) {
+		mark = pt_cfg_path_key(ctx, "transparent");
+		transparent_check(ctx, l, r);
 		pt_cfg_path_pop(ctx, mark);
 	}
 	mark = (seen & PT_CFG_BIT(RK_NAME)) ? pt_cfg_path_key(ctx, "name") : ctx->path_len;

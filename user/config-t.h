@@ -120,6 +120,7 @@ struct pt_route {
 	struct pt_upstream *upstreams;	/* tried in order when a connect fails */
 	int n_upstreams;
 	unsigned int proxy_protocol;	/* PROXY header version sent to the upstream, 0 = none */
+	bool transparent;		/* the upstream socket binds to the client's address */
 };
 
 enum pt_data_plane {

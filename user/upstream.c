@@ -10,6 +10,11 @@
  * worker's accepts pause at once through w->pause_accepts, which the
  * worker set up: nothing here calls a function of conn.c or worker.c
  * (upstream.h).
+ *
+ * A route with "transparent" binds each upstream socket to the client's
+ * address before connecting (bind_client()); replies reach that address
+ * back through passthru only with the policy routing in README
+ * ("Transparent upstream connections").
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -55,6 +60,63 @@ static bool cursor_next(struct pt_conn *c)
 	return false;
 }
 
+/* @c's client address as an address of family @fam with port 0, or false if it has none. */
+static bool client_as(const struct pt_conn *c, sa_family_t fam, struct pt_sockaddr *out)
+{
+	const union pt_inet_addr *p = &c->peer.ss;
+
+	memset(out, 0, sizeof(*out));
+	out->ss.ss_family = fam;
+	if (fam == AF_INET6 && p->ss_family == AF_INET6) {
+		out->ss.sin6.sin6_addr = p->sin6.sin6_addr;
+		out->ss.sin6.sin6_scope_id = p->sin6.sin6_scope_id;
+		out->len = sizeof(out->ss.sin6);
+		return !IN6_IS_ADDR_V4MAPPED(&p->sin6.sin6_addr);
+	}
+	out->len = sizeof(out->ss.sin);
+	if (fam == AF_INET && p->ss_family == AF_INET) {
+		out->ss.sin.sin_addr = p->sin.sin_addr;
+		return true;
+	}
+	if (fam == AF_INET && p->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&p->sin6.sin6_addr)) {
+		memcpy(&out->ss.sin.sin_addr, &p->sin6.sin6_addr.s6_addr[12], 4);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * transparent: bind the upstream socket @fd (family @fam) to the client's
+ * address, so that the upstream sees the client. IP_TRANSPARENT lets it
+ * bind an address that is not local; IP_BIND_ADDRESS_NO_PORT leaves the
+ * port to connect(), which picks one free for the 4-tuple. 0, or a
+ * positive errno: this address cannot be tried (EAFNOSUPPORT: the client
+ * has the other family).
+ */
+static int bind_client(const struct pt_conn *c, int fd, sa_family_t fam)
+{
+	int one = 1, level = fam == AF_INET6 ? SOL_IPV6 : SOL_IP;
+	int opt = fam == AF_INET6 ? IPV6_TRANSPARENT : IP_TRANSPARENT;
+	struct pt_sockaddr src;
+	char buf[PT_SOCKADDR_STRLEN];
+
+	if (!client_as(c, fam, &src))
+		return EAFNOSUPPORT;
+	if (setsockopt(fd, level, opt, &one, sizeof(one)) == -1) {
+		pr_warn(CONN, "#%llu: transparent: %s: %s", (unsigned long long)c->id,
+			fam == AF_INET6 ? "IPV6_TRANSPARENT" : "IP_TRANSPARENT", strerror(errno));
+		return errno;
+	}
+	/* IPv4 level, but it applies to IPv6 sockets too (inet_sk flag). */
+	setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	if (bind(fd, &src.ss.sa, src.len) == -1) {
+		pr_warn(CONN, "#%llu: transparent: bind to %s: %s", (unsigned long long)c->id,
+			pt_sockaddr_ip_str(&src.ss.sa, buf, sizeof(buf)), strerror(errno));
+		return errno;
+	}
+	return 0;
+}
+
 /*
  * Try the address under the cursor. PT_UP_FAILED with *err set: this
  * attempt failed at once (a positive errno); with *err 0: no address left.
@@ -84,6 +146,8 @@ static enum pt_up_status try_connect(struct pt_conn *c, int *err)
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	pt_ev_init(&c->up, fd, c->up.fn); /* conn.c's callback stays */
+	if (pt_conn_route(c)->transparent && (*err = bind_client(c, fd, a->ss.ss_family)))
+		return PT_UP_FAILED;
 	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0) {
 		c->up_ready = EPOLLIN;	/* not watched yet: the relay reads it at once */
 		return PT_UP_CONNECTED;
