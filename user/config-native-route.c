@@ -416,11 +416,11 @@ static void transparent_check(struct pt_cfg_ctx *ctx, const struct pt_listener_c
 
 			if (listener_has_family(l, fam))
 				continue;
-			pt_cfg_err(ctx, "upstream %s (%s) is %s, but the clients of this listener "
-				   "are not: the upstream socket binds to the client's address",
+			pt_cfg_err(ctx, "upstream %s (%s) is %s but this listener's clients are "
+				   "all %s: the upstream socket binds to the client's address",
 				   pt_cfg_q(ctx, u->spec),
 				   pt_sockaddr_ip_str(&u->addrs[a].ss.sa, buf, sizeof(buf)),
-				   fam == AF_INET ? "IPv4" : "IPv6");
+				   fam == AF_INET ? "IPv4" : "IPv6", fam == AF_INET ? "IPv6" : "IPv4");
 			return;
 		}
 	}

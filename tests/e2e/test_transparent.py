@@ -16,7 +16,7 @@ import socket
 import threading
 
 from ptharness import (Suite, Proc, Fail, Skip, eq, check, listener, route, plane_ok, wait_for,
-                       run, ROOT, BUILD)
+                       run, ROOT, BUILD, PASSTHRU)
 from ptnet import Chain, NsPassthru, sock_in, in_ns, netns_unavailable, sh
 
 s = Suite('transparent')
@@ -115,7 +115,7 @@ echo4 = PeerServer(net.srv, net.v4(2, 2), P_ECHO)
 echo6 = PeerServer(net.srv, net.v6(2, 2), P_ECHO6)
 CLI4, CLI6, PT4, PT6 = net.v4(1, 2), net.v6(1, 2), net.v4(2, 1), net.v6(2, 1)
 SRV4, SRV6 = net.v4(2, 2), net.v6(2, 2)
-P_T, P_PLAIN, P_T6, P_TE, P_TE6, P_DUAL = 7000, 7001, 7006, 7010, 7016, 7020
+P_T, P_PLAIN, P_T6, P_TE, P_TE6, P_DUAL, P_DROP = 7000, 7001, 7006, 7010, 7016, 7020, 7030
 
 
 def lst(name, port, routes, host='0.0.0.0'):
@@ -217,6 +217,40 @@ def t_status():
         c.close()
 
 
+def t_dropped():
+    """Dropped to "user": the daemon keeps CAP_NET_ADMIN for transparent routes."""
+    p = NsPassthru(s, net.pt, {'user': 'nobody', 'listeners': [
+        lst('drop', P_DROP, [troute('drop-echo', '%s:%d' % (SRV4, P_ECHO))])]}, name='dropped')
+    try:
+        wait_for(lambda: 'running as nobody' in p.log(), 10, 'the privilege drop')
+        check('with CAP_NET_ADMIN' in p.log() or 'and CAP_NET_ADMIN' in p.log(),
+              'kept CAP_NET_ADMIN: %s' % [x for x in p.log().splitlines() if 'running as' in x])
+        m = p.mark()
+        peer, got = echo_via(net.cli, net.v4(1, 1), P_DROP, b'x' * 1000)
+        eq(peer, 'peer=%s' % CLI4, "the server's getpeername()")
+        p.conn_after(m, plane=plane_ok, end='done', up=1000)
+    finally:
+        p.stop()
+
+
+def t_check_no_cap():
+    """--check without CAP_NET_ADMIN or CAP_NET_RAW: a clear error, exit 2."""
+    path = s.path('nocap.json')
+    with open(path, 'w') as f:
+        json.dump({'listeners': [lst('x', 7999, [troute('r', '127.0.0.1:80')])]}, f)
+    os.chmod(s.dir, 0o755)
+    os.chmod(path, 0o644)
+    rc, out, err = run(['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups',
+                        PASSTHRU, '--check', '-c', path])
+    eq(rc, 2, '--check exit status (stderr %s)' % err)
+    check('listeners[0].routes[0].transparent: needs CAP_NET_ADMIN or CAP_NET_RAW' in err,
+          'the error names the capability: %r' % err)
+    rc, out, err = run(['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups',
+                        '--inh-caps=+net_raw', '--ambient-caps=+net_raw', PASSTHRU, '--check',
+                        '-c', path])
+    eq(rc, 0, '--check with CAP_NET_RAW alone (stderr %s)' % err)
+
+
 s.test('v4 echo: getpeername is the client, 4 MiB by sha256',
        t_echo, net.v4(1, 1), P_TE, CLI4, SRV4, P_ECHO)
 s.test('v4 nginx: $remote_addr is the client, bulk by sha256', t_nginx, net.v4(1, 1), P_T, CLI4)
@@ -226,6 +260,8 @@ s.test('dual-stack listener, IPv4 client (::ffff:) bound as IPv4', t_echo, net.v
        CLI4, SRV4, P_ECHO)
 s.test('without transparent the server sees passthru', t_plain)
 s.test('passthru-ctl status shows the client', t_status)
+s.test('dropped to a user, CAP_NET_ADMIN kept', t_dropped)
+s.test('--check without the capability', t_check_no_cap)
 sh(*in_ns(net.pt, ROUTING, 'down'))
 net.close()
 s.finish()
