@@ -51,6 +51,7 @@ enum pt_cfg_jtype {
 	PT_J_STRING,
 	PT_J_STRV, /* a string or a non-empty array of strings */
 	PT_J_UINT, /* an integer in [min, max] */
+	PT_J_UINTV, /* an integer or an array of them (parse() checks the range) */
 	PT_J_BOOL,
 	PT_J_OBJECT,
 	PT_J_ARRAY,
@@ -126,6 +127,12 @@ int pt_cfg_parse_routes(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, cons
 			void *obj);
 void pt_cfg_dump_routes(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 			const struct pt_config *cfg);
+
+/* config-gateway.c: the "mode" key of a native listener */
+int pt_cfg_parse_mode(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+		      void *obj);
+void pt_cfg_dump_mode(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+		      const struct pt_config *cfg);
 
 /* config-shield.c: the "shield" key of a native listener */
 int pt_cfg_parse_shield(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,

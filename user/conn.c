@@ -37,6 +37,7 @@
 #include "config.h"
 #include "conn-log.h"
 #include "conn.h"
+#include "gateway.h"
 #include "log.h"
 #include "pairs.h"
 #include "proxyio.h"
@@ -400,8 +401,8 @@ static void route_step(struct pt_conn *c)
 {
 	int idx = -1;
 
-	switch (pt_route_select(c->lcfg, (struct sockaddr *)&c->peer.ss, c->fields, c->detected,
-				&idx)) {
+	switch (pt_route_select(c->lcfg, &c->peer.ss.sa, c->local.len ? &c->local.ss.sa : NULL,
+				c->fields, c->detected, &idx)) {
 	case PT_ROUTE_PENDING:
 		return;
 	case PT_ROUTE_NONE:
@@ -665,6 +666,8 @@ void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_socka
 	/* TCP_NODELAY comes from the listening socket. */
 	pt_stat_add(&lstats(c)->accepted, 1);
 
+	if (c->lcfg->needs_dst)
+		pt_gateway_dst(c);
 	/* Routes that need no byte (cidr-only, any) decide right away; with
 	 * accept_proxy, on the header's client once it is read. */
 	if (c->lcfg->accept_proxy && !pt_proxy_trusted(c))
