@@ -14,7 +14,9 @@
  * A route with "transparent" binds each upstream socket to the client's
  * address before connecting (bind_client()); replies reach that address
  * back through passthru only with the policy routing in README
- * ("Transparent upstream connections").
+ * ("Transparent upstream connections"). A forward "original" route has
+ * one address, c->local, the destination the client asked for (gateway.c),
+ * unless that is one of passthru's own listeners.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -26,6 +28,7 @@
 
 #include "addr.h"
 #include "conn.h"
+#include "gateway.h"
 #include "log.h"
 #include "stats.h"
 #include "upstream.h"
@@ -38,6 +41,8 @@ const struct pt_sockaddr *pt_upstream_addr(const struct pt_conn *c)
 	const struct pt_route *r = pt_conn_route(c);
 	const struct pt_upstream *u;
 
+	if (r->original)	/* one address, no failover */
+		return !c->up_i && !c->addr_i && c->local.len ? &c->local : NULL;
 	if (c->up_i >= r->n_upstreams)
 		return NULL;
 	u = &r->upstreams[c->up_i];
@@ -49,6 +54,8 @@ static bool cursor_next(struct pt_conn *c)
 {
 	const struct pt_route *r = pt_conn_route(c);
 
+	if (r->original)
+		c->up_i = 1;
 	if (c->up_i >= r->n_upstreams)
 		return false;
 	if (++c->addr_i < r->upstreams[c->up_i].n_addrs)
@@ -178,7 +185,7 @@ static enum pt_up_status fail_over(struct pt_conn *c, int err)
 		pr_debug(CONN, "#%llu: connect to %s (%s) failed: %s", (unsigned long long)c->id,
 			 a ? pt_sockaddr_str((const struct sockaddr *)&a->ss, buf, sizeof(buf))
 			   : "-",
-			 r->upstreams[c->up_i].spec, strerror(err));
+			 r->original ? "original" : r->upstreams[c->up_i].spec, strerror(err));
 		pt_stats_connect_failed(&c->st, err);
 		if (c->up.fd >= 0) {
 			pt_loop_unwatch(&c->w->loop, &c->up);
@@ -211,6 +218,8 @@ enum pt_up_status pt_upstream_start(struct pt_conn *c)
 
 	c->up_i = 0;
 	c->addr_i = 0;
+	if (r->original && pt_gateway_refuse_original(c))
+		return PT_UP_FAILED;
 	while (c->up_i < r->n_upstreams && !r->upstreams[c->up_i].n_addrs)
 		c->up_i++;
 	pt_timer_cancel(&c->w->loop, &c->timer);
