@@ -20,7 +20,7 @@ import ssl
 import threading
 
 from ptharness import (Suite, Fail, Skip, eq, check, listener, plane_ok, wait_for, make_cert,
-                       run, ROOT, BUILD)
+                       run, ROOT, BUILD, PASSTHRU)
 from ptnet import Chain, NsPassthru, sock_in, in_ns, netns_unavailable, sh
 
 s = Suite('gateway')
@@ -246,6 +246,24 @@ def t_status():
         c.close()
 
 
+def t_check_no_cap():
+    """--check: "tproxy" without CAP_NET_ADMIN or CAP_NET_RAW is a clear error; redirect needs none."""
+    os.chmod(s.dir, 0o755)
+    for mode, want_rc in (('tproxy', 2), ('redirect', 0)):
+        path = s.path('nocap-%s.json' % mode)
+        with open(path, 'w') as f:
+            json.dump(config(mode), f)
+        os.chmod(path, 0o644)
+        rc, out, err = run(['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups',
+                            PASSTHRU, '--check', '-c', path])
+        eq(rc, want_rc, '%s: --check exit status (stderr %s)' % (mode, err))
+    rc, out, err = run(['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups',
+                        PASSTHRU, '--check', '-c', s.path('nocap-tproxy.json')])
+    check('listeners[0].mode: "tproxy" needs CAP_NET_ADMIN or CAP_NET_RAW' in err,
+          'the error names the capability: %r' % err)
+
+
+s.test('--check: tproxy without the capability', t_check_no_cap)
 for mode in ('tproxy', 'redirect'):
     sh(*in_ns(net.pt, ROUTING, mode, str(P_GW), 'p1'))
     pt = NsPassthru(s, net.pt, config(mode), name='gw-' + mode)
