@@ -11,7 +11,7 @@
  *
  *   config.c        -> config-native.c, config-legacy.c, config-fds.c
  *   config-dump.c   -> config-native.c (its tables)
- *   config-native.c -> config-native-route.c, config-shield.c
+ *   config-native.c -> config-native-route.c, config-gateway.c, config-shield.c
  *   both readers    -> config-build.c -> config-util.c (which all may call)
  */
 #ifndef __PT_CONFIG_INT_H
