@@ -2,7 +2,7 @@
 """Gateway mode ("mode": "tproxy" and "redirect") in network namespaces:
 a client namespace whose default route goes through the passthru
 namespace, connecting to two "internet" addresses (198.51.100.10 and
-203.0.113.10) held by a third; the passthru namespace set up by the
+203.0.113.10, and 2001:db8:100::10 for IPv6) held by a third; the passthru namespace set up by the
 shipped examples/gateway-routing.sh, once per mode. TLS by SNI goes to
 an override, SMTP by its port (dst_port, before any byte: the server
 speaks first) and one port of one network (dst_cidr + dst_port) to their
@@ -30,6 +30,7 @@ BIG_SHA = hashlib.sha256(BIG).hexdigest()
 ROUTING = os.path.join(ROOT, 'examples', 'gateway-routing.sh')
 CTL = os.path.join(BUILD, 'passthru-ctl')
 NET_A, NET_B = '198.51.100.10', '203.0.113.10'
+NET_6 = '2001:db8:100::10'
 P_GW = 7100
 
 
@@ -38,7 +39,7 @@ class Server:
     sends "srv=ADDR:PORT\\n" (its own address), then echoes until EOF."""
 
     def __init__(self, ns, addr, port, ctx=None, banner=None):
-        self.ls = sock_in(ns)
+        self.ls = sock_in(ns, socket.AF_INET6 if ':' in addr else socket.AF_INET)
         self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.ls.bind((addr, port))
         self.ls.listen(64)
@@ -61,7 +62,8 @@ class Server:
             if self.ctx:
                 c = self.ctx.wrap_socket(c, server_side=True)
             me = c.getsockname()
-            c.sendall(self.banner or b'srv=%s:%d\n' % (me[0].encode(), me[1]))
+            host = '[%s]' % me[0] if ':' in me[0] else me[0]
+            c.sendall(self.banner or b'srv=%s:%d\n' % (host.encode(), me[1]))
             while True:
                 d = c.recv(65536)
                 if not d:
@@ -76,7 +78,7 @@ class Server:
 def talk(dst, port, payload, sni=None):
     """From the client namespace to dst:port (TLS if sni): the first line, then
     payload echoed back (its sha256)."""
-    c = sock_in(net.cli)
+    c = sock_in(net.cli, socket.AF_INET6 if ':' in dst else socket.AF_INET)
     c.settimeout(20)
     c.connect((dst, port))
     if sni:
@@ -119,6 +121,9 @@ SRV, CLI = net.v4(2, 2), net.v4(1, 2)
 for a in (NET_A, NET_B):
     sh('ip', '-n', net.srv, 'addr', 'add', a + '/32', 'dev', 's0')
     sh('ip', '-n', net.pt, 'route', 'add', a + '/32', 'via', SRV)
+sh('ip', '-n', net.srv, 'addr', 'add', NET_6 + '/128', 'dev', 's0', 'nodad')
+sh('ip', '-n', net.pt, 'route', 'add', NET_6 + '/128', 'via', net.v6(2, 2))
+net.sysctl(net.pt, 'net.ipv6.conf.all.forwarding=1')
 net.sysctl(net.pt, 'net.ipv4.ip_forward=1')
 cert, key = make_cert(s, 'override.example')
 tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -128,6 +133,8 @@ for a in (NET_A, NET_B):
     servers[a, 80] = Server(net.srv, a, 80)
     servers[a, 443] = Server(net.srv, a, 443, tls)
     servers[a, 81] = Server(net.srv, a, 81)
+servers[NET_6, 80] = Server(net.srv, NET_6, 80)
+servers[NET_6, 443] = Server(net.srv, NET_6, 443, tls)
 servers['override'] = Server(net.srv, SRV, 8443, tls)
 servers['smtp'] = Server(net.srv, SRV, 2525, banner=b'220 smtp.example ESMTP\n')
 servers['web81'] = Server(net.srv, SRV, 9081)
@@ -150,7 +157,7 @@ def config(mode):
         route('override', '%s:8443' % SRV, protocol='tls', sni='override.example'),
         route('original', 'original'),
     ], mode=mode, timeout_ms=1000)
-    l['listen'] = '0.0.0.0:%d' % P_GW
+    l['listen'] = ['0.0.0.0:%d' % P_GW, '[::]:%d' % P_GW]
     return {'listeners': [l]}
 
 
@@ -158,13 +165,17 @@ def addr_of(v):
     return v.rsplit(':', 1)[0].strip('[]')
 
 
+def hp(host, port):
+    return '%s:%d' % ('[%s]' % host if ':' in host else host, port)
+
+
 def t_original(dst, port, want):
     m = pt.mark()
     line, sha = talk(dst, port, BIG)
-    eq(line, 'srv=%s:%d' % (dst, port), 'the server the client asked for answered')
+    eq(line, 'srv=%s' % hp(dst, port), 'the server the client asked for answered')
     eq(sha, BIG_SHA, 'sha256 of 2 MiB echoed')
-    pt.conn_after(m, timeout=20, route=want, dst='%s:%d' % (dst, port),
-                  upstream='%s:%d' % (dst, port), plane=plane_ok, end='done')
+    pt.conn_after(m, timeout=20, route=want, dst=hp(dst, port), upstream=hp(dst, port),
+                  plane=plane_ok, end='done')
 
 
 def t_kept():
@@ -184,7 +195,7 @@ def t_override(dst):
     line, sha = talk(dst, 443, BIG[:200000], sni='override.example')
     eq(line, 'srv=%s:8443' % SRV, 'the override answered')
     eq(sha, hashlib.sha256(BIG[:200000]).hexdigest(), 'sha256 through TLS')
-    pt.conn_after(m, timeout=20, route='override', dst='%s:443' % dst, proto='tls',
+    pt.conn_after(m, timeout=20, route='override', dst=hp(dst, 443), proto='tls',
                   plane=plane_ok)
 
 
@@ -247,12 +258,16 @@ def t_status():
 
 
 def t_check_no_cap():
-    """--check: "tproxy" without CAP_NET_ADMIN or CAP_NET_RAW is a clear error; redirect needs none."""
+    """--check: "tproxy" without CAP_NET_ADMIN or CAP_NET_RAW is a clear error;
+    "redirect" needs none."""
     os.chmod(s.dir, 0o755)
     for mode, want_rc in (('tproxy', 2), ('redirect', 0)):
         path = s.path('nocap-%s.json' % mode)
+        cfg = config(mode)
+        for r in cfg['listeners'][0]['routes']:
+            r.pop('transparent', None)  # only the mode needs a capability here
         with open(path, 'w') as f:
-            json.dump(config(mode), f)
+            json.dump(cfg, f)
         os.chmod(path, 0o644)
         rc, out, err = run(['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups',
                             PASSTHRU, '--check', '-c', path])
@@ -274,6 +289,9 @@ for mode in ('tproxy', 'redirect'):
            t_override, NET_B)
     s.test('%s: TLS override.example to %s too' % (mode, NET_A), t_override, NET_A)
     s.test('%s: TLS other.example to its original' % mode, t_other_sni)
+    s.test('%s: IPv6 plain to [%s]:80 goes to its original destination' % (mode, NET_6),
+           t_original, NET_6, 80, 'original')
+    s.test('%s: IPv6 TLS override.example goes to the override' % mode, t_override, NET_6)
     s.test('%s: SMTP by dst_port before any byte' % mode, t_smtp)
     s.test('%s: dst_cidr and dst_port' % mode, t_dst_cidr)
     s.test('%s: asking for passthru itself is refused' % mode, t_loop)
