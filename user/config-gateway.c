@@ -28,8 +28,7 @@ const char *pt_listen_mode_name(enum pt_listen_mode m)
 	return (unsigned int)m < sizeof(mode_names) / sizeof(mode_names[0]) ? mode_names[m] : "?";
 }
 
-int pt_cfg_parse_mode(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
-		      void *obj)
+int pt_cfg_parse_mode(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j, void *obj)
 {
 	struct pt_listener_cfg *l = obj;
 	unsigned int m;

@@ -5,8 +5,8 @@
  * when relaying starts; the line is then written from the connection and
  * those words, as text:
  *
- *   #ID client=A [pp=OUTCOME [via=B]] [dst=D] listener=L proto=P [sni=.. alpn=.. | method=.. host=..
- *   path=.. | banner=.. | target=.. | pattern=.. | why=".."] route=R
+ *   #ID client=A [pp=OUTCOME [via=B]] [dst=D] listener=L proto=P [sni=.. alpn=.. |
+ *   method=.. host=.. path=.. | banner=.. | target=.. | pattern=.. | why=".."] route=R
  *   upstream=U [src=S] plane=P[>Q moved_at=UP/DOWN] [fallback=WHY] up=N down=N
  *   dur=S.MMMs end=E
  *
@@ -205,8 +205,8 @@ static void log_text(const struct pt_conn *c, enum pt_log_level level, const cha
 	       d ? " dst=" : "", d ? d : "",
 	       log_word(c->lcfg->name, lname, sizeof(lname)), fields,
 	       r ? log_word(r->name, rname, sizeof(rname)) : "-", upstream_str(c, up, sizeof(up)),
-	       s ? " src=" : "", s ? s : "", plane_str(c, plane, sizeof(plane)), c->fallback ? " fallback=" : "",
-	       c->fallback ? c->fallback : "", (unsigned long long)c->bytes[PT_DIR_UP],
+	       s ? " src=" : "", s ? s : "", plane_str(c, plane, sizeof(plane)),
+	       c->fallback ? " fallback=" : "", c->fallback ? c->fallback : "", (unsigned long long)c->bytes[PT_DIR_UP],
 	       (unsigned long long)c->bytes[PT_DIR_DOWN], (unsigned long long)dur / 1000,
 	       (unsigned long long)dur % 1000, pt_end_name(c->end));
 }

@@ -8,7 +8,9 @@
  * proxy_protocol gets one written upstream just before RELAYING. A
  * connection that ends without a route, or on a route with "ban", counts
  * toward the XDP shield's ban (shield.c); one on a "drop" route leaves a
- * duplicate of its client socket to silent.c.
+ * duplicate of its client socket to silent.c. On a listener whose routes
+ * look at the destination (dst_cidr, dst_port, forward "original": gateway
+ * mode) gateway.c reads it at accept, before the first route step.
  *
  * While detecting, the client socket is watched edge-triggered: the peeked
  * bytes stay queued in the socket, so a level-triggered watch would fire

@@ -42,8 +42,8 @@ static void unmap(struct pt_sockaddr *a)
 /* conntrack's original destination of the accepted socket @fd; -errno. */
 static int original_dst(int fd, const struct pt_conn *c, struct pt_sockaddr *a)
 {
-	bool v4 = c->peer.ss.ss_family == AF_INET ||
-		  IN6_IS_ADDR_V4MAPPED(&c->peer.ss.sin6.sin6_addr);
+	bool v4 =
+		c->peer.ss.ss_family == AF_INET || IN6_IS_ADDR_V4MAPPED(&c->peer.ss.sin6.sin6_addr);
 
 	a->len = v4 ? sizeof(a->ss.sin) : sizeof(a->ss.sin6);
 	if (getsockopt(fd, v4 ? SOL_IP : SOL_IPV6, v4 ? SO_ORIGINAL_DST : IP6T_SO_ORIGINAL_DST,
@@ -96,7 +96,8 @@ static bool is_local(const struct pt_sockaddr *dst)
 static bool reaches(const struct pt_listen_addr *la, const struct pt_sockaddr *dst)
 {
 	const union pt_inet_addr *l = &la->addr.ss;
-	in_port_t port = dst->ss.ss_family == AF_INET ? dst->ss.sin.sin_port : dst->ss.sin6.sin6_port;
+	in_port_t port =
+		dst->ss.ss_family == AF_INET ? dst->ss.sin.sin_port : dst->ss.sin6.sin6_port;
 
 	if (l->ss_family == AF_INET) {
 		if (dst->ss.ss_family != AF_INET || l->sin.sin_port != port)
@@ -119,8 +120,9 @@ bool pt_gateway_refuse_original(const struct pt_conn *c)
 	char buf[PT_SOCKADDR_STRLEN];
 
 	if (!c->local.len) {
-		pr_warn(CONN, "#%llu: forward original: the original destination is unknown "
-			      "(no conntrack entry: is the redirect rule in place?)",
+		pr_warn(CONN,
+			"#%llu: forward original: the original destination is unknown "
+			"(no conntrack entry: is the redirect rule in place?)",
 			(unsigned long long)c->id);
 		return true;
 	}
@@ -128,8 +130,9 @@ bool pt_gateway_refuse_original(const struct pt_conn *c)
 		for (int a = 0; a < cfg->listeners[i].n_listen; a++) {
 			if (!reaches(&cfg->listeners[i].listen[a], &c->local))
 				continue;
-			pr_warn(CONN, "#%llu: forward original: %s is passthru's own listener %s "
-				      "(a loop): refused",
+			pr_warn(CONN,
+				"#%llu: forward original: %s is passthru's own listener %s "
+				"(a loop): refused",
 				(unsigned long long)c->id,
 				pt_sockaddr_str(&c->local.ss.sa, buf, sizeof(buf)),
 				cfg->listeners[i].name);

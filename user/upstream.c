@@ -85,7 +85,8 @@ static bool client_as(const struct pt_conn *c, sa_family_t fam, struct pt_sockad
 		out->ss.sin.sin_addr = p->sin.sin_addr;
 		return true;
 	}
-	if (fam == AF_INET && p->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&p->sin6.sin6_addr)) {
+	if (fam == AF_INET && p->ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&p->sin6.sin6_addr)) {
 		memcpy(&out->ss.sin.sin_addr, &p->sin6.sin6_addr.s6_addr[12], 4);
 		return true;
 	}
