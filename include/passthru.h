@@ -48,7 +48,7 @@ enum pt_proto {
 #define PT_PIN_ROOT	"/sys/fs/bpf/passthru"
 
 /* Bump when the layout of any shared struct or map changes. */
-#define PT_ABI_VERSION	3
+#define PT_ABI_VERSION	4
 #define PT_META_MAGIC	0x50545255u	/* "PTRU" */
 
 /* States of a pair slot, as passthru-ctl shows them. */
@@ -134,6 +134,8 @@ struct pt_pair {
 	__u32 moves;		/* times the pair moved to another plane (daemon writes) */
 	struct pt_addr client;
 	struct pt_addr upstream;
+	struct pt_addr dst;	/* gateway listeners: the destination the client asked for */
+	__u32 pad;
 	char name[PT_PAIR_NAME_MAX];	/* SNI or Host, "" if none */
 };
 

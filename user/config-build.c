@@ -4,7 +4,8 @@
  * formats validate alike: listeners (their defaults, listen addresses and
  * unique names), routes (unique names, upstreams resolved now), and the
  * checked strings routes match on (host names, ALPN ids) and that name
- * things (names end up in log lines).
+ * things (names end up in log lines); and whether this process may bind
+ * transparent sockets.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -14,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
 
 #include <cjson/cJSON.h>
 
@@ -361,4 +365,20 @@ int pt_cfg_route_name(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l, struct 
 		}
 	}
 	return 0;
+}
+
+/*
+ * The kernel lets a socket set IP_TRANSPARENT / IPV6_TRANSPARENT with
+ * CAP_NET_RAW or CAP_NET_ADMIN in its network namespace's user namespace
+ * (do_ip_setsockopt, do_ipv6_setsockopt). Read with capget(2) directly:
+ * the config code links no libcap.
+ */
+bool pt_cfg_transparent_capable(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = {};
+
+	if (syscall(SYS_capget, &h, d))
+		return false;
+	return (d[0].effective & (1U << CAP_NET_ADMIN)) || (d[0].effective & (1U << CAP_NET_RAW));
 }

@@ -11,7 +11,7 @@
  *
  *   config.c        -> config-native.c, config-legacy.c, config-fds.c
  *   config-dump.c   -> config-native.c (its tables)
- *   config-native.c -> config-native-route.c, config-shield.c
+ *   config-native.c -> config-native-route.c, config-gateway.c, config-shield.c
  *   both readers    -> config-build.c -> config-util.c (which all may call)
  */
 #ifndef __PT_CONFIG_INT_H
@@ -51,6 +51,7 @@ enum pt_cfg_jtype {
 	PT_J_STRING,
 	PT_J_STRV, /* a string or a non-empty array of strings */
 	PT_J_UINT, /* an integer in [min, max] */
+	PT_J_UINTV, /* an integer or an array of them (parse() checks the range) */
 	PT_J_BOOL,
 	PT_J_OBJECT,
 	PT_J_ARRAY,
@@ -113,6 +114,8 @@ int pt_cfg_upstream_add(struct pt_cfg_ctx *ctx, const char *spec, void *route);
 int pt_cfg_dnsname_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
 int pt_cfg_alpn_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
 int pt_cfg_cidr_push(struct pt_cfg_ctx *ctx, const char *s, struct pt_cidr **vec, int *n);
+/* May this process set IP_TRANSPARENT (CAP_NET_ADMIN or CAP_NET_RAW effective)? */
+bool pt_cfg_transparent_capable(void);
 
 /* config-native.c: the native reader; its top-level table, for the dump */
 int pt_cfg_native(struct pt_cfg_ctx *ctx, const cJSON *root);
@@ -124,6 +127,12 @@ int pt_cfg_parse_routes(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, cons
 			void *obj);
 void pt_cfg_dump_routes(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 			const struct pt_config *cfg);
+
+/* config-gateway.c: the "mode" key of a native listener */
+int pt_cfg_parse_mode(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+		      void *obj);
+void pt_cfg_dump_mode(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+		      const struct pt_config *cfg);
 
 /* config-shield.c: the "shield" key of a native listener */
 int pt_cfg_parse_shield(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,

@@ -46,7 +46,8 @@ static int cidr_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
 
 /* listeners[].routes[].match: obj is the pt_route */
 
-enum { MK_PROTOCOL, MK_SNI, MK_ALPN, MK_HOST, MK_PATH, MK_CIDR, MK_PATTERN, MK_N };
+enum { MK_PROTOCOL, MK_SNI, MK_ALPN, MK_HOST, MK_PATH, MK_CIDR, MK_PATTERN, MK_DST_CIDR, MK_DST_PORT,
+       MK_N };
 
 static int parse_protocol(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
 			  void *obj)
@@ -142,6 +143,84 @@ static void dump_pattern_ref(cJSON *out, const struct pt_cfg_key *k, const void 
 		cJSON_AddStringToObject(out, k->name, cfg->patterns[r->pattern].name);
 }
 
+static int dst_cidr_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
+{
+	struct pt_route *r = arg;
+
+	return pt_cfg_cidr_push(ctx, s, &r->dst_cidr, &r->n_dst_cidr);
+}
+
+static int parse_dst_cidr(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+			  void *obj)
+{
+	return pt_cfg_strings(ctx, j, dst_cidr_add, obj);
+}
+
+static void dump_dst_cidr(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+			  const struct pt_config *cfg)
+{
+	const struct pt_route *r = obj;
+	cJSON *a;
+
+	if (!r->n_dst_cidr || !(a = cJSON_AddArrayToObject(out, k->name)))
+		return;
+	for (int i = 0; i < r->n_dst_cidr; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(r->dst_cidr[i].spec));
+}
+
+/* One port of "dst_port", 1..65535. */
+static int dst_port_add(struct pt_cfg_ctx *ctx, const cJSON *j, struct pt_route *r)
+{
+	uint16_t *v;
+
+	if (!cJSON_IsNumber(j) || j->valuedouble != (double)(int)j->valuedouble ||
+	    j->valuedouble < 1 || j->valuedouble > 65535) {
+		pt_cfg_err_type(ctx, "port 1..65535", j);
+		return -EINVAL;
+	}
+	v = pt_cfg_grow(ctx, r->dst_port, r->n_dst_port, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	r->dst_port = v;
+	v[r->n_dst_port++] = (uint16_t)j->valuedouble;
+	return 0;
+}
+
+static int parse_dst_port(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+			  void *obj)
+{
+	const cJSON *c;
+	size_t mark;
+	int i = 0, err = 0;
+
+	if (cJSON_IsNumber(j))
+		return dst_port_add(ctx, j, obj);
+	if (!j->child) {
+		pt_cfg_err(ctx, "an empty list matches nothing");
+		return -EINVAL;
+	}
+	cJSON_ArrayForEach(c, j)
+	{
+		mark = pt_cfg_path_index(ctx, i++);
+		if (dst_port_add(ctx, c, obj))
+			err = -EINVAL;
+		pt_cfg_path_pop(ctx, mark);
+	}
+	return err;
+}
+
+static void dump_dst_port(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+			  const struct pt_config *cfg)
+{
+	const struct pt_route *r = obj;
+	cJSON *a;
+
+	if (!r->n_dst_port || !(a = cJSON_AddArrayToObject(out, k->name)))
+		return;
+	for (int i = 0; i < r->n_dst_port; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateNumber(r->dst_port[i]));
+}
+
 static const struct pt_cfg_key match_keys[MK_N] = {
 	[MK_PROTOCOL] =
 		{"protocol", PT_J_STRING, .parse = parse_protocol, .dump = dump_protocol,
@@ -159,6 +238,10 @@ static const struct pt_cfg_key match_keys[MK_N] = {
 		     .help = "client networks"},
 	[MK_PATTERN] = {"pattern", PT_J_STRING, .parse = parse_pattern_ref,
 			.dump = dump_pattern_ref, .help = "name of a patterns[] entry"},
+	[MK_DST_CIDR] = {"dst_cidr", PT_J_STRV, .parse = parse_dst_cidr, .dump = dump_dst_cidr,
+			 .help = "networks of the destination the client asked for"},
+	[MK_DST_PORT] = {"dst_port", PT_J_UINTV, .parse = parse_dst_port, .dump = dump_dst_port,
+			 .help = "ports of the destination the client asked for"},
 };
 
 /* Keys that only make sense with one protocol. */
@@ -240,12 +323,31 @@ static void dump_match(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 
 /* listeners[].routes[]: obj is the pt_route */
 
-enum { RK_NAME, RK_MATCH, RK_FORWARD, RK_REJECT, RK_PROXY, RK_DROP, RK_BAN, RK_N };
+enum { RK_NAME, RK_MATCH, RK_FORWARD, RK_REJECT, RK_PROXY, RK_DROP, RK_BAN, RK_TRANSPARENT, RK_N };
+
+/* "original" (the destination the client asked for) or a "host:port". */
+static int forward_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
+{
+	struct pt_route *r = arg;
+
+	if (strcmp(s, "original"))
+		return pt_cfg_upstream_add(ctx, s, arg);
+	r->original = true;
+	return 0;
+}
 
 static int parse_forward(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
 			 void *obj)
 {
-	return pt_cfg_strings(ctx, j, pt_cfg_upstream_add, obj);
+	struct pt_route *r = obj;
+	int err = pt_cfg_strings(ctx, j, forward_add, obj);
+
+	if (!err && r->original && (r->n_upstreams || cJSON_GetArraySize(j) > 1)) {
+		pt_cfg_err(ctx, "\"original\" stands alone: the destination the client asked "
+				"for has no failover");
+		return -EINVAL;
+	}
+	return err;
 }
 
 static void dump_forward(cJSON *out, const struct pt_cfg_key *k, const void *obj,
@@ -255,6 +357,10 @@ static void dump_forward(cJSON *out, const struct pt_cfg_key *k, const void *obj
 	cJSON *a;
 	int i;
 
+	if (r->action == PT_ACT_FORWARD && r->original) {
+		cJSON_AddStringToObject(out, k->name, "original");
+		return;
+	}
 	if (r->action != PT_ACT_FORWARD || !(a = cJSON_AddArrayToObject(out, k->name)))
 		return;
 	for (i = 0; i < r->n_upstreams; i++)
@@ -333,6 +439,24 @@ static void dump_ban(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 		cJSON_AddTrueToObject(out, k->name);
 }
 
+static int parse_transparent(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+			     void *obj)
+{
+	struct pt_route *r = obj;
+
+	r->transparent = cJSON_IsTrue(j);
+	return 0;
+}
+
+static void dump_transparent(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+			     const struct pt_config *cfg)
+{
+	const struct pt_route *r = obj;
+
+	if (r->transparent)
+		cJSON_AddTrueToObject(out, k->name);
+}
+
 static const struct pt_cfg_key route_keys[RK_N] = {
 	[RK_NAME] = {"name", PT_J_STRING, .off = offsetof(struct pt_route, name),
 		     .parse = pt_cfg_parse_name, .dump = pt_cfg_dump_name,
@@ -350,7 +474,84 @@ static const struct pt_cfg_key route_keys[RK_N] = {
 		     .help = "true: answer nothing, close when the client leaves or at timeout_ms"},
 	[RK_BAN] = {"ban", PT_J_BOOL, .parse = parse_ban, .dump = dump_ban,
 		    .help = "true: a connection on this route counts toward the shield's ban"},
+	[RK_TRANSPARENT] = {"transparent", PT_J_BOOL, .parse = parse_transparent,
+			    .dump = dump_transparent,
+			    .help = "true: connect upstream from the client's own address "
+				    "(IP_TRANSPARENT)"},
 };
+
+/*
+ * Only a gateway listener's clients ask for a destination other than
+ * passthru: "original" needs one (anywhere else it would connect back to
+ * passthru). Routes that look at the destination make the listener find it
+ * out at accept.
+ */
+static void gateway_check(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l,
+			  const struct pt_route *r)
+{
+	size_t mark;
+
+	if (r->original && l->mode == PT_MODE_PROXY) {
+		mark = pt_cfg_path_key(ctx, "forward");
+		pt_cfg_err(ctx, "\"original\" needs a listener with \"mode\": \"tproxy\" or "
+				"\"redirect\" (on this one the destination is passthru itself)");
+		pt_cfg_path_pop(ctx, mark);
+	}
+	if (r->original || r->n_dst_cidr || r->n_dst_port)
+		l->needs_dst = true;
+}
+
+/* Can clients of @l have the family @fam? A dual-stack socket takes IPv4 clients too. */
+static bool listener_has_family(const struct pt_listener_cfg *l, sa_family_t fam)
+{
+	for (int i = 0; i < l->n_listen; i++) {
+		const struct pt_listen_addr *a = &l->listen[i];
+
+		if (a->addr.ss.ss_family == fam || (fam == AF_INET && !a->v6only &&
+						    a->addr.ss.ss_family == AF_INET6))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * transparent: the upstream socket binds to the client's address, so an
+ * upstream address must have a family the listener's clients can have
+ * (behind accept_proxy, the header names the client: any family).
+ */
+static void transparent_check(struct pt_cfg_ctx *ctx, const struct pt_listener_cfg *l,
+			      const struct pt_route *r)
+{
+	char buf[PT_SOCKADDR_STRLEN];
+
+	if (r->action != PT_ACT_FORWARD) {
+		pt_cfg_err(ctx, "\"transparent\" needs \"forward\" (a client that is not "
+			   "forwarded goes nowhere)");
+		return;
+	}
+	if (!pt_cfg_transparent_capable()) {
+		pt_cfg_err(ctx, "needs CAP_NET_ADMIN or CAP_NET_RAW (IP_TRANSPARENT), which this "
+				"process does not have: run passthru as root (it keeps only "
+				"CAP_NET_ADMIN after dropping to \"user\")");
+		return;
+	}
+	for (int i = 0; !l->accept_proxy && i < r->n_upstreams; i++) {
+		const struct pt_upstream *u = &r->upstreams[i];
+
+		for (int a = 0; a < u->n_addrs; a++) {
+			sa_family_t fam = u->addrs[a].ss.ss_family;
+
+			if (listener_has_family(l, fam))
+				continue;
+			pt_cfg_err(ctx, "upstream %s (%s) is %s but this listener's clients are "
+				   "all %s: the upstream socket binds to the client's address",
+				   pt_cfg_q(ctx, u->spec),
+				   pt_sockaddr_ip_str(&u->addrs[a].ss.sa, buf, sizeof(buf)),
+				   fam == AF_INET ? "IPv4" : "IPv6", fam == AF_INET ? "IPv6" : "IPv4");
+			return;
+		}
+	}
+}
 
 static void parse_route(struct pt_cfg_ctx *ctx, const cJSON *j, struct pt_listener_cfg *l,
 			struct pt_route *r)
@@ -367,6 +568,12 @@ static void parse_route(struct pt_cfg_ctx *ctx, const cJSON *j, struct pt_listen
 		mark = pt_cfg_path_key(ctx, "proxy_protocol");
 		pt_cfg_err(ctx, "\"proxy_protocol\" needs \"forward\" (a client that is not "
 			   "forwarded goes nowhere)");
+		pt_cfg_path_pop(ctx, mark);
+	}
+	gateway_check(ctx, l, r);
+	if ((seen & PT_CFG_BIT(RK_TRANSPARENT)) && r->transparent) {
+		mark = pt_cfg_path_key(ctx, "transparent");
+		transparent_check(ctx, l, r);
 		pt_cfg_path_pop(ctx, mark);
 	}
 	mark = (seen & PT_CFG_BIT(RK_NAME)) ? pt_cfg_path_key(ctx, "name") : ctx->path_len;

@@ -55,6 +55,7 @@ enum {
 	LK_ACCEPT_PROXY,
 	LK_TRUSTED,
 	LK_SHIELD,
+	LK_MODE,
 	LK_ROUTES,
 	LK_N
 };
@@ -256,6 +257,8 @@ static const struct pt_cfg_key listener_keys[LK_N] = {
 	[LK_SHIELD] = {"shield", PT_J_OBJECT, .parse = pt_cfg_parse_shield,
 		       .dump = pt_cfg_dump_shield,
 		       .help = "XDP shield: interfaces, deny and allow lists, SYN rate"},
+	[LK_MODE] = {"mode", PT_J_STRING, .parse = pt_cfg_parse_mode, .dump = pt_cfg_dump_mode,
+		     .help = "proxy (default), tproxy or redirect: how clients reach the listener"},
 	[LK_ROUTES] = {"routes", PT_J_ARRAY, true, .parse = pt_cfg_parse_routes,
 		       .dump = pt_cfg_dump_routes, .help = "ordered routes, the first match wins"},
 };

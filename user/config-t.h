@@ -120,6 +120,19 @@ struct pt_route {
 	struct pt_upstream *upstreams;	/* tried in order when a connect fails */
 	int n_upstreams;
 	unsigned int proxy_protocol;	/* PROXY header version sent to the upstream, 0 = none */
+	bool transparent;		/* the upstream socket binds to the client's address */
+	bool original;			/* forward "original": to the destination the client asked for */
+	struct pt_cidr *dst_cidr;	/* destination address in any of them (gateway.c) */
+	int n_dst_cidr;
+	uint16_t *dst_port;		/* destination port one of them */
+	int n_dst_port;
+};
+
+/* How a listener's clients reach it (gateway.c). */
+enum pt_listen_mode {
+	PT_MODE_PROXY = 0,	/* they connect to its address */
+	PT_MODE_TPROXY,		/* an nftables tproxy rule hands it connections for any address */
+	PT_MODE_REDIRECT,	/* an nftables redirect (NAT) does; SO_ORIGINAL_DST says where to */
 };
 
 enum pt_data_plane {
@@ -170,6 +183,8 @@ struct pt_listener_cfg {
 	unsigned int sockmap_sndbuf;	/* SO_SNDBUF(FORCE) for sockmap pairs, 0 = kernel's */
 	unsigned int sockmap_max_queued;	/* backpressure limit per direction, bytes */
 	unsigned int drain_timeout_ms;	/* sockmap: reset a pair that stops draining */
+	enum pt_listen_mode mode;
+	bool needs_dst;			/* a route matches on dst_cidr/dst_port or forwards "original" */
 	bool accept_proxy;		/* a PROXY header comes first and names the client */
 	struct pt_cidr *trusted;	/* ... from these sources only (trusted_sources) */
 	int n_trusted;

@@ -251,6 +251,11 @@ static bool check_type(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const
 		return false;
 	case PT_J_UINT:
 		return check_uint(ctx, k, j);
+	case PT_J_UINTV:
+		if (cJSON_IsNumber(j) || cJSON_IsArray(j))
+			return true;
+		pt_cfg_err_type(ctx, "integer or array of integers", j);
+		return false;
 	case PT_J_BOOL:
 		if (cJSON_IsBool(j))
 			return true;

@@ -46,6 +46,8 @@ static void route_free(struct pt_route *r)
 	strv_free(&r->host);
 	strv_free(&r->path_prefix);
 	cidrs_free(r->cidr, r->n_cidr);
+	cidrs_free(r->dst_cidr, r->n_dst_cidr);
+	free(r->dst_port);
 	for (i = 0; i < r->n_upstreams; i++) {
 		free(r->upstreams[i].spec);
 		free(r->upstreams[i].addrs);

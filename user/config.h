@@ -83,6 +83,7 @@ char *pt_sockaddr_str(const struct sockaddr *sa, char *buf, size_t size);
 const char *pt_match_proto_name(enum pt_match_proto p);
 int pt_match_proto_from_name(const char *name);
 const char *pt_data_plane_name(enum pt_data_plane dp);
+const char *pt_listen_mode_name(enum pt_listen_mode m);
 int pt_data_plane_from_name(const char *name);
 
 #endif /* __PT_CONFIG_H */

@@ -5,19 +5,22 @@
  * when relaying starts; the line is then written from the connection and
  * those words, as text:
  *
- *   #ID client=A [pp=OUTCOME [via=B]] listener=L proto=P [sni=.. alpn=.. | method=.. host=..
- *   path=.. | banner=.. | target=.. | pattern=.. | why=".."] route=R
- *   upstream=U plane=P[>Q moved_at=UP/DOWN] [fallback=WHY] up=N down=N
+ *   #ID client=A [pp=OUTCOME [via=B]] [dst=D] listener=L proto=P [sni=.. alpn=.. |
+ *   method=.. host=.. path=.. | banner=.. | target=.. | pattern=.. | why=".."] route=R
+ *   upstream=U [src=S] plane=P[>Q moved_at=UP/DOWN] [fallback=WHY] up=N down=N
  *   dur=S.MMMs end=E
  *
  * or as one JSON object with the same keys ("-" becomes null; up, down
  * and id are numbers, dur a number of seconds, moved_at [UP, DOWN], a
- * flag like "ech" true).
+ * flag like "ech" true). src is the upstream socket's own address on a
+ * "transparent" route: the client's address, as the upstream saw it; dst
+ * the destination the client asked for, on a gateway listener.
  */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "config.h"
 #include "conn-log.h"
@@ -139,6 +142,26 @@ static const char *upstream_str(const struct pt_conn *c, char *buf, size_t size)
 	return pt_sockaddr_str((const struct sockaddr *)&c->up_addr->ss, buf, size);
 }
 
+/* A gateway listener: the destination the client asked for ("-" if unknown), or NULL. */
+static const char *dst_str(const struct pt_conn *c, char *buf, size_t size)
+{
+	if (c->lcfg->mode == PT_MODE_PROXY)
+		return NULL;
+	return c->local.len ? pt_sockaddr_str(&c->local.ss.sa, buf, size) : "-";
+}
+
+/* transparent: the upstream socket's own address (the client's), or NULL. */
+static const char *src_str(const struct pt_conn *c, char *buf, size_t size)
+{
+	const struct pt_route *r = pt_conn_route(c);
+	struct pt_sockaddr a = { .len = sizeof(a.ss) };
+
+	if (!r || !r->transparent || !c->up_addr || c->up.fd < 0 ||
+	    getsockname(c->up.fd, &a.ss.sa, &a.len))
+		return NULL;
+	return pt_sockaddr_str(&a.ss.sa, buf, size);
+}
+
 /*
  * The plane words of the log line: "plane=copy", or after a move
  * "plane=copy>splice moved_at=UP/DOWN" (the bytes the first plane relayed).
@@ -168,19 +191,22 @@ static void log_text(const struct pt_conn *c, enum pt_log_level level, const cha
 		     uint64_t dur)
 {
 	const struct pt_route *r = pt_conn_route((struct pt_conn *)c);
-	char peer[64], up[64], fields[600], lname[128], rname[128], plane[80], pp[96];
+	char peer[64], up[64], fields[600], lname[128], rname[128], plane[80], pp[96], src[64];
+	char dst[64];
+	const char *s = src_str(c, src, sizeof(src)), *d = dst_str(c, dst, sizeof(dst));
 
 	words_text(words, fields, sizeof(fields));
 	pt_proxy_log_words(c, pp, sizeof(pp));
 	pt_log(PT_LC_CONN, level,
-	       "#%llu client=%s%s listener=%s%s route=%s upstream=%s plane=%s%s%s up=%llu down=%llu "
-	       "dur=%llu.%03llus end=%s",
+	       "#%llu client=%s%s%s%s listener=%s%s route=%s upstream=%s%s%s plane=%s%s%s up=%llu "
+	       "down=%llu dur=%llu.%03llus end=%s",
 	       (unsigned long long)c->id,
 	       pt_sockaddr_str((struct sockaddr *)&c->peer.ss, peer, sizeof(peer)), pp,
+	       d ? " dst=" : "", d ? d : "",
 	       log_word(c->lcfg->name, lname, sizeof(lname)), fields,
 	       r ? log_word(r->name, rname, sizeof(rname)) : "-", upstream_str(c, up, sizeof(up)),
-	       plane_str(c, plane, sizeof(plane)), c->fallback ? " fallback=" : "",
-	       c->fallback ? c->fallback : "", (unsigned long long)c->bytes[PT_DIR_UP],
+	       s ? " src=" : "", s ? s : "", plane_str(c, plane, sizeof(plane)),
+	       c->fallback ? " fallback=" : "", c->fallback ? c->fallback : "", (unsigned long long)c->bytes[PT_DIR_UP],
 	       (unsigned long long)c->bytes[PT_DIR_DOWN], (unsigned long long)dur / 1000,
 	       (unsigned long long)dur % 1000, pt_end_name(c->end));
 }
@@ -261,10 +287,14 @@ static void log_json(const struct pt_conn *c, enum pt_log_level level, const cha
 		if (c->via.len)
 			jstr(&j, "via", pt_sockaddr_str(&c->via.ss.sa, peer, sizeof(peer)));
 	}
+	if (dst_str(c, peer, sizeof(peer)))
+		jstr(&j, "dst", peer);
 	jstr(&j, "listener", c->lcfg->name);
 	words_json(&j, words);
 	jstr(&j, "route", r ? r->name : NULL);
 	jstr(&j, "upstream", c->up_addr ? upstream_str(c, up, sizeof(up)) : NULL);
+	if (src_str(c, peer, sizeof(peer)))
+		jstr(&j, "src", peer);
 	if (c->dp && c->first_dp) {
 		snprintf(plane, sizeof(plane), "%s>%s", c->first_dp->name, c->dp->name);
 		jstr(&j, "plane", plane);

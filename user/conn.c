@@ -8,7 +8,9 @@
  * proxy_protocol gets one written upstream just before RELAYING. A
  * connection that ends without a route, or on a route with "ban", counts
  * toward the XDP shield's ban (shield.c); one on a "drop" route leaves a
- * duplicate of its client socket to silent.c.
+ * duplicate of its client socket to silent.c. On a listener whose routes
+ * look at the destination (dst_cidr, dst_port, forward "original": gateway
+ * mode) gateway.c reads it at accept, before the first route step.
  *
  * While detecting, the client socket is watched edge-triggered: the peeked
  * bytes stay queued in the socket, so a level-triggered watch would fire
@@ -37,6 +39,7 @@
 #include "config.h"
 #include "conn-log.h"
 #include "conn.h"
+#include "gateway.h"
 #include "log.h"
 #include "pairs.h"
 #include "proxyio.h"
@@ -400,8 +403,8 @@ static void route_step(struct pt_conn *c)
 {
 	int idx = -1;
 
-	switch (pt_route_select(c->lcfg, (struct sockaddr *)&c->peer.ss, c->fields, c->detected,
-				&idx)) {
+	switch (pt_route_select(c->lcfg, &c->peer.ss.sa, c->local.len ? &c->local.ss.sa : NULL,
+				c->fields, c->detected, &idx)) {
 	case PT_ROUTE_PENDING:
 		return;
 	case PT_ROUTE_NONE:
@@ -665,6 +668,8 @@ void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_socka
 	/* TCP_NODELAY comes from the listening socket. */
 	pt_stat_add(&lstats(c)->accepted, 1);
 
+	if (c->lcfg->needs_dst)
+		pt_gateway_dst(c);
 	/* Routes that need no byte (cidr-only, any) decide right away; with
 	 * accept_proxy, on the header's client once it is read. */
 	if (c->lcfg->accept_proxy && !pt_proxy_trusted(c))

@@ -47,7 +47,23 @@
 
 /* --- the master's half: sockets ----------------------------------------- */
 
-static int open_listen_socket(const struct pt_listen_addr *la, bool reuseport)
+/*
+ * A "tproxy" listener's socket takes connections for addresses that are
+ * not this host's: IP_TRANSPARENT (IPV6_TRANSPARENT too on an IPv6 socket)
+ * before bind.
+ */
+static int set_transparent(int fd, sa_family_t fam)
+{
+	int one = 1;
+
+	if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)))
+		return -errno;
+	if (fam == AF_INET6 && setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)))
+		return -errno;
+	return 0;
+}
+
+static int open_listen_socket(const struct pt_listen_addr *la, bool reuseport, bool tproxy)
 {
 	int fd, one = 1, v6only = la->v6only;
 
@@ -63,6 +79,8 @@ static int open_listen_socket(const struct pt_listen_addr *la, bool reuseport)
 	/* Accepted sockets inherit it (sk_clone_lock copies the whole tcp_sock):
 	 * one setsockopt here instead of one per connection. */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
+		goto err;
+	if (tproxy && (errno = -set_transparent(fd, la->addr.ss.ss_family)))
 		goto err;
 	if (bind(fd, (const struct sockaddr *)&la->addr.ss, la->addr.len))
 		goto err;
@@ -99,13 +117,14 @@ int pt_listen_open(const struct pt_config *cfg, int workers, struct pt_listen_se
 
 		for (int a = 0; a < l->n_listen; a++) {
 			if (workers > 1) {
-				err = open_listen_socket(&l->listen[a], false);
+				err = open_listen_socket(&l->listen[a], false, l->mode == PT_MODE_TPROXY);
 				if (err < 0)
 					goto fail;
 				close(err);
 			}
 			for (int w = 0; w < workers; w++) {
-				err = open_listen_socket(&l->listen[a], workers > 1);
+				err = open_listen_socket(&l->listen[a], workers > 1,
+						 l->mode == PT_MODE_TPROXY);
 				if (err < 0)
 					goto fail;
 				sets[w].fds[sets[w].n] = err;

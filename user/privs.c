@@ -5,7 +5,8 @@
  * each only when this kernel and this config really need it: CAP_BPF if
  * a capability-less child cannot update a map we hold (kernels before
  * 5.19 refuse every bpf() command without it when unprivileged BPF is
- * off), CAP_NET_ADMIN if a forced send buffer exceeds net.core.wmem_max.
+ * off), CAP_NET_ADMIN if a forced send buffer exceeds net.core.wmem_max
+ * or a route is "transparent" (IP_TRANSPARENT on upstream sockets).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -110,6 +111,12 @@ static int needed_caps(const struct pt_privs_need *need, cap_value_t *caps, char
 				"%sno CAP_NET_ADMIN: sockmap_sndbuf %u <= net.core.wmem_max %ld",
 				len ? "; " : "", need->sndbuf, wmax);
 	}
+	if (need->transparent) {
+		if (!n || caps[n - 1] != CAP_NET_ADMIN)
+			caps[n++] = CAP_NET_ADMIN;
+		len += snprintf(why + len, size - len, "%sCAP_NET_ADMIN: a transparent route",
+				len ? "; " : "");
+	}
 	if (!len)
 		snprintf(why, size, "splice needs none");
 	return n;
@@ -209,10 +216,20 @@ static unsigned int max_sndbuf(const struct pt_config *cfg)
 	return v;
 }
 
+/* Does a route of @cfg bind upstream sockets to its clients' addresses? */
+static bool any_transparent(const struct pt_config *cfg)
+{
+	for (int i = 0; i < cfg->n_listeners; i++)
+		for (int r = 0; r < cfg->listeners[i].n_routes; r++)
+			if (cfg->listeners[i].routes[r].transparent)
+				return true;
+	return false;
+}
+
 int pt_privs_become(const struct pt_config *cfg, struct pt_bpf *bpf, const char *pairs_file,
 		    const char *config_path, uid_t uid, gid_t gid)
 {
-	struct pt_privs_need need = { .map_fd = -1 };
+	struct pt_privs_need need = { .map_fd = -1, .transparent = any_transparent(cfg) };
 	int err;
 
 	if (pairs_file[0] && chown(pairs_file, uid, gid))

@@ -9,6 +9,7 @@
 struct pt_privs_need {
 	int map_fd;		/* an array map the workers update (probe), -1 without BPF */
 	unsigned int sndbuf;	/* the largest forced send buffer (SO_SNDBUFFORCE), 0 if none */
+	bool transparent;	/* a route binds upstream sockets to its clients (IP_TRANSPARENT) */
 };
 
 /* @user's uid and primary gid. 0, or -ENOENT (logged) if there is no such user. */

@@ -20,7 +20,10 @@
 #include "log.h"
 #include "reload.h"
 
-/* Same listeners, same addresses, in the same order: a reload can apply. */
+/*
+ * Same listeners, same addresses, in the same order, same modes (a tproxy
+ * listening socket is made so at bind): a reload can apply.
+ */
 static bool same_listeners(const struct pt_config *a, const struct pt_config *b)
 {
 	if (a->n_listeners != b->n_listeners)
@@ -28,7 +31,7 @@ static bool same_listeners(const struct pt_config *a, const struct pt_config *b)
 	for (int i = 0; i < a->n_listeners; i++) {
 		const struct pt_listener_cfg *la = &a->listeners[i], *lb = &b->listeners[i];
 
-		if (la->n_listen != lb->n_listen)
+		if (la->n_listen != lb->n_listen || la->mode != lb->mode)
 			return false;
 		for (int j = 0; j < la->n_listen; j++)
 			if (strcmp(la->listen[j].spec, lb->listen[j].spec))
@@ -45,7 +48,7 @@ static struct pt_config *load_next(struct pt_reload *r, FILE *errs)
 
 	cfg = pt_config_load_text(cur->path, r->copts, errs, &r->text, &r->len);
 	if (cfg && !same_listeners(cur, cfg)) {
-		fprintf(errs, "%s: listen addresses changed; restart passthru to apply them\n",
+		fprintf(errs, "%s: listen addresses or modes changed; restart passthru to apply them\n",
 			cur->path);
 		pt_config_put(cfg);
 		return NULL;

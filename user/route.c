@@ -3,8 +3,10 @@
  * Routing: the first route whose every condition holds wins. Conditions on
  * the client address are checked at once; conditions on the protocol wait
  * until detection has finished. path_prefix compares the normalised path
- * (pt_path_normalise), not the bytes the client sent.
+ * (pt_path_normalise), not the bytes the client sent. dst_cidr and dst_port
+ * look at the destination the client asked for (gateway.c), known at accept.
  */
+#include <netinet/in.h>
 #include <string.h>
 
 #include "addr.h"
@@ -62,6 +64,29 @@ static bool cidr_ok(const struct pt_route *r, const struct sockaddr *peer)
 	return false;
 }
 
+/* dst_cidr and dst_port against the destination the client asked for (NULL: unknown). */
+static bool dst_ok(const struct pt_route *r, const struct sockaddr *dst)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)dst;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)dst;
+	bool ok = !r->n_dst_cidr;
+	uint16_t port;
+
+	if (!r->n_dst_cidr && !r->n_dst_port)
+		return true;
+	if (!dst)
+		return false;
+	for (int i = 0; !ok && i < r->n_dst_cidr; i++)
+		ok = pt_cidr_contains(&r->dst_cidr[i], dst);
+	if (!ok || !r->n_dst_port)
+		return ok;
+	port = ntohs(dst->sa_family == AF_INET ? in->sin_port : in6->sin6_port);
+	for (int i = 0; i < r->n_dst_port; i++)
+		if (r->dst_port[i] == port)
+			return true;
+	return false;
+}
+
 /* The protocol conditions of r against a finished detection. */
 static bool proto_ok(const struct pt_route *r, const struct pt_fields *f)
 {
@@ -93,12 +118,13 @@ static bool proto_ok(const struct pt_route *r, const struct pt_fields *f)
 }
 
 enum pt_route_res pt_route_select(const struct pt_listener_cfg *l, const struct sockaddr *peer,
-				  const struct pt_fields *f, bool done, int *idx)
+				  const struct sockaddr *dst, const struct pt_fields *f, bool done,
+				  int *idx)
 {
 	for (int i = 0; i < l->n_routes; i++) {
 		const struct pt_route *r = &l->routes[i];
 
-		if (!cidr_ok(r, peer))
+		if (!cidr_ok(r, peer) || !dst_ok(r, dst))
 			continue;
 		if (r->proto != PT_MATCH_ANY && !done)
 			return PT_ROUTE_PENDING;

@@ -10,6 +10,13 @@
  * worker's accepts pause at once through w->pause_accepts, which the
  * worker set up: nothing here calls a function of conn.c or worker.c
  * (upstream.h).
+ *
+ * A route with "transparent" binds each upstream socket to the client's
+ * address before connecting (bind_client()); replies reach that address
+ * back through passthru only with the policy routing in README
+ * ("Transparent upstream connections"). A forward "original" route has
+ * one address, c->local, the destination the client asked for (gateway.c),
+ * unless that is one of passthru's own listeners.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,6 +28,7 @@
 
 #include "addr.h"
 #include "conn.h"
+#include "gateway.h"
 #include "log.h"
 #include "stats.h"
 #include "upstream.h"
@@ -33,6 +41,8 @@ const struct pt_sockaddr *pt_upstream_addr(const struct pt_conn *c)
 	const struct pt_route *r = pt_conn_route(c);
 	const struct pt_upstream *u;
 
+	if (r->original)	/* one address, no failover */
+		return !c->up_i && !c->addr_i && c->local.len ? &c->local : NULL;
 	if (c->up_i >= r->n_upstreams)
 		return NULL;
 	u = &r->upstreams[c->up_i];
@@ -44,6 +54,8 @@ static bool cursor_next(struct pt_conn *c)
 {
 	const struct pt_route *r = pt_conn_route(c);
 
+	if (r->original)
+		c->up_i = 1;
 	if (c->up_i >= r->n_upstreams)
 		return false;
 	if (++c->addr_i < r->upstreams[c->up_i].n_addrs)
@@ -53,6 +65,64 @@ static bool cursor_next(struct pt_conn *c)
 		if (r->upstreams[c->up_i].n_addrs)
 			return true;
 	return false;
+}
+
+/* @c's client address as an address of family @fam with port 0, or false if it has none. */
+static bool client_as(const struct pt_conn *c, sa_family_t fam, struct pt_sockaddr *out)
+{
+	const union pt_inet_addr *p = &c->peer.ss;
+
+	memset(out, 0, sizeof(*out));
+	out->ss.ss_family = fam;
+	if (fam == AF_INET6 && p->ss_family == AF_INET6) {
+		out->ss.sin6.sin6_addr = p->sin6.sin6_addr;
+		out->ss.sin6.sin6_scope_id = p->sin6.sin6_scope_id;
+		out->len = sizeof(out->ss.sin6);
+		return !IN6_IS_ADDR_V4MAPPED(&p->sin6.sin6_addr);
+	}
+	out->len = sizeof(out->ss.sin);
+	if (fam == AF_INET && p->ss_family == AF_INET) {
+		out->ss.sin.sin_addr = p->sin.sin_addr;
+		return true;
+	}
+	if (fam == AF_INET && p->ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&p->sin6.sin6_addr)) {
+		memcpy(&out->ss.sin.sin_addr, &p->sin6.sin6_addr.s6_addr[12], 4);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * transparent: bind the upstream socket @fd (family @fam) to the client's
+ * address, so that the upstream sees the client. IP_TRANSPARENT lets it
+ * bind an address that is not local; IP_BIND_ADDRESS_NO_PORT leaves the
+ * port to connect(), which picks one free for the 4-tuple. 0, or a
+ * positive errno: this address cannot be tried (EAFNOSUPPORT: the client
+ * has the other family).
+ */
+static int bind_client(const struct pt_conn *c, int fd, sa_family_t fam)
+{
+	int one = 1, level = fam == AF_INET6 ? SOL_IPV6 : SOL_IP;
+	int opt = fam == AF_INET6 ? IPV6_TRANSPARENT : IP_TRANSPARENT;
+	struct pt_sockaddr src;
+	char buf[PT_SOCKADDR_STRLEN];
+
+	if (!client_as(c, fam, &src))
+		return EAFNOSUPPORT;
+	if (setsockopt(fd, level, opt, &one, sizeof(one)) == -1) {
+		pr_warn(CONN, "#%llu: transparent: %s: %s", (unsigned long long)c->id,
+			fam == AF_INET6 ? "IPV6_TRANSPARENT" : "IP_TRANSPARENT", strerror(errno));
+		return errno;
+	}
+	/* IPv4 level, but it applies to IPv6 sockets too (inet_sk flag). */
+	setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	if (bind(fd, &src.ss.sa, src.len) == -1) {
+		pr_warn(CONN, "#%llu: transparent: bind to %s: %s", (unsigned long long)c->id,
+			pt_sockaddr_ip_str(&src.ss.sa, buf, sizeof(buf)), strerror(errno));
+		return errno;
+	}
+	return 0;
 }
 
 /*
@@ -84,6 +154,8 @@ static enum pt_up_status try_connect(struct pt_conn *c, int *err)
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	pt_ev_init(&c->up, fd, c->up.fn); /* conn.c's callback stays */
+	if (pt_conn_route(c)->transparent && (*err = bind_client(c, fd, a->ss.ss_family)))
+		return PT_UP_FAILED;
 	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0) {
 		c->up_ready = EPOLLIN;	/* not watched yet: the relay reads it at once */
 		return PT_UP_CONNECTED;
@@ -114,7 +186,7 @@ static enum pt_up_status fail_over(struct pt_conn *c, int err)
 		pr_debug(CONN, "#%llu: connect to %s (%s) failed: %s", (unsigned long long)c->id,
 			 a ? pt_sockaddr_str((const struct sockaddr *)&a->ss, buf, sizeof(buf))
 			   : "-",
-			 r->upstreams[c->up_i].spec, strerror(err));
+			 r->original ? "original" : r->upstreams[c->up_i].spec, strerror(err));
 		pt_stats_connect_failed(&c->st, err);
 		if (c->up.fd >= 0) {
 			pt_loop_unwatch(&c->w->loop, &c->up);
@@ -147,6 +219,8 @@ enum pt_up_status pt_upstream_start(struct pt_conn *c)
 
 	c->up_i = 0;
 	c->addr_i = 0;
+	if (r->original && pt_gateway_refuse_original(c))
+		return PT_UP_FAILED;
 	while (c->up_i < r->n_upstreams && !r->upstreams[c->up_i].n_addrs)
 		c->up_i++;
 	pt_timer_cancel(&c->w->loop, &c->timer);

@@ -111,7 +111,7 @@ static const char *route_of(const struct pt_config *cfg, const char *ip, const s
 	const struct pt_listener_cfg *l = &cfg->listeners[0];
 	int idx = -7;
 
-	switch (pt_route_select(l, peer(ip), f, done, &idx)) {
+	switch (pt_route_select(l, peer(ip), NULL, f, done, &idx)) {
 	case PT_ROUTE_FOUND:
 		if (idx < 0 || idx >= l->n_routes)
 			return "(bad index)";
@@ -323,6 +323,68 @@ static void test_cidr(void)
 	pt_config_put(cfg);
 }
 
+/* The route for a client of 10.0.0.2 that asked for @ip:@port (NULL ip: unknown). */
+static const char *route_to(const struct pt_config *cfg, const char *ip, uint16_t port,
+			    const struct pt_fields *f, bool done)
+{
+	static struct sockaddr_storage dst;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&dst;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&dst;
+	const struct pt_listener_cfg *l = &cfg->listeners[0];
+	int idx = -1;
+
+	memset(&dst, 0, sizeof(dst));
+	if (ip && strchr(ip, ':')) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		inet_pton(AF_INET6, ip, &sin6->sin6_addr);
+	} else if (ip) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		inet_pton(AF_INET, ip, &sin->sin_addr);
+	}
+	switch (pt_route_select(l, peer("10.0.0.2"), ip ? (struct sockaddr *)&dst : NULL, f, done,
+				&idx)) {
+	case PT_ROUTE_FOUND:
+		return l->routes[idx].name;
+	case PT_ROUTE_PENDING:
+		return "(pending)";
+	case PT_ROUTE_NONE:
+		break;
+	}
+	return "(none)";
+}
+
+/* dst_cidr and dst_port: the destination the client asked for, known at accept. */
+static void test_dst(void)
+{
+	struct pt_config *cfg = parse_routes(
+		NULL, R("smtp", "'dst_port': [25, 587]"),
+		R("b81", "'dst_cidr': ['203.0.113.0/24', '2001:db8::/32'], 'dst_port': 81"),
+		R("net", "'dst_cidr': '198.51.100.0/24'"), R("tls", "'protocol': 'tls'"),
+		ANY("rest"), NULL);
+
+	if (!cfg)
+		return;
+	ASSERT_STREQ(route_to(cfg, "192.0.2.1", 587, fields(PT_PROTO_NONE), false), "smtp",
+		     "a port in the list decides before any byte");
+	ASSERT_STREQ(route_to(cfg, "203.0.113.7", 81, fields(PT_PROTO_NONE), false), "b81",
+		     "network and port");
+	ASSERT_STREQ(route_to(cfg, "2001:db8::1", 81, fields(PT_PROTO_NONE), false), "b81",
+		     "IPv6 network and port");
+	ASSERT_STREQ(route_to(cfg, "::ffff:203.0.113.7", 81, fields(PT_PROTO_NONE), false), "b81",
+		     "IPv4-mapped destination in an IPv4 net");
+	ASSERT_STREQ(route_to(cfg, "203.0.113.7", 80, fields(PT_PROTO_NONE), false), "(pending)",
+		     "network without the port: on to the protocol route");
+	ASSERT_STREQ(route_to(cfg, "198.51.100.9", 1234, fields(PT_PROTO_NONE), false), "net",
+		     "network alone, any port");
+	ASSERT_STREQ(route_to(cfg, "192.0.2.1", 443, tls("a.example", ""), true), "tls",
+		     "no dst condition holds: detection decides");
+	ASSERT_STREQ(route_to(cfg, NULL, 25, fields(PT_PROTO_NONE), true), "rest",
+		     "destination unknown: no dst route matches");
+	pt_config_put(cfg);
+}
+
 /* What is decided while detection still runs (done == false). */
 static void test_pending(void)
 {
@@ -381,9 +443,9 @@ static void test_no_match(void)
 	ASSERT_STREQ(route_of(cfg, "10.0.0.1", fields(PT_PROTO_NONE), false), "(pending)",
 		     "but only once route a could be ruled out");
 	pt_fields_init(&f);
-	ASSERT_EQ(pt_route_select(&empty, peer("192.0.2.1"), &f, false, &idx), PT_ROUTE_NONE,
+	ASSERT_EQ(pt_route_select(&empty, peer("192.0.2.1"), NULL, &f, false, &idx), PT_ROUTE_NONE,
 		  "no routes, during detection");
-	ASSERT_EQ(pt_route_select(&empty, peer("192.0.2.1"), &f, true, &idx), PT_ROUTE_NONE,
+	ASSERT_EQ(pt_route_select(&empty, peer("192.0.2.1"), NULL, &f, true, &idx), PT_ROUTE_NONE,
 		  "no routes, after");
 	ASSERT_EQ(idx, -7, "index untouched");
 	pt_config_put(cfg);
@@ -398,6 +460,7 @@ int main(void)
 	RUN_TEST(test_path_normalised);
 	RUN_TEST(test_protocols);
 	RUN_TEST(test_cidr);
+	RUN_TEST(test_dst);
 	RUN_TEST(test_pending);
 	RUN_TEST(test_no_match);
 	return pt_test_done();

@@ -185,6 +185,10 @@ static cJSON *row_json(const struct row *r)
 	cJSON_AddBoolToObject(o, "route_current", !r->route_stale);
 	cJSON_AddStringToObject(o, "client", addr_str(buf, sizeof(buf), &r->p.client));
 	cJSON_AddStringToObject(o, "upstream", addr_str(buf, sizeof(buf), &r->p.upstream));
+	if (r->p.dst.family)
+		cJSON_AddStringToObject(o, "dst", addr_str(buf, sizeof(buf), &r->p.dst));
+	else
+		cJSON_AddNullToObject(o, "dst");
 	cJSON_AddStringToObject(o, "proto", pt_proto_name(r->p.proto));
 	cJSON_AddStringToObject(o, "name", r->p.name);
 	cJSON_AddStringToObject(o, "plane", pt_plane_name(r->p.plane));
@@ -199,6 +203,17 @@ static cJSON *row_json(const struct row *r)
 	return o;
 }
 
+/* The client, and on a gateway listener ">" the destination it asked for. */
+static const char *client_str(char *buf, size_t size, const struct pt_pair *p)
+{
+	char d[64];
+
+	addr_str(buf, size, &p->client);
+	if (p->dst.family)
+		snprintf(buf + strlen(buf), size - strlen(buf), ">%s", addr_str(d, sizeof(d), &p->dst));
+	return buf;
+}
+
 static void print_rows(void)
 {
 	static const char *const head[] = { "Instance", "Listener", "Route", "Client",
@@ -207,7 +222,7 @@ static void print_rows(void)
 					     "Pkts-down", "Age" };
 	static const bool right[ARRAY_SIZE(head)] = { [9] = true, [10] = true, [11] = true,
 						      [12] = true, [13] = true };
-	char l[24], rt[24], cl[64], up[64], b1[24], b2[24], k1[24], k2[24], age[24], pl[24];
+	char l[24], rt[24], cl[136], up[64], b1[24], b2[24], k1[24], k2[24], age[24], pl[24];
 	struct table t;
 
 	table_init(&t, head, right, ARRAY_SIZE(head));
@@ -218,7 +233,7 @@ static void print_rows(void)
 		snprintf(l, sizeof(l), "%u", r->p.listener);
 		snprintf(rt, sizeof(rt), "%u%s", r->p.route, r->route_stale ? "?" : "");
 		table_row(&t, r->in->name, r->listener ? r->listener : l, r->route ? r->route : rt,
-			  addr_str(cl, sizeof(cl), &r->p.client),
+			  client_str(cl, sizeof(cl), &r->p),
 			  addr_str(up, sizeof(up), &r->p.upstream),
 			  pt_proto_name(r->p.proto),
 			  r->p.name[0] ? r->p.name : "-",
