@@ -684,7 +684,7 @@ def t_usage():
     doc, err = ctl_json('routes', 'show', '--instance', INST)
     check(doc['instances'], '"routes show" is "routes"')
     doc, err = ctl_json('-V')
-    eq(doc['abi'], 3, 'ctl abi')
+    eq(doc['abi'], 4, 'ctl abi')
     rc, out, err = ctl('-p', 'instances', '--instance', INST)
     doc = json.loads(out)
     check('\n' in out and doc['instances'][0]['pairs_ok'] and doc['instances'][0]['control_ok'],
