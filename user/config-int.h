@@ -112,6 +112,7 @@ int pt_cfg_route_name(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l, struct 
 int pt_cfg_upstream_add(struct pt_cfg_ctx *ctx, const char *spec, void *route);
 int pt_cfg_dnsname_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
 int pt_cfg_alpn_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
+int pt_cfg_ja4_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
 int pt_cfg_cidr_push(struct pt_cfg_ctx *ctx, const char *s, struct pt_cidr **vec, int *n);
 
 /* config-native.c: the native reader; its top-level table, for the dump */
