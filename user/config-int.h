@@ -38,6 +38,7 @@ struct pt_cfg_ctx {
 	int n_errors;
 	bool oom;
 	bool fold_keys; /* legacy: keys match case-insensitively, like Go's encoding/json */
+	bool ssh_silent; /* legacy: SSH sections also take silent clients ("ssh_silent_clients") */
 	const struct pt_config_opts *opts;
 	struct pt_config *cfg;
 	int quote_slot;
