@@ -119,8 +119,12 @@ static int check_list(const char *list, const char *dir, int field)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, w[0]);
 		f = detect_file(path);
-		if (!strcmp(w[field], "-"))
+		if (!strcmp(w[field], "-")) {
+			/* not a TLS-record hello: SSLv2, which has no fingerprint */
+			if (f)
+				ASSERT_STREQ(f->ja4, "", path);
 			continue;
+		}
 		if (!ASSERT_TRUE(f, path))
 			continue;
 		ASSERT_STREQ(f->ja4, w[field], path);
@@ -153,7 +157,7 @@ static void test_captures(void)
 	char dir[600];
 
 	snprintf(dir, sizeof(dir), "%s/tls", data_dir());
-	ASSERT_TRUE(check_list("ja4.txt", dir, 1) >= 14, "our captures compared");
+	ASSERT_TRUE(check_list("ja4.txt", dir, 1) >= 15, "our captures compared");
 }
 
 static void test_foxio_vectors(void)
