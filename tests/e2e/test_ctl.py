@@ -622,11 +622,11 @@ def t_wrong_version():
         run(['bpftool', 'map', 'update', 'pinned', meta, 'key', 'hex', '00', '00', '00', '00',
              'value', 'hex'] + ['%02x' % b for b in value], check_rc=0)
         doc, err = ctl_json('status', '--instance', name, rc=71)
-        eq(doc, {'error': 'instance %s: map layout version 1, this passthru-ctl understands 3'
+        eq(doc, {'error': 'instance %s: map layout version 1, this passthru-ctl understands 4'
                  % name}, 'foreign layout, named instance')
         rc, out, err = ctl('status', '--instance', name, rc=71)
         eq(err.strip(), 'Error: instance %s: map layout version 1, this passthru-ctl '
-           'understands 3' % name, 'text error')
+           'understands 4' % name, 'text error')
         # Among all instances it is skipped with a warning; the live one is still shown.
         doc, err = ctl_json('status')
         check(INST in [i['name'] for i in doc['instances']], 'the live instance is shown')
