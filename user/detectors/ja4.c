@@ -18,7 +18,8 @@
  * GREASE values (RFC 8701) are left out everywhere; lists are 4-digit
  * lower-case hex joined by ","; an empty list hashes as "000000000000".
  * The TLS detector has validated the hello; this second walk still checks
- * every length and gives "" rather than read past one.
+ * every length and gives "" rather than read past one. What the detector
+ * does not check (signature_algorithms) is read leniently.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,18 +91,14 @@ static bool is_grease(uint32_t v)
 	return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff);
 }
 
-/* Append the non-GREASE 16-bit values of r to list. */
-static bool u16_list(struct ja4_rd *r, uint16_t *list, size_t *n)
+/* Append the non-GREASE 16-bit values of r to list (an odd last byte is left). */
+static void u16_list(struct ja4_rd *r, uint16_t *list, size_t *n)
 {
 	uint32_t v;
 
-	while (r->pos < r->end) {
-		if (!get(r, 2, &v))
-			return false;
+	while (get(r, 2, &v))
 		if (!is_grease(v) && *n < JA4_LIST_MAX)
 			list[(*n)++] = (uint16_t)v;
-	}
-	return true;
 }
 
 static bool ext_versions(struct ja4_rd *ext)
@@ -137,11 +134,17 @@ static bool ext_alpn(struct ja4_rd *ext)
 	return true;
 }
 
+/*
+ * The TLS detector does not check signature_algorithms: a malformed one
+ * counts as an empty list rather than costing the whole fingerprint.
+ */
 static bool ext_sigs(struct ja4_rd *ext)
 {
 	struct ja4_rd list;
 
-	return vec(ext, 2, &list) && u16_list(&list, hello.sigs, &hello.n_sigs);
+	if (vec(ext, 2, &list))
+		u16_list(&list, hello.sigs, &hello.n_sigs);
+	return true;
 }
 
 static bool ext_one(struct ja4_rd *exts)
@@ -182,8 +185,9 @@ static bool read_hello(const uint8_t *hs, size_t n)
 	if (!get(&body, 2, &v) || !skip(&body, 32) || !vec(&body, 1, &exts))
 		return false;
 	hello.version = (uint16_t)v;
-	if (!vec(&body, 2, &ciphers) || !u16_list(&ciphers, hello.ciphers, &hello.n_ciphers))
+	if (!vec(&body, 2, &ciphers))
 		return false;
+	u16_list(&ciphers, hello.ciphers, &hello.n_ciphers);
 	if (!vec(&body, 1, &exts))	/* compression methods */
 		return false;
 	if (body.pos == body.end)
