@@ -13,8 +13,8 @@
 
 struct pt_sha256 {
 	uint32_t h[8];
-	uint64_t len;		/* bytes hashed so far */
-	uint8_t buf[64];	/* the block being filled */
+	uint64_t len;	 /* bytes hashed so far */
+	uint8_t buf[64]; /* the block being filled */
 	size_t used;
 };
 

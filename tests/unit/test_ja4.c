@@ -48,7 +48,8 @@ static void test_sha256_vectors(void)
 	ASSERT_STREQ(sha_hex("abc", 3),
 		     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "abc");
 	ASSERT_STREQ(sha_hex(msg2, strlen(msg2)),
-		     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1", "448 bits");
+		     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+		     "448 bits");
 	/* a million 'a', fed in uneven pieces across block boundaries */
 	memset(buf, 'a', 1001);
 	pt_sha256_init(&h);
@@ -212,10 +213,8 @@ static size_t make_hello(const uint8_t *alpn, size_t alpn_len, bool sni)
 		put_u16(&S, 0x10), put_u16(&S, alpn_len + 3), put_u16(&S, alpn_len + 1);
 		put_u8(&S, alpn_len), put_mem(&S, alpn, alpn_len);
 	}
-	put_u16(&S, 0x2b), put_u16(&S, 5), put_u8(&S, 4), put_u16(&S, 0x3a3a),
-		put_u16(&S, 0x0304);
-	put_u16(&S, 0x0d), put_u16(&S, 6), put_u16(&S, 4), put_u16(&S, 0x0804),
-		put_u16(&S, 0x0403);
+	put_u16(&S, 0x2b), put_u16(&S, 5), put_u8(&S, 4), put_u16(&S, 0x3a3a), put_u16(&S, 0x0304);
+	put_u16(&S, 0x0d), put_u16(&S, 6), put_u16(&S, 4), put_u16(&S, 0x0804), put_u16(&S, 0x0403);
 	patch_len(&S, exts, 2, S.n - exts - 2);
 	patch_len(&S, 6, 3, S.n - 9);
 	patch_len(&S, 3, 2, S.n - 5);
@@ -250,9 +249,9 @@ static void test_hand_made(void)
 		    "0x30 0xab");
 	ASSERT_TRUE(!strncmp(ja4_of((const uint8_t *)"\x61\x20", 2, true), "t13d030460", 10),
 		    "0x61 0x20");
-	ASSERT_TRUE(!strncmp(ja4_of((const uint8_t *)"\x30\xab\xcd\x31", 4, true), "t13d030401",
-			     10),
-		    "0x30 0xab 0xcd 0x31");
+	ASSERT_TRUE(
+		!strncmp(ja4_of((const uint8_t *)"\x30\xab\xcd\x31", 4, true), "t13d030401", 10),
+		"0x30 0xab 0xcd 0x31");
 }
 
 /* A truncated hello is no MATCH and leaves no fingerprint behind. */

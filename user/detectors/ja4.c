@@ -31,16 +31,16 @@
 #define JA4_LIST_MAX (PT_WINDOW_MAX / 2)
 #define JA4_HASH_LEN 12
 
-#define EXT_SERVER_NAME 0x0000
-#define EXT_SIG_ALGS 0x000d
-#define EXT_ALPN 0x0010
+#define EXT_SERVER_NAME	       0x0000
+#define EXT_SIG_ALGS	       0x000d
+#define EXT_ALPN	       0x0010
 #define EXT_SUPPORTED_VERSIONS 0x002b
 
 /* What the fingerprint is made of. Static: workers are single-threaded. */
 struct ja4_hello {
-	uint16_t version;	/* legacy_version, then the supported_versions maximum */
+	uint16_t version; /* legacy_version, then the supported_versions maximum */
 	bool sni;
-	const uint8_t *alpn;	/* the first ALPN value, NULL if none */
+	const uint8_t *alpn; /* the first ALPN value, NULL if none */
 	size_t alpn_len;
 	uint16_t ciphers[JA4_LIST_MAX];
 	uint16_t exts[JA4_LIST_MAX];
@@ -188,7 +188,7 @@ static bool read_hello(const uint8_t *hs, size_t n)
 	if (!vec(&body, 2, &ciphers))
 		return false;
 	u16_list(&ciphers, hello.ciphers, &hello.n_ciphers);
-	if (!vec(&body, 1, &exts))	/* compression methods */
+	if (!vec(&body, 1, &exts)) /* compression methods */
 		return false;
 	if (body.pos == body.end)
 		return true;
@@ -203,15 +203,24 @@ static bool read_hello(const uint8_t *hs, size_t n)
 static const char *version_str(uint16_t v)
 {
 	switch (v) {
-	case 0x0304: return "13";
-	case 0x0303: return "12";
-	case 0x0302: return "11";
-	case 0x0301: return "10";
-	case 0x0300: return "s3";
-	case 0x0002: return "s2";
-	case 0xfeff: return "d1";
-	case 0xfefd: return "d2";
-	case 0xfefc: return "d3";
+	case 0x0304:
+		return "13";
+	case 0x0303:
+		return "12";
+	case 0x0302:
+		return "11";
+	case 0x0301:
+		return "10";
+	case 0x0300:
+		return "s3";
+	case 0x0002:
+		return "s2";
+	case 0xfeff:
+		return "d1";
+	case 0xfefd:
+		return "d2";
+	case 0xfefc:
+		return "d3";
 	}
 	return "00";
 }
@@ -221,7 +230,8 @@ static bool is_alnum(uint8_t c)
 	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
-/* First and last character of the first ALPN value; of its hex form if either is not alphanumeric. */
+/* First and last character of the first ALPN value; of its hex form if either is not alphanumeric.
+ */
 static void alpn_chars(char out[2])
 {
 	static const char hex[] = "0123456789abcdef";
