@@ -199,15 +199,17 @@ int pt_cfg_ja4_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
 	for (i = 0; i < n && !want; i++)
 		want = ja4_char_want(i, s[i]);
 	if (want) {
-		pt_cfg_err(ctx, "bad JA4 pattern %s: character %zu should be %s (a JA4 looks like "
-			   "\"t13d1516h2_8daaf6152771_e5627efa2ab1\", a prefix ends in \"*\")",
-			   pt_cfg_q(ctx, s), i, want);
+		pt_cfg_err(
+			ctx,
+			"bad JA4 pattern %s: character %zu should be %s (a JA4 looks like \"t13d1516h2_8daaf6152771_e5627efa2ab1\", a prefix ends in \"*\")",
+			pt_cfg_q(ctx, s), i, want);
 		return -EINVAL;
 	}
 	if (!prefix && n != PT_JA4_MAX - 4) {
-		pt_cfg_err(ctx, "a JA4 fingerprint has 36 characters, like "
-			   "\"t13d1516h2_8daaf6152771_e5627efa2ab1\" (end a prefix with \"*\"), got %s",
-			   pt_cfg_q(ctx, s));
+		pt_cfg_err(
+			ctx,
+			"a JA4 fingerprint has 36 characters, like \"t13d1516h2_8daaf6152771_e5627efa2ab1\" (end a prefix with \"*\"), got %s",
+			pt_cfg_q(ctx, s));
 		return -EINVAL;
 	}
 	return pt_cfg_strv_push(ctx, arg, pt_cfg_strdup(ctx, s));

@@ -384,8 +384,7 @@ static const struct pt_cfg_key legacy_top_keys[GK_N] = {
 	[GK_SERVERS] = {"servers", PT_J_OBJECT, true, .parse = parse_servers,
 			.help = "listen address -> protocol -> rule -> action"},
 	[GK_SSH_SILENT] = {"ssh_silent_clients", PT_J_BOOL, .parse = parse_ssh_silent,
-			   .help = "SSH sections also take clients silent until the detection "
-				   "deadline (default true)"},
+			   .help = "false: silent clients do not go to SSH (default true)"},
 };
 
 /* "ssh_silent_clients" wherever it is in the file: the servers may come first. */
