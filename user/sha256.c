@@ -40,24 +40,29 @@ static void schedule(const uint8_t *b, uint32_t w[64])
 	}
 }
 
-static void block(uint32_t h[8], const uint8_t *b)
+/* The 64 rounds over one block; a..h are the working variables of §6.2.2. */
+static void block(uint32_t h[8], const uint8_t *blk)
 {
-	uint32_t w[64], v[8], t1, t2;
+	uint32_t w[64], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6],
+			hh = h[7], t1, t2;
 	int i;
 
-	schedule(b, w);
-	memcpy(v, h, sizeof(v));
+	schedule(blk, w);
 	for (i = 0; i < 64; i++) {
-		t1 = v[7] + (ror(v[4], 6) ^ ror(v[4], 11) ^ ror(v[4], 25)) +
-		     ((v[4] & v[5]) ^ (~v[4] & v[6])) + k256[i] + w[i];
-		t2 = (ror(v[0], 2) ^ ror(v[0], 13) ^ ror(v[0], 22)) +
-		     ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
-		memmove(v + 1, v, 7 * sizeof(v[0]));
-		v[4] += t1;
-		v[0] = t1 + t2;
+		t1 = hh + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + k256[i] +
+		     w[i];
+		t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+		hh = g;
+		g = f;
+		f = e;
+		e = d + t1;
+		d = c;
+		c = b;
+		b = a;
+		a = t1 + t2;
 	}
-	for (i = 0; i < 8; i++)
-		h[i] += v[i];
+	h[0] += a, h[1] += b, h[2] += c, h[3] += d;
+	h[4] += e, h[5] += f, h[6] += g, h[7] += hh;
 }
 
 void pt_sha256_init(struct pt_sha256 *s)

@@ -50,6 +50,8 @@ struct ja4_hello {
 
 static struct ja4_hello hello;
 
+static const char hex[] = "0123456789abcdef";
+
 /* A cursor over one vector: reads past @end fail. */
 struct ja4_rd {
 	const uint8_t *p;
@@ -234,7 +236,6 @@ static bool is_alnum(uint8_t c)
  */
 static void alpn_chars(char out[2])
 {
-	static const char hex[] = "0123456789abcdef";
 	uint8_t first, last;
 
 	if (!hello.alpn || !hello.alpn_len) {
@@ -255,11 +256,12 @@ static void alpn_chars(char out[2])
 /* Feed "xxxx,yyyy" (list[0..n) as 4-digit hex) to the hash. */
 static void hash_list(struct pt_sha256 *s, const uint16_t *list, size_t n)
 {
-	char buf[6];
+	char buf[5] = ",";
 
 	for (size_t i = 0; i < n; i++) {
-		snprintf(buf, sizeof(buf), "%s%04x", i ? "," : "", list[i]);
-		pt_sha256_update(s, buf, strlen(buf));
+		for (int k = 0; k < 4; k++)
+			buf[1 + k] = hex[list[i] >> (12 - 4 * k) & 0xf];
+		pt_sha256_update(s, i ? buf : buf + 1, i ? 5 : 4);
 	}
 }
 
