@@ -28,6 +28,9 @@ enum pt_proto {
 /* Longest DNS name kept for SNI / Host (RFC 1035: 253 characters). */
 #define PT_NAME_MAX		253
 
+/* A JA4 TLS client fingerprint, "t13d1516h2_8daaf6152771_e5627efa2ab1": 36 characters, NUL, padding. */
+#define PT_JA4_MAX		40
+
 
 /*
  * Kernel data plane (sockmap). Map names are tokens so that both sides
@@ -137,6 +140,7 @@ struct pt_pair {
 	struct pt_addr dst;	/* gateway listeners: the destination the client asked for */
 	__u32 pad;
 	char name[PT_PAIR_NAME_MAX];	/* SNI or Host, "" if none */
+	char ja4[PT_JA4_MAX];		/* TLS: JA4 fingerprint, "" if none */
 };
 
 /* Which pair and direction a socket belongs to (PT_MAP_SOCKS value). */

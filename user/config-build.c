@@ -165,6 +165,61 @@ int pt_cfg_alpn_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
 }
 
 /*
+ * Character @i (0-based) of a JA4 fingerprint (detectors/ja4.c): "t", the
+ * version, "d" or "i", two counts, the ALPN characters, then two 12-digit
+ * hashes after "_". Returns NULL if @c may stand there, else what should.
+ */
+static const char *ja4_char_want(size_t i, char c)
+{
+	bool digit = c >= '0' && c <= '9', lhex = digit || (c >= 'a' && c <= 'f');
+	bool alnum = digit || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+
+	if (i == 0)
+		return c == 't' ? NULL : "\"t\" (TLS over TCP)";
+	if (i <= 2)
+		return alnum ? NULL : "a version character (\"13\", \"12\", \"s3\", \"00\"...)";
+	if (i == 3)
+		return c == 'd' || c == 'i' ? NULL : "\"d\" (SNI) or \"i\" (no SNI)";
+	if (i <= 7)
+		return digit ? NULL : "a digit of the cipher or extension count";
+	if (i <= 9)
+		return alnum ? NULL : "an ALPN character";
+	if (i == 10 || i == 23)
+		return c == '_' ? NULL : "\"_\"";
+	if (i < PT_JA4_MAX - 4)
+		return lhex ? NULL : "a lower-case hex digit";
+	return "the end";
+}
+
+/* A JA4 fingerprint (36 characters), or a prefix of one ending in "*". */
+int pt_cfg_ja4_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
+{
+	size_t n = strlen(s), i;
+	bool prefix = n && s[n - 1] == '*';
+	const char *want = NULL;
+
+	if (prefix)
+		n--;
+	for (i = 0; i < n && !want; i++)
+		want = ja4_char_want(i, s[i]);
+	if (want) {
+		pt_cfg_err(
+			ctx,
+			"bad JA4 pattern %s: character %zu should be %s (a JA4 looks like \"t13d1516h2_8daaf6152771_e5627efa2ab1\", a prefix ends in \"*\")",
+			pt_cfg_q(ctx, s), i, want);
+		return -EINVAL;
+	}
+	if (!prefix && n != PT_JA4_MAX - 4) {
+		pt_cfg_err(
+			ctx,
+			"a JA4 fingerprint has 36 characters, like \"t13d1516h2_8daaf6152771_e5627efa2ab1\" (end a prefix with \"*\"), got %s",
+			pt_cfg_q(ctx, s));
+		return -EINVAL;
+	}
+	return pt_cfg_strv_push(ctx, arg, pt_cfg_strdup(ctx, s));
+}
+
+/*
  * Add the "host:port" @spec to the forward list of the pt_route @arg,
  * resolved now (every address). Names that do not resolve are errors.
  * With opts->skip_resolve the spec is only checked: its addresses come

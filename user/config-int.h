@@ -38,6 +38,7 @@ struct pt_cfg_ctx {
 	int n_errors;
 	bool oom;
 	bool fold_keys; /* legacy: keys match case-insensitively, like Go's encoding/json */
+	bool ssh_silent; /* legacy: SSH sections also take silent clients ("ssh_silent_clients") */
 	const struct pt_config_opts *opts;
 	struct pt_config *cfg;
 	int quote_slot;
@@ -113,6 +114,7 @@ int pt_cfg_route_name(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l, struct 
 int pt_cfg_upstream_add(struct pt_cfg_ctx *ctx, const char *spec, void *route);
 int pt_cfg_dnsname_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
 int pt_cfg_alpn_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
+int pt_cfg_ja4_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
 int pt_cfg_cidr_push(struct pt_cfg_ctx *ctx, const char *s, struct pt_cidr **vec, int *n);
 /* May this process set IP_TRANSPARENT (CAP_NET_ADMIN or CAP_NET_RAW effective)? */
 bool pt_cfg_transparent_capable(void);

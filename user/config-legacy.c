@@ -11,6 +11,13 @@
  * rules in file order and then its CATCHALL; the "CATCHALL" protocol comes
  * last whatever its place in the file. Keys, protocol names, rule keywords and
  * actions are matched case-insensitively, as Go's encoding/json matches keys.
+ *
+ * An SSH section whose CATCHALL forwards is followed by a "timeout" route to
+ * the same address, "SSH timeout": clients such as PuTTY and ssh-keyscan
+ * wait for the server's banner and send nothing, so no detector ever sees
+ * them (sslh sends such clients to SSH too). An SSH REJECT takes none: its
+ * silent clients stay with the CATCHALL protocol. "ssh_silent_clients":
+ * false turns it off.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -209,6 +216,25 @@ static void add_rule(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l,
 	parse_rule_action(ctx, action, r);
 }
 
+/* The "timeout" route after an SSH CATCHALL that forwards: silent clients go there too. */
+static void add_silent_route(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l,
+			     const cJSON *action)
+{
+	struct pt_route *r;
+
+	if (!l->n_routes || l->routes[l->n_routes - 1].proto != PT_MATCH_SSH ||
+	    l->routes[l->n_routes - 1].action != PT_ACT_FORWARD)
+		return;
+	r = pt_cfg_route_new(ctx, l);
+	if (!r)
+		return;
+	r->proto = PT_MATCH_TIMEOUT;
+	r->name = pt_cfg_strdup(ctx, "SSH timeout");
+	if (r->name)
+		pt_cfg_route_name(ctx, l, r);
+	parse_rule_action(ctx, action, r);
+}
+
 static const cJSON *rules_of(struct pt_cfg_ctx *ctx, const cJSON *p, size_t *mark)
 {
 	const cJSON *c;
@@ -258,8 +284,13 @@ static void translate_proto(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l,
 		pt_cfg_path_pop(ctx, mark);
 	}
 	if (catchall) {
+		int errors = ctx->n_errors;
+
 		mark = pt_cfg_path_key(ctx, catchall->string);
 		add_rule(ctx, l, lp, catchall_kw, NULL, catchall);
+		/* a bad action was reported once, for the CATCHALL */
+		if (lp->proto == PT_MATCH_SSH && ctx->ssh_silent && ctx->n_errors == errors)
+			add_silent_route(ctx, l, catchall);
 		pt_cfg_path_pop(ctx, mark);
 	}
 	pt_cfg_path_pop(ctx, outer);
@@ -338,20 +369,41 @@ static int parse_servers(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, con
 	return 0;
 }
 
-enum { GK_VERSION, GK_MIN_VERSION, GK_SERVERS, GK_N };
+/* Read when the servers are translated (ssh_silent_of()); here only checked. */
+static int parse_ssh_silent(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+			    void *obj)
+{
+	return 0;
+}
+
+enum { GK_VERSION, GK_MIN_VERSION, GK_SERVERS, GK_SSH_SILENT, GK_N };
 
 static const struct pt_cfg_key legacy_top_keys[GK_N] = {
 	[GK_VERSION] = {"version", PT_J_STRING, .help = "accepted and ignored"},
 	[GK_MIN_VERSION] = {"min_version", PT_J_STRING, .help = "accepted and ignored"},
 	[GK_SERVERS] = {"servers", PT_J_OBJECT, true, .parse = parse_servers,
 			.help = "listen address -> protocol -> rule -> action"},
+	[GK_SSH_SILENT] = {"ssh_silent_clients", PT_J_BOOL, .parse = parse_ssh_silent,
+			   .help = "false: silent clients do not go to SSH (default true)"},
 };
+
+/* "ssh_silent_clients" wherever it is in the file: the servers may come first. */
+static bool ssh_silent_of(const cJSON *root)
+{
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, root)
+		if (c->string && !strcasecmp(c->string, "ssh_silent_clients"))
+			return !cJSON_IsFalse(c);
+	return true;
+}
 
 /* Translate a Go-passthru document into ctx->cfg. Errors are counted in ctx. */
 int pt_cfg_legacy(struct pt_cfg_ctx *ctx, const cJSON *root)
 {
 	ctx->cfg->legacy = true;
 	ctx->fold_keys = true;
+	ctx->ssh_silent = ssh_silent_of(root);
 	ctx->cfg->grace_ms = PT_DEF_GRACE_MS;
 	pt_cfg_object(ctx, root, legacy_top_keys, GK_N, NULL, NULL);
 	return ctx->n_errors ? -EINVAL : 0;

@@ -2,7 +2,7 @@
 /*
  * The native format's routes: the key tables of listeners[].routes[] and of
  * their "match" object (protocol, sni, alpn, host, path_prefix, cidr,
- * pattern), the checks between match keys, and their dumpers. The listener
+ * pattern, ja4), the checks between match keys, and their dumpers. The listener
  * table in config-native.c reaches them through its "routes" key.
  */
 #include <errno.h>
@@ -47,7 +47,7 @@ static int cidr_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
 /* listeners[].routes[].match: obj is the pt_route */
 
 enum { MK_PROTOCOL, MK_SNI, MK_ALPN, MK_HOST, MK_PATH, MK_CIDR, MK_PATTERN, MK_DST_CIDR, MK_DST_PORT,
-       MK_N };
+       MK_JA4, MK_N };
 
 static int parse_protocol(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
 			  void *obj)
@@ -221,6 +221,12 @@ static void dump_dst_port(cJSON *out, const struct pt_cfg_key *k, const void *ob
 		cJSON_AddItemToArray(a, cJSON_CreateNumber(r->dst_port[i]));
 }
 
+/* "ja4": JA4 fingerprints, or prefixes of one ending in "*". */
+static int parse_ja4(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j, void *obj)
+{
+	return pt_cfg_strings(ctx, j, pt_cfg_ja4_add, (char *)obj + k->off);
+}
+
 static const struct pt_cfg_key match_keys[MK_N] = {
 	[MK_PROTOCOL] =
 		{"protocol", PT_J_STRING, .parse = parse_protocol, .dump = dump_protocol,
@@ -242,6 +248,8 @@ static const struct pt_cfg_key match_keys[MK_N] = {
 			 .help = "networks of the destination the client asked for"},
 	[MK_DST_PORT] = {"dst_port", PT_J_UINTV, .parse = parse_dst_port, .dump = dump_dst_port,
 			 .help = "ports of the destination the client asked for"},
+	[MK_JA4] = {"ja4", PT_J_STRV, .off = offsetof(struct pt_route, ja4), .parse = parse_ja4,
+		    .dump = dump_strv, .help = "JA4 TLS client fingerprints, \"*\" at the end: prefix"},
 };
 
 /* Keys that only make sense with one protocol. */
@@ -253,11 +261,12 @@ static const struct {
 	{MK_ALPN, PT_MATCH_TLS},
 	{MK_HOST, PT_MATCH_HTTP},
 	{MK_PATH, PT_MATCH_HTTP},
+	{MK_JA4, PT_MATCH_TLS},
 };
 
 /*
  * "pattern" implies protocol "pattern" and contradicts any other protocol;
- * protocol "pattern" needs the pattern's name; sni/alpn need tls and
+ * protocol "pattern" needs the pattern's name; sni/alpn/ja4 need tls and
  * host/path_prefix need http, as no other detector fills those fields.
  */
 static void match_check(struct pt_cfg_ctx *ctx, struct pt_route *r, uint64_t seen)

@@ -112,6 +112,7 @@ struct pt_route {
 	struct pt_strv alpn;		/* any of them in the client's list */
 	struct pt_strv host;		/* lower-case, no port; wildcards as for sni */
 	struct pt_strv path_prefix;
+	struct pt_strv ja4;		/* TLS: JA4 fingerprints, a trailing "*" = prefix */
 	struct pt_cidr *cidr;		/* client address in any of them */
 	int n_cidr;
 	int pattern;			/* index into pt_config.patterns, -1 if none */

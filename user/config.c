@@ -45,6 +45,7 @@ static void route_free(struct pt_route *r)
 	strv_free(&r->alpn);
 	strv_free(&r->host);
 	strv_free(&r->path_prefix);
+	strv_free(&r->ja4);
 	cidrs_free(r->cidr, r->n_cidr);
 	cidrs_free(r->dst_cidr, r->n_dst_cidr);
 	free(r->dst_port);

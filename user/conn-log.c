@@ -5,7 +5,7 @@
  * when relaying starts; the line is then written from the connection and
  * those words, as text:
  *
- *   #ID client=A [pp=OUTCOME [via=B]] [dst=D] listener=L proto=P [sni=.. alpn=.. |
+ *   #ID client=A [pp=OUTCOME [via=B]] [dst=D] listener=L proto=P [sni=.. alpn=.. ja4=.. |
  *   method=.. host=.. path=.. | banner=.. | target=.. | pattern=.. | why=".."] route=R
  *   upstream=U [src=S] plane=P[>Q moved_at=UP/DOWN] [fallback=WHY] up=N down=N
  *   dur=S.MMMs end=E
@@ -78,6 +78,7 @@ size_t pt_conn_log_words(const struct pt_conn *c, char *buf, size_t size)
 			pt_fields_alpn_str(f, alpn, sizeof(alpn));
 			n = word(buf, size, n, "sni=%s", f->sni[0] ? f->sni : "-");
 			n = word(buf, size, n, "alpn=%s", alpn[0] ? alpn : "-");
+			n = word(buf, size, n, "ja4=%s", f->ja4[0] ? f->ja4 : "-");
 			if (f->tls_sslv2)
 				n = word(buf, size, n, "sslv2");
 			if (f->tls_ech)

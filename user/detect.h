@@ -55,6 +55,7 @@ struct pt_fields {
 	uint16_t tls_max_version;	/* TLS: highest supported_versions entry, GREASE ignored */
 	bool tls_sslv2;			/* TLS: SSLv2-compatible ClientHello */
 	bool tls_ech;			/* TLS: encrypted_client_hello present (sni is the outer one) */
+	char ja4[PT_JA4_MAX];		/* TLS: JA4 fingerprint (detectors/ja4.c), "" for SSLv2 */
 	bool path_truncated;		/* HTTP: path longer than PT_PATH_MAX - 1 */
 	char method[16];		/* HTTP: request method */
 	char host[PT_NAME_MAX + 1];	/* HTTP: Host without port, lower-case; SOCKS4a: host */
@@ -90,6 +91,12 @@ enum pt_probe pt_probe_http(const uint8_t *buf, size_t len, bool final, struct p
 enum pt_probe pt_probe_ssh(const uint8_t *buf, size_t len, bool final, struct pt_fields *f);
 enum pt_probe pt_probe_socks5(const uint8_t *buf, size_t len, bool final, struct pt_fields *f);
 enum pt_probe pt_probe_socks4(const uint8_t *buf, size_t len, bool final, struct pt_fields *f);
+/*
+ * The JA4 fingerprint of the ClientHello hs[0..n) (handshake header
+ * included, already validated by the TLS detector) into out; "" if it
+ * cannot be read.
+ */
+void pt_ja4(const uint8_t *hs, size_t n, char out[PT_JA4_MAX]);
 enum pt_probe pt_probe_pattern(const struct pt_pattern *p, const uint8_t *buf, size_t len,
 			       bool final, struct pt_fields *f);
 

@@ -50,9 +50,24 @@ static __u64 mono_ns(void)
 	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+/* The JA4 fingerprint: from the fields, or from the "ja4=" log word kept of them. */
+static const char *conn_ja4(const struct pt_conn *c)
+{
+	const char *w;
+
+	if (!c->detected)
+		return NULL;
+	if (c->fields)
+		return c->fields->ja4;
+	for (w = c->summary; w && *w; w += strlen(w) + 1)
+		if (!strncmp(w, "ja4=", 4))
+			return w + 4;
+	return NULL;
+}
+
 static void fill_pair(struct pt_conn *c, struct pt_pair *p, enum pt_plane plane)
 {
-	const char *name = pt_conn_name(c);
+	const char *name = pt_conn_name(c), *ja4;
 
 	memset(p, 0, sizeof(*p));
 	p->start_ns = mono_ns() - (c->w->loop.now - c->t_start) * 1000000ull;
@@ -71,6 +86,9 @@ static void fill_pair(struct pt_conn *c, struct pt_pair *p, enum pt_plane plane)
 		fill_addr(&p->dst, &c->local.ss);
 	if (c->detected && name)
 		snprintf(p->name, sizeof(p->name), "%.*s", (int)sizeof(p->name) - 1, name);
+	ja4 = conn_ja4(c);
+	if (ja4 && strcmp(ja4, "-"))
+		snprintf(p->ja4, sizeof(p->ja4), "%.*s", (int)sizeof(p->ja4) - 1, ja4);
 }
 
 struct pt_pair *pt_pair_open(struct pt_conn *c, enum pt_plane plane)

@@ -5,6 +5,8 @@
  * until detection has finished. path_prefix compares the normalised path
  * (pt_path_normalise), not the bytes the client sent. dst_cidr and dst_port
  * look at the destination the client asked for (gateway.c), known at accept.
+ * ja4 compares the fingerprint (detectors/ja4.c) exactly, or its start for
+ * "t13d*".
  */
 #include <netinet/in.h>
 #include <string.h>
@@ -54,6 +56,22 @@ static bool any_path_prefix(const struct pt_strv *prefixes, const char *path)
 	return false;
 }
 
+/* Exact, or a prefix when the pattern ends in "*". */
+static bool any_ja4_matches(const struct pt_strv *pats, const char *ja4)
+{
+	size_t n;
+
+	if (!pats->n)
+		return true;
+	for (int i = 0; i < pats->n; i++) {
+		n = strlen(pats->v[i]);
+		if (n && pats->v[i][n - 1] == '*' ? !strncmp(ja4, pats->v[i], n - 1) :
+						    !strcmp(ja4, pats->v[i]))
+			return true;
+	}
+	return false;
+}
+
 static bool cidr_ok(const struct pt_route *r, const struct sockaddr *peer)
 {
 	if (!r->n_cidr)
@@ -99,7 +117,7 @@ static bool proto_ok(const struct pt_route *r, const struct pt_fields *f)
 		return f->proto == PT_PROTO_UNKNOWN;
 	case PT_MATCH_TLS:
 		return f->proto == PT_PROTO_TLS && any_name_matches(&r->sni, f->sni) &&
-		       any_alpn_offered(&r->alpn, f);
+		       any_alpn_offered(&r->alpn, f) && any_ja4_matches(&r->ja4, f->ja4);
 	case PT_MATCH_HTTP:
 		return f->proto == PT_PROTO_HTTP && any_name_matches(&r->host, f->host) &&
 		       any_path_prefix(&r->path_prefix, f->npath);

@@ -314,7 +314,7 @@ def pinned_keys(pt, name):
         os.close(fd)
 
 
-PAIR_SIZE = 336
+PAIR_SIZE = 376  # struct pt_pair; bump with PT_ABI_VERSION
 DIR_FIELDS = ('redirected', 'packets', 'passed', 'consumed', 'copied', 'peer_base',
               'max_queued', 'pass_events', 'redirect_fail')
 STATE_NAMES = {0: 'free', 1: 'relaying', 2: 'half-closed', 3: 'draining', 4: 'closing'}

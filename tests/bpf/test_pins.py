@@ -16,8 +16,8 @@ import re
 import signal
 import time
 
-from bpftest import (BpfSuite, PtServer, Passthru, sockmap_daemon, listener, route, free_port,
-                     connect, recv_all, pin_dir, instance_of, read_meta, bpftool_j, obj_get,
+from bpftest import (BpfSuite, PAIR_SIZE, PtServer, Passthru, sockmap_daemon, listener, route,
+                     free_port, connect, recv_all, pin_dir, instance_of, read_meta, bpftool_j, obj_get,
                      map_info, check, eq, expect, wait_for, Skip, Fail, PIN_ROOT)
 
 s = BpfSuite('bpf-pins')
@@ -26,7 +26,7 @@ s.instances.append(INST)
 echo = PtServer(s, 'echo', name='echo')
 META_MAGIC = 0x50545255
 MAPS = {  # name: (bpftool type, key bytes, value bytes)
-    'pt_pairs': ('array', 4, 336),
+    'pt_pairs': ('array', 4, PAIR_SIZE),
     'pt_socks': ('hash', 8, 8),
     'pt_rx': ('sockhash', 8, 8),
     'pt_tx': ('sockhash', 8, 8),
@@ -92,7 +92,7 @@ def t_pinned_objects():
         eq(missing, [], 'maps the verdict program uses (map_ids %s)' % prog.get('map_ids'))
         meta = read_meta(d)
         eq((meta['magic'], meta['pid'], meta['instance'], meta['pair_size'], meta['n_slots']),
-           (META_MAGIC, pt.proc.pid, INST, 336, slots), 'pt_meta: magic, pid, instance, sizes')
+           (META_MAGIC, pt.proc.pid, INST, PAIR_SIZE, slots), 'pt_meta: magic, pid, instance, sizes')
         relay_one(pt, port, 'a')
         eq(pt.stop(), 0, 'exit status after SIGTERM')
         check(not os.path.exists(d), 'pin directory removed after SIGTERM')

@@ -9,7 +9,8 @@
 # and closes; the client then fails, which is expected.
 #
 # Writes tests/data/tls/<client>-<variant>.bin with tests/data/tls/manifest.txt
-#   FILE SNI ALPN MAX_VERSION        ("-" for none; ALPN comma-separated)
+#   FILE SNI ALPN MAX_VERSION [ech]  ("-" for none; ALPN comma-separated;
+#                                    ech: the client sends an ECH extension)
 # and tests/data/flights/<name>.bin with tests/data/flights/manifest.txt
 #   FILE PROTO [key=value ...]       (what the detector must report)
 # The expected values come from how each client is invoked, not from
@@ -170,6 +171,14 @@ const s = require(\"tls\").connect({ host: \"127.0.0.1\", port: +process.env.POR
 	rejectUnauthorized: false });
 s.on(\"error\", () => {});
 '"
+fi
+
+# Chromium headless: GREASE, a permuted extension order, an X25519MLKEM768 key
+# share (a ~1.8 KB hello in two segments). Needs the Debian package chromium.
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+if [ -n "$CHROMIUM" ]; then
+	tls chromium-https chromium.example h2,http/1.1 "0x0304 ech" \
+		"$CHROMIUM --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir=$TMP/chromium --host-resolver-rules=\"MAP chromium.example 127.0.0.1\" --dump-dom https://chromium.example:\$PORT/"
 fi
 
 if have ssh; then

@@ -50,10 +50,12 @@ def t_legacy_check():
     eq(l0['listen'], ['127.0.0.1:%d' % port], 'translated listen address')
     got = [(r.get('match', {}).get('protocol', 'any'), r.get('forward'), r.get('reject', False))
            for r in l0['routes']]
-    # Specific rules first within a protocol, then its CATCHALL; the global CATCHALL last.
+    # Specific rules first within a protocol, then its CATCHALL; SSH's silent clients
+    # (a timeout route); the global CATCHALL last.
     eq(got, [('tls', [alpha.addr], False), ('tls', [h2.addr], False), ('tls', None, True),
              ('http', [web.addr], False), ('ssh', [ssh.addr], False),
-             ('any', [other.addr], False)], 'translated routes (protocol, forward, reject)')
+             ('timeout', [ssh.addr], False), ('any', [other.addr], False)],
+       'translated routes (protocol, forward, reject)')
     eq(l0['routes'][0]['match'].get('sni'), ['alpha.example'], 'SNI rule')
     eq(l0['routes'][1]['match'].get('alpn'), ['h2'], 'ALPN rule')
     eq(l0['routes'][3]['match'].get('host'), ['web.example'], 'HOST rule')

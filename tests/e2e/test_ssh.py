@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-"""SSH through passthru to a real sshd: by the client's banner, and by timeout."""
+"""SSH through passthru to a real sshd: by the client's banner, and by timeout; a legacy
+(Go passthru) SSH section takes silent clients too, unless "ssh_silent_clients": false."""
+import json
 import socket
 import time
 
-from ptharness import (Suite, Passthru, Sshd, Skip, run, connect, recv_until, eq, check, expect,
+from ptharness import (Suite, Passthru, Sshd, Skip, PASSTHRU, run, connect, recv_until, eq, check, expect,
                        listener, route, free_port, plane_ok, between, is_root, slack)
 
 s = Suite('ssh')
@@ -117,6 +119,49 @@ def t_timeout_route():
            upstream=sshd.addr, end='done', up=len(mine), down=down, dur=between(0.3, slack(5)))
 
 
+def legacy_pt(name, silent=None):
+    """A legacy-format daemon: SSH to sshd, everything else rejected; 500 ms deadline."""
+    lport = free_port()
+    cfg = {'version': 'v0.2.0', 'servers': {'127.0.0.1:%d' % lport: {
+        'SSH': {'CATCHALL': {'action': 'FORWARD', 'to_addr': sshd.addr}},
+        'CATCHALL': {'CATCHALL': {'action': 'REJECT'}}}}}
+    if silent is not None:
+        cfg['ssh_silent_clients'] = silent
+    return Passthru(s, json.dumps(cfg), args=['-t', str(int(500 * max(1, slack(1))))],
+                    name=name), lport
+
+
+def keyscan(p, wait=8):
+    rc, out, err = run(['ssh-keyscan', '-T', str(wait), '-t', 'ed25519', '-p', str(p),
+                        '127.0.0.1'], timeout=wait + 10)
+    return [' '.join(l.split()[1:3]) for l in out.splitlines() if l and not l.startswith('#')]
+
+
+def t_legacy_keyscan():
+    need_setup()
+    lpt, lport = legacy_pt('legacy')
+    m = lpt.mark()
+    eq(keyscan(lport), [sshd.host_key()], 'host key from ssh-keyscan through a legacy SSH section')
+    expect(lpt.conn_after(m), route='SSH timeout', proto='none', upstream=sshd.addr,
+           plane=plane_ok, up=lambda v: v > 100, down=lambda v: v > 100,
+           end=lambda e: e in ('done', 'client-reset'))
+    rc, out, err = run([PASSTHRU, '--check', '-c', lpt.config_path])
+    got = [(r['name'], r.get('match', {}).get('protocol')) for r in
+           json.loads(out)['listeners'][0]['routes']]
+    eq(got, [('SSH CATCHALL', 'ssh'), ('SSH timeout', 'timeout'), ('CATCHALL', None)],
+       '--check shows the timeout route')
+    lpt.stop()
+
+
+def t_legacy_keyscan_off():
+    need_setup()
+    lpt, lport = legacy_pt('legacy-off', silent=False)
+    m = lpt.mark()
+    eq(keyscan(lport), [], 'no key: the silent client went to the CATCHALL (REJECT)')
+    expect(lpt.conn_after(m), route='CATCHALL', proto='none', end='rejected', up=0, down=0)
+    lpt.stop()
+
+
 s.test('setup: sshd with generated keys', t_setup)
 s.test('ssh login through ssh route (client banner first) runs a command', t_login)
 s.test('ssh-keyscan (waits for the server) through the timeout route gets the host key',
@@ -124,4 +169,7 @@ s.test('ssh-keyscan (waits for the server) through the timeout route gets the ho
 s.test('ssh-keyscan on a listener without timeout route is rejected at the deadline',
        t_keyscan_ssh_route)
 s.test('silent client reaches sshd through the timeout route', t_timeout_route)
+s.test('legacy format: ssh-keyscan reaches sshd through the SSH section', t_legacy_keyscan)
+s.test('legacy format: "ssh_silent_clients": false sends it to the CATCHALL',
+       t_legacy_keyscan_off)
 s.finish()

@@ -269,7 +269,14 @@ static bool is_alpn_list(const struct pt_fields *f)
 static bool tls_fields_empty(const struct pt_fields *f)
 {
 	return !f->sni[0] && !f->alpn_len && !f->tls_version && !f->tls_max_version &&
-	       !f->tls_sslv2 && !f->tls_ech;
+	       !f->tls_sslv2 && !f->tls_ech && !f->ja4[0];
+}
+
+/* "t13d1516h2_8daaf6152771_e5627efa2ab1": 36 characters, "_" at 10 and 23. */
+static bool is_ja4(const char *s)
+{
+	return strlen(s) == 36 && s[0] == 't' && s[10] == '_' && s[23] == '_' &&
+	       strspn(s + 11, "0123456789abcdef") == 12 && strspn(s + 24, "0123456789abcdef") == 12;
 }
 
 /* The fields of protocol @p: set (checked) on its MATCH, empty otherwise. */
@@ -299,6 +306,8 @@ static void check_match_fields(const struct fz_target *t, enum pt_proto p,
 			fz_fail(t, "TLS MATCH at %zu: bad ALPN list (%u bytes)", len, f->alpn_len);
 		if (f->tls_sslv2 && (f->sni[0] || f->alpn_len || f->tls_ech))
 			fz_fail(t, "SSLv2 MATCH at %zu with extension fields", len);
+		if (f->tls_sslv2 ? f->ja4[0] != '\0' : !is_ja4(f->ja4))
+			fz_fail(t, "TLS MATCH at %zu: bad JA4 \"%s\"", len, f->ja4);
 		if (!f->tls_sslv2 && (f->tls_version >> 8 != 3 || !f->tls_max_version))
 			fz_fail(t, "TLS MATCH at %zu: version 0x%04x max 0x%04x", len,
 				f->tls_version, f->tls_max_version);

@@ -312,7 +312,7 @@ static void test_legacy_readme(void)
 	ASSERT_STREQ(addr_str(&l->listen[0].addr), "127.0.0.1:443", "listen");
 	ASSERT_EQ(l->max_bytes, PT_WINDOW_DEFAULT, "defaults apply");
 	ASSERT_EQ(l->timeout_ms, PT_DEF_DETECT_TIMEOUT_MS, "timeout default");
-	if (!ASSERT_EQ(l->n_routes, 6, "routes"))
+	if (!ASSERT_EQ(l->n_routes, 7, "routes"))
 		goto out;
 	r = l->routes;
 	check_route(&r[0], "TLS SNI alpha.example", PT_MATCH_TLS, PT_ACT_FORWARD, "127.0.0.1:9001");
@@ -325,7 +325,9 @@ static void test_legacy_readme(void)
 		    "127.0.0.1:8080");
 	ASSERT_STREQ(r[3].host.v[0], "web.example", "host");
 	check_route(&r[4], "SSH CATCHALL", PT_MATCH_SSH, PT_ACT_FORWARD, "127.0.0.1:22");
-	check_route(&r[5], "CATCHALL", PT_MATCH_ANY, PT_ACT_FORWARD, "127.0.0.1:8080");
+	/* silent clients (PuTTY, ssh-keyscan) go to SSH, before the CATCHALL protocol */
+	check_route(&r[5], "SSH timeout", PT_MATCH_TIMEOUT, PT_ACT_FORWARD, "127.0.0.1:22");
+	check_route(&r[6], "CATCHALL", PT_MATCH_ANY, PT_ACT_FORWARD, "127.0.0.1:8080");
 out:
 	pt_config_put(cfg);
 }
@@ -349,16 +351,36 @@ static void test_legacy_go_sample(void)
 		check_route(&l->routes[1], "TLS SNI google.example", PT_MATCH_TLS, PT_ACT_FORWARD,
 			    "127.0.0.2:443");
 		check_route(&l->routes[2], "TLS CATCHALL", PT_MATCH_TLS, PT_ACT_REJECT, NULL);
+		/* an SSH REJECT takes no silent clients: no "SSH timeout" */
 		check_route(&l->routes[3], "SSH CATCHALL", PT_MATCH_SSH, PT_ACT_REJECT, NULL);
 		check_route(&l->routes[4], "CATCHALL", PT_MATCH_ANY, PT_ACT_FORWARD,
 			    "127.0.0.1:443");
 	}
 	l = &cfg->listeners[1];
 	ASSERT_STREQ(l->name, "0.0.0.0:22", "second server");
-	if (ASSERT_EQ(l->n_routes, 1, "routes of :22 (older \"rules\" wrapper)"))
+	if (ASSERT_EQ(l->n_routes, 2, "routes of :22 (older \"rules\" wrapper)")) {
 		check_route(&l->routes[0], "SSH CATCHALL", PT_MATCH_SSH, PT_ACT_FORWARD,
 			    "127.0.0.1:22122");
+		check_route(&l->routes[1], "SSH timeout", PT_MATCH_TIMEOUT, PT_ACT_FORWARD,
+			    "127.0.0.1:22122");
+	}
 out:
+	pt_config_put(cfg);
+}
+
+/* "ssh_silent_clients": false, after the servers, in another case: no "SSH timeout". */
+static void test_legacy_ssh_silent_off(void)
+{
+	static const char text[] =
+		"{\"servers\": {\"127.0.0.1:22\": {\"SSH\": {\"CATCHALL\": {\"action\": "
+		"\"FORWARD\", \"to_addr\": \"127.0.0.1:2222\"}}}}, \"SSH_Silent_Clients\": false}";
+	struct pt_config *cfg = pt_config_parse("silent-off.json", text, NULL, stderr);
+
+	if (!ASSERT_TRUE(cfg, "parses"))
+		return;
+	if (ASSERT_EQ(cfg->listeners[0].n_routes, 1, "routes"))
+		check_route(&cfg->listeners[0].routes[0], "SSH CATCHALL", PT_MATCH_SSH,
+			    PT_ACT_FORWARD, "127.0.0.1:2222");
 	pt_config_put(cfg);
 }
 
@@ -865,6 +887,7 @@ int main(int argc, char **argv)
 	RUN_TEST(test_forms);
 	RUN_TEST(test_legacy_readme);
 	RUN_TEST(test_legacy_go_sample);
+	RUN_TEST(test_legacy_ssh_silent_off);
 	RUN_TEST(test_legacy_order_and_case);
 	RUN_TEST(test_readme_error_line);
 	RUN_TEST(test_all_errors_reported);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Routing (route.c) over configs built by the real parser: server name
- * wildcards, first match wins, TLS SNI/ALPN, HTTP Host/path, every
+ * wildcards, first match wins, TLS SNI/ALPN/JA4, HTTP Host/path, every
  * protocol and pattern, client CIDRs (IPv4, IPv6, IPv4-mapped), what can
  * be decided before detection ends (PENDING), fallback routes and no match.
  */
@@ -202,6 +202,49 @@ static void test_tls_sni_alpn(void)
 		     "ALPN holds, SNI does not");
 	ASSERT_STREQ(route_of(cfg, "192.0.2.1", http("alpha.example", "/"), true), "(none)",
 		     "HTTP with the same host is not TLS");
+	pt_config_put(cfg);
+}
+
+static const struct pt_fields *tls_ja4(const char *sni, const char *ja4)
+{
+	struct pt_fields *f = (struct pt_fields *)tls(sni, "");
+
+	snprintf(f->ja4, sizeof(f->ja4), "%s", ja4);
+	return f;
+}
+
+static void test_tls_ja4(void)
+{
+	struct pt_config *cfg = parse_routes(
+		NULL,
+		R("exact", "'protocol': 'tls', 'ja4': 't13d1516h2_8daaf6152771_e5627efa2ab1'"),
+		R("curl", "'protocol': 'tls', 'ja4': ['t12d*', 't13d3112*']"),
+		R("beta-old", "'protocol': 'tls', 'sni': 'beta.example', 'ja4': 't10*'"),
+		R("tls", "'protocol': 'tls'"), NULL);
+
+	if (!cfg)
+		return;
+	ASSERT_STREQ(route_of(cfg, "192.0.2.1",
+			      tls_ja4("a.example", "t13d1516h2_8daaf6152771_e5627efa2ab1"), true),
+		     "exact", "exact fingerprint");
+	ASSERT_STREQ(route_of(cfg, "192.0.2.1",
+			      tls_ja4("a.example", "t13d1516h2_8daaf6152771_e5627efa2ab2"), true),
+		     "tls", "exact means every character");
+	ASSERT_STREQ(route_of(cfg, "192.0.2.1",
+			      tls_ja4("a.example", "t13d3112h2_e8f1e7e78f70_b26ce05bbdd6"), true),
+		     "curl", "prefix, second of the list");
+	ASSERT_STREQ(route_of(cfg, "192.0.2.1",
+			      tls_ja4("a.example", "t12i280700_d943125447b4_e7e480e5a997"), true),
+		     "tls", "prefix t12d* is not t12i");
+	ASSERT_STREQ(route_of(cfg, "192.0.2.1",
+			      tls_ja4("beta.example", "t10d230100_6a57a6f57151_000000000000"), true),
+		     "beta-old", "SNI and ja4 both hold");
+	ASSERT_STREQ(route_of(cfg, "192.0.2.1",
+			      tls_ja4("gamma.example", "t10d230100_6a57a6f57151_000000000000"),
+			      true),
+		     "tls", "ja4 holds, SNI does not");
+	ASSERT_STREQ(route_of(cfg, "192.0.2.1", tls_ja4("a.example", ""), true), "tls",
+		     "no fingerprint (SSLv2 hello)");
 	pt_config_put(cfg);
 }
 
@@ -456,6 +499,7 @@ int main(void)
 	RUN_TEST(test_name_match);
 	RUN_TEST(test_first_match_wins);
 	RUN_TEST(test_tls_sni_alpn);
+	RUN_TEST(test_tls_ja4);
 	RUN_TEST(test_http_host_path);
 	RUN_TEST(test_path_normalised);
 	RUN_TEST(test_protocols);

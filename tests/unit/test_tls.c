@@ -21,6 +21,7 @@ struct capture {
 	char sni[PT_NAME_MAX + 1]; /* "" for none */
 	char alpn[128];		   /* "" for none */
 	unsigned int max_version;
+	bool ech;		   /* a fifth word "ech": the client sends (GREASE) ECH */
 	uint8_t buf[4096];
 	size_t len;
 };
@@ -30,7 +31,7 @@ static int n_caps;
 
 static void load_captures(void)
 {
-	char line[512];
+	char line[512], flag[8];
 	FILE *fp = open_manifest("tls");
 	struct capture *c;
 	long n;
@@ -39,9 +40,11 @@ static void load_captures(void)
 		return;
 	while (fgets(line, sizeof(line), fp) && n_caps < MAX_CAPTURES) {
 		c = &caps[n_caps];
-		if (sscanf(line, "%63s %253s %127s %x", c->file, c->sni, c->alpn,
-			   &c->max_version) != 4)
+		flag[0] = '\0';
+		if (sscanf(line, "%63s %253s %127s %x %7s", c->file, c->sni, c->alpn,
+			   &c->max_version, flag) < 4)
 			continue;
+		c->ech = !strcmp(flag, "ech");
 		if (!strcmp(c->sni, "-"))
 			c->sni[0] = '\0';
 		if (!strcmp(c->alpn, "-"))
@@ -75,7 +78,7 @@ static bool same_tls_fields(const struct pt_fields *a, const struct pt_fields *b
 	return !strcmp(a->sni, b->sni) && a->alpn_len == b->alpn_len &&
 	       !memcmp(a->alpn, b->alpn, a->alpn_len) && a->tls_version == b->tls_version &&
 	       a->tls_max_version == b->tls_max_version && a->tls_sslv2 == b->tls_sslv2 &&
-	       a->tls_ech == b->tls_ech;
+	       a->tls_ech == b->tls_ech && !strcmp(a->ja4, b->ja4);
 }
 
 /* Re-frame a one-record hello into records of at most frag payload bytes. */
@@ -225,7 +228,7 @@ static void test_captures_manifest(void)
 		ASSERT_EQ(f.tls_max_version, c->max_version, c->file);
 		ASSERT_EQ(f.tls_version, 0x0303, c->file);
 		ASSERT_FALSE(f.tls_sslv2, c->file);
-		ASSERT_FALSE(f.tls_ech, c->file);
+		ASSERT_EQ(f.tls_ech, c->ech, c->file);
 		if (c->alpn[0])
 			ASSERT_TRUE(pt_fields_has_alpn(&f, "http/1.1"), c->file);
 		ASSERT_FALSE(pt_fields_has_alpn(&f, "h3"), c->file);

@@ -191,6 +191,10 @@ static cJSON *row_json(const struct row *r)
 		cJSON_AddNullToObject(o, "dst");
 	cJSON_AddStringToObject(o, "proto", pt_proto_name(r->p.proto));
 	cJSON_AddStringToObject(o, "name", r->p.name);
+	if (r->p.ja4[0])
+		cJSON_AddStringToObject(o, "ja4", r->p.ja4);
+	else
+		cJSON_AddNullToObject(o, "ja4");
 	cJSON_AddStringToObject(o, "plane", pt_plane_name(r->p.plane));
 	cJSON_AddNumberToObject(o, "moves", r->p.moves);
 	cJSON_AddStringToObject(o, "state", pt_pair_state_name(r->p.state));
@@ -219,7 +223,7 @@ static void print_rows(void)
 	static const char *const head[] = { "Instance", "Listener", "Route", "Client",
 					     "Upstream", "Proto",    "Name",  "Plane",
 					     "State",    "Up",       "Down",  "Pkts-up",
-					     "Pkts-down", "Age" };
+					     "Pkts-down", "Age",     "JA4" };
 	static const bool right[ARRAY_SIZE(head)] = { [9] = true, [10] = true, [11] = true,
 						      [12] = true, [13] = true };
 	char l[24], rt[24], cl[136], up[64], b1[24], b2[24], k1[24], k2[24], age[24], pl[24];
@@ -243,7 +247,8 @@ static void print_rows(void)
 			  u64s(b2, sizeof(b2), dir_bytes(&r->p.dir[1])),
 			  sm ? u64s(k1, sizeof(k1), r->p.dir[0].packets) : "-",
 			  sm ? u64s(k2, sizeof(k2), r->p.dir[1].packets) : "-",
-			  age_str(age, sizeof(age), r->age_ms));
+			  age_str(age, sizeof(age), r->age_ms),
+			  r->p.ja4[0] ? r->p.ja4 : "-");
 	}
 	table_print(&t, "");
 }

@@ -10,7 +10,8 @@
  * ClientHello from there. Every read is checked twice: against the length
  * its enclosing vector declares (beyond it: malformed, NEXT with a reason)
  * and against the bytes present so far (beyond them: AGAIN). A malformed
- * hello is never reported as "TLS without SNI".
+ * hello is never reported as "TLS without SNI". A whole hello also gets
+ * its JA4 fingerprint (ja4.c).
  */
 #include <errno.h>
 #include <string.h>
@@ -459,6 +460,7 @@ static enum pt_probe tls_no_match(struct pt_fields *f, enum pt_probe v)
 	f->tls_version = 0;
 	f->tls_max_version = 0;
 	f->tls_ech = false;
+	f->ja4[0] = '\0';
 	return v;
 }
 
@@ -486,6 +488,7 @@ enum pt_probe pt_probe_tls(const uint8_t *buf, size_t len, bool final, struct pt
 						      "tls: truncated ClientHello"));
 	if (err)
 		return tls_no_match(f, PT_PROBE_NEXT);
+	pt_ja4(tls_scratch, n, f->ja4);
 	f->proto = PT_PROTO_TLS;
 	return PT_PROBE_MATCH;
 }
