@@ -38,6 +38,24 @@
  * The early SK_PASS returns (socket or slot not found) send nothing: they
  * cannot name a worker, and they do not happen while a pair is relaying
  * (the daemon fills PT_MAP_SOCKS before PT_MAP_RX and empties RX first).
+ *
+ * Bytes seen twice: tcp_read_skb() hands the verdict whole skbs from the
+ * receive queue and never looks at copied_seq (since "bpf: tcp_read_skb
+ * needs to pop skb regardless of seq", 6.6 and stable: it assumes no skb
+ * there holds bytes already taken). Two kinds do: a segment TCP queued although it starts before
+ * rcv_nxt (tcp_data_queue(), "Partial packet, seq < rcv_next < end_seq":
+ * a retransmission that covers bytes already received, e.g. after a lost
+ * ACK; likely the 64 KiB excess once seen in make stress, under heavy
+ * backpressure), and an skb the daemon had read in part before the pair
+ * went into the maps. Redirected or passed whole, its old bytes reach the
+ * target twice. So the program follows each socket's TCP sequence (the skb's struct
+ * tcp_skb_cb seq, which an sk_skb program reads as cb[0]: its cb[] is the
+ * start of skb->cb, net/core/filter.c sk_skb_convert_ctx_access()) and
+ * cuts off the bytes before the next one it expects, starting from the
+ * socket's copied_seq at its first skb (every byte before it the daemon
+ * has read). bpf_skb_adjust_room() cuts at most 4095 bytes a call. An skb
+ * with nothing new is cut to zero bytes and dropped: tcp_eat_skb() then
+ * leaves copied_seq alone.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -125,6 +143,59 @@ static __always_inline __s64 peer_written(__u64 *peer_cookie)
 	return written;
 }
 
+#define PT_CUT_STEP	4095	/* sk_skb_adjust_room(): at most 0xfff bytes a call */
+#define PT_CUT_CALLS	64	/* up to 255 KiB cut off one skb */
+
+/* The sequence of the next byte @ref's socket has not had through the verdict. */
+static __always_inline __u32 seq_expected(struct pt_sock_ref *ref, __u64 *cookie)
+{
+	struct bpf_sock *sk;
+	struct tcp_sock *tp;
+	__u32 next;
+
+	if (ref->seq_known)
+		return ref->seq_next;
+	sk = bpf_map_lookup_elem(&PT_MAP_TX, cookie);
+	if (!sk)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(sk);
+	next = tp ? tp->copied_seq : 0;
+	bpf_sk_release(sk);
+	if (!tp)
+		return 0;
+	ref->seq_known = 1;
+	return next;
+}
+
+/*
+ * Cut off the head of @skb (@len bytes) the verdict already had (header
+ * comment); skb->len says what is left. If the cut fails part way, the
+ * rest of the old bytes go on: the daemon then finds more relayed than
+ * received when the direction ends, and resets the pair.
+ */
+static __always_inline void skip_seen(struct __sk_buff *skb, struct pt_sock_ref *ref,
+				      __u64 *cookie, __u32 len)
+{
+	__u32 seq = skb->cb[0], next, old, step;
+
+	next = seq_expected(ref, cookie);
+	if (!ref->seq_known)
+		return;
+	ref->seq_next = seq + len;
+	old = next - seq;
+	if ((__s32)old <= 0)
+		return;
+	if (old > len)
+		old = len;
+	for (int i = 0; i < PT_CUT_CALLS && old; i++) {
+		step = old < PT_CUT_STEP ? old : PT_CUT_STEP;
+		if (bpf_skb_adjust_room(skb, -(__s32)step, 0, 0))
+			return;
+		old -= step;
+		__sync_fetch_and_add(&ref->trimmed, step);
+	}
+}
+
 static __always_inline void count_miss(void)
 {
 	__u32 zero = 0;
@@ -169,6 +240,10 @@ int PT_PROG_VERDICT(struct __sk_buff *skb)
 		count_miss();
 		return SK_PASS;
 	}
+	skip_seen(skb, ref, &cookie, len);
+	len = skb->len;
+	if (!len)
+		return SK_DROP; /* nothing new in it */
 	slot = ref->slot;
 	dir = ref->dir & 1;
 	p = bpf_map_lookup_elem(&PT_MAP_PAIRS, &slot);

@@ -143,10 +143,19 @@ struct pt_pair {
 	char ja4[PT_JA4_MAX];		/* TLS: JA4 fingerprint, "" if none */
 };
 
-/* Which pair and direction a socket belongs to (PT_MAP_SOCKS value). */
+/*
+ * Which pair and direction a socket belongs to (PT_MAP_SOCKS value), and
+ * where the verdict is in the socket's TCP stream. The daemon writes slot
+ * and dir at insertion (the rest zero: a fresh entry per insertion); the
+ * verdict keeps seq_next and trimmed (bpf/passthru.bpf.c, "Bytes seen
+ * twice").
+ */
 struct pt_sock_ref {
 	__u32 slot;
 	__u32 dir;		/* the direction this socket's bytes travel */
+	__u32 seq_next;		/* TCP sequence of the next byte not yet through the verdict */
+	__u32 seq_known;	/* seq_next is set (0 until the first skb) */
+	__u64 trimmed;		/* bytes cut off skbs as already seen (not relayed again) */
 };
 
 /* PT_MAP_META[0]: lets passthru-ctl refuse maps from another version. */

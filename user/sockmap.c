@@ -499,11 +499,13 @@ static int dir_drained(struct pt_conn *c, int d)
 	if (seen > rcvd - 1) {
 		/*
 		 * More bytes went through the verdict (redirected + passed)
-		 * than the source's TCP stream carried: the kernel ran it
-		 * twice over some skb (seen under backpressure: one 64 KiB
-		 * skb, make stress), and the target got those bytes twice.
-		 * The stream is wrong: the caller resets both sides rather
-		 * than finish it with a FIN.
+		 * than the source's TCP stream carried: some skb repeated
+		 * bytes the verdict had already relayed and it could not cut
+		 * them off (bpf/passthru.bpf.c, "Bytes seen twice"; before it
+		 * did, seen once under backpressure: one 64 KiB skb, make
+		 * stress), and the target got those bytes twice. The stream
+		 * is wrong: the caller resets both sides rather than finish
+		 * it with a FIN.
 		 */
 		pr_warn(CONN, "#%llu: sockmap %s: the kernel relayed %lld bytes more than the "
 			"source sent; resetting", (unsigned long long)c->id, d ? "down" : "up",
@@ -743,6 +745,20 @@ static int sockmap_attach(struct pt_conn *c, enum pt_end *end)
 	return 0;
 }
 
+/*
+ * Bytes the verdict cut off direction d's skbs as already seen (TCP sent
+ * them again, or the daemon had read them before insertion): 0 if unknown.
+ */
+static uint64_t dir_trimmed(struct pt_conn *c, int d)
+{
+	struct pt_sock_ref ref;
+
+	if (!sm(c)->in_maps ||
+	    bpf_map_lookup_elem(c->w->bpf->socks_fd, &c->pair->cookie[d], &ref))
+		return 0;
+	return ref.trimmed;
+}
+
 static void sockmap_detach(struct pt_conn *c)
 {
 	if (!c->pair)
@@ -754,12 +770,12 @@ static void sockmap_detach(struct pt_conn *c)
 		pr_debug(
 			CONN,
 			"#%llu: sockmap %s: redirected=%llu packets=%llu passed=%llu consumed=%llu "
-			"pass_events=%llu redirect_fail=%llu max_queued=%llu",
+			"pass_events=%llu redirect_fail=%llu max_queued=%llu trimmed=%llu",
 			(unsigned long long)c->id, d == PT_DIR_UP ? "up" : "down",
 			(unsigned long long)pd->redirected, (unsigned long long)pd->packets,
 			(unsigned long long)pd->passed, (unsigned long long)pd->consumed,
 			(unsigned long long)pd->pass_events, (unsigned long long)pd->redirect_fail,
-			(unsigned long long)pd->max_queued);
+			(unsigned long long)pd->max_queued, (unsigned long long)dir_trimmed(c, d));
 	}
 	pt_sm_wake_del(c);
 	if (sm(c)->in_maps)

@@ -157,7 +157,9 @@ def sockmap_counters(pt):
         m = SM_RE.search(line)
         if not m:
             continue
-        kv = dict(x.split('=', 1) for x in m.group(3).split())
+        kv = dict(x.split('=', 1) for x in m.group(3).split() if '=' in x)
+        if not kv:
+            continue  # a warning about the direction, not its counters
         out.setdefault(int(m.group(1)), {})[m.group(2)] = {k: int(v) for k, v in kv.items()}
     return out
 
