@@ -33,6 +33,7 @@
 _Static_assert(sizeof(struct pt_pair) % 8 == 0, "pt_pair must be 8-byte aligned in the array");
 _Static_assert(sizeof(struct pt_dir) == 72, "pt_dir layout changed: bump PT_ABI_VERSION");
 _Static_assert(sizeof(struct pt_pair) == 376, "pt_pair layout changed: bump PT_ABI_VERSION");
+_Static_assert(sizeof(struct pt_sock_ref) == 24, "pt_sock_ref layout changed: bump PT_ABI_VERSION");
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {

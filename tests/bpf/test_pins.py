@@ -27,7 +27,7 @@ echo = PtServer(s, 'echo', name='echo')
 META_MAGIC = 0x50545255
 MAPS = {  # name: (bpftool type, key bytes, value bytes)
     'pt_pairs': ('array', 4, PAIR_SIZE),
-    'pt_socks': ('hash', 8, 8),
+    'pt_socks': ('hash', 8, 24),  # struct pt_sock_ref
     'pt_rx': ('sockhash', 8, 8),
     'pt_tx': ('sockhash', 8, 8),
     'pt_meta': ('array', 4, 72),
