@@ -46,8 +46,18 @@ def backends():
     Proc(s, 'iperf3-server', pin(1, ['iperf3', '-s', '-p', str(ip)]))
     Proc(s, 'sockperf-server', pin(1, ['sockperf', 'sr', '--tcp', '-i', '127.0.0.1', '-p',
                                        str(sp)]))
-    time.sleep(0.3)
+    # both must listen before the clients start (0.3 s was not always enough under load)
+    for port in (ip, sp):
+        wait_for(lambda: listening(port), 10, 'a server listening on %d' % port)
     return ip, sp
+
+
+def listening(port):
+    """A socket listens on TCP port @port (read off /proc/net/tcp: a probe
+    connection would count as a client to sockperf)."""
+    with open('/proc/net/tcp') as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return any(r[3] == '0A' and int(r[1].split(':')[1], 16) == port for r in rows)
 
 
 def daemon(plane, ip, sp):
