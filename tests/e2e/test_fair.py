@@ -53,11 +53,13 @@ def backends():
 
 
 def listening(port):
-    """A socket listens on TCP port @port (read off /proc/net/tcp: a probe
+    """A socket listens on TCP port @port (read off /proc/net/tcp*: a probe
     connection would count as a client to sockperf)."""
-    with open('/proc/net/tcp') as f:
-        rows = [line.split() for line in f.readlines()[1:]]
-    return any(r[3] == '0A' and int(r[1].split(':')[1], 16) == port for r in rows)
+    rows = []
+    for path in ('/proc/net/tcp', '/proc/net/tcp6'):   # iperf3 listens on [::]
+        with open(path) as f:
+            rows += [line.split() for line in f.readlines()[1:]]
+    return any(r[3] == '0A' and int(r[1].split(':')[-1], 16) == port for r in rows)
 
 
 def daemon(plane, ip, sp):
