@@ -242,9 +242,25 @@ static void dump_match(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 
 enum { RK_NAME, RK_MATCH, RK_FORWARD, RK_REJECT, RK_PROXY, RK_DROP, RK_BAN, RK_N };
 
+/*
+ * "forward": a pool name (a string without ':' names one of "upstreams"),
+ * or "host:port"s tried in order.
+ */
 static int parse_forward(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
 			 void *obj)
 {
+	struct pt_route *r = obj;
+	int i;
+
+	if (cJSON_IsString(j) && !strchr(j->valuestring, ':')) {
+		i = pt_cfg_pool_find(ctx->cfg, j->valuestring);
+		r->pool = i >= 0 ? &ctx->cfg->pools[i] : NULL;
+		if (r->pool)
+			return 0;
+		pt_cfg_err(ctx, "unknown upstream pool %s (a pool of \"upstreams\", or "
+			   "\"host:port\")", pt_cfg_q(ctx, j->valuestring));
+		return -EINVAL;
+	}
 	return pt_cfg_strings(ctx, j, pt_cfg_upstream_add, obj);
 }
 
@@ -255,6 +271,10 @@ static void dump_forward(cJSON *out, const struct pt_cfg_key *k, const void *obj
 	cJSON *a;
 	int i;
 
+	if (r->action == PT_ACT_FORWARD && r->pool) {
+		cJSON_AddStringToObject(out, k->name, r->pool->name);
+		return;
+	}
 	if (r->action != PT_ACT_FORWARD || !(a = cJSON_AddArrayToObject(out, k->name)))
 		return;
 	for (i = 0; i < r->n_upstreams; i++)
@@ -340,7 +360,7 @@ static const struct pt_cfg_key route_keys[RK_N] = {
 	[RK_MATCH] = {"match", PT_J_OBJECT, .parse = parse_match, .dump = dump_match,
 		      .help = "conditions that must all hold"},
 	[RK_FORWARD] = {"forward", PT_J_STRV, .parse = parse_forward, .dump = dump_forward,
-			.help = "\"host:port\" upstreams, tried in order"},
+			.help = "a pool name, or \"host:port\" upstreams tried in order"},
 	[RK_REJECT] = {"reject", PT_J_BOOL, .parse = parse_reject, .dump = dump_reject,
 		       .help = "true: close the client at once"},
 	[RK_PROXY] = {"proxy_protocol", PT_J_UINT, false, 1, 2, 0,
