@@ -33,7 +33,11 @@ struct pt_check {
 	char buf[PT_CHECK_BUF];
 };
 
-/* A minimal ClientHello (TLS 1.3 and 1.2 suites, no key share: a HelloRetryRequest is a ServerHello too). */
+/*
+ * A minimal ClientHello: TLS 1.3 and 1.2 suites and an empty key share, so
+ * that a TLS 1.3 server answers a HelloRetryRequest (a ServerHello too)
+ * without any key exchange on our side.
+ */
 static size_t client_hello(uint8_t *b, size_t cap)
 {
 	static const uint8_t suites[] = { 0x13, 0x01, 0x13, 0x02, 0x13, 0x03, 0xc0, 0x2f, 0xc0,
@@ -44,6 +48,7 @@ static size_t client_hello(uint8_t *b, size_t cap)
 		0x00, 0x0d, 0x00, 0x12, 0x00, 0x10, 0x04, 0x03, 0x08, 0x04, 0x04, 0x01, 0x05, 0x03,
 		0x08, 0x05, 0x05, 0x01, 0x08, 0x06, 0x06, 0x01,		/* signature algorithms */
 		0x00, 0x2b, 0x00, 0x05, 0x04, 0x03, 0x04, 0x03, 0x03,	/* versions 1.3, 1.2 */
+		0x00, 0x33, 0x00, 0x02, 0x00, 0x00,	/* key_share: none (OpenSSL wants the key) */
 	};
 	size_t body = 2 + 32 + 1 + 2 + sizeof(suites) + 2 + 2 + sizeof(ext), n = 0;
 

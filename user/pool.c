@@ -108,16 +108,27 @@ static double hrw_score(const struct pt_pool_server *s, uint64_t src)
 	return -(double)s->weight / log(u);
 }
 
+/*
+ * The ticket's place in the sequence; when that server cannot be taken,
+ * the ticket picks among the places of those that can, so that their
+ * shares stay in proportion to their weights (not all to the next one).
+ */
 static int choose_rr(const struct pt_pool *p, uint64_t tried, uint64_t up, bool anyway,
 		     uint64_t ticket)
 {
-	for (unsigned int i = 0; i < p->n_rr_seq; i++) {
-		int s = p->rr_seq[(ticket + i) % p->n_rr_seq];
+	unsigned int n = 0, k;
+	int s = p->rr_seq[ticket % p->n_rr_seq];
 
-		if (candidate(tried, up, anyway, s))
-			return s;
-	}
-	return -1;
+	if (candidate(tried, up, anyway, s))
+		return s;
+	for (unsigned int i = 0; i < p->n_rr_seq; i++)
+		n += candidate(tried, up, anyway, p->rr_seq[i]);
+	if (!n)
+		return -1;
+	k = (unsigned int)(ticket % n);
+	for (unsigned int i = 0;; i++)
+		if (candidate(tried, up, anyway, p->rr_seq[i]) && !k--)
+			return p->rr_seq[i];
 }
 
 /* Fewest open connections per unit of weight; ties go round from @ticket. */
