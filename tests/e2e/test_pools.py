@@ -7,15 +7,17 @@ passthru with two workers in front. Distribution per balance policy over
 active health checks marking a killed backend down and its restart up again
 with no connection reaching it in between, passive ejection, the fallback
 when every server is down, and a reload that changes a pool."""
+import json
 import os
 import re
 import signal
 import socket
 import sys
 import time
+import urllib.request
 
 from ptharness import (Suite, Passthru, Proc, Fail, check, eq, listener, free_port,
-                       is_listening, wait_for, slack, TlsBackend, BUILD)
+                       is_listening, wait_for, slack, TlsBackend, run, BUILD)
 
 s = Suite('pools')
 N = 3000
@@ -87,17 +89,38 @@ def greet(port, src=None, hold=False):
     return got.strip().decode()
 
 
-def pools_config(pool, port, extra_pools=None):
+def pools_config(pool, port, extra_pools=None, mport=None):
     up = {'web': pool}
     up.update(extra_pools or {})
-    return {'upstreams': up,
-            'listeners': [listener('front', port, [{'name': 'web', 'forward': 'web'}])]}
+    cfg = {'upstreams': up,
+           'listeners': [listener('front', port, [{'name': 'web', 'forward': 'web'}])]}
+    if mport:
+        cfg['metrics'] = {'listen': '127.0.0.1:%d' % mport}
+    return cfg
 
 
-def start(pool, extra_pools=None, workers=2):
+def start(pool, extra_pools=None, workers=2, mport=None):
     port = free_port()
-    pt = Passthru(s, pools_config(pool, port, extra_pools), args=['-w', str(workers)])
+    pt = Passthru(s, pools_config(pool, port, extra_pools, mport), args=['-w', str(workers)])
     return pt, port
+
+
+def ctl_servers(pt):
+    """passthru-ctl -j upstream show: {addr: server object} of pool web."""
+    inst = os.path.basename(pt.config_path)[:-len('.json')]
+    rc, out, err = run([CTL, '-j', 'upstream', 'show', '--instance', inst])
+    eq(rc, 0, 'passthru-ctl upstream show: %s' % err)
+    pools = json.loads(out)['instances'][0]['upstreams']['pools']
+    return {sv['addr']: sv for p in pools if p['name'] == 'web' for sv in p['servers']}
+
+
+def metric(mport, name, server):
+    """The value of name{pool="web",server=...} on the metrics endpoint."""
+    body = urllib.request.urlopen('http://127.0.0.1:%d/metrics' % mport, timeout=5).read()
+    m = re.search(r'^%s\{pool="web",server="%s"\} (\d+)$' % (name, re.escape(server)),
+                  body.decode(), re.M)
+    check(m, '%s for %s in the exposition' % (name, server))
+    return int(m.group(1))
 
 
 def tally(names):
@@ -199,7 +222,9 @@ def t_health():
     """b killed: marked down after fall checks; restarted: no connection
     reaches it before rise checks mark it up; then it gets its share again."""
     health = {'interval_ms': 200, 'timeout_ms': 100, 'rise': 3, 'fall': 2}
-    pt, port = start({'servers': servers(), 'balance': 'round-robin', 'health': health})
+    mport = free_port()
+    pt, port = start({'servers': servers(), 'balance': 'round-robin', 'health': health},
+                     mport=mport)
     b = backs[1]
     time.sleep(0.5)
     eq(tally(greet(port) for _ in range(300)), {'a': 100, 'b': 100, 'c': 100}, 'all up')
@@ -208,6 +233,15 @@ def t_health():
     t_down = wait_log(pt, DOWN_RE % re.escape(b.addr), 5 * slack(1), mark)
     print('  killed -> marked down: %.0f ms (interval 200, timeout 100, fall 2)' %
           (t_down * 1000))
+    sv = ctl_servers(pt)
+    eq(sv[b.addr]['state'], 'down', 'passthru-ctl: b')
+    eq(sv[backs[0].addr]['state'], 'up', 'passthru-ctl: a')
+    eq(sv[backs[0].addr]['connections'], 100, 'passthru-ctl: connections to a')
+    eq(sv[b.addr]['transitions'], 1, 'passthru-ctl: b changed once')
+    eq(metric(mport, 'passthru_upstream_up', b.addr), 0, 'passthru_upstream_up of b')
+    eq(metric(mport, 'passthru_upstream_up', backs[0].addr), 1, 'passthru_upstream_up of a')
+    eq(metric(mport, 'passthru_upstream_connections_total', backs[2].addr), 100,
+       'passthru_upstream_connections_total of c')
     b.start()
     mark = len(pt.log())
     t0 = time.monotonic()
@@ -226,6 +260,7 @@ def t_health():
     got = tally(greet(port) for _ in range(300))
     eq(got, {'a': 100, 'b': 100, 'c': 100}, 'all up again')
     eq(pt.log().count('is down'), 1, 'down transitions logged')
+    eq(ctl_servers(pt)[b.addr]['state'], 'up', 'passthru-ctl: b up again')
     pt.stop()
 
 
@@ -266,6 +301,7 @@ def t_passive():
         got = tally(greet(port) for _ in range(60))
         check('b' not in got and sum(got.values()) == 60, 'every client served: %s' % got)
         eq(pt.log().count('ejected for 1500 ms'), 1, 'ejections logged')
+        eq(ctl_servers(pt)[b.addr]['state'], 'ejected', 'passthru-ctl: b')
         refused = pt.log().count('upstream')
         b.start()
         t0 = time.monotonic()
