@@ -324,12 +324,16 @@ def t_fallback():
     for d in dead:
         wait_log(pt, DOWN_RE % re.escape(d), 5 * slack(1))
     eq(greet(port), '', 'reject: closed without a greeting')
+    sv = ctl_servers(pt)
+    eq([sv[d]['connect_failures'] for d in dead], [0, 0], 'connects to servers marked down')
     pt.stop()
     pt, port = start({'servers': dead, 'health': health, 'fallback': 'spare'},
                      {'spare': {'servers': [backs[2].addr]}})
     for d in dead:
         wait_log(pt, DOWN_RE % re.escape(d), 5 * slack(1))
     eq(tally(greet(port) for _ in range(20)), {'c': 20}, 'fallback pool')
+    sv = ctl_servers(pt)
+    eq([sv[d]['connect_failures'] for d in dead], [0, 0], 'connects to servers marked down')
     pt.stop()
 
 
