@@ -4,9 +4,9 @@
  * file's text exactly as the master read and validated it, then the
  * addresses the master resolved, one record per upstream in model order
  * (the pools' servers, then listeners, their routes, their forward lists).
- * A worker parses the same
- * text with the same options, resolving nothing, and takes the addresses
- * in the same order: every worker runs the master's model, names included.
+ * A worker parses the same text with the same options, resolving nothing,
+ * and takes the addresses in the same order: every worker runs the
+ * master's model, names included.
  * Both ends are the same binary (the workers are forked), so the records
  * hold struct pt_sockaddr as it is in memory.
  *

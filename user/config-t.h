@@ -42,6 +42,7 @@
  */
 #define PT_MAX_LISTENERS		64
 #define PT_MAX_ROUTES			256	/* per listener */
+#define PT_MAX_WORKERS			64	/* -w; shared rows keep a count per worker */
 
 /* sizeof(sockaddr_un.sun_path), with room for the NUL */
 #define PT_CONTROL_PATH_MAX		108

@@ -361,7 +361,7 @@ static void connect_status(struct pt_conn *c, enum pt_up_status st)
 	case PT_UP_PENDING:
 		return;
 	case PT_UP_CONNECTED:
-		pt_pool_connected(&c->pick, &c->st.s->pools);
+		pt_pool_connected(&c->pick, &c->st.s->pools, c->st.wid);
 		start_relay(c);
 		return;
 	case PT_UP_FAILED:

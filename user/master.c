@@ -187,6 +187,7 @@ static void respawn_workers(struct pt_timer *t)
 static void forget_worker(struct pt_master *m, int w, pid_t pid)
 {
 	pt_stats_forget_worker(m->args->stats, w);
+	pt_pools_forget_worker(&m->args->stats->pools, w);
 	if (m->args->sources)
 		pt_sources_forget_worker(m->args->sources, w, pid);
 	pt_pairs_reclaim(m->args->pairs, m->args->n_slots, m->args->n_workers, w, m->args->bpf);

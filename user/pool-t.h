@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "config-t.h" /* PT_MAX_WORKERS */
+
 #define PT_POOL_SLOTS		256	/* server rows, all pools */
 
 struct pt_srv_state {
@@ -22,6 +24,7 @@ struct pt_srv_state {
 	uint32_t fails;			/* connect failures in a row (passive ejection) */
 	uint64_t eject_until;		/* CLOCK_MONOTONIC ms: ejected until then */
 	int64_t active;			/* open connections, all workers */
+	int64_t active_w[PT_MAX_WORKERS];	/* ... held by each (given back if it dies) */
 	uint64_t rr;			/* the pool's round-robin ticket (its first server's row) */
 	uint64_t connections;		/* connections established */
 	uint64_t connect_failures;	/* failed connect attempts */
@@ -44,6 +47,7 @@ struct pt_pool_pick {
 	uint64_t tried;			/* its servers tried, a bit per index */
 	int srv;			/* the server being tried, -1 if none */
 	int counted;			/* 1 + the row it counts in (active), 0 = none */
+	int wid;			/* ... for this worker */
 	uint8_t depth;			/* fallback pools followed */
 	bool anyway;			/* every server down: trying them all the same */
 };

@@ -258,24 +258,37 @@ void pt_pool_failed(struct pt_pool_pick *pk, struct pt_pool_shared *sh, uint64_t
 		p->name, p->servers[pk->srv].u.spec, p->eject_ms, p->eject_failures);
 }
 
-void pt_pool_connected(struct pt_pool_pick *pk, struct pt_pool_shared *sh)
+void pt_pool_connected(struct pt_pool_pick *pk, struct pt_pool_shared *sh, int wid)
 {
 	struct pt_srv_state *st = pk->pool && pk->srv >= 0 ? pt_pool_row(sh, pk->pool, pk->srv)
 							  : NULL;
 
 	if (!st)
 		return;
+	__atomic_fetch_add(&st->active_w[wid], 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&st->active, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&st->connections, 1, __ATOMIC_RELAXED);
 	if (__atomic_load_n(&st->fails, __ATOMIC_RELAXED))
 		__atomic_store_n(&st->fails, 0, __ATOMIC_RELAXED);
 	pk->counted = (int)(st - sh->s) + 1;
+	pk->wid = wid;
 }
 
 void pt_pool_release(struct pt_pool_pick *pk, struct pt_pool_shared *sh)
 {
 	if (!pk->counted)
 		return;
+	__atomic_fetch_sub(&sh->s[pk->counted - 1].active_w[pk->wid], 1, __ATOMIC_RELAXED);
 	__atomic_fetch_sub(&sh->s[pk->counted - 1].active, 1, __ATOMIC_RELAXED);
 	pk->counted = 0;
+}
+
+void pt_pools_forget_worker(struct pt_pool_shared *sh, int wid)
+{
+	for (int i = 0; i < PT_POOL_SLOTS; i++) {
+		int64_t n = __atomic_exchange_n(&sh->s[i].active_w[wid], 0, __ATOMIC_RELAXED);
+
+		if (n)
+			__atomic_sub_fetch(&sh->s[i].active, n, __ATOMIC_RELAXED);
+	}
 }

@@ -56,10 +56,13 @@ const struct pt_upstream *pt_pool_upstream(const struct pt_pool_pick *pk);
 /* A connect attempt to @pk's server failed: count it, eject it after too many. */
 void pt_pool_failed(struct pt_pool_pick *pk, struct pt_pool_shared *sh, uint64_t now);
 
-/* The connection is established on @pk's server: count it as open. */
-void pt_pool_connected(struct pt_pool_pick *pk, struct pt_pool_shared *sh);
+/* The connection is established on @pk's server: count it as open, held by worker @wid. */
+void pt_pool_connected(struct pt_pool_pick *pk, struct pt_pool_shared *sh, int wid);
 
 /* The connection closes: no longer open on its server. */
 void pt_pool_release(struct pt_pool_pick *pk, struct pt_pool_shared *sh);
+
+/* Worker @wid is gone: its open connections no longer count (least-conn). */
+void pt_pools_forget_worker(struct pt_pool_shared *sh, int wid);
 
 #endif /* __PT_POOL_H */

@@ -23,8 +23,6 @@
 
 struct pt_pair;
 
-#define PT_MAX_WORKERS 64
-
 /*
  * The connection-duration histogram: upper bounds (ms) of its buckets, the
  * last one +Inf. Bucket i counts the connections that lasted more than

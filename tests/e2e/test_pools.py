@@ -187,6 +187,36 @@ def t_least_conn_busy():
     pt.stop()
 
 
+def is_closed(c):
+    c.setblocking(False)
+    try:
+        return c.recv(1) == b''
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def t_worker_killed():
+    """A worker killed with connections open: the master gives back what it
+    held, so least-conn's counts are the connections still open."""
+    pt, port = start({'servers': servers(), 'balance': 'least-conn'})
+    held = [greet(port, hold=True)[1] for _ in range(30)]
+    time.sleep(0.2)
+    eq(sum(sv['active'] for sv in ctl_servers(pt).values()), 30, 'open before')
+    with open('/proc/%d/task/%d/children' % (pt.proc.pid, pt.proc.pid)) as f:
+        worker = int(f.read().split()[0])
+    os.kill(worker, signal.SIGKILL)
+    wait_for(lambda: '(pid %d) killed' % worker in pt.log(), 5, 'the master to see it die')
+    time.sleep(0.3)
+    alive = sum(not is_closed(c) for c in held)
+    check(0 < alive < 30, 'both workers held some (%d of 30 left)' % alive)
+    eq(sum(sv['active'] for sv in ctl_servers(pt).values()), alive, 'open after the kill')
+    for c in held:
+        c.close()
+    pt.stop()
+
+
 def src_addr(i):
     return '127.1.%d.%d' % (i >> 8 & 255, 1 + (i & 255) % 254)
 
@@ -354,6 +384,7 @@ def t_reload():
 s.test('round-robin 1:1:2 over %d connections, two workers' % N, t_round_robin)
 s.test('least-conn over %d connections held 30 at a time' % N, t_least_conn)
 s.test('least-conn: new connections avoid the server holding many', t_least_conn_busy)
+s.test('least-conn: a killed worker\'s connections are given back', t_worker_killed)
 s.test('source-hash over %d client addresses, each stays' % N, t_source_hash)
 s.test('first: all to the first server', t_first)
 s.test('health: killed -> down, restarted -> up, none while down', t_health)
