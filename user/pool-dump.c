@@ -23,8 +23,7 @@ static const char *state_of(const struct pt_srv_state *st, uint64_t now)
 	return __atomic_load_n(&st->eject_until, __ATOMIC_RELAXED) > now ? "ejected" : "up";
 }
 
-static cJSON *server_json(const struct pt_pool *p, int i, struct pt_pool_shared *sh,
-			  uint64_t now)
+static cJSON *server_json(const struct pt_pool *p, int i, struct pt_pool_shared *sh, uint64_t now)
 {
 	struct pt_srv_state *st = pt_pool_row(sh, p, i);
 	cJSON *o = cJSON_CreateObject();

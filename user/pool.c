@@ -19,7 +19,7 @@
 #include "log.h"
 #include "pool.h"
 
-#define PT_POOL_MAX_DEPTH 4	/* fallback pools followed at most */
+#define PT_POOL_MAX_DEPTH 4 /* fallback pools followed at most */
 
 static struct pt_srv_state *find_row(struct pt_pool_shared *sh, uint64_t key)
 {
@@ -46,8 +46,8 @@ static struct pt_srv_state *new_row(struct pt_pool_shared *sh, const struct pt_c
 	struct pt_srv_state *st = find_row(sh, 0);
 
 	for (int i = 0; !st && i < PT_POOL_SLOTS; i++)
-		if (!in_config(cfg, sh->s[i].key) && !__atomic_load_n(&sh->s[i].active,
-								       __ATOMIC_RELAXED))
+		if (!in_config(cfg, sh->s[i].key) &&
+		    !__atomic_load_n(&sh->s[i].active, __ATOMIC_RELAXED))
 			st = &sh->s[i];
 	if (!st)
 		return NULL;
@@ -67,7 +67,8 @@ void pt_pools_bind(struct pt_pool_shared *sh, struct pt_config *cfg, bool assign
 				st = new_row(sh, cfg, s->key);
 			s->slot = st ? (int)(st - sh->s) : -1;
 			if (!st && assign)
-				pr_warn(CONFIG, "pool %s: no shared row left for %s: it counts as up",
+				pr_warn(CONFIG,
+					"pool %s: no shared row left for %s: it counts as up",
 					cfg->pools[i].name, s->u.spec);
 		}
 	}
@@ -89,8 +90,8 @@ struct pt_srv_state *pt_pool_row(struct pt_pool_shared *sh, const struct pt_pool
 uint64_t pt_pool_src_hash(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET6)
-		return pt_mix64(pt_fnv1a(PT_FNV_OFFSET,
-					 &((const struct sockaddr_in6 *)sa)->sin6_addr, 16));
+		return pt_mix64(
+			pt_fnv1a(PT_FNV_OFFSET, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16));
 	return pt_mix64(pt_fnv1a(PT_FNV_OFFSET, &((const struct sockaddr_in *)sa)->sin_addr, 4));
 }
 
@@ -103,7 +104,7 @@ static bool candidate(uint64_t tried, uint64_t up, bool anyway, int i)
 static double hrw_score(const struct pt_pool_server *s, uint64_t src)
 {
 	uint64_t h = pt_mix64(s->key ^ src);
-	double u = ((double)(h >> 11) + 0.5) / 9007199254740992.0;	/* (0, 1) */
+	double u = ((double)(h >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
 
 	return -(double)s->weight / log(u);
 }
@@ -260,8 +261,8 @@ void pt_pool_failed(struct pt_pool_pick *pk, struct pt_pool_shared *sh, uint64_t
 
 void pt_pool_connected(struct pt_pool_pick *pk, struct pt_pool_shared *sh, int wid)
 {
-	struct pt_srv_state *st = pk->pool && pk->srv >= 0 ? pt_pool_row(sh, pk->pool, pk->srv)
-							  : NULL;
+	struct pt_srv_state *st =
+		pk->pool && pk->srv >= 0 ? pt_pool_row(sh, pk->pool, pk->srv) : NULL;
 
 	if (!st)
 		return;

@@ -381,6 +381,27 @@ def t_reload():
     pt.stop()
 
 
+def t_reload_ctl():
+    """-w 1 (the worker runs the checks): passthru-ctl config reload adds a
+    server that is down and health checks; it is marked down and skipped,
+    the servers kept keep their counters."""
+    pt, port = start({'servers': servers()[:2], 'balance': 'round-robin'}, workers=1)
+    eq(tally(greet(port) for _ in range(30)), {'a': 15, 'b': 15}, 'before')
+    dead = '127.0.0.1:%d' % free_port()
+    health = {'interval_ms': 100, 'timeout_ms': 50, 'rise': 1, 'fall': 1}
+    pt.set_config(pools_config({'servers': servers()[:2] + [dead], 'balance': 'round-robin',
+                                'health': health}, port))
+    inst = os.path.basename(pt.config_path)[:-len('.json')]
+    rc, out, err = run([CTL, 'config', 'reload', '--instance', inst])
+    eq(rc, 0, 'passthru-ctl config reload: %s %s' % (out, err))
+    wait_log(pt, DOWN_RE % re.escape(dead), 5 * slack(1))
+    eq(tally(greet(port) for _ in range(30)), {'a': 15, 'b': 15}, 'after')
+    sv = ctl_servers(pt)
+    eq(sv[backs[0].addr]['connections'], 30, 'a kept its counters over the reload')
+    eq(sv[dead]['connect_failures'], 0, 'no connect to the server marked down')
+    pt.stop()
+
+
 s.test('round-robin 1:1:2 over %d connections, two workers' % N, t_round_robin)
 s.test('least-conn over %d connections held 30 at a time' % N, t_least_conn)
 s.test('least-conn: new connections avoid the server holding many', t_least_conn_busy)
@@ -392,5 +413,6 @@ s.test('health tls: ServerHello passes, a greeting fails', t_tls_health)
 s.test('health send/expect', t_send_expect)
 s.test('passive ejection after 2 connect failures, back after cooldown', t_passive)
 s.test('fallback: reject, another pool', t_fallback)
-s.test('reload with a changed pool', t_reload)
+s.test('reload (SIGHUP, -w 2) with a changed pool', t_reload)
+s.test('passthru-ctl config reload (-w 1) adds a server and checks', t_reload_ctl)
 s.finish()

@@ -95,7 +95,7 @@ static void test_round_robin(void)
 	ASSERT_EQ(twice, 0, "interleaved: no server twice in a row within a cycle");
 	memset(got, 0, sizeof(got));
 	for (uint64_t t = 0; t < 3000; t++)
-		got[pt_pool_choose(p, 0, 5, false, NULL, t, 0)]++;	/* server 1 down */
+		got[pt_pool_choose(p, 0, 5, false, NULL, t, 0)]++; /* server 1 down */
 	ASSERT_EQ(got[1], 0, "nothing to the down server");
 	ASSERT_TRUE(got[2] > 1900 && got[2] < 2100, "the others keep 1:2");
 	ASSERT_EQ(pt_pool_choose(p, 5, 7, false, NULL, 0, 0), 1, "tried ones are skipped");
@@ -152,8 +152,8 @@ static void test_consistent(void)
 		moved += a[k] != b[k];
 		wrong += a[k] != b[k] && a[k] != 1001 + GONE;
 	}
-	printf("  source-hash: removing 1 of %d servers moved %d of %d keys (%.1f%%)\n", N,
-	       moved, KEYS, 100.0 * moved / KEYS);
+	printf("  source-hash: removing 1 of %d servers moved %d of %d keys (%.1f%%)\n", N, moved,
+	       KEYS, 100.0 * moved / KEYS);
 	ASSERT_EQ(wrong, 0, "only the removed server's keys move");
 	ASSERT_TRUE(moved > KEYS / N * 0.9 && moved < KEYS / N * 1.1, "about 1/N moved");
 	/* The same server marked down instead: the same keys move, to the same places. */
@@ -193,7 +193,8 @@ static void expect_error(const char *pools, const char *forward, const char *wan
 
 	snprintf(text, sizeof(text),
 		 "{'upstreams': {%s}, 'listeners': [{'name': 'l', 'listen': '127.0.0.1:1', "
-		 "'routes': [{'forward': '%s'}]}]}", pools, forward);
+		 "'routes': [{'forward': '%s'}]}]}",
+		 pools, forward);
 	cfg = parse(text, &errs);
 	ASSERT_FALSE(cfg, "refused");
 	ASSERT_STRSTR(errs, want, want);
@@ -218,7 +219,8 @@ static void test_check_errors(void)
 	expect_error("'p': {'servers': ['127.0.0.1:2'], 'health': {'interval_ms': 10}}", "p",
 		     "upstreams.p.health.interval_ms: 10 is out of range 100..3600000");
 	expect_error("'p': {'servers': ['127.0.0.1:2'], 'health': {'interval_ms': 500, "
-		     "'timeout_ms': 600}}", "p", "timeout_ms: must be at most interval_ms");
+		     "'timeout_ms': 600}}",
+		     "p", "timeout_ms: must be at most interval_ms");
 	expect_error("'p': {'servers': ['127.0.0.1:2'], 'health': {'rise': 2, 'bogus': 1}}", "p",
 		     "upstreams.p.health.bogus: unknown key");
 	expect_error("'p': {'servers': ['127.0.0.1:2'], 'eject': {'failures': 0}}", "p",
