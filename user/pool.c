@@ -187,6 +187,22 @@ int pt_pool_choose(const struct pt_pool *p, uint64_t tried, uint64_t up, bool an
 	return -1;
 }
 
+/*
+ * Server @i's ejection has run out: the first process to see it clears it
+ * and says so, once (a load and a compare while nothing is ejected).
+ */
+static void eject_over(const struct pt_pool *p, int i, struct pt_srv_state *st, uint64_t now)
+{
+	uint64_t until = __atomic_load_n(&st->eject_until, __ATOMIC_RELAXED);
+
+	if (!until || until > now ||
+	    !__atomic_compare_exchange_n(&st->eject_until, &until, 0, false, __ATOMIC_RELAXED,
+					 __ATOMIC_RELAXED))
+		return;
+	pr_info(CONN, "pool %s: server %s back after its %u ms ejection", p->name,
+		p->servers[i].u.spec, p->eject_ms);
+}
+
 /* Choose in @pk->pool from the shared rows; -1 if no candidate. */
 static int choose_shared(struct pt_pool_pick *pk, struct pt_pool_shared *sh, uint64_t src,
 			 uint64_t now)
@@ -199,6 +215,8 @@ static int choose_shared(struct pt_pool_pick *pk, struct pt_pool_shared *sh, uin
 	for (int i = 0; i < p->n_servers; i++) {
 		st = pt_pool_row(sh, p, i);
 		active[i] = st ? __atomic_load_n(&st->active, __ATOMIC_RELAXED) : 0;
+		if (st)
+			eject_over(p, i, st, now);
 		if (!st || pt_srv_is_up(st, now))
 			up |= 1ULL << i;
 	}

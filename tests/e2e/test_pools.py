@@ -340,6 +340,7 @@ def t_passive():
         time.sleep(0.7)
         got = tally(greet(port) for _ in range(30))
         check(got.get('b', 0) >= 8, 'b back after the cooldown: %s' % got)
+        eq(pt.log().count('back after its 1500 ms ejection'), 1, 'end of ejection logged')
     finally:
         if not b.proc.alive():
             b.start()
