@@ -218,7 +218,7 @@ def t_worker_killed():
 
 
 def src_addr(i):
-    return '127.1.%d.%d' % (i >> 8 & 255, 1 + (i & 255) % 254)
+    return '127.1.%d.%d' % (i // 250, 1 + i % 250)
 
 
 def t_source_hash():
