@@ -110,14 +110,15 @@ static void check_done(struct pt_check *ck, bool ok, const char *why)
 	if (++ck->streak < (ok ? hc->rise : hc->fall))
 		return;
 	ck->streak = 0;
-	__atomic_store_n(&st->down, !ok, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&st->transitions, 1, __ATOMIC_RELAXED);
+	/* Logged first: no connection reaches a server before the line saying it is up. */
 	if (ok)
 		pr_info(MAIN, "pool %s: server %s is up (%u checks passed)", ck->pool->name,
 			server_of(ck)->u.spec, hc->rise);
 	else
 		pr_warn(MAIN, "pool %s: server %s is down (%u checks failed, last: %s)",
 			ck->pool->name, server_of(ck)->u.spec, hc->fall, why);
+	__atomic_store_n(&st->down, !ok, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&st->transitions, 1, __ATOMIC_RELAXED);
 }
 
 /* Connected: send what the check sends; true if a reply must be read. */
