@@ -21,7 +21,7 @@ CFLAGS		?= -O2 -g
 CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
 		   -Wstrict-prototypes -Wmissing-prototypes -D_GNU_SOURCE \
 		   -Iinclude -Iuser -I$(OUTPUT) $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-LDLIBS		+= $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcjson -lxdp -lbpf) -lelf -lz -lcap
+LDLIBS		+= $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcjson -lxdp -lbpf) -lelf -lz -lcap -lm
 
 # clang's BPF target misses the host's system include dirs; pass them on
 # (libbpf-bootstrap does the same).

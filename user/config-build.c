@@ -220,22 +220,20 @@ int pt_cfg_ja4_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
 }
 
 /*
- * Add the "host:port" @spec to the forward list of the pt_route @arg,
- * resolved now (every address). Names that do not resolve are errors.
- * With opts->skip_resolve the spec is only checked: its addresses come
- * from the master's pack (config-pack.c).
+ * Check and resolve the "host:port" @spec into @u (every address). Names
+ * that do not resolve are errors. With opts->skip_resolve the spec is only
+ * checked: its addresses come from the master's pack (config-pack.c).
  */
-int pt_cfg_upstream_add(struct pt_cfg_ctx *ctx, const char *spec, void *arg)
+int pt_cfg_upstream_resolve(struct pt_cfg_ctx *ctx, const char *spec, struct pt_upstream *u)
 {
-	struct pt_route *r = arg;
-	struct pt_upstream u = {0}, *v;
 	const char *why;
 	int err;
 
+	memset(u, 0, sizeof(*u));
 	if (ctx->opts->skip_resolve)
 		err = pt_upstream_check(spec, &why);
 	else
-		err = pt_upstream_resolve(spec, &u.addrs, &u.n_addrs, &why);
+		err = pt_upstream_resolve(spec, &u->addrs, &u->n_addrs, &why);
 	if (err == -ERANGE) {
 		pt_cfg_err(ctx, "port must be 1..65535, got %s", pt_cfg_q(ctx, spec));
 		return err;
@@ -249,8 +247,26 @@ int pt_cfg_upstream_add(struct pt_cfg_ctx *ctx, const char *spec, void *arg)
 		pt_cfg_err(ctx, "expected \"host:port\", got %s", pt_cfg_q(ctx, spec));
 		return err;
 	}
-	u.spec = pt_cfg_strdup(ctx, spec);
-	v = u.spec ? pt_cfg_grow(ctx, r->upstreams, r->n_upstreams, sizeof(*v)) : NULL;
+	u->spec = pt_cfg_strdup(ctx, spec);
+	if (!u->spec) {
+		free(u->addrs);
+		u->addrs = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Add the "host:port" @spec to the forward list of the pt_route @arg. */
+int pt_cfg_upstream_add(struct pt_cfg_ctx *ctx, const char *spec, void *arg)
+{
+	struct pt_route *r = arg;
+	struct pt_upstream u, *v;
+	int err;
+
+	err = pt_cfg_upstream_resolve(ctx, spec, &u);
+	if (err)
+		return err;
+	v = pt_cfg_grow(ctx, r->upstreams, r->n_upstreams, sizeof(*v));
 	if (!v) {
 		free(u.spec);
 		free(u.addrs);

@@ -112,6 +112,7 @@ int pt_cfg_listen_add(struct pt_cfg_ctx *ctx, const char *spec, void *listener);
 struct pt_route *pt_cfg_route_new(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l);
 int pt_cfg_route_name(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l, struct pt_route *r);
 int pt_cfg_upstream_add(struct pt_cfg_ctx *ctx, const char *spec, void *route);
+int pt_cfg_upstream_resolve(struct pt_cfg_ctx *ctx, const char *spec, struct pt_upstream *u);
 int pt_cfg_dnsname_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
 int pt_cfg_alpn_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
 int pt_cfg_ja4_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
@@ -135,6 +136,13 @@ int pt_cfg_parse_mode(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const 
 		      void *obj);
 void pt_cfg_dump_mode(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 		      const struct pt_config *cfg);
+/* config-pool.c: the top-level "upstreams" object (pools) */
+int pt_cfg_parse_pools(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+		       void *obj);
+void pt_cfg_dump_pools(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+		       const struct pt_config *cfg);
+int pt_cfg_pool_find(const struct pt_config *cfg, const char *name);
+void pt_pool_cfg_free(struct pt_pool *p);
 
 /* config-shield.c: the "shield" key of a native listener */
 int pt_cfg_parse_shield(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,

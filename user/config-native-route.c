@@ -345,12 +345,27 @@ static int forward_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
 	return 0;
 }
 
+/*
+ * "forward": a pool name (a string without ':' names one of "upstreams"),
+ * "original" (gateway listeners), or "host:port"s tried in order.
+ */
 static int parse_forward(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
 			 void *obj)
 {
 	struct pt_route *r = obj;
-	int err = pt_cfg_strings(ctx, j, forward_add, obj);
+	int i, err;
 
+	if (cJSON_IsString(j) && strcmp(j->valuestring, "original") &&
+	    !strchr(j->valuestring, ':')) {
+		i = pt_cfg_pool_find(ctx->cfg, j->valuestring);
+		r->pool = i >= 0 ? &ctx->cfg->pools[i] : NULL;
+		if (r->pool)
+			return 0;
+		pt_cfg_err(ctx, "unknown upstream pool %s (a pool of \"upstreams\", or "
+			   "\"host:port\", or \"original\")", pt_cfg_q(ctx, j->valuestring));
+		return -EINVAL;
+	}
+	err = pt_cfg_strings(ctx, j, forward_add, obj);
 	if (!err && r->original && (r->n_upstreams || cJSON_GetArraySize(j) > 1)) {
 		pt_cfg_err(ctx, "\"original\" stands alone: the destination the client asked "
 				"for has no failover");
@@ -366,8 +381,8 @@ static void dump_forward(cJSON *out, const struct pt_cfg_key *k, const void *obj
 	cJSON *a;
 	int i;
 
-	if (r->action == PT_ACT_FORWARD && r->original) {
-		cJSON_AddStringToObject(out, k->name, "original");
+	if (r->action == PT_ACT_FORWARD && (r->original || r->pool)) {
+		cJSON_AddStringToObject(out, k->name, r->original ? "original" : r->pool->name);
 		return;
 	}
 	if (r->action != PT_ACT_FORWARD || !(a = cJSON_AddArrayToObject(out, k->name)))
@@ -473,7 +488,7 @@ static const struct pt_cfg_key route_keys[RK_N] = {
 	[RK_MATCH] = {"match", PT_J_OBJECT, .parse = parse_match, .dump = dump_match,
 		      .help = "conditions that must all hold"},
 	[RK_FORWARD] = {"forward", PT_J_STRV, .parse = parse_forward, .dump = dump_forward,
-			.help = "\"host:port\" upstreams, tried in order"},
+			.help = "a pool name, or \"host:port\" upstreams tried in order"},
 	[RK_REJECT] = {"reject", PT_J_BOOL, .parse = parse_reject, .dump = dump_reject,
 		       .help = "true: close the client at once"},
 	[RK_PROXY] = {"proxy_protocol", PT_J_UINT, false, 1, 2, 0,

@@ -519,7 +519,7 @@ static void dump_patterns(cJSON *out, const struct pt_cfg_key *k, const void *ob
 
 /* the top level: obj is the pt_config */
 
-enum { TK_GRACE, TK_PATTERNS, TK_LISTENERS, TK_CONTROL, TK_USER, TK_ADMIN_GROUP, TK_BUDGET,
+enum { TK_GRACE, TK_PATTERNS, TK_POOLS, TK_LISTENERS, TK_CONTROL, TK_USER, TK_ADMIN_GROUP, TK_BUDGET,
        TK_METRICS, TK_LOG_FORMAT, TK_N };
 
 /* An absolute path that fits in a sockaddr_un. */
@@ -680,6 +680,10 @@ const struct pt_cfg_key pt_cfg_top_keys[TK_N] = {
 	/* before listeners: routes refer to patterns by name */
 	[TK_PATTERNS] = {"patterns", PT_J_ARRAY, .parse = parse_patterns, .dump = dump_patterns,
 			 .help = "user-defined detectors"},
+	/* before listeners: routes forward to pools by name */
+	[TK_POOLS] = {"upstreams", PT_J_OBJECT, .parse = pt_cfg_parse_pools,
+		      .dump = pt_cfg_dump_pools,
+		      .help = "named pools of upstream servers a route's forward may name"},
 	[TK_LISTENERS] = {"listeners", PT_J_ARRAY, true, .parse = parse_listeners,
 			  .dump = dump_listeners, .help = "one or more listeners"},
 	[TK_CONTROL] = {"control_socket", PT_J_STRING, .parse = parse_control,

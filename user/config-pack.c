@@ -3,9 +3,10 @@
  * How the master hands a loaded config to its workers (config.h): the
  * file's text exactly as the master read and validated it, then the
  * addresses the master resolved, one record per upstream in model order
- * (listeners, their routes, their forward lists). A worker parses the same
- * text with the same options, resolving nothing, and takes the addresses
- * in the same order: every worker runs the master's model, names included.
+ * (the pools' servers, then listeners, their routes, their forward lists).
+ * A worker parses the same text with the same options, resolving nothing,
+ * and takes the addresses in the same order: every worker runs the
+ * master's model, names included.
  * Both ends are the same binary (the workers are forked), so the records
  * hold struct pt_sockaddr as it is in memory.
  *
@@ -38,12 +39,21 @@ struct pt_pack_rec {
 	uint32_t n_addrs;
 };
 
-/* Call @fn on every upstream of @cfg, in model order; stop at its first error. */
+/*
+ * Call @fn on every upstream of @cfg, in model order (the pools' servers,
+ * then the routes' forward lists); stop at its first error.
+ */
 static int each_upstream(const struct pt_config *cfg,
 			 int (*fn)(struct pt_upstream *u, void *arg), void *arg)
 {
 	int err;
 
+	for (int i = 0; i < cfg->n_pools; i++)
+		for (int k = 0; k < cfg->pools[i].n_servers; k++) {
+			err = fn(&cfg->pools[i].servers[k].u, arg);
+			if (err)
+				return err;
+		}
 	for (int i = 0; i < cfg->n_listeners; i++) {
 		const struct pt_listener_cfg *l = &cfg->listeners[i];
 

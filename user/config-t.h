@@ -42,6 +42,7 @@
  */
 #define PT_MAX_LISTENERS		64
 #define PT_MAX_ROUTES			256	/* per listener */
+#define PT_MAX_WORKERS			64	/* -w; shared rows keep a count per worker */
 
 /* sizeof(sockaddr_un.sun_path), with room for the NUL */
 #define PT_CONTROL_PATH_MAX		108
@@ -78,6 +79,55 @@ struct pt_upstream {
 	char *spec;
 	struct pt_sockaddr *addrs;
 	int n_addrs;
+};
+
+/* Upstream pools (the top-level "upstreams" object, config-pool.c, pool.c). */
+#define PT_MAX_POOLS			32
+#define PT_MAX_POOL_SERVERS		32	/* per pool: a connection's tried set is a bitmask */
+#define PT_MAX_WEIGHT			256
+
+enum pt_balance {
+	PT_BAL_FIRST = 0,	/* in order, the first that is up (failover) */
+	PT_BAL_ROUND_ROBIN,	/* weighted, interleaved, one sequence shared by the workers */
+	PT_BAL_LEAST_CONN,	/* fewest open connections per unit of weight, all workers */
+	PT_BAL_SOURCE_HASH,	/* weighted rendezvous hash of the client address */
+};
+
+/* What a pool does when every server is down (pt_pool.fallback >= 0: that pool). */
+#define PT_POOL_FB_TRY		-1	/* try them anyway, in the pool's order */
+#define PT_POOL_FB_REJECT	-2	/* close the client */
+
+/* Active health checks of a pool's servers, run by one process (health.c). */
+struct pt_health_cfg {
+	bool on;
+	unsigned int interval_ms;
+	unsigned int timeout_ms;
+	unsigned int rise;		/* good checks in a row that mark a down server up */
+	unsigned int fall;		/* failed checks in a row that mark an up server down */
+	bool tls;			/* send a ClientHello, expect a ServerHello */
+	char *send;			/* bytes sent after connect, NULL = none */
+	char *expect;			/* must appear in the first bytes read, NULL = connect only */
+};
+
+struct pt_pool_server {
+	struct pt_upstream u;		/* "host:port" and its resolved addresses */
+	unsigned int weight;		/* 1..PT_MAX_WEIGHT */
+	uint64_t key;			/* hash of pool name and spec: shared slot and source-hash */
+	int slot;			/* its row in the shared state (pool.h), -1 if none */
+};
+
+struct pt_pool {
+	char *name;
+	struct pt_pool_server *servers;
+	int n_servers;
+	enum pt_balance balance;
+	int fallback;			/* PT_POOL_FB_* or a pool index */
+	char *fallback_name;		/* as written, resolved once all pools are read */
+	unsigned int eject_failures;	/* passive: connect failures in a row, 0 = off */
+	unsigned int eject_ms;		/* ... take the server out for this long */
+	struct pt_health_cfg health;
+	uint16_t *rr_seq;		/* round-robin: server indices, each weight times, interleaved */
+	unsigned int n_rr_seq;
 };
 
 enum pt_match_proto {
@@ -120,6 +170,7 @@ struct pt_route {
 	bool ban;			/* choosing it counts toward a shield ban */
 	struct pt_upstream *upstreams;	/* tried in order when a connect fails */
 	int n_upstreams;
+	const struct pt_pool *pool;	/* forward to this pool of cfg->pools instead, or NULL */
 	unsigned int proxy_protocol;	/* PROXY header version sent to the upstream, 0 = none */
 	bool transparent;		/* the upstream socket binds to the client's address */
 	bool original;			/* forward "original": to the destination the client asked for */
@@ -211,6 +262,8 @@ struct pt_config {
 	enum pt_log_format log_format;
 	struct pt_pattern *patterns;
 	int n_patterns;
+	struct pt_pool *pools;
+	int n_pools;
 	struct pt_listener_cfg *listeners;
 	int n_listeners;
 };

@@ -78,6 +78,9 @@ static void config_free(struct pt_config *cfg)
 	for (i = 0; i < cfg->n_listeners; i++)
 		listener_free(&cfg->listeners[i]);
 	free(cfg->listeners);
+	for (i = 0; i < cfg->n_pools; i++)
+		pt_pool_cfg_free(&cfg->pools[i]);
+	free(cfg->pools);
 	for (i = 0; i < cfg->n_patterns; i++) {
 		struct pt_pattern *p = &cfg->patterns[i];
 

@@ -42,6 +42,7 @@
 #include "gateway.h"
 #include "log.h"
 #include "pairs.h"
+#include "pool.h"
 #include "proxyio.h"
 #include "route.h"
 #include "shield.h"
@@ -182,6 +183,7 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end)
 	if (c->dp && c->state == PT_CS_RELAYING)
 		c->dp->detach(c);
 	count_end(c, end);
+	pt_pool_release(&c->pick, &c->st.s->pools);
 	if (end == PT_END_NO_ROUTE && w->shield)
 		pt_shield_failed(w->shield, &c->lcfg->shield, &c->peer.ss.sa);
 	if (c->src_held)
@@ -362,6 +364,7 @@ static void connect_status(struct pt_conn *c, enum pt_up_status st)
 	case PT_UP_PENDING:
 		return;
 	case PT_UP_CONNECTED:
+		pt_pool_connected(&c->pick, &c->st.s->pools, c->st.wid);
 		start_relay(c);
 		return;
 	case PT_UP_FAILED:

@@ -57,6 +57,7 @@ struct pt_conn {
 	struct pt_sockaddr via;		/* accept_proxy: the socket's own peer, len 0 if none */
 	struct pt_sockaddr local;	/* the address the client asked for, len 0 until needed */
 	int up_i, addr_i;		/* upstream failover cursor (upstream.c) */
+	struct pt_pool_pick pick;	/* ... its server when the route names a pool (pool.h) */
 	const struct pt_sockaddr *up_addr;	/* the upstream we relay to */
 	uint64_t t_start;		/* ms, monotonic */
 	uint64_t t_last;		/* last byte relayed, for the idle timeout */

@@ -24,6 +24,7 @@
 #include "detect.h"
 #include "fsutil.h"
 #include "log.h"
+#include "pool-dump.h"
 #include "stats.h"
 
 #define PT_CTL_LINE_MAX		256
@@ -53,6 +54,7 @@ static const struct {
 	{ "listeners", "listeners with their addresses and limits" },
 	{ "routes", "the routing table of the running config generation" },
 	{ "stats", "counters per listener and route, data-plane counters" },
+	{ "upstreams", "upstream pools: each server's state and counters" },
 	{ "reload", "re-read the config file; new connections use it" },
 	{ "help", "this list" },
 };
@@ -481,6 +483,8 @@ static void dispatch(struct pt_ctl_client *cl, const char *cmd)
 		doc = dump_listeners(ctl, true);
 	else if (!strcmp(cmd, "stats"))
 		doc = answer_stats(ctl);
+	else if (!strcmp(cmd, "upstreams"))
+		doc = pt_pool_answer(ctl->cfg, &ctl->stats->pools, ctl->loop->now);
 	else if (!strcmp(cmd, "help"))
 		doc = answer_help();
 	else

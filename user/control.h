@@ -30,6 +30,7 @@
 struct pt_stats;
 struct pt_ctl_client;
 struct pt_metrics;
+struct pt_health;
 
 /*
  * Start a reload for client @cl (NULL: asked by SIGHUP). The owner answers
@@ -57,6 +58,7 @@ struct pt_control {
 	pt_control_reload_fn reload;
 	void *reload_arg;
 	struct pt_metrics *metrics;	/* the Prometheus endpoint the same owner serves */
+	struct pt_health *health;	/* the pools' health checks the same owner runs */
 };
 
 /*

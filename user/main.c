@@ -25,7 +25,9 @@
 #include "listener.h"
 #include "log.h"
 #include "master.h"
+#include "health.h"
 #include "metrics.h"
+#include "pool.h"
 #include "pairs.h"
 #include "privs.h"
 #include "shield.h"
@@ -211,6 +213,7 @@ int main(int argc, char **argv)
 	struct pt_worker_args args = {};
 	struct pt_control ctl = { .ev.fd = -1 };
 	struct pt_metrics metrics = { .ev.fd = -1 };
+	struct pt_health health = {};
 	struct pt_pairs_file pf = {};
 	struct pt_pair *slots;
 	uint32_t n_slots;
@@ -249,6 +252,7 @@ int main(int argc, char **argv)
 		pr_err(MAIN, "shared counters: %s", strerror(errno));
 		goto out;
 	}
+	pt_pools_bind(&stats->pools, cfg, true);
 	err = pt_listen_open(cfg, o.workers, sets);
 	if (err)
 		goto out;
@@ -270,6 +274,7 @@ int main(int argc, char **argv)
 	ctl.n_workers = o.workers;
 	ctl.stats = stats;
 	ctl.metrics = &metrics;
+	ctl.health = &health;
 	if (cfg->user[0] && pt_privs_become(cfg, bpf, pf.path, o.config, uid, gid))
 		goto out;
 	pr_info(MAIN, "passthru %s: %s: %d listeners, %d routes, %d workers, data planes %s",
@@ -284,6 +289,7 @@ int main(int argc, char **argv)
 out:
 	pt_control_stop(&ctl, true);
 	pt_metrics_stop(&metrics);
+	pt_health_stop(&health);
 	pt_pairs_file_close(&pf);
 	if (bpf)
 		pt_bpf_close(bpf, true);

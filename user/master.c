@@ -28,7 +28,9 @@
 #include "listener.h"
 #include "log.h"
 #include "master.h"
+#include "health.h"
 #include "metrics.h"
+#include "pool.h"
 #include "pairs.h"
 #include "reload.h"
 #include "shield.h"
@@ -123,6 +125,7 @@ static pid_t spawn_worker(struct pt_master *m, int id)
 	close(sv[0]);
 	pt_control_forget(m->ctl);
 	pt_metrics_forget(m->ctl->metrics);
+	pt_health_forget(m->ctl->health);
 	pt_reload_forget(&m->reload);
 	close(m->sig.fd);
 	if (m->args->shield)
@@ -186,6 +189,7 @@ static void respawn_workers(struct pt_timer *t)
 static void forget_worker(struct pt_master *m, int w, pid_t pid)
 {
 	pt_stats_forget_worker(m->args->stats, w);
+	pt_pools_forget_worker(&m->args->stats->pools, w);
 	if (m->args->sources)
 		pt_sources_forget_worker(m->args->sources, w, pid);
 	pt_pairs_reclaim(m->args->pairs, m->args->n_slots, m->args->n_workers, w, m->args->bpf);
@@ -309,6 +313,10 @@ static void reload_done(struct pt_reload *r, struct pt_ctl_client *cl, struct pt
 	struct pt_config *cur = m->args->cfg;
 	int pack = next ? pt_config_pack(next, text, len) : -EINVAL;
 
+	/* Rows first: the workers find their servers' rows when they apply it. */
+	if (next)
+		pt_pools_bind(&m->args->stats->pools, next, true);
+
 	if (pack < 0) {
 		if (next)
 			pr_err(CONFIG, "%s: cannot pack it for the workers: %s", next->path,
@@ -328,6 +336,7 @@ static void reload_done(struct pt_reload *r, struct pt_ctl_client *cl, struct pt
 	m->args->cfg = next;
 	m->ctl->cfg = next;
 	pt_metrics_reload(m->ctl->metrics, next);
+	pt_health_reload(m->ctl->health, next);
 	pt_log_set_format(next->log_format);
 	pt_config_put(cur);
 	pt_stats_routes_reset(m->args->stats, next->generation, next->n_listeners);
@@ -418,7 +427,10 @@ static int master_setup(struct pt_master *m)
 		return err;
 	if (m->args->shield)	/* the process that reloads it follows its interfaces */
 		pt_shield_watch(m->args->shield, &m->loop);
-	return pt_metrics_start(m->ctl->metrics, &m->loop);
+	err = pt_metrics_start(m->ctl->metrics, &m->loop);
+	if (err)
+		return err;
+	return pt_health_start(m->ctl->health, &m->loop, m->args->cfg, &m->args->stats->pools);
 }
 
 static int run_master(struct pt_master *m)
@@ -470,6 +482,7 @@ out:
 	pt_metrics_stop(m->ctl->metrics);
 	if (m->args->shield)
 		pt_shield_unwatch(m->args->shield);
+	pt_health_stop(m->ctl->health);
 	if (m->sig.fd >= 0)
 		close(m->sig.fd);
 	pt_loop_fini(&m->loop);

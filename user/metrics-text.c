@@ -309,6 +309,54 @@ static void plane_families(FILE *f, const struct pt_metrics_src *src)
 	}
 }
 
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* --- upstream pools -------------------------------------------------------- */
+
+/* A field of struct pt_srv_state per pool server; "up" is the health checks' verdict. */
+struct upstream_family {
+	const char *name, *type, *help;
+	size_t off;
+	bool up;
+};
+
+#define SS(f) offsetof(struct pt_srv_state, f)
+static const struct upstream_family upstream_families[] = {
+	{ "passthru_upstream_up", "gauge",
+	  "1 while the health checks say the server is up (ejections aside).", 0, true },
+	{ "passthru_upstream_active", "gauge", "Open connections to the server, all workers.",
+	  SS(active), false },
+	{ "passthru_upstream_connections_total", "counter",
+	  "Connections established to the server.", SS(connections), false },
+	{ "passthru_upstream_connect_failures_total", "counter",
+	  "Failed connect attempts to the server.", SS(connect_failures), false },
+	{ "passthru_upstream_ejections_total", "counter",
+	  "Times the server was ejected after connect failures in a row.", SS(ejections), false },
+};
+
+static void upstream_family(FILE *f, const struct pt_metrics_src *src,
+			    const struct upstream_family *u)
+{
+	const struct pt_config *cfg = src->cfg;
+
+	family(f, u->name, u->type, u->help);
+	for (int i = 0; i < cfg->n_pools; i++) {
+		for (int k = 0; k < cfg->pools[i].n_servers; k++) {
+			const struct pt_pool_server *s = &cfg->pools[i].servers[k];
+			const struct pt_srv_state *st = s->slot >= 0 ? &src->stats->pools.s[s->slot]
+								     : NULL;
+			const char *kv[] = { "pool", cfg->pools[i].name, "server", s->u.spec, NULL };
+			uint64_t v = 0;
+
+			if (u->up)
+				v = !st || !__atomic_load_n(&st->down, __ATOMIC_RELAXED);
+			else if (st)
+				v = ld64((const uint64_t *)((const char *)st + u->off));
+			sample(f, u->name, kv, v);
+		}
+	}
+}
+
 int pt_metrics_render(const struct pt_metrics_src *src, char **out, size_t *len)
 {
 	uint32_t rgen = __atomic_load_n(&src->stats->route_gen, __ATOMIC_ACQUIRE);
@@ -331,6 +379,8 @@ int pt_metrics_render(const struct pt_metrics_src *src, char **out, size_t *len)
 			route_counter_family(f, src, &route_counters[i]);
 		plane_families(f, src);
 	}
+	for (size_t i = 0; src->cfg->n_pools && i < ARRAY_LEN(upstream_families); i++)
+		upstream_family(f, src, &upstream_families[i]);
 	if (ferror(f) | fclose(f)) {
 		free(*out);
 		*out = NULL;

@@ -19,10 +19,9 @@
 #include "config-t.h"
 #include "conn-t.h"
 #include "passthru.h"
+#include "pool-t.h"
 
 struct pt_pair;
-
-#define PT_MAX_WORKERS 64
 
 /*
  * The connection-duration histogram: upper bounds (ms) of its buckets, the
@@ -81,6 +80,7 @@ struct pt_stats {
 	uint32_t worker_gen[PT_MAX_WORKERS];	/* generation each worker runs */
 	struct pt_listener_stats l[PT_MAX_LISTENERS];
 	struct pt_route_stats r[PT_MAX_LISTENERS][PT_MAX_ROUTES];
+	struct pt_pool_shared pools;		/* pool servers: health, open connections (pool.h) */
 };
 
 /* Map the shared counters; NULL and errno on failure. */

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Upstream connecting: the failover cursor (c->up_i, c->addr_i) over the
- * route's upstreams and their addresses, the non-blocking connect() on
- * c->up and its deadline in c->timer.
+ * route's upstreams and their addresses (or, when the route names a pool,
+ * over the servers pool.c chooses, c->pick), the non-blocking connect()
+ * on c->up and its deadline in c->timer.
  *
  * Out of descriptors for the upstream socket (EMFILE/ENFILE) is not a
  * failed attempt: the connection retries on its timer, PT_CONNECT_RETRY_MS
@@ -30,11 +31,29 @@
 #include "conn.h"
 #include "gateway.h"
 #include "log.h"
+#include "pool.h"
 #include "stats.h"
 #include "upstream.h"
 #include "worker.h"
 
 #define PT_CONNECT_RETRY_MS 50 /* no descriptor for the upstream socket: retry after */
+
+/* The upstream under the cursor: the pool server chosen (pool.c), or the route's up_i-th. */
+static const struct pt_upstream *cur_upstream(const struct pt_conn *c)
+{
+	const struct pt_route *r = pt_conn_route(c);
+
+	if (r->pool)
+		return pt_pool_upstream(&c->pick);
+	return c->up_i < r->n_upstreams ? &r->upstreams[c->up_i] : NULL;
+}
+
+/* A route naming a pool: let the pool choose the first or next server. */
+static bool pool_next(struct pt_conn *c)
+{
+	return pt_pool_pick_next(&c->pick, &c->st.s->pools, c->cfg, &c->peer.ss.sa,
+				 c->w->loop.now);
+}
 
 const struct pt_sockaddr *pt_upstream_addr(const struct pt_conn *c)
 {
@@ -43,24 +62,27 @@ const struct pt_sockaddr *pt_upstream_addr(const struct pt_conn *c)
 
 	if (r->original)	/* one address, no failover */
 		return !c->up_i && !c->addr_i && c->local.len ? &c->local : NULL;
-	if (c->up_i >= r->n_upstreams)
-		return NULL;
-	u = &r->upstreams[c->up_i];
-	return c->addr_i < u->n_addrs ? &u->addrs[c->addr_i] : NULL;
+	u = cur_upstream(c);
+	return u && c->addr_i < u->n_addrs ? &u->addrs[c->addr_i] : NULL;
 }
 
 /* Move the failover cursor to the next address, then the next upstream. */
 static bool cursor_next(struct pt_conn *c)
 {
 	const struct pt_route *r = pt_conn_route(c);
+	const struct pt_upstream *u = cur_upstream(c);
 
-	if (r->original)
+	if (r->original) {
 		c->up_i = 1;
-	if (c->up_i >= r->n_upstreams)
 		return false;
-	if (++c->addr_i < r->upstreams[c->up_i].n_addrs)
+	}
+	if (!u)
+		return false;
+	if (++c->addr_i < u->n_addrs)
 		return true;
 	c->addr_i = 0;
+	if (r->pool)
+		return pool_next(c);
 	while (++c->up_i < r->n_upstreams)
 		if (r->upstreams[c->up_i].n_addrs)
 			return true;
@@ -179,15 +201,19 @@ static enum pt_up_status fail_over(struct pt_conn *c, int err)
 	enum pt_up_status st;
 
 	do {
-		const struct pt_route *r = pt_conn_route(c);
 		const struct pt_sockaddr *a = pt_upstream_addr(c);
 		char buf[64];
 
 		pr_debug(CONN, "#%llu: connect to %s (%s) failed: %s", (unsigned long long)c->id,
 			 a ? pt_sockaddr_str((const struct sockaddr *)&a->ss, buf, sizeof(buf))
 			   : "-",
-			 r->original ? "original" : r->upstreams[c->up_i].spec, strerror(err));
+			 pt_conn_route(c)->original ? "original"
+			 : cur_upstream(c)	    ? cur_upstream(c)->spec
+						    : "-",
+			 strerror(err));
 		pt_stats_connect_failed(&c->st, err);
+		if (pt_conn_route(c)->pool)
+			pt_pool_failed(&c->pick, &c->st.s->pools, c->w->loop.now);
 		if (c->up.fd >= 0) {
 			pt_loop_unwatch(&c->w->loop, &c->up);
 			close(c->up.fd);
@@ -224,6 +250,11 @@ enum pt_up_status pt_upstream_start(struct pt_conn *c)
 	while (c->up_i < r->n_upstreams && !r->upstreams[c->up_i].n_addrs)
 		c->up_i++;
 	pt_timer_cancel(&c->w->loop, &c->timer);
+	if (r->pool) {
+		c->pick = (struct pt_pool_pick){ .pool = r->pool, .srv = -1 };
+		if (!pool_next(c))
+			return PT_UP_FAILED;
+	}
 	return connect_cursor(c);
 }
 

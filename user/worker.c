@@ -27,7 +27,9 @@
 #include "control.h"
 #include "listener.h"
 #include "log.h"
+#include "health.h"
 #include "metrics.h"
+#include "pool.h"
 #include "pairs.h"
 #include "reload.h"
 #include "shield.h"
@@ -74,11 +76,13 @@ static void begin_stop(struct pt_worker *w, int signo)
 /* New connections use @cfg (one reference, taken); open ones keep theirs. */
 static void apply_config(struct pt_worker *w, struct pt_config *cfg)
 {
+	pt_pools_bind(&w->stats->pools, cfg, w->ctl != NULL);
 	pt_config_put(w->cfg);
 	w->cfg = cfg;
 	if (w->ctl) {
 		w->ctl->cfg = cfg;
 		pt_metrics_reload(w->ctl->metrics, cfg);
+		pt_health_reload(w->ctl->health, cfg);
 	}
 	pt_log_set_format(cfg->log_format);
 	if (w->owns_routes)
@@ -261,6 +265,8 @@ int pt_worker_run(const struct pt_worker_args *a)
 			err = pt_metrics_start(w.ctl->metrics, &w.loop);
 		if (!err && w.shield)	/* -w 1: we reload it, we follow its interfaces */
 			pt_shield_watch(w.shield, &w.loop);
+		if (!err)
+			err = pt_health_start(w.ctl->health, &w.loop, w.cfg, &w.stats->pools);
 	}
 	if (err) {
 		pr_err(MAIN, "worker %d: setup: %s", w.id, strerror(-err));
@@ -287,6 +293,7 @@ out_fini:
 		pt_metrics_stop(w.ctl->metrics);
 		if (w.shield)
 			pt_shield_unwatch(w.shield);
+		pt_health_stop(w.ctl->health);
 	}
 	pt_listeners_close(&w);
 	pt_silent_fini(&w.silent);

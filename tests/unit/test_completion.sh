@@ -35,7 +35,7 @@ expect()
 	fi
 }
 
-expect "passthru-ctl " "ban config conn help instance instances reload route routes stats status version"
+expect "passthru-ctl " "ban config conn help instance instances reload route routes stats status upstream version"
 expect "passthru-ctl ban " "add del help list"
 expect "passthru-ctl co" "config conn"
 expect "passthru-ctl -j con" "config conn"

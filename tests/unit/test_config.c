@@ -669,6 +669,21 @@ static void roundtrip(const char *rel)
 			ASSERT_EQ(lb->routes[j].action, la->routes[j].action, rel);
 			ASSERT_EQ(lb->routes[j].pattern, la->routes[j].pattern, rel);
 			ASSERT_EQ(lb->routes[j].n_upstreams, la->routes[j].n_upstreams, rel);
+			ASSERT_EQ(lb->routes[j].pool ? lb->routes[j].pool - b->pools : -1,
+				  la->routes[j].pool ? la->routes[j].pool - a->pools : -1, rel);
+		}
+	}
+	if (ASSERT_EQ(b->n_pools, a->n_pools, rel)) {
+		for (i = 0; i < a->n_pools; i++) {
+			const struct pt_pool *pa = &a->pools[i], *pb = &b->pools[i];
+
+			ASSERT_STREQ(pb->name, pa->name, rel);
+			ASSERT_EQ(pb->balance, pa->balance, rel);
+			ASSERT_EQ(pb->fallback, pa->fallback, rel);
+			ASSERT_EQ(pb->health.on, pa->health.on, rel);
+			ASSERT_EQ(pb->health.fall, pa->health.fall, rel);
+			ASSERT_EQ(pb->eject_failures, pa->eject_failures, rel);
+			ASSERT_EQ(pb->n_rr_seq, pa->n_rr_seq, rel);
 		}
 	}
 out:
@@ -687,6 +702,7 @@ static void test_roundtrip(void)
 	roundtrip(DATA "/good/forms.json");
 	roundtrip(DATA "/good/go-sample.json");
 	roundtrip(DATA "/good/legacy-order.json");
+	roundtrip(DATA "/good/pools.json");
 }
 
 static void test_dump_shape(void)

@@ -25,7 +25,7 @@ BUILD = os.path.join(TOP, os.environ.get('BUILD', 'build'))
 OBJ = os.path.join(BUILD, 'obj', 'user')
 UPPER = {'conn', 'worker', 'listener', 'master', 'main'}
 BELOW_CONN = {'sockmap', 'sockmap-wake', 'splice', 'upstream', 'stats', 'pairs', 'route', 'detect',
-              'proxyio', 'proxyproto', 'dataplane'}
+              'proxyio', 'proxyproto', 'dataplane', 'pool', 'health'}
 ALLOWED_CYCLE = {'detect'}          # plus everything under detectors/
 MAX_LINES = 800
 

@@ -152,6 +152,7 @@ void conn_filter(const char *route, const char *client);
 int do_stats(int argc, char **argv);
 int do_route(int argc, char **argv);
 int do_routes(int argc, char **argv);		/* route show */
+int do_upstream(int argc, char **argv);
 int do_config(int argc, char **argv);
 int do_reload(int argc, char **argv);		/* config reload */
 int do_instance(int argc, char **argv);

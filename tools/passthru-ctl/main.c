@@ -108,6 +108,8 @@ static const struct cmd objects[] = {
 	  .help = "counters per listener and route, data-plane counters" },
 	{ .name = "route", .fn = do_route, .help = "the routing table the daemon runs" },
 	{ .name = "routes", .fn = do_routes, .alias_of = "route", .help = "= route show" },
+	{ .name = "upstream", .fn = do_upstream,
+	  .help = "upstream pools: servers' state and counters" },
 	{ .name = "config", .fn = do_config,
 	  .help = "re-read the config (new connections use it)" },
 	{ .name = "reload", .fn = do_reload, .alias_of = "config", .help = "= config reload" },
