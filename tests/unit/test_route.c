@@ -111,7 +111,7 @@ static const char *route_of(const struct pt_config *cfg, const char *ip, const s
 	const struct pt_listener_cfg *l = &cfg->listeners[0];
 	int idx = -7;
 
-	switch (pt_route_select(l, peer(ip), NULL, f, done, &idx)) {
+	switch (pt_route_select(l, peer(ip), NULL, NULL, f, done, &idx)) {
 	case PT_ROUTE_FOUND:
 		if (idx < 0 || idx >= l->n_routes)
 			return "(bad index)";
@@ -386,7 +386,7 @@ static const char *route_to(const struct pt_config *cfg, const char *ip, uint16_
 		sin->sin_port = htons(port);
 		inet_pton(AF_INET, ip, &sin->sin_addr);
 	}
-	switch (pt_route_select(l, peer("10.0.0.2"), ip ? (struct sockaddr *)&dst : NULL, f, done,
+	switch (pt_route_select(l, peer("10.0.0.2"), ip ? (struct sockaddr *)&dst : NULL, NULL, f, done,
 				&idx)) {
 	case PT_ROUTE_FOUND:
 		return l->routes[idx].name;
@@ -486,9 +486,9 @@ static void test_no_match(void)
 	ASSERT_STREQ(route_of(cfg, "10.0.0.1", fields(PT_PROTO_NONE), false), "(pending)",
 		     "but only once route a could be ruled out");
 	pt_fields_init(&f);
-	ASSERT_EQ(pt_route_select(&empty, peer("192.0.2.1"), NULL, &f, false, &idx), PT_ROUTE_NONE,
+	ASSERT_EQ(pt_route_select(&empty, peer("192.0.2.1"), NULL, NULL, &f, false, &idx), PT_ROUTE_NONE,
 		  "no routes, during detection");
-	ASSERT_EQ(pt_route_select(&empty, peer("192.0.2.1"), NULL, &f, true, &idx), PT_ROUTE_NONE,
+	ASSERT_EQ(pt_route_select(&empty, peer("192.0.2.1"), NULL, NULL, &f, true, &idx), PT_ROUTE_NONE,
 		  "no routes, after");
 	ASSERT_EQ(idx, -7, "index untouched");
 	pt_config_put(cfg);
