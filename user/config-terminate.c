@@ -121,7 +121,7 @@ static int parse_socks5(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, cons
 	uint64_t bad = 0;
 
 	pt_cfg_object(ctx, j, socks5_keys, SK_N, t, &bad);
-	t->socks5 = !bad;
+	t->socks5 = true; /* even if bad (reported): routes that need it are not wrong */
 	return bad ? -EINVAL : 0;
 }
 
@@ -145,7 +145,7 @@ static int parse_http(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const 
 	if (!bad && !(seen & PT_CFG_BIT(HK_PORTS)) &&
 	    pt_cfg_ports(ctx, &def, &t->ports, &t->n_ports))
 		bad = 1;
-	t->http_connect = !bad;
+	t->http_connect = true;
 	return bad ? -EINVAL : 0;
 }
 
