@@ -78,7 +78,8 @@ struct pt_conn {
 	uint8_t pp;			/* accept_proxy: enum pt_pp_outcome (proxyio.h) */
 	bool pp_shared;			/* bytes followed the header at once: they may share
 					 * its skb, half read (no sockmap, see sockmap.c) */
-	uint16_t pp_len;		/* header bytes read off the client socket, not relayed */
+	uint16_t pp_len;		/* header bytes read off the client socket, not relayed:
+					 * a PROXY header's, a terminated proxy's handshake */
 	enum pt_end end;
 	uint64_t bytes[2];		/* PT_DIR_UP, PT_DIR_DOWN */
 	const struct pt_dataplane *dp;

@@ -75,6 +75,19 @@ static bool answer(struct pt_conn *c, uint8_t rep, int status)
 	return send_all(c, b, n);
 }
 
+/*
+ * Take the @n bytes of a whole message off the client socket (they were
+ * peeked). They count as read but not relayed, like a PROXY header's
+ * (c->pp_len: the sockmap plane's byte accounting subtracts them).
+ */
+static bool consume(struct pt_conn *c, size_t n)
+{
+	if (recv(c->cli.fd, c->w->window, n, MSG_DONTWAIT) != (ssize_t)n)
+		return false;
+	c->pp_len = (uint16_t)(c->pp_len + n);
+	return true;
+}
+
 /* Refuse: say @why in the log, end with @reason. */
 static enum pt_tun_res refuse(struct pt_conn *c, const char *why, enum pt_end reason,
 			      enum pt_end *end)
@@ -221,7 +234,7 @@ static enum pt_tun_res socks5_auth_step(struct pt_conn *c, const uint8_t *b, siz
 		reply[1] = ok ? 0 : 1;
 		t->step = ST_REQUEST;
 	}
-	if (recv(c->cli.fd, c->w->window, *used, MSG_DONTWAIT) != (ssize_t)*used) {
+	if (!consume(c, *used)) {
 		*end = PT_END_ERROR;
 		return PT_TUN_CLOSE;
 	}
@@ -253,7 +266,7 @@ static enum pt_tun_res request_step(struct pt_conn *c, const uint8_t *b, size_t 
 		memset(&t->req, 0, sizeof(t->req));
 		return refuse(c, "bad request", PT_END_REJECTED, end);
 	}
-	if (recv(c->cli.fd, c->w->window, *used, MSG_DONTWAIT) != (ssize_t)*used) {
+	if (!consume(c, *used)) {
 		*end = PT_END_ERROR;
 		return PT_TUN_CLOSE;
 	}

@@ -6,8 +6,14 @@ the inner TLS SNI and the requested destination, with real curl clients
 openssl s_server backends. The client asks for "localhost:PORT" and
 --connect-to keeps the inner SNI at alpha.example / beta.example, so the
 SNI, not the requested name, decides."""
+import json
+import os
+import subprocess
+
 from ptharness import (Suite, Passthru, TlsBackend, eq, check, expect, listener, route,
-                       free_port, curl, cert_cn, plane_ok, closed_port)
+                       free_port, curl, cert_cn, plane_ok, closed_port, run, wait_for, BUILD)
+
+CTL = os.path.join(BUILD, 'passthru-ctl')
 
 s = Suite('stack')
 alpha = TlsBackend(s, 'alpha.example')
@@ -142,4 +148,30 @@ def t_connect_refused():
 
 s.test('CONNECT whose requested destination refuses -> closed, upstream-failed',
        t_connect_refused)
+
+
+def t_status():
+    """A live tunnel (openssl s_client -proxy: CONNECT) in passthru-ctl status:
+    the requested destination as its dst, the inner SNI as its name."""
+    p = subprocess.Popen(['openssl', 's_client', '-proxy', '127.0.0.1:%d' % port_open,
+                          '-connect', 'localhost:%d' % alpha.port, '-servername',
+                          'alpha.example'], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    try:
+        inst = os.path.basename(pt.config_path)[:-len('.json')]
+
+        def pairs():
+            rc, out, err = run([CTL, '-j', 'status', '--instance', inst])
+            eq(rc, 0, 'passthru-ctl status (stderr %s)' % err[-300:])
+            return json.loads(out)['pairs']
+
+        got = wait_for(lambda: [q for q in pairs() if q.get('dst')], 10, 'a pair with a dst')
+        eq([(q['dst'], q['name']) for q in got],
+           [('127.0.0.1:%d' % alpha.port, 'alpha.example')], 'dst and name of the tunnel')
+    finally:
+        p.stdin.close()
+        p.wait(10)
+
+
+s.test('passthru-ctl status shows the requested destination', t_status)
 s.finish()
