@@ -687,6 +687,7 @@ static void test_roundtrip(void)
 	roundtrip(DATA "/good/forms.json");
 	roundtrip(DATA "/good/go-sample.json");
 	roundtrip(DATA "/good/legacy-order.json");
+	roundtrip(DATA "/good/terminate.json");
 }
 
 static void test_dump_shape(void)
