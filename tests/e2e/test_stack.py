@@ -8,6 +8,8 @@ openssl s_server backends. The client asks for "localhost:PORT" and
 SNI, not the requested name, decides."""
 import json
 import os
+import socket
+import ssl
 import subprocess
 
 from ptharness import (Suite, Passthru, TlsBackend, eq, check, expect, listener, route,
@@ -35,7 +37,7 @@ def routes():
 
 pt = Passthru(s, {'listeners': [
     listener('open', port_open, routes(), terminate={
-        'socks5': {}, 'http_connect': {'ports': [alpha.port, beta.port, dead]}}),
+        'socks5': {}, 'http_connect': {'ports': [alpha.port, beta.port, dead, port_open]}}),
     listener('auth', port_auth, routes(), terminate={
         'socks5': {'users': {'alice': 'secret', 'bob': 'hunter2'}}}),
 ]})
@@ -148,6 +150,59 @@ def t_connect_refused():
 
 s.test('CONNECT whose requested destination refuses -> closed, upstream-failed',
        t_connect_refused)
+
+
+def t_loop():
+    """A CONNECT to passthru's own listener on a "requested" route is refused, not looped."""
+    m = pt.mark()
+    rc, out, err = tunnel(HTTP, 'dead.example', port_open)
+    check(rc != 0, 'curl failed')
+    expect(pt.conn_after(m), proto='http>tls', route='dead', end='upstream-failed',
+           requested='localhost:%d' % port_open)
+    check('(a loop): refused' in pt.log(), 'the warning says why')
+
+
+s.test('CONNECT to passthru itself -> refused, not looped', t_loop)
+
+
+def client_hello(sni):
+    """The first flight of Python's TLS client for @sni."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    out = ssl.MemoryBIO()
+    obj = ctx.wrap_bio(ssl.MemoryBIO(), out, server_hostname=sni)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+def t_pipelined():
+    """CONNECT head and ClientHello in one segment: the head is consumed, the
+    hello stays queued for the inner detection and reaches the backend."""
+    m = pt.mark()
+    c = socket.create_connection(('127.0.0.1', port_open), timeout=10)
+    try:
+        c.sendall(b'CONNECT localhost:%d HTTP/1.1\r\nHost: localhost:%d\r\n\r\n'
+                  % (alpha.port, alpha.port) + client_hello('alpha.example'))
+        got = b''
+        while b'\r\n\r\n' not in got or len(got) < got.index(b'\r\n\r\n') + 9:
+            d = c.recv(4096)
+            if not d:
+                break
+            got += d
+        head, _, rest = got.partition(b'\r\n\r\n')
+        check(head.startswith(b'HTTP/1.1 200 '), '200 first (%r)' % head[:40])
+        eq(rest[:2], b'\x16\x03', 'then the backend\'s ServerHello')
+    finally:
+        c.close()
+    expect(pt.conn_after(m), proto='http>tls', sni='alpha.example', route='alpha',
+           upstream='127.0.0.1:%d' % alpha.port)
+
+
+s.test('CONNECT with the ClientHello in the same segment -> alpha', t_pipelined)
 
 
 def t_status():
