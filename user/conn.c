@@ -535,10 +535,9 @@ static void tunnel_result(struct pt_conn *c, int res, int end);
 static void detect_round(struct pt_conn *c, bool timed_out)
 {
 	enum pt_end end = PT_END_ERROR;
-	int res;
-
-	ssize_t n;
 	bool eof = false;
+	ssize_t n;
+	int res;
 
 	if (c->pp == PT_PPO_WAIT && !proxy_round(c, timed_out))
 		return;
