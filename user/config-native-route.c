@@ -2,8 +2,9 @@
 /*
  * The native format's routes: the key tables of listeners[].routes[] and of
  * their "match" object (protocol, sni, alpn, host, path_prefix, cidr,
- * pattern, ja4, dst_cidr, dst_port, dst_host), the checks between match keys, and their dumpers. The listener
- * table in config-native.c reaches them through its "routes" key.
+ * pattern, ja4, dst_cidr, dst_port, dst_host), the checks between match
+ * keys, and their dumpers. The listener table in config-native.c reaches
+ * them through its "routes" key.
  */
 #include <errno.h>
 #include <stdbool.h>

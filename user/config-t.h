@@ -128,8 +128,9 @@ struct pt_route {
 	int n_dst_cidr;
 	uint16_t *dst_port;		/* destination port one of them */
 	int n_dst_port;
-	struct pt_strv dst_host;		/* a terminated proxy's requested host, as sni */
-	bool requested;			/* forward "requested": where a terminated proxy's client asked */
+	struct pt_strv dst_host;	/* a terminated proxy's requested host, as sni */
+	bool requested;			/* forward "requested": where a terminated proxy's
+					 * client asked (tunnel.c) */
 };
 
 /* How a listener's clients reach it (gateway.c). */

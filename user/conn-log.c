@@ -106,8 +106,7 @@ static size_t field_words(const struct pt_conn *c, char *buf, size_t size, size_
 	case PT_PROTO_HTTP:
 		n = word(buf, size, n, "method=%s", f->method);
 		n = word(buf, size, n, "host=%s", f->host[0] ? f->host : "-");
-		n = word(buf, size, n, "path=%.64s%s", f->path,
-			 f->path_truncated ? "..." : "");
+		n = word(buf, size, n, "path=%.64s%s", f->path, f->path_truncated ? "..." : "");
 		break;
 	case PT_PROTO_SSH:
 		n = word(buf, size, n, "banner=%s", f->banner[0] ? f->banner : "-");
@@ -137,11 +136,12 @@ static size_t field_words(const struct pt_conn *c, char *buf, size_t size, size_
 static size_t tunnel_words(const struct pt_conn *c, char *buf, size_t size)
 {
 	const struct pt_tunnel *t = c->tun;
+	const char *inner = c->detected ? pt_proto_name(c->fields->proto) : "-";
 	char req[PT_REQ_HOST_MAX + 16];
 	size_t n;
 
 	n = word(buf, size, 0, "proto=%s%s%s", pt_proto_name(t->outer), t->inner ? ">" : "",
-		 !t->inner ? "" : c->detected ? pt_proto_name(c->fields->proto) : "-");
+		 t->inner ? inner : "");
 	if (t->inner && c->detected)
 		n = field_words(c, buf, size, n);
 	pt_tunnel_requested_str(t, req, sizeof(req));

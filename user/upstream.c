@@ -188,7 +188,10 @@ static enum pt_up_status fail_over(struct pt_conn *c, int err)
 		pr_debug(CONN, "#%llu: connect to %s (%s) failed: %s", (unsigned long long)c->id,
 			 a ? pt_sockaddr_str((const struct sockaddr *)&a->ss, buf, sizeof(buf))
 			   : "-",
-			 r->original ? "original" : r->requested ? "requested" : r->upstreams[c->up_i].spec, strerror(err));
+			 r->original	? "original" :
+			 r->requested	? "requested" :
+					  r->upstreams[c->up_i].spec,
+			 strerror(err));
 		pt_stats_connect_failed(&c->st, err);
 		if (c->up.fd >= 0) {
 			pt_loop_unwatch(&c->w->loop, &c->up);

@@ -386,8 +386,8 @@ static const char *route_to(const struct pt_config *cfg, const char *ip, uint16_
 		sin->sin_port = htons(port);
 		inet_pton(AF_INET, ip, &sin->sin_addr);
 	}
-	switch (pt_route_select(l, peer("10.0.0.2"), ip ? (struct sockaddr *)&dst : NULL, NULL, f, done,
-				&idx)) {
+	switch (pt_route_select(l, peer("10.0.0.2"), ip ? (struct sockaddr *)&dst : NULL, NULL, f,
+				done, &idx)) {
 	case PT_ROUTE_FOUND:
 		return l->routes[idx].name;
 	case PT_ROUTE_PENDING:
@@ -467,8 +467,8 @@ static void test_dst_host(void)
 		     "(pending)", "dst_host holds: the inner protocol decides");
 	ASSERT_STREQ(route_host(cfg, "git.corp.example", 22, tls("git.corp.example", ""), true),
 		     "corp", "dst_host and inner SNI");
-	ASSERT_STREQ(route_host(cfg, "git.corp.example", 22, tls("evil.example", ""), true),
-		     "rest", "dst_host holds, the SNI does not: not corp");
+	ASSERT_STREQ(route_host(cfg, "git.corp.example", 22, tls("evil.example", ""), true), "rest",
+		     "dst_host holds, the SNI does not: not corp");
 	ASSERT_STREQ(route_host(cfg, "www.other.example", 443, fields(PT_PROTO_NONE), false),
 		     "p443", "another host: only the port route, before any inner byte");
 	ASSERT_STREQ(route_host(cfg, NULL, 443, tls("git.corp.example", ""), true), "rest",
@@ -534,10 +534,10 @@ static void test_no_match(void)
 	ASSERT_STREQ(route_of(cfg, "10.0.0.1", fields(PT_PROTO_NONE), false), "(pending)",
 		     "but only once route a could be ruled out");
 	pt_fields_init(&f);
-	ASSERT_EQ(pt_route_select(&empty, peer("192.0.2.1"), NULL, NULL, &f, false, &idx), PT_ROUTE_NONE,
-		  "no routes, during detection");
-	ASSERT_EQ(pt_route_select(&empty, peer("192.0.2.1"), NULL, NULL, &f, true, &idx), PT_ROUTE_NONE,
-		  "no routes, after");
+	ASSERT_EQ(pt_route_select(&empty, peer("192.0.2.1"), NULL, NULL, &f, false, &idx),
+		  PT_ROUTE_NONE, "no routes, during detection");
+	ASSERT_EQ(pt_route_select(&empty, peer("192.0.2.1"), NULL, NULL, &f, true, &idx),
+		  PT_ROUTE_NONE, "no routes, after");
 	ASSERT_EQ(idx, -7, "index untouched");
 	pt_config_put(cfg);
 }
