@@ -11,7 +11,8 @@
  *
  *   config.c        -> config-native.c, config-legacy.c, config-fds.c
  *   config-dump.c   -> config-native.c (its tables)
- *   config-native.c -> config-native-route.c, config-gateway.c, config-shield.c
+ *   config-native.c -> config-native-route.c, config-gateway.c, config-shield.c,
+ *                      config-terminate.c
  *   both readers    -> config-build.c -> config-util.c (which all may call)
  */
 #ifndef __PT_CONFIG_INT_H
@@ -116,6 +117,9 @@ int pt_cfg_upstream_resolve(struct pt_cfg_ctx *ctx, const char *spec, struct pt_
 int pt_cfg_dnsname_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
 int pt_cfg_alpn_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
 int pt_cfg_ja4_add(struct pt_cfg_ctx *ctx, const char *s, void *strv);
+/* A port or a non-empty array of ports (1..65535), appended to *@v (*@n of them). */
+int pt_cfg_ports(struct pt_cfg_ctx *ctx, const cJSON *j, uint16_t **v, int *n);
+void pt_cfg_dump_ports(cJSON *out, const char *name, const uint16_t *v, int n);
 int pt_cfg_cidr_push(struct pt_cfg_ctx *ctx, const char *s, struct pt_cidr **vec, int *n);
 /* May this process set IP_TRANSPARENT (CAP_NET_ADMIN or CAP_NET_RAW effective)? */
 bool pt_cfg_transparent_capable(void);
@@ -150,6 +154,13 @@ int pt_cfg_parse_shield(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, cons
 void pt_cfg_dump_shield(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 			const struct pt_config *cfg);
 void pt_shield_cfg_free(struct pt_shield_cfg *sh);
+
+/* config-terminate.c: a listener's "terminate" (SOCKS5, HTTP CONNECT) */
+int pt_cfg_parse_terminate(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+			   void *obj);
+void pt_cfg_dump_terminate(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+			   const struct pt_config *cfg);
+void pt_terminate_cfg_free(struct pt_terminate_cfg *t);
 
 /* config-legacy.c */
 int pt_cfg_legacy(struct pt_cfg_ctx *ctx, const cJSON *root);

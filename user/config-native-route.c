@@ -2,8 +2,9 @@
 /*
  * The native format's routes: the key tables of listeners[].routes[] and of
  * their "match" object (protocol, sni, alpn, host, path_prefix, cidr,
- * pattern, ja4), the checks between match keys, and their dumpers. The listener
- * table in config-native.c reaches them through its "routes" key.
+ * pattern, ja4, dst_cidr, dst_port, dst_host), the checks between match
+ * keys, and their dumpers. The listener table in config-native.c reaches
+ * them through its "routes" key.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -47,7 +48,7 @@ static int cidr_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
 /* listeners[].routes[].match: obj is the pt_route */
 
 enum { MK_PROTOCOL, MK_SNI, MK_ALPN, MK_HOST, MK_PATH, MK_CIDR, MK_PATTERN, MK_DST_CIDR, MK_DST_PORT,
-       MK_JA4, MK_N };
+       MK_JA4, MK_DST_HOST, MK_N };
 
 static int parse_protocol(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
 			  void *obj)
@@ -168,57 +169,20 @@ static void dump_dst_cidr(cJSON *out, const struct pt_cfg_key *k, const void *ob
 		cJSON_AddItemToArray(a, cJSON_CreateString(r->dst_cidr[i].spec));
 }
 
-/* One port of "dst_port", 1..65535. */
-static int dst_port_add(struct pt_cfg_ctx *ctx, const cJSON *j, struct pt_route *r)
-{
-	uint16_t *v;
-
-	if (!cJSON_IsNumber(j) || j->valuedouble != (double)(int)j->valuedouble ||
-	    j->valuedouble < 1 || j->valuedouble > 65535) {
-		pt_cfg_err_type(ctx, "port 1..65535", j);
-		return -EINVAL;
-	}
-	v = pt_cfg_grow(ctx, r->dst_port, r->n_dst_port, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	r->dst_port = v;
-	v[r->n_dst_port++] = (uint16_t)j->valuedouble;
-	return 0;
-}
-
 static int parse_dst_port(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
 			  void *obj)
 {
-	const cJSON *c;
-	size_t mark;
-	int i = 0, err = 0;
+	struct pt_route *r = obj;
 
-	if (cJSON_IsNumber(j))
-		return dst_port_add(ctx, j, obj);
-	if (!j->child) {
-		pt_cfg_err(ctx, "an empty list matches nothing");
-		return -EINVAL;
-	}
-	cJSON_ArrayForEach(c, j)
-	{
-		mark = pt_cfg_path_index(ctx, i++);
-		if (dst_port_add(ctx, c, obj))
-			err = -EINVAL;
-		pt_cfg_path_pop(ctx, mark);
-	}
-	return err;
+	return pt_cfg_ports(ctx, j, &r->dst_port, &r->n_dst_port);
 }
 
 static void dump_dst_port(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 			  const struct pt_config *cfg)
 {
 	const struct pt_route *r = obj;
-	cJSON *a;
 
-	if (!r->n_dst_port || !(a = cJSON_AddArrayToObject(out, k->name)))
-		return;
-	for (int i = 0; i < r->n_dst_port; i++)
-		cJSON_AddItemToArray(a, cJSON_CreateNumber(r->dst_port[i]));
+	pt_cfg_dump_ports(out, k->name, r->dst_port, r->n_dst_port);
 }
 
 /* "ja4": JA4 fingerprints, or prefixes of one ending in "*". */
@@ -250,6 +214,9 @@ static const struct pt_cfg_key match_keys[MK_N] = {
 			 .help = "ports of the destination the client asked for"},
 	[MK_JA4] = {"ja4", PT_J_STRV, .off = offsetof(struct pt_route, ja4), .parse = parse_ja4,
 		    .dump = dump_strv, .help = "JA4 TLS client fingerprints, \"*\" at the end: prefix"},
+	[MK_DST_HOST] = {"dst_host", PT_J_STRV, .off = offsetof(struct pt_route, dst_host),
+			 .parse = parse_names, .dump = dump_strv,
+			 .help = "hosts a SOCKS5 or CONNECT client asked for, \"*.\" for any subdomain"},
 };
 
 /* Keys that only make sense with one protocol. */
@@ -334,14 +301,20 @@ static void dump_match(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 
 enum { RK_NAME, RK_MATCH, RK_FORWARD, RK_REJECT, RK_PROXY, RK_DROP, RK_BAN, RK_TRANSPARENT, RK_N };
 
-/* "original" (the destination the client asked for) or a "host:port". */
+/*
+ * "original" (the destination the client asked for), "requested" (the one
+ * a terminated proxy's client asked for) or a "host:port".
+ */
 static int forward_add(struct pt_cfg_ctx *ctx, const char *s, void *arg)
 {
 	struct pt_route *r = arg;
 
-	if (strcmp(s, "original"))
+	if (!strcmp(s, "original"))
+		r->original = true;
+	else if (!strcmp(s, "requested"))
+		r->requested = true;
+	else
 		return pt_cfg_upstream_add(ctx, s, arg);
-	r->original = true;
 	return 0;
 }
 
@@ -356,19 +329,21 @@ static int parse_forward(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, con
 	int i, err;
 
 	if (cJSON_IsString(j) && strcmp(j->valuestring, "original") &&
-	    !strchr(j->valuestring, ':')) {
+	    strcmp(j->valuestring, "requested") && !strchr(j->valuestring, ':')) {
 		i = pt_cfg_pool_find(ctx->cfg, j->valuestring);
 		r->pool = i >= 0 ? &ctx->cfg->pools[i] : NULL;
 		if (r->pool)
 			return 0;
 		pt_cfg_err(ctx, "unknown upstream pool %s (a pool of \"upstreams\", or "
-			   "\"host:port\", or \"original\")", pt_cfg_q(ctx, j->valuestring));
+			   "\"host:port\", \"original\" or \"requested\")",
+			   pt_cfg_q(ctx, j->valuestring));
 		return -EINVAL;
 	}
 	err = pt_cfg_strings(ctx, j, forward_add, obj);
-	if (!err && r->original && (r->n_upstreams || cJSON_GetArraySize(j) > 1)) {
-		pt_cfg_err(ctx, "\"original\" stands alone: the destination the client asked "
-				"for has no failover");
+	if (!err && (r->original || r->requested) &&
+	    (r->n_upstreams || cJSON_GetArraySize(j) > 1)) {
+		pt_cfg_err(ctx, "\"%s\" stands alone: the destination the client asked "
+				"for has no failover", r->original ? "original" : "requested");
 		return -EINVAL;
 	}
 	return err;
@@ -381,8 +356,10 @@ static void dump_forward(cJSON *out, const struct pt_cfg_key *k, const void *obj
 	cJSON *a;
 	int i;
 
-	if (r->action == PT_ACT_FORWARD && (r->original || r->pool)) {
-		cJSON_AddStringToObject(out, k->name, r->original ? "original" : r->pool->name);
+	if (r->action == PT_ACT_FORWARD && (r->original || r->requested || r->pool)) {
+		cJSON_AddStringToObject(out, k->name, r->original    ? "original"
+						      : r->requested ? "requested"
+								     : r->pool->name);
 		return;
 	}
 	if (r->action != PT_ACT_FORWARD || !(a = cJSON_AddArrayToObject(out, k->name)))
@@ -519,6 +496,13 @@ static void gateway_check(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l,
 		mark = pt_cfg_path_key(ctx, "forward");
 		pt_cfg_err(ctx, "\"original\" needs a listener with \"mode\": \"tproxy\" or "
 				"\"redirect\" (on this one the destination is passthru itself)");
+		pt_cfg_path_pop(ctx, mark);
+	}
+	if ((r->requested || r->dst_host.n) && !l->term.socks5 && !l->term.http_connect) {
+		mark = pt_cfg_path_key(ctx, r->requested ? "forward" : "match");
+		pt_cfg_err(ctx, "\"%s\" needs a listener with \"terminate\" (only a SOCKS5 or "
+			   "CONNECT client asks passthru for a destination)",
+			   r->requested ? "requested" : "dst_host");
 		pt_cfg_path_pop(ctx, mark);
 	}
 	if (r->original || r->n_dst_cidr || r->n_dst_port)

@@ -56,6 +56,7 @@ enum {
 	LK_TRUSTED,
 	LK_SHIELD,
 	LK_MODE,
+	LK_TERMINATE,
 	LK_ROUTES,
 	LK_N
 };
@@ -259,6 +260,9 @@ static const struct pt_cfg_key listener_keys[LK_N] = {
 		       .help = "XDP shield: interfaces, deny and allow lists, SYN rate"},
 	[LK_MODE] = {"mode", PT_J_STRING, .parse = pt_cfg_parse_mode, .dump = pt_cfg_dump_mode,
 		     .help = "proxy (default), tproxy or redirect: how clients reach the listener"},
+	[LK_TERMINATE] = {"terminate", PT_J_OBJECT, .parse = pt_cfg_parse_terminate,
+			  .dump = pt_cfg_dump_terminate,
+			  .help = "answer SOCKS5 and HTTP CONNECT clients, then route what they tunnel"},
 	[LK_ROUTES] = {"routes", PT_J_ARRAY, true, .parse = pt_cfg_parse_routes,
 		       .dump = pt_cfg_dump_routes, .help = "ordered routes, the first match wins"},
 };

@@ -370,9 +370,10 @@ static void pool_finish(struct pt_cfg_ctx *ctx, struct pt_pool *p)
 static bool pool_name_ok(struct pt_cfg_ctx *ctx, const char *name)
 {
 	if (!*name || strlen(name) > PT_CFG_POOL_NAME_MAX || strchr(name, ':') ||
-	    !strcmp(name, "try") || !strcmp(name, "reject") || !strcmp(name, "original")) {
+	    !strcmp(name, "try") || !strcmp(name, "reject") || !strcmp(name, "original") ||
+	    !strcmp(name, "requested")) {
 		pt_cfg_err(ctx, "a pool name is 1..%d characters without ':', not \"try\", "
-			   "\"reject\" or \"original\"", PT_CFG_POOL_NAME_MAX);
+			   "\"reject\", \"original\" or \"requested\"", PT_CFG_POOL_NAME_MAX);
 		return false;
 	}
 	return true;

@@ -17,6 +17,7 @@
 #include "detect.h"
 #include "log.h" /* enum pt_log_format */
 #include "passthru-common.h" /* struct pt_cidr */
+#include "tunnel-t.h" /* struct pt_terminate_cfg */
 
 /* Defaults, documented in README.md ("Config reference"). */
 #define PT_DEF_DETECT_TIMEOUT_MS	3000
@@ -178,6 +179,9 @@ struct pt_route {
 	int n_dst_cidr;
 	uint16_t *dst_port;		/* destination port one of them */
 	int n_dst_port;
+	struct pt_strv dst_host;	/* a terminated proxy's requested host, as sni */
+	bool requested;			/* forward "requested": where a terminated proxy's
+					 * client asked (tunnel.c) */
 };
 
 /* How a listener's clients reach it (gateway.c). */
@@ -241,6 +245,7 @@ struct pt_listener_cfg {
 	struct pt_cidr *trusted;	/* ... from these sources only (trusted_sources) */
 	int n_trusted;
 	struct pt_shield_cfg shield;
+	struct pt_terminate_cfg term;	/* SOCKS5 / HTTP CONNECT answered here (tunnel.c) */
 	struct pt_route *routes;
 	int n_routes;
 };

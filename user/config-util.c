@@ -505,3 +505,54 @@ void pt_cfg_dump_strv(cJSON *out, const char *name, const struct pt_strv *sv)
 	for (i = 0; i < sv->n; i++)
 		cJSON_AddItemToArray(a, cJSON_CreateString(sv->v[i]));
 }
+
+/* One port, 1..65535, appended to @v. */
+static int port_push(struct pt_cfg_ctx *ctx, const cJSON *j, uint16_t **v, int *n)
+{
+	uint16_t *nv;
+
+	if (!cJSON_IsNumber(j) || j->valuedouble != (double)(int)j->valuedouble ||
+	    j->valuedouble < 1 || j->valuedouble > 65535) {
+		pt_cfg_err_type(ctx, "port 1..65535", j);
+		return -EINVAL;
+	}
+	nv = pt_cfg_grow(ctx, *v, *n, sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	nv[(*n)++] = (uint16_t)j->valuedouble;
+	return 0;
+}
+
+int pt_cfg_ports(struct pt_cfg_ctx *ctx, const cJSON *j, uint16_t **v, int *n)
+{
+	const cJSON *c;
+	size_t mark;
+	int i = 0, err = 0;
+
+	if (cJSON_IsNumber(j))
+		return port_push(ctx, j, v, n);
+	if (!j->child) {
+		pt_cfg_err(ctx, "an empty list matches nothing");
+		return -EINVAL;
+	}
+	cJSON_ArrayForEach(c, j)
+	{
+		mark = pt_cfg_path_index(ctx, i++);
+		if (port_push(ctx, c, v, n))
+			err = -EINVAL;
+		pt_cfg_path_pop(ctx, mark);
+	}
+	return err;
+}
+
+/* Add the ports @v as the array @name of @out (nothing if there are none). */
+void pt_cfg_dump_ports(cJSON *out, const char *name, const uint16_t *v, int n)
+{
+	cJSON *a;
+
+	if (!n || !(a = cJSON_AddArrayToObject(out, name)))
+		return;
+	for (int i = 0; i < n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+}

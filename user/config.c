@@ -49,6 +49,7 @@ static void route_free(struct pt_route *r)
 	cidrs_free(r->cidr, r->n_cidr);
 	cidrs_free(r->dst_cidr, r->n_dst_cidr);
 	free(r->dst_port);
+	strv_free(&r->dst_host);
 	for (i = 0; i < r->n_upstreams; i++) {
 		free(r->upstreams[i].spec);
 		free(r->upstreams[i].addrs);
@@ -69,6 +70,7 @@ static void listener_free(struct pt_listener_cfg *l)
 		route_free(&l->routes[i]);
 	free(l->routes);
 	pt_shield_cfg_free(&l->shield);
+	pt_terminate_cfg_free(&l->term);
 }
 
 static void config_free(struct pt_config *cfg)

@@ -14,7 +14,8 @@
  * and id are numbers, dur a number of seconds, moved_at [UP, DOWN], a
  * flag like "ech" true). src is the upstream socket's own address on a
  * "transparent" route: the client's address, as the upstream saw it; dst
- * the destination the client asked for, on a gateway listener.
+ * the destination the client asked for, on a gateway listener. A
+ * terminated proxy's line says proto=OUTER>INNER requested=HOST:PORT.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -27,6 +28,7 @@
 #include "conn.h"
 #include "log.h"
 #include "proxyio.h"
+#include "tunnel.h"
 #include "worker.h"
 
 /* Append the word @fmt... to the list in @buf at @n; keep room for the list's last NUL. */
@@ -59,57 +61,93 @@ static size_t words_len(const char *w)
 	return (size_t)(p - w) + 1;
 }
 
+static size_t field_words(const struct pt_conn *c, char *buf, size_t size, size_t n);
+static size_t tunnel_words(const struct pt_conn *c, char *buf, size_t size);
+
 size_t pt_conn_log_words(const struct pt_conn *c, char *buf, size_t size)
 {
 	const struct pt_fields *f = c->fields;
-	char alpn[160];
 	size_t n = 0;
 
 	if (!f && c->summary) {
 		n = words_len(c->summary);
 		n = n < size ? n : 0;
 		memcpy(buf, c->summary, n);
+	} else if (c->tun) {
+		n = tunnel_words(c, buf, size);
 	} else if (!f || !c->detected) {
 		n = f ? word(buf, size, 0, "proto=-") : 0;
 	} else {
 		n = word(buf, size, 0, "proto=%s", pt_proto_name(f->proto));
-		switch (f->proto) {
-		case PT_PROTO_TLS:
-			pt_fields_alpn_str(f, alpn, sizeof(alpn));
-			n = word(buf, size, n, "sni=%s", f->sni[0] ? f->sni : "-");
-			n = word(buf, size, n, "alpn=%s", alpn[0] ? alpn : "-");
-			n = word(buf, size, n, "ja4=%s", f->ja4[0] ? f->ja4 : "-");
-			if (f->tls_sslv2)
-				n = word(buf, size, n, "sslv2");
-			if (f->tls_ech)
-				n = word(buf, size, n, "ech");
-			break;
-		case PT_PROTO_HTTP:
-			n = word(buf, size, n, "method=%s", f->method);
-			n = word(buf, size, n, "host=%s", f->host[0] ? f->host : "-");
-			n = word(buf, size, n, "path=%.64s%s", f->path,
-				 f->path_truncated ? "..." : "");
-			break;
-		case PT_PROTO_SSH:
-			n = word(buf, size, n, "banner=%s", f->banner[0] ? f->banner : "-");
-			break;
-		case PT_PROTO_SOCKS4:
-			n = word(buf, size, n, "target=%s:%u", f->host, f->port);
-			break;
-		case PT_PROTO_PATTERN:
-			n = word(buf, size, n, "pattern=%s", c->cfg->patterns[f->pattern].name);
-			break;
-		case PT_PROTO_UNKNOWN:
-		case PT_PROTO_NONE:
-			if (f->reason[0])
-				n = word(buf, size, n, "why=\"%s\"", f->reason);
-			break;
-		default:
-			break;
-		}
+		n = field_words(c, buf, size, n);
 	}
 	if (n < size)
 		buf[n++] = 0;
+	return n;
+}
+
+/* The words of what detection found in @c->fields after "proto=", from @n on. */
+static size_t field_words(const struct pt_conn *c, char *buf, size_t size, size_t n)
+{
+	const struct pt_fields *f = c->fields;
+	char alpn[160];
+
+	switch (f->proto) {
+	case PT_PROTO_TLS:
+		pt_fields_alpn_str(f, alpn, sizeof(alpn));
+		n = word(buf, size, n, "sni=%s", f->sni[0] ? f->sni : "-");
+		n = word(buf, size, n, "alpn=%s", alpn[0] ? alpn : "-");
+		n = word(buf, size, n, "ja4=%s", f->ja4[0] ? f->ja4 : "-");
+		if (f->tls_sslv2)
+			n = word(buf, size, n, "sslv2");
+		if (f->tls_ech)
+			n = word(buf, size, n, "ech");
+		break;
+	case PT_PROTO_HTTP:
+		n = word(buf, size, n, "method=%s", f->method);
+		n = word(buf, size, n, "host=%s", f->host[0] ? f->host : "-");
+		n = word(buf, size, n, "path=%.64s%s", f->path, f->path_truncated ? "..." : "");
+		break;
+	case PT_PROTO_SSH:
+		n = word(buf, size, n, "banner=%s", f->banner[0] ? f->banner : "-");
+		break;
+	case PT_PROTO_SOCKS4:
+		n = word(buf, size, n, "target=%s:%u", f->host, f->port);
+		break;
+	case PT_PROTO_PATTERN:
+		n = word(buf, size, n, "pattern=%s", c->cfg->patterns[f->pattern].name);
+		break;
+	case PT_PROTO_UNKNOWN:
+	case PT_PROTO_NONE:
+		if (f->reason[0])
+			n = word(buf, size, n, "why=\"%s\"", f->reason);
+		break;
+	default:
+		break;
+	}
+	return n;
+}
+
+/*
+ * A terminated proxy: "proto=socks5>tls" (outer, then what detection found
+ * inside, "-" while undecided), the inner fields, "requested=host:port" and
+ * why it was refused.
+ */
+static size_t tunnel_words(const struct pt_conn *c, char *buf, size_t size)
+{
+	const struct pt_tunnel *t = c->tun;
+	const char *inner = c->detected ? pt_proto_name(c->fields->proto) : "-";
+	char req[PT_REQ_HOST_MAX + 16];
+	size_t n;
+
+	n = word(buf, size, 0, "proto=%s%s%s", pt_proto_name(t->outer), t->inner ? ">" : "",
+		 t->inner ? inner : "");
+	if (t->inner && c->detected)
+		n = field_words(c, buf, size, n);
+	pt_tunnel_requested_str(t, req, sizeof(req));
+	n = word(buf, size, n, "requested=%s", req);
+	if (t->why)
+		n = word(buf, size, n, "why=\"%s\"", t->why);
 	return n;
 }
 

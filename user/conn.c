@@ -10,7 +10,9 @@
  * toward the XDP shield's ban (shield.c); one on a "drop" route leaves a
  * duplicate of its client socket to silent.c. On a listener whose routes
  * look at the destination (dst_cidr, dst_port, forward "original": gateway
- * mode) gateway.c reads it at accept, before the first route step.
+ * mode) gateway.c reads it at accept, before the first route step. On a
+ * listener with "terminate", a SOCKS5 or CONNECT client goes through
+ * HANDSHAKE (tunnel.c) and then DETECTING again, on the tunnelled bytes.
  *
  * While detecting, the client socket is watched edge-triggered: the peeked
  * bytes stay queued in the socket, so a level-triggered watch would fire
@@ -49,6 +51,7 @@
 #include "silent.h"
 #include "sources.h"
 #include "stats.h"
+#include "tunnel.h"
 #include "upstream.h"
 #include "worker.h"
 
@@ -192,6 +195,7 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end)
 	pt_timer_cancel(&w->loop, &c->timer);
 	pt_task_cancel(&c->more);
 	pt_conn_log_end(c);
+	pt_tunnel_free(c);
 
 	/* The side that did not fail learns of the failure through an RST. */
 	close_side(c, &c->up, end == PT_END_CLIENT_RESET || end == PT_END_ERROR);
@@ -404,14 +408,19 @@ static void start_connect(struct pt_conn *c)
 /* Pick a route if one can be picked now; act on it. */
 static void route_step(struct pt_conn *c)
 {
+	const struct pt_terminate_cfg *t = &c->lcfg->term;
 	int idx = -1;
 
+	if (!c->tun && !c->detected && (t->socks5 || t->http_connect))
+		return; /* a SOCKS5 or CONNECT client is answered first, whatever the routes */
 	switch (pt_route_select(c->lcfg, &c->peer.ss.sa, c->local.len ? &c->local.ss.sa : NULL,
-				c->fields, c->detected, &idx)) {
+				c->tun ? c->tun->req.host : NULL, c->fields, c->detected, &idx)) {
 	case PT_ROUTE_PENDING:
 		return;
 	case PT_ROUTE_NONE:
-		pt_conn_close(c, PT_END_NO_ROUTE);
+		if (c->tun)
+			c->tun->why = "no route for the inner protocol";
+		pt_conn_close(c, c->tun ? PT_END_REJECTED : PT_END_NO_ROUTE);
 		return;
 	case PT_ROUTE_FOUND:
 		break;
@@ -523,11 +532,15 @@ static bool proxy_round(struct pt_conn *c, bool timed_out)
 	return c->state == PT_CS_DETECTING;
 }
 
+static void tunnel_result(struct pt_conn *c, int res, int end);
+
 /* Peek at the window and run one detection round. */
 static void detect_round(struct pt_conn *c, bool timed_out)
 {
-	ssize_t n;
+	enum pt_end end = PT_END_ERROR;
 	bool eof = false;
+	ssize_t n;
+	int res;
 
 	if (c->pp == PT_PPO_WAIT && !proxy_round(c, timed_out))
 		return;
@@ -556,14 +569,41 @@ static void detect_round(struct pt_conn *c, bool timed_out)
 		return;
 	}
 	set_lowat(c, 1);
+	if (pt_tunnel_wanted(c)) {
+		res = pt_tunnel_begin(c, &end);
+		if (c->tun)
+			c->tun->resume = tunnel_result;
+		tunnel_result(c, res, end);
+		return;
+	}
 	route_step(c);
 	if (c->state == PT_CS_DETECTING)
 		pt_conn_close(c, PT_END_NO_ROUTE);
 }
 
+/* What the handshake says (tunnel.h); on success, detect the tunnelled bytes afresh. */
+static void tunnel_result(struct pt_conn *c, int res, int end)
+{
+	c->state = PT_CS_HANDSHAKE;
+	if (res == PT_TUN_CLOSE)
+		pt_conn_close(c, (enum pt_end)end);
+	if (res != PT_TUN_READY)
+		return;
+	c->state = PT_CS_DETECTING;
+	c->detected = false;
+	c->seen = c->need = c->rounds = 0;
+	pt_fields_init(c->fields);
+	pt_timer_arm(&c->w->loop, &c->timer, c->w->loop.now + c->lcfg->timeout_ms);
+	route_step(c); /* a route needing no byte takes the tunnel as it is */
+	if (c->state == PT_CS_DETECTING)
+		detect_round(c, false);
+}
+
 static void cli_event(struct pt_ev *ev, uint32_t events)
 {
 	struct pt_conn *c = container_of(ev, struct pt_conn, cli);
+	enum pt_end end = PT_END_ERROR;
+	int res;
 
 	switch (c->state) {
 	case PT_CS_DETECTING:
@@ -574,6 +614,12 @@ static void cli_event(struct pt_ev *ev, uint32_t events)
 		if (events & (EPOLLRDHUP | EPOLLHUP))
 			c->cli_rdhup = true;
 		detect_round(c, false);
+		return;
+	case PT_CS_HANDSHAKE:
+		if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			c->cli_rdhup = true;
+		res = pt_tunnel_round(c, &end);
+		tunnel_result(c, res, end);
 		return;
 	case PT_CS_CONNECTING:
 		/* Bytes wait in the socket; only a dead client matters now. */
@@ -593,10 +639,16 @@ static void cli_event(struct pt_ev *ev, uint32_t events)
 static void conn_timer(struct pt_timer *t)
 {
 	struct pt_conn *c = container_of(t, struct pt_conn, timer);
+	enum pt_end end = PT_END_ERROR;
+	int res;
 
 	switch (c->state) {
 	case PT_CS_DETECTING:
 		detect_round(c, true);
+		return;
+	case PT_CS_HANDSHAKE:
+		res = pt_tunnel_timeout(c, &end);
+		tunnel_result(c, res, end);
 		return;
 	case PT_CS_CONNECTING:
 		connect_status(c, pt_upstream_timer(c));

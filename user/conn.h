@@ -2,11 +2,13 @@
 /*
  * A client connection and its state machine:
  *
- *   accept -> DETECTING -> CONNECTING -> RELAYING -> closed
+ *   accept -> DETECTING [-> HANDSHAKE -> DETECTING] -> CONNECTING -> RELAYING -> closed
  *
  * DETECTING peeks at the client's first bytes and runs the detectors until
  * a route can be chosen (on an accept_proxy listener, after reading the
- * PROXY header, whose client becomes c->peer); CONNECTING tries the route's upstreams in order
+ * PROXY header, whose client becomes c->peer); HANDSHAKE answers a SOCKS5 or
+ * HTTP CONNECT client on a listener that terminates it (tunnel.c), then
+ * detection runs again on the tunnelled bytes; CONNECTING tries the route's upstreams in order
  * (upstream.c); RELAYING belongs to a data plane (copy, splice or sockmap),
  * and with data_plane auto may move once from copy to the bulk plane. Each
  * state has one deadline, kept in c->timer. Only conn.c closes a
@@ -28,11 +30,13 @@
 #include "sockmap-t.h"
 #include "splice-t.h"
 #include "stats.h"
+#include "tunnel-t.h"
 
 struct pt_worker;
 
 enum pt_conn_state {
 	PT_CS_DETECTING = 0,
+	PT_CS_HANDSHAKE,	/* a terminated proxy's handshake (tunnel.c) */
 	PT_CS_CONNECTING,
 	PT_CS_RELAYING,
 	PT_CS_CLOSED,
@@ -75,7 +79,8 @@ struct pt_conn {
 	uint8_t pp;			/* accept_proxy: enum pt_pp_outcome (proxyio.h) */
 	bool pp_shared;			/* bytes followed the header at once: they may share
 					 * its skb, half read (no sockmap, see sockmap.c) */
-	uint16_t pp_len;		/* header bytes read off the client socket, not relayed */
+	uint16_t pp_len;		/* header bytes read off the client socket, not relayed:
+					 * a PROXY header's, a terminated proxy's handshake */
 	enum pt_end end;
 	uint64_t bytes[2];		/* PT_DIR_UP, PT_DIR_DOWN */
 	const struct pt_dataplane *dp;
@@ -95,6 +100,7 @@ struct pt_conn {
 	char *summary;			/* ... then only its log words (pt_conn_log_words()) */
 	char *name;			/* ... and the SNI or Host for the pair slot, or NULL */
 	uint8_t proto;			/* ... and the protocol (enum pt_proto), NONE if undetected */
+	struct pt_tunnel *tun;		/* a terminated proxy's handshake and request, or NULL */
 };
 
 /*

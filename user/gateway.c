@@ -131,7 +131,7 @@ bool pt_gateway_refuse_original(const struct pt_conn *c)
 			if (!reaches(&cfg->listeners[i].listen[a], &c->local))
 				continue;
 			pr_warn(CONN,
-				"#%llu: forward original: %s is passthru's own listener %s "
+				"#%llu: forward to %s: passthru's own listener %s "
 				"(a loop): refused",
 				(unsigned long long)c->id,
 				pt_sockaddr_str(&c->local.ss.sa, buf, sizeof(buf)),

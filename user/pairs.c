@@ -82,7 +82,7 @@ static void fill_pair(struct pt_conn *c, struct pt_pair *p, enum pt_plane plane)
 	fill_addr(&p->client, &c->peer.ss);
 	if (c->up_addr)
 		fill_addr(&p->upstream, &c->up_addr->ss);
-	if (c->lcfg->mode != PT_MODE_PROXY && c->local.len)
+	if ((c->lcfg->mode != PT_MODE_PROXY || c->tun) && c->local.len)
 		fill_addr(&p->dst, &c->local.ss);
 	if (c->detected && name)
 		snprintf(p->name, sizeof(p->name), "%.*s", (int)sizeof(p->name) - 1, name);

@@ -6,7 +6,9 @@
  * (pt_path_normalise), not the bytes the client sent. dst_cidr and dst_port
  * look at the destination the client asked for (gateway.c), known at accept.
  * ja4 compares the fingerprint (detectors/ja4.c) exactly, or its start for
- * "t13d*".
+ * "t13d*". dst_host and forward "requested" are for the tunnels of a
+ * terminating listener (tunnel.c): a route with either never takes a
+ * connection that asked no destination of passthru.
  */
 #include <netinet/in.h>
 #include <string.h>
@@ -83,13 +85,17 @@ static bool cidr_ok(const struct pt_route *r, const struct sockaddr *peer)
 }
 
 /* dst_cidr and dst_port against the destination the client asked for (NULL: unknown). */
-static bool dst_ok(const struct pt_route *r, const struct sockaddr *dst)
+static bool dst_ok(const struct pt_route *r, const struct sockaddr *dst, const char *host)
 {
 	const struct sockaddr_in *in = (const struct sockaddr_in *)dst;
 	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)dst;
 	bool ok = !r->n_dst_cidr;
 	uint16_t port;
 
+	if ((r->requested || r->dst_host.n) && !host)
+		return false;
+	if (!any_name_matches(&r->dst_host, host ? host : ""))
+		return false;
 	if (!r->n_dst_cidr && !r->n_dst_port)
 		return true;
 	if (!dst)
@@ -136,13 +142,13 @@ static bool proto_ok(const struct pt_route *r, const struct pt_fields *f)
 }
 
 enum pt_route_res pt_route_select(const struct pt_listener_cfg *l, const struct sockaddr *peer,
-				  const struct sockaddr *dst, const struct pt_fields *f, bool done,
-				  int *idx)
+				  const struct sockaddr *dst, const char *dst_host,
+				  const struct pt_fields *f, bool done, int *idx)
 {
 	for (int i = 0; i < l->n_routes; i++) {
 		const struct pt_route *r = &l->routes[i];
 
-		if (!cidr_ok(r, peer) || !dst_ok(r, dst))
+		if (!cidr_ok(r, peer) || !dst_ok(r, dst, dst_host))
 			continue;
 		if (r->proto != PT_MATCH_ANY && !done)
 			return PT_ROUTE_PENDING;

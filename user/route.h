@@ -17,13 +17,15 @@ enum pt_route_res {
 /*
  * Walk the listener's routes in order and return the first that matches
  * the client address, the destination it asked for (@dst, NULL if unknown:
- * routes with dst_cidr or dst_port do not match) and detection result. While detection is not done
+ * routes with dst_cidr or dst_port do not match), the host a terminated
+ * proxy's client asked for (@dst_host, NULL if none: routes with dst_host or
+ * forward "requested" do not match) and detection result. While detection is not done
  * (@done false) only routes that need no protocol information can match;
  * the walk stops with PENDING at the first route that needs it.
  */
 enum pt_route_res pt_route_select(const struct pt_listener_cfg *l, const struct sockaddr *peer,
-				  const struct sockaddr *dst, const struct pt_fields *f, bool done,
-				  int *idx);
+				  const struct sockaddr *dst, const char *dst_host,
+				  const struct pt_fields *f, bool done, int *idx);
 
 /* Does @name match @pat ("exact" or "*.suffix" for any name below suffix)? */
 bool pt_name_match(const char *pat, const char *name);

@@ -707,7 +707,7 @@ static int sockmap_attach(struct pt_conn *c, enum pt_end *end)
 		return -EOPNOTSUPP;
 	if (c->pp_shared) {
 		/* Its first skb may be half read: the verdict would send it whole. */
-		c->fallback = "proxy-header";
+		c->fallback = c->tun ? "handshake" : "proxy-header";
 		return -EAGAIN;
 	}
 	if (pt_sm_budget_reserve(c)) {

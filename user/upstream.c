@@ -17,7 +17,9 @@
  * back through passthru only with the policy routing in README
  * ("Transparent upstream connections"). A forward "original" route has
  * one address, c->local, the destination the client asked for (gateway.c),
- * unless that is one of passthru's own listeners.
+ * unless that is one of passthru's own listeners; so has a forward
+ * "requested" route, where c->local is what a terminated proxy's client
+ * asked for (tunnel.c).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -60,7 +62,7 @@ const struct pt_sockaddr *pt_upstream_addr(const struct pt_conn *c)
 	const struct pt_route *r = pt_conn_route(c);
 	const struct pt_upstream *u;
 
-	if (r->original)	/* one address, no failover */
+	if (r->original || r->requested)	/* one address, no failover */
 		return !c->up_i && !c->addr_i && c->local.len ? &c->local : NULL;
 	u = cur_upstream(c);
 	return u && c->addr_i < u->n_addrs ? &u->addrs[c->addr_i] : NULL;
@@ -72,7 +74,7 @@ static bool cursor_next(struct pt_conn *c)
 	const struct pt_route *r = pt_conn_route(c);
 	const struct pt_upstream *u = cur_upstream(c);
 
-	if (r->original) {
+	if (r->original || r->requested) {
 		c->up_i = 1;
 		return false;
 	}
@@ -207,9 +209,10 @@ static enum pt_up_status fail_over(struct pt_conn *c, int err)
 		pr_debug(CONN, "#%llu: connect to %s (%s) failed: %s", (unsigned long long)c->id,
 			 a ? pt_sockaddr_str((const struct sockaddr *)&a->ss, buf, sizeof(buf))
 			   : "-",
-			 pt_conn_route(c)->original ? "original"
-			 : cur_upstream(c)	    ? cur_upstream(c)->spec
-						    : "-",
+			 pt_conn_route(c)->original  ? "original"
+			 : pt_conn_route(c)->requested ? "requested"
+			 : cur_upstream(c)	       ? cur_upstream(c)->spec
+						       : "-",
 			 strerror(err));
 		pt_stats_connect_failed(&c->st, err);
 		if (pt_conn_route(c)->pool)
@@ -245,7 +248,7 @@ enum pt_up_status pt_upstream_start(struct pt_conn *c)
 
 	c->up_i = 0;
 	c->addr_i = 0;
-	if (r->original && pt_gateway_refuse_original(c))
+	if ((r->original || r->requested) && pt_gateway_refuse_original(c))
 		return PT_UP_FAILED;
 	while (c->up_i < r->n_upstreams && !r->upstreams[c->up_i].n_addrs)
 		c->up_i++;

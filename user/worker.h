@@ -12,6 +12,7 @@
 #include "config.h"
 #include "loop.h"
 #include "reload.h"
+#include "resolver.h"
 #include "silent.h"
 #include "sockmap-t.h"
 #include "splice-t.h"
@@ -55,6 +56,7 @@ struct pt_worker {
 	struct pt_sockmap_wake smw;	/* the verdict's wake-ups for our sockmap pairs */
 	struct pt_bpf *bpf;		/* kernel data plane, NULL if not loaded */
 	struct pt_shield *shield;	/* the XDP shield (bans; -w 1: reloads too), or NULL */
+	struct pt_resolver resolver;	/* lookups of requested names (tunnel.c) */
 	struct pt_silent_set silent;	/* connections of "drop" routes, held silently */
 	struct pt_pair *pairs;		/* pair slots (the BPF map or the .pairs file), or NULL */
 	uint32_t n_slots;

@@ -253,6 +253,41 @@ def proxy_seeds(outdir):
         write(outdir, "fuzz_proxy", name + ".short", hdr[:len(hdr) - 3])
 
 
+def tunnel_seeds(outdir):
+    """fuzz_socks5 (a flag byte: bit 0 = the listener has users, then the
+    client's messages as curl sends them) and fuzz_httpconnect (CONNECT heads
+    as curl sends them), whole, with a ClientHello behind, and cut short."""
+    hello = client_hello([sni(b"alpha.example")])
+    name = b"alpha.example"
+    req_name = b"\x05\x01\x00\x03" + bytes([len(name)]) + name + struct.pack("!H", 443)
+    req_v4 = b"\x05\x01\x00\x01" + bytes([127, 0, 0, 1]) + struct.pack("!H", 8443)
+    req_v6 = b"\x05\x01\x00\x04" + bytes(15) + b"\x01" + struct.pack("!H", 443)
+    auth = b"\x01\x05alice\x06secret"
+    socks = {
+        "noauth-name": b"\x00\x05\x01\x00" + req_name,
+        "noauth-v4": b"\x00\x05\x02\x00\x02" + req_v4,
+        "noauth-v6": b"\x00\x05\x01\x00" + req_v6,
+        "userpass-name": b"\x01\x05\x02\x00\x02" + auth + req_name,
+        "userpass-none": b"\x01\x05\x01\x00",
+        "bind": b"\x00\x05\x01\x00\x05\x02\x00\x01" + bytes(6),
+    }
+    for n, blob in socks.items():
+        write(outdir, "fuzz_socks5", n, blob)
+        write(outdir, "fuzz_socks5", n + ".flight", blob + hello)
+        write(outdir, "fuzz_socks5", n + ".short", blob[:len(blob) - 2])
+    heads = {
+        "name": b"CONNECT alpha.example:443 HTTP/1.1\r\nHost: alpha.example:443\r\n"
+                b"User-Agent: curl/7.88.1\r\nProxy-Connection: Keep-Alive\r\n\r\n",
+        "v4": b"CONNECT 127.0.0.1:8443 HTTP/1.1\r\nHost: 127.0.0.1:8443\r\n\r\n",
+        "v6": b"CONNECT [2001:db8::1]:443 HTTP/1.0\r\n\r\n",
+        "noport": b"CONNECT alpha.example HTTP/1.1\r\n\r\n",
+    }
+    for n, blob in heads.items():
+        write(outdir, "fuzz_httpconnect", n, blob)
+        write(outdir, "fuzz_httpconnect", n + ".flight", blob + hello)
+        write(outdir, "fuzz_httpconnect", n + ".short", blob[:len(blob) - 3])
+
+
 def config_keys_dict(outdir):
     """Every key of the loader's key tables, as a dictionary: new keys are in at once."""
     keys = set()
@@ -274,6 +309,7 @@ def main():
     detector_seeds(outdir)
     config_seeds(outdir)
     proxy_seeds(outdir)
+    tunnel_seeds(outdir)
     config_keys_dict(outdir)
     for h in sorted(d for d in os.listdir(outdir) if d.startswith("fuzz_")):
         print("  %-12s %d seeds" % (h, len(os.listdir(os.path.join(outdir, h)))))

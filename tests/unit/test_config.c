@@ -703,6 +703,7 @@ static void test_roundtrip(void)
 	roundtrip(DATA "/good/go-sample.json");
 	roundtrip(DATA "/good/legacy-order.json");
 	roundtrip(DATA "/good/pools.json");
+	roundtrip(DATA "/good/terminate.json");
 }
 
 static void test_dump_shape(void)

@@ -111,7 +111,7 @@ static const char *route_of(const struct pt_config *cfg, const char *ip, const s
 	const struct pt_listener_cfg *l = &cfg->listeners[0];
 	int idx = -7;
 
-	switch (pt_route_select(l, peer(ip), NULL, f, done, &idx)) {
+	switch (pt_route_select(l, peer(ip), NULL, NULL, f, done, &idx)) {
 	case PT_ROUTE_FOUND:
 		if (idx < 0 || idx >= l->n_routes)
 			return "(bad index)";
@@ -386,8 +386,8 @@ static const char *route_to(const struct pt_config *cfg, const char *ip, uint16_
 		sin->sin_port = htons(port);
 		inet_pton(AF_INET, ip, &sin->sin_addr);
 	}
-	switch (pt_route_select(l, peer("10.0.0.2"), ip ? (struct sockaddr *)&dst : NULL, f, done,
-				&idx)) {
+	switch (pt_route_select(l, peer("10.0.0.2"), ip ? (struct sockaddr *)&dst : NULL, NULL, f,
+				done, &idx)) {
 	case PT_ROUTE_FOUND:
 		return l->routes[idx].name;
 	case PT_ROUTE_PENDING:
@@ -425,6 +425,54 @@ static void test_dst(void)
 		     "no dst condition holds: detection decides");
 	ASSERT_STREQ(route_to(cfg, NULL, 25, fields(PT_PROTO_NONE), true), "rest",
 		     "destination unknown: no dst route matches");
+	pt_config_put(cfg);
+}
+
+/* The route for a tunnel to @host (NULL: not a tunnel) at 192.0.2.1:@port. */
+static const char *route_host(const struct pt_config *cfg, const char *host, uint16_t port,
+			      const struct pt_fields *f, bool done)
+{
+	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(port) };
+	const struct pt_listener_cfg *l = &cfg->listeners[0];
+	int idx = -1;
+
+	inet_pton(AF_INET, "192.0.2.1", &dst.sin_addr);
+	switch (pt_route_select(l, peer("10.0.0.2"), (struct sockaddr *)&dst, host, f, done,
+				&idx)) {
+	case PT_ROUTE_FOUND:
+		return l->routes[idx].name;
+	case PT_ROUTE_PENDING:
+		return "(pending)";
+	case PT_ROUTE_NONE:
+		break;
+	}
+	return "(none)";
+}
+
+/* dst_host and forward "requested": a terminated proxy's tunnels only. */
+static void test_dst_host(void)
+{
+	static const char text[] =
+		"{\"listeners\": [{\"listen\": \"127.0.0.1:1\", \"terminate\": {\"socks5\": {}},"
+		" \"routes\": [{\"name\": \"corp\", \"match\": {\"protocol\": \"tls\","
+		" \"sni\": \"*.corp.example\", \"dst_host\": \"*.corp.example\"},"
+		" \"forward\": \"requested\"}, {\"name\": \"p443\", \"match\": {\"dst_port\": 443},"
+		" \"forward\": \"requested\"}, {\"name\": \"rest\", \"reject\": true}]}]}";
+	struct pt_config *cfg = pt_config_parse("route-test.json", text, NULL, stderr);
+
+	if (!ASSERT_TRUE(cfg, "config parses"))
+		return;
+	ASSERT_TRUE(cfg->listeners[0].routes[0].requested, "forward requested");
+	ASSERT_STREQ(route_host(cfg, "git.corp.example", 22, fields(PT_PROTO_NONE), false),
+		     "(pending)", "dst_host holds: the inner protocol decides");
+	ASSERT_STREQ(route_host(cfg, "git.corp.example", 22, tls("git.corp.example", ""), true),
+		     "corp", "dst_host and inner SNI");
+	ASSERT_STREQ(route_host(cfg, "git.corp.example", 22, tls("evil.example", ""), true), "rest",
+		     "dst_host holds, the SNI does not: not corp");
+	ASSERT_STREQ(route_host(cfg, "www.other.example", 443, fields(PT_PROTO_NONE), false),
+		     "p443", "another host: only the port route, before any inner byte");
+	ASSERT_STREQ(route_host(cfg, NULL, 443, tls("git.corp.example", ""), true), "rest",
+		     "not a tunnel: neither dst_host nor requested routes");
 	pt_config_put(cfg);
 }
 
@@ -486,10 +534,10 @@ static void test_no_match(void)
 	ASSERT_STREQ(route_of(cfg, "10.0.0.1", fields(PT_PROTO_NONE), false), "(pending)",
 		     "but only once route a could be ruled out");
 	pt_fields_init(&f);
-	ASSERT_EQ(pt_route_select(&empty, peer("192.0.2.1"), NULL, &f, false, &idx), PT_ROUTE_NONE,
-		  "no routes, during detection");
-	ASSERT_EQ(pt_route_select(&empty, peer("192.0.2.1"), NULL, &f, true, &idx), PT_ROUTE_NONE,
-		  "no routes, after");
+	ASSERT_EQ(pt_route_select(&empty, peer("192.0.2.1"), NULL, NULL, &f, false, &idx),
+		  PT_ROUTE_NONE, "no routes, during detection");
+	ASSERT_EQ(pt_route_select(&empty, peer("192.0.2.1"), NULL, NULL, &f, true, &idx),
+		  PT_ROUTE_NONE, "no routes, after");
 	ASSERT_EQ(idx, -7, "index untouched");
 	pt_config_put(cfg);
 }
@@ -505,6 +553,7 @@ int main(void)
 	RUN_TEST(test_protocols);
 	RUN_TEST(test_cidr);
 	RUN_TEST(test_dst);
+	RUN_TEST(test_dst_host);
 	RUN_TEST(test_pending);
 	RUN_TEST(test_no_match);
 	return pt_test_done();
