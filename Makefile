@@ -174,9 +174,12 @@ stress: deps all tests
 KERNEL		?= 6.1
 VMTEST_SUITES	?= vm
 VMTEST_MEM	?= 4G
+# veth for the namespaces, macvlan for the shield's generic XDP mode
+VMTEST_MODULES	?= veth macvlan
 .PHONY: vmtest test-vmtest
 vmtest: deps all tests fuzz-build
-	$(Q)tools/vmtest --kernel $(KERNEL) --mem $(VMTEST_MEM) -- env BUILD=$(OUTPUT) tests/run $(VMTEST_SUITES)
+	$(Q)tools/vmtest --kernel $(KERNEL) --mem $(VMTEST_MEM) --modules "$(VMTEST_MODULES)" -- \
+		env BUILD=$(OUTPUT) tests/run $(VMTEST_SUITES)
 
 test-vmtest:
 	$(Q)tests/vm/test_vmtest.sh
