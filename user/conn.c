@@ -40,6 +40,7 @@
 #include "conn-log.h"
 #include "conn.h"
 #include "gateway.h"
+#include "local.h"
 #include "log.h"
 #include "pairs.h"
 #include "proxyio.h"
@@ -142,6 +143,8 @@ static enum pt_plane plane_id(const struct pt_dataplane *dp)
 {
 	if (dp == &pt_dp_copy)
 		return PT_PLANE_COPY;
+	if (dp == &pt_dp_local)
+		return PT_PLANE_LOCAL;
 	return dp == &pt_dp_sockmap ? PT_PLANE_SOCKMAP : PT_PLANE_SPLICE;
 }
 
@@ -181,6 +184,7 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end)
 	detecting_del(c);
 	if (c->dp && c->state == PT_CS_RELAYING)
 		c->dp->detach(c);
+	pt_local_unregister(c);	/* closed while connecting */
 	count_end(c, end);
 	if (end == PT_END_NO_ROUTE && w->shield)
 		pt_shield_failed(w->shield, &c->lcfg->shield, &c->peer.ss.sa);
@@ -242,6 +246,8 @@ static const struct pt_dataplane *plane_of(const struct pt_conn *c, enum pt_data
 		return &pt_dp_copy;
 	case PT_DP_SOCKMAP:
 		return c->w->bpf ? &pt_dp_sockmap : &pt_dp_splice;
+	case PT_DP_LOCAL:
+		return &pt_dp_local;	/* not registered: it falls back to copy */
 	case PT_DP_SPLICE:
 		break;
 	}
@@ -338,11 +344,11 @@ static void start_relay(struct pt_conn *c)
 	c->dp = plane_of(c, c->lcfg->data_plane);
 	err = c->dp->attach(c, &end);
 	if (err == -EAGAIN || err == -ENOSPC) {
-		/* Nothing moved yet (peer closing, no free slot): splice instead. */
+		/* Nothing moved yet (peer closing, no free slot): splice (local: copy) instead. */
 		c->fallback = err == -ENOSPC ? "no-slot" : c->fallback ? c->fallback : "insert-failed";
-		pr_debug(CONN, "#%llu: sockmap unavailable (%s), using splice",
-			 (unsigned long long)c->id, c->fallback);
-		c->dp = &pt_dp_splice;
+		pr_debug(CONN, "#%llu: %s unavailable (%s), using %s", (unsigned long long)c->id,
+			 c->dp->name, c->fallback, c->dp == &pt_dp_local ? "copy" : "splice");
+		c->dp = c->dp == &pt_dp_local ? &pt_dp_copy : &pt_dp_splice;
 		err = c->dp->attach(c, &end);
 	}
 	if (err) {

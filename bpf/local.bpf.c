@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The same-host bypass (data_plane "local", include/passthru-local.h has
+ * the maps and the counters). Two programs:
+ *
+ * sock_ops, attached to the root of the cgroup v2 hierarchy: on every
+ * passive TCP connection that becomes established on this host
+ * (BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) it looks the connection's 4-tuple
+ * up in PT_MAP_LOCAL_ARM; only a tuple passthru registered before its
+ * connect() (its upstream socket U, bound first so that its port is
+ * known) matches, and that backend socket B goes into PT_MAP_LOCAL_BE.
+ * Any other connection costs one hash lookup and is left alone. The
+ * callback runs in the softirq that completes B's handshake, under B's
+ * lock, before the backend can send on B: no byte B sends misses the
+ * bypass.
+ *
+ * sk_msg, attached to PT_MAP_LOCAL_BE: runs inline in B's sendmsg() and
+ * redirects the message into C's send queue (egress, flags 0): the bytes
+ * never cross U. It passes the message on B's own stream (to U, where the
+ * daemon relays it) instead when
+ *   - the daemon still owes C bytes passed earlier (passed != consumed):
+ *     order;
+ *   - C's queue would exceed the limit: backpressure by TCP
+ *     (passthru-local.h says how the queue is estimated);
+ *   - C is gone from PT_MAP_LOCAL_CLI (closing): the redirect failed.
+ * A message it redirects reaches C before anything B sends later, its FIN
+ * included: the FIN travels to U, and the daemon passes it on to C only
+ * after reading U empty, so a backend's FIN never overtakes its data.
+ *
+ * The client -> backend direction is not bypassed: the daemon relays it
+ * over U (the copy plane), so TCP orders the client's FIN behind its data
+ * and closes the client's window when the backend stops reading. README,
+ * "Same-host bypass", says why (psock ingress has no backpressure and lets
+ * a FIN overtake queued data).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "passthru-local.h"
+
+#ifndef READ_ONCE
+#define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
+#endif
+
+#define PT_AF_INET 2
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1); /* sized by the loader */
+	__type(key, struct pt_local_tuple);
+	__type(value, struct pt_local_arm);
+} PT_MAP_LOCAL_ARM SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, 1); /* sized by the loader */
+	__type(key, struct pt_local_tuple);
+	__type(value, __u64);
+} PT_MAP_LOCAL_CLI SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, 1); /* sized by the loader */
+	__type(key, struct pt_local_tuple);
+	__type(value, __u64);
+} PT_MAP_LOCAL_BE SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* sized by the loader */
+	__type(key, __u32);
+	__type(value, struct pt_local_dir);
+} PT_MAP_LOCAL_DIR SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pt_local_stat);
+} PT_MAP_LOCAL_STAT SEC(".maps");
+
+static __always_inline struct pt_local_stat *stat(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&PT_MAP_LOCAL_STAT, &zero);
+}
+
+/*
+ * sock_ops and sk_msg give remote_port in network order in the high half
+ * on little-endian hosts (net/core/filter.c shifts skc_dport left by 16),
+ * local_port in host order.
+ */
+static __always_inline __u16 remote_port_host(__u32 remote_port)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return bpf_ntohs((__u16)(remote_port >> 16));
+#else
+	return (__u16)remote_port;
+#endif
+}
+
+SEC("sockops")
+int PT_PROG_LOCAL_SOCKOPS(struct bpf_sock_ops *skops)
+{
+	struct pt_local_tuple t = {};
+	struct pt_local_stat *s;
+	struct pt_local_arm *arm;
+
+	if (skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+		return 1;
+	s = stat();
+	if (s)
+		s->sockops_runs++;
+	if (skops->family != PT_AF_INET)
+		return 1;
+	t.be_ip = skops->local_ip4;
+	t.up_ip = skops->remote_ip4;
+	t.be_port = (__u16)skops->local_port;
+	t.up_port = remote_port_host(skops->remote_port);
+	arm = bpf_map_lookup_elem(&PT_MAP_LOCAL_ARM, &t);
+	if (!arm)
+		return 1;
+	if (bpf_sock_hash_update(skops, &PT_MAP_LOCAL_BE, &t, BPF_NOEXIST)) {
+		if (s)
+			s->arm_fail++;
+		return 1;
+	}
+	if (s)
+		s->armed++;
+	*(volatile __u32 *)&arm->armed = 1;
+	return 1;
+}
+
+SEC("sk_msg")
+int PT_PROG_LOCAL_MSG(struct sk_msg_md *msg)
+{
+	struct pt_local_tuple t = {};
+	struct pt_local_arm *arm;
+	struct pt_local_dir *d;
+	struct pt_local_stat *s;
+	__u32 size = msg->size, slot;
+	__s64 queued;
+
+	s = stat();
+	if (s)
+		s->msg_runs++;
+	t.be_ip = msg->local_ip4;
+	t.up_ip = msg->remote_ip4;
+	t.be_port = (__u16)msg->local_port;
+	t.up_port = remote_port_host(msg->remote_port);
+	arm = bpf_map_lookup_elem(&PT_MAP_LOCAL_ARM, &t);
+	if (!arm)
+		return SK_PASS;
+	slot = arm->slot;
+	d = bpf_map_lookup_elem(&PT_MAP_LOCAL_DIR, &slot);
+	if (!d)
+		return SK_PASS;
+	/* The daemon still has passed bytes to write to C: queue behind them. */
+	if (READ_ONCE(d->passed) != READ_ONCE(d->consumed))
+		goto pass;
+	queued = (__s64)(d->redirected + READ_ONCE(d->consumed) - READ_ONCE(d->acked));
+	if (queued + size > (__s64)READ_ONCE(d->limit)) {
+		__sync_fetch_and_add(&d->over, 1);
+		goto pass;
+	}
+	if (bpf_msg_redirect_hash(msg, &PT_MAP_LOCAL_CLI, &t, 0) != SK_PASS) {
+		__sync_fetch_and_add(&d->fail, 1);
+		goto pass;
+	}
+	__sync_fetch_and_add(&d->redirected, size);
+	__sync_fetch_and_add(&d->msgs, 1);
+	return SK_PASS;
+pass:
+	/* Counted before the bytes leave: the daemon can never see them first. */
+	__sync_fetch_and_add(&d->passed, size);
+	return SK_PASS;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

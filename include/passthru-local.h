@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The contract between bpf/local.bpf.c (the same-host bypass, data_plane
+ * "local") and user/local.c, user/local-bpf.c. Like passthru.h it includes
+ * nothing: the includer provides the kernel types.
+ *
+ * Names: C the client socket (passthru's), U the upstream socket
+ * (passthru's), B the backend's accepted socket, U's peer on this host.
+ */
+#ifndef __PASSTHRU_LOCAL_H
+#define __PASSTHRU_LOCAL_H
+
+#define PT_MAP_LOCAL_ARM	pt_local_arm	/* HASH: struct pt_local_tuple -> struct pt_local_arm */
+#define PT_MAP_LOCAL_CLI	pt_local_cli	/* SOCKHASH, no program: tuple -> C (redirect target) */
+#define PT_MAP_LOCAL_BE		pt_local_be	/* SOCKHASH, sk_msg attached: tuple -> B */
+#define PT_MAP_LOCAL_DIR	pt_local_dir	/* ARRAY (mmapable): pair slot -> struct pt_local_dir */
+#define PT_MAP_LOCAL_STAT	pt_local_stat	/* PERCPU_ARRAY[1]: struct pt_local_stat */
+#define PT_PROG_LOCAL_SOCKOPS	prog_local_sockops
+#define PT_PROG_LOCAL_MSG	prog_local_msg
+
+/*
+ * B's connection as B sees it: its local end is the upstream address
+ * passthru connected to, its remote end U's address (bound before connect,
+ * so known before B exists). IPv4 only; addresses in network order, ports
+ * in host order.
+ */
+struct pt_local_tuple {
+	__u32 be_ip;		/* the upstream address (B's local address) */
+	__u32 up_ip;		/* U's local address */
+	__u16 be_port;
+	__u16 up_port;
+};
+
+/*
+ * The daemon writes slot (and armed = 0) before connect(); the sock_ops
+ * program sets armed once B is in PT_MAP_LOCAL_BE. The daemon never
+ * rewrites an entry while it lives.
+ */
+struct pt_local_arm {
+	__u32 slot;		/* PT_MAP_LOCAL_DIR index (the connection's pair slot) */
+	__u32 armed;		/* 1: B picked up by sock_ops */
+};
+
+/*
+ * Backend -> client. The sk_msg program redirects what B sends straight
+ * into C's send queue, inline in B's sendmsg(), while the daemon owes C
+ * nothing (passed == consumed) and C's queue, as estimated below, stays
+ * under limit; otherwise it passes it on B's own TCP stream to U, where
+ * the daemon reads it and writes it to C after everything before it.
+ *
+ * The estimate: written to C since registration (redirected + consumed)
+ * minus what C's peer acknowledged (acked, refreshed by the daemon
+ * whenever it runs for the connection, so it lags and the estimate errs
+ * high). An sk_msg program cannot read C itself (a socket looked up in a
+ * map must be released, and sk_msg has no bpf_sk_release). Redirecting
+ * after the limit would let a full C answer EAGAIN to a non-blocking
+ * backend whose own socket still polls writable: it would spin. Passed
+ * bytes travel by TCP instead: the daemon, which then wakes, refreshes
+ * acked, and when C is really full it stops reading U, U's window closes,
+ * B's send buffer fills and the backend sees a socket that is not
+ * writable. C's send buffer is made larger than limit plus any one message
+ * (local.c), so a redirect under the limit finds room.
+ */
+struct pt_local_dir {
+	__u64 redirected;	/* bytes the program redirected (B's sendmsg may take fewer) */
+	__u64 msgs;		/* messages redirected */
+	__u64 passed;		/* bytes passed to U */
+	__u64 consumed;		/* passed bytes the daemon wrote to C (daemon writes) */
+	__u64 acked;		/* C's bytes acknowledged since registration (daemon writes) */
+	__u64 limit;		/* most bytes estimated queued on C (daemon writes) */
+	__u64 over;		/* messages passed because of the limit */
+	__u64 fail;		/* redirects that failed (C gone from the map): passed */
+};
+
+/* Cost accounting: how often the sock_ops program runs, and what it did. */
+struct pt_local_stat {
+	__u64 sockops_runs;	/* PASSIVE_ESTABLISHED callbacks seen (every TCP accept) */
+	__u64 armed;		/* backend sockets picked up */
+	__u64 arm_fail;		/* registered tuples whose insert failed */
+	__u64 msg_runs;		/* sk_msg verdicts */
+};
+
+#endif /* __PASSTHRU_LOCAL_H */

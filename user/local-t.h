@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The same-host bypass's per-connection state (in struct pt_conn, outside
+ * the data plane union: it is set up before connect(), local.c).
+ */
+#ifndef __PT_LOCAL_T_H
+#define __PT_LOCAL_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+#include "passthru-local.h"
+
+struct pt_local_conn {
+	struct pt_local_tuple t;	/* the backend connection's tuple, when registered */
+	bool registered;		/* t is in PT_MAP_LOCAL_ARM and C in PT_MAP_LOCAL_CLI */
+	uint64_t cli_base;		/* C's written counter at registration (bytes sent before) */
+	uint64_t idle_seen;		/* bytes C had taken at the last idle check */
+};
+
+#endif /* __PT_LOCAL_T_H */
