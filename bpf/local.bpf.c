@@ -8,8 +8,10 @@
  * (BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) it looks the connection's 4-tuple
  * up in PT_MAP_LOCAL_ARM; only a tuple passthru registered before its
  * connect() (its upstream socket U, bound first so that its port is
- * known) matches, and that backend socket B goes into PT_MAP_LOCAL_BE.
- * Any other connection costs one hash lookup and is left alone. The
+ * known) matches, and that backend socket B goes into PT_MAP_LOCAL_BE;
+ * a client accepted on a port of a "local" listener (PT_MAP_LOCAL_LSN)
+ * goes into PT_MAP_LOCAL_CLI. Any other connection costs two hash
+ * lookups and is left alone. The
  * callback runs in the softirq that completes B's handshake, under B's
  * lock, before the backend can send on B: no byte B sends misses the
  * bypass.
@@ -55,7 +57,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
 	__uint(max_entries, 1); /* sized by the loader */
-	__type(key, struct pt_local_tuple);
+	__type(key, __u64);
 	__type(value, __u64);
 } PT_MAP_LOCAL_CLI SEC(".maps");
 
@@ -73,6 +75,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pt_local_dir);
 } PT_MAP_LOCAL_DIR SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PT_LOCAL_MAX_LSN);
+	__type(key, struct pt_local_lsn);
+	__type(value, __u32);
+} PT_MAP_LOCAL_LSN SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -102,6 +111,21 @@ static __always_inline __u16 remote_port_host(__u32 remote_port)
 #endif
 }
 
+/* A client of a "local" listener: into PT_MAP_LOCAL_CLI (passthru-local.h). */
+static __always_inline int client_socket(struct bpf_sock_ops *skops, struct pt_local_stat *s)
+{
+	struct pt_local_lsn l = { .netns = bpf_get_netns_cookie(skops),
+				  .port = skops->local_port };
+	__u64 cookie;
+
+	if (!bpf_map_lookup_elem(&PT_MAP_LOCAL_LSN, &l))
+		return 1;
+	cookie = bpf_get_socket_cookie(skops);
+	if (bpf_sock_hash_update(skops, &PT_MAP_LOCAL_CLI, &cookie, BPF_NOEXIST) && s)
+		s->arm_fail++;
+	return 1;
+}
+
 SEC("sockops")
 int PT_PROG_LOCAL_SOCKOPS(struct bpf_sock_ops *skops)
 {
@@ -122,7 +146,7 @@ int PT_PROG_LOCAL_SOCKOPS(struct bpf_sock_ops *skops)
 	t.up_port = remote_port_host(skops->remote_port);
 	arm = bpf_map_lookup_elem(&PT_MAP_LOCAL_ARM, &t);
 	if (!arm)
-		return 1;
+		return client_socket(skops, s);
 	if (bpf_sock_hash_update(skops, &PT_MAP_LOCAL_BE, &t, BPF_NOEXIST)) {
 		if (s)
 			s->arm_fail++;
@@ -142,6 +166,7 @@ int PT_PROG_LOCAL_MSG(struct sk_msg_md *msg)
 	struct pt_local_dir *d;
 	struct pt_local_stat *s;
 	__u32 size = msg->size, slot;
+	__u64 cookie;
 	__s64 queued;
 
 	s = stat();
@@ -155,6 +180,7 @@ int PT_PROG_LOCAL_MSG(struct sk_msg_md *msg)
 	if (!arm)
 		return SK_PASS;
 	slot = arm->slot;
+	cookie = arm->cookie;
 	d = bpf_map_lookup_elem(&PT_MAP_LOCAL_DIR, &slot);
 	if (!d)
 		return SK_PASS;
@@ -166,7 +192,7 @@ int PT_PROG_LOCAL_MSG(struct sk_msg_md *msg)
 		__sync_fetch_and_add(&d->over, 1);
 		goto pass;
 	}
-	if (bpf_msg_redirect_hash(msg, &PT_MAP_LOCAL_CLI, &t, 0) != SK_PASS) {
+	if (bpf_msg_redirect_hash(msg, &PT_MAP_LOCAL_CLI, &cookie, 0) != SK_PASS) {
 		__sync_fetch_and_add(&d->fail, 1);
 		goto pass;
 	}

@@ -11,10 +11,11 @@
 #define __PASSTHRU_LOCAL_H
 
 #define PT_MAP_LOCAL_ARM	pt_local_arm	/* HASH: struct pt_local_tuple -> struct pt_local_arm */
-#define PT_MAP_LOCAL_CLI	pt_local_cli	/* SOCKHASH, no program: tuple -> C (redirect target) */
+#define PT_MAP_LOCAL_CLI	pt_local_cli	/* SOCKHASH, no program: C's cookie -> C (target) */
 #define PT_MAP_LOCAL_BE		pt_local_be	/* SOCKHASH, sk_msg attached: tuple -> B */
 #define PT_MAP_LOCAL_DIR	pt_local_dir	/* ARRAY (mmapable): pair slot -> struct pt_local_dir */
 #define PT_MAP_LOCAL_STAT	pt_local_stat	/* PERCPU_ARRAY[1]: struct pt_local_stat */
+#define PT_MAP_LOCAL_LSN	pt_local_lsn	/* HASH: struct pt_local_lsn -> __u32 1 */
 #define PT_PROG_LOCAL_SOCKOPS	prog_local_sockops
 #define PT_PROG_LOCAL_MSG	prog_local_msg
 
@@ -32,11 +33,27 @@ struct pt_local_tuple {
 };
 
 /*
- * The daemon writes slot (and armed = 0) before connect(); the sock_ops
+ * A listening port of a "local" listener in passthru's network namespace:
+ * the sock_ops program puts every client socket accepted there into
+ * PT_MAP_LOCAL_CLI (key: its cookie) as its handshake completes, while it
+ * is ESTABLISHED; the kernel refuses a socket in CLOSE_WAIT later, and
+ * clients often send their FIN right behind the request, before accept().
+ */
+struct pt_local_lsn {
+	__u64 netns;		/* network namespace cookie (SO_NETNS_COOKIE) */
+	__u32 port;		/* host order */
+	__u32 pad;
+};
+
+#define PT_LOCAL_MAX_LSN 1024
+
+/*
+ * The daemon writes cookie and slot (armed = 0) before connect(); the sock_ops
  * program sets armed once B is in PT_MAP_LOCAL_BE. The daemon never
  * rewrites an entry while it lives.
  */
 struct pt_local_arm {
+	__u64 cookie;		/* C's socket cookie, its PT_MAP_LOCAL_CLI key */
 	__u32 slot;		/* PT_MAP_LOCAL_DIR index (the connection's pair slot) */
 	__u32 armed;		/* 1: B picked up by sock_ops */
 };

@@ -184,7 +184,7 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end)
 	detecting_del(c);
 	if (c->dp && c->state == PT_CS_RELAYING)
 		c->dp->detach(c);
-	pt_local_unregister(c);	/* closed while connecting */
+	pt_local_release(c);	/* closed before relaying, too */
 	count_end(c, end);
 	if (end == PT_END_NO_ROUTE && w->shield)
 		pt_shield_failed(w->shield, &c->lcfg->shield, &c->peer.ss.sa);
@@ -673,6 +673,7 @@ void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_socka
 	c->src_held = src_held;
 	/* TCP_NODELAY comes from the listening socket. */
 	pt_stat_add(&lstats(c)->accepted, 1);
+	pt_local_accept(c);	/* data_plane local: while the client socket is ESTABLISHED */
 
 	if (c->lcfg->needs_dst)
 		pt_gateway_dst(c);

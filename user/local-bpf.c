@@ -12,12 +12,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 #include <linux/magic.h>
@@ -92,9 +94,38 @@ fail:
 static void size_maps(struct local *skel, uint32_t n_slots)
 {
 	bpf_map__set_max_entries(skel->maps.PT_MAP_LOCAL_ARM, n_slots);
-	bpf_map__set_max_entries(skel->maps.PT_MAP_LOCAL_CLI, n_slots);
+	/* Clients in detection are there too: room for as many again. */
+	bpf_map__set_max_entries(skel->maps.PT_MAP_LOCAL_CLI, 2 * n_slots);
 	bpf_map__set_max_entries(skel->maps.PT_MAP_LOCAL_BE, n_slots);
 	bpf_map__set_max_entries(skel->maps.PT_MAP_LOCAL_DIR, n_slots);
+}
+
+/* The ports of @cfg's "local" listeners, in our netns, into PT_MAP_LOCAL_LSN. */
+static int fill_listeners(struct pt_local_bpf *lb, const struct pt_config *cfg)
+{
+	int fd = bpf_map__fd(lb->skel->maps.PT_MAP_LOCAL_LSN), s, err = 0;
+	struct pt_local_lsn k = {};
+	socklen_t len = sizeof(k.netns);
+	__u32 one = 1;
+
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0 || getsockopt(s, SOL_SOCKET, SO_NETNS_COOKIE, &k.netns, &len))
+		err = -errno;
+	if (s >= 0)
+		close(s);
+	for (int i = 0; !err && i < cfg->n_listeners; i++) {
+		const struct pt_listener_cfg *l = &cfg->listeners[i];
+
+		for (int j = 0; l->data_plane == PT_DP_LOCAL && j < l->n_listen && !err; j++) {
+			const struct sockaddr *sa = &l->listen[j].addr.ss.sa;
+
+			k.port = ntohs(sa->sa_family == AF_INET6 ? l->listen[j].addr.ss.sin6.sin6_port
+								 : l->listen[j].addr.ss.sin.sin_port);
+			if (bpf_map_update_elem(fd, &k, &one, BPF_ANY))
+				err = -errno;
+		}
+	}
+	return err;
 }
 
 static int attach(struct pt_local_bpf *lb, const char **why)
@@ -126,7 +157,8 @@ static int attach(struct pt_local_bpf *lb, const char **why)
 	return 0;
 }
 
-int pt_local_open(struct pt_local_bpf *lb, uint32_t n_slots, const char **why)
+int pt_local_open(struct pt_local_bpf *lb, const struct pt_config *cfg, uint32_t n_slots,
+		  const char **why)
 {
 	const char *step;
 	int err;
@@ -156,6 +188,11 @@ int pt_local_open(struct pt_local_bpf *lb, uint32_t n_slots, const char **why)
 		*why = "cannot map the counters";
 		goto fail;
 	}
+	err = fill_listeners(lb, cfg);
+	if (err) {
+		*why = "cannot register the listeners (SO_NETNS_COOKIE)";
+		goto fail;
+	}
 	err = attach(lb, why);
 	if (err)
 		goto fail;
@@ -179,7 +216,7 @@ int pt_local_load(const struct pt_config *cfg, uint32_t n_slots, struct pt_local
 	*out = NULL;
 	if (!pt_local_wanted(cfg))
 		return 0;
-	err = pt_local_open(lb, n_slots, &why);
+	err = pt_local_open(lb, cfg, n_slots, &why);
 	if (err) {
 		pr_warn(BPF, "local: same-host bypass unavailable: %s (%s); relaying with copy "
 			"(fallback=not-loaded)", why, strerror(-err));

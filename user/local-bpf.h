@@ -36,10 +36,12 @@ struct pt_local_bpf {
 bool pt_local_wanted(const struct pt_config *cfg);
 
 /*
- * Load, attach and self-test into @lb, sized for @n_slots pair slots.
+ * Load, register @cfg's "local" listening ports, attach and self-test
+ * into @lb, sized for @n_slots pair slots.
  * 0 or -errno with *why in words for the one log line.
  */
-int pt_local_open(struct pt_local_bpf *lb, uint32_t n_slots, const char **why);
+int pt_local_open(struct pt_local_bpf *lb, const struct pt_config *cfg, uint32_t n_slots,
+		  const char **why);
 
 /*
  * Load it if @cfg wants it: 0 with *out = @lb, or 0 with *out NULL (not

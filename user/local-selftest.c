@@ -95,9 +95,10 @@ static bool read_all(int fd, char *buf, size_t len)
 }
 
 static int run(struct pt_local_bpf *lb, struct lst_socks *s, struct pt_local_tuple *t,
-	       const char **step)
+	       __u64 *cookie, const char **step)
 {
 	struct pt_local_arm arm = { .slot = 0 };
+	socklen_t clen = sizeof(arm.cookie);
 	struct sockaddr_in la, ua = { .sin_family = AF_INET };
 	socklen_t len = sizeof(ua);
 	char buf[sizeof(LST_MSG)];
@@ -118,9 +119,11 @@ static int run(struct pt_local_bpf *lb, struct lst_socks *s, struct pt_local_tup
 	*step = "self-test: register";
 	memset(&lb->dirs[0], 0, sizeof(lb->dirs[0]));
 	lb->dirs[0].limit = 1 << 20;
-	if (bpf_map_update_elem(lb->cli_fd, t, &fd, BPF_NOEXIST) ||
+	if (getsockopt(s->cli, SOL_SOCKET, SO_COOKIE, &arm.cookie, &clen) ||
+	    bpf_map_update_elem(lb->cli_fd, &arm.cookie, &fd, BPF_NOEXIST) ||
 	    bpf_map_update_elem(lb->arm_fd, t, &arm, BPF_NOEXIST))
 		return -errno;
+	*cookie = arm.cookie;
 	if (connect(s->up, (struct sockaddr *)&la, sizeof(la)))
 		return -errno;
 	s->be = accept4(s->lsn, NULL, NULL, SOCK_CLOEXEC);
@@ -143,10 +146,11 @@ int pt_local_selftest(struct pt_local_bpf *lb, const char **step)
 {
 	struct lst_socks s = { -1, -1, -1, -1, -1 };
 	struct pt_local_tuple t = {};
-	int err = run(lb, &s, &t, step);
+	__u64 cookie = 0;
+	int err = run(lb, &s, &t, &cookie, step);
 
 	bpf_map_delete_elem(lb->arm_fd, &t);
-	bpf_map_delete_elem(lb->cli_fd, &t);
+	bpf_map_delete_elem(lb->cli_fd, &cookie);
 	bpf_map_delete_elem(lb->be_fd, &t);
 	memset(&lb->dirs[0], 0, sizeof(lb->dirs[0]));
 	for (int *fd = &s.lsn; fd <= &s.be; fd++)

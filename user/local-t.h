@@ -14,7 +14,9 @@
 
 struct pt_local_conn {
 	struct pt_local_tuple t;	/* the backend connection's tuple, when registered */
-	bool registered;		/* t is in PT_MAP_LOCAL_ARM and C in PT_MAP_LOCAL_CLI */
+	bool registered;		/* t is in PT_MAP_LOCAL_ARM */
+	bool in_cli;			/* C is in PT_MAP_LOCAL_CLI under cookie */
+	uint64_t cookie;		/* C's socket cookie */
 	uint64_t cli_base;		/* C's written counter at registration (bytes sent before) */
 	uint64_t idle_seen;		/* bytes C had taken at the last idle check */
 };

@@ -12,10 +12,11 @@
  *   1. before connect(): U is bound on the upstream's own address, port 0,
  *      so its port is known; bind() failing with EADDRNOTAVAIL says the
  *      address is not on this host (in this netns): fallback=not-local;
- *   2. C goes into PT_MAP_LOCAL_CLI under the backend's tuple, then the
- *      tuple into PT_MAP_LOCAL_ARM (slot = the pair slot, whose
- *      PT_MAP_LOCAL_DIR counters are zeroed first): from here the sk_msg
- *      program finds its target;
+ *   2. C went into PT_MAP_LOCAL_CLI (key: its cookie) by sock_ops as its
+ *      handshake completed (passthru-local.h, struct pt_local_lsn); now
+ *      the tuple goes into PT_MAP_LOCAL_ARM with C's cookie and the pair
+ *      slot (whose PT_MAP_LOCAL_DIR counters are zeroed first): from here
+ *      the sk_msg program finds its target;
  *   3. connect(): the sock_ops program puts B into PT_MAP_LOCAL_BE when
  *      its handshake completes, before the backend can send a byte;
  *   4. attach: the copy plane takes C and U as usual. If B was not picked
@@ -124,11 +125,12 @@ static const char *try_register(struct pt_conn *c, int fd, const struct pt_socka
 	struct pt_local_bpf *lb = c->w->local;
 	struct pt_local_arm arm = {};
 	const char *why;
-	__u64 cfd = c->cli.fd;
 	int64_t base;
 
 	if (!lb)
 		return "not-loaded";
+	if (!c->lo.in_cli)
+		return c->fallback ? c->fallback : "insert-failed";
 	if (a->ss.ss_family != AF_INET)
 		return "ipv6";
 	if (pt_conn_route(c)->transparent)
@@ -146,12 +148,9 @@ static const char *try_register(struct pt_conn *c, int fd, const struct pt_socka
 		return "client-closed";
 	c->lo.cli_base = base;
 	arm.slot = c->slot;
-	if (bpf_map_update_elem(lb->cli_fd, &c->lo.t, &cfd, BPF_NOEXIST))
-		return errno == EOPNOTSUPP ? "client-closed" : "insert-failed";
-	if (bpf_map_update_elem(lb->arm_fd, &c->lo.t, &arm, BPF_NOEXIST)) {
-		bpf_map_delete_elem(lb->cli_fd, &c->lo.t);
+	arm.cookie = c->lo.cookie;
+	if (bpf_map_update_elem(lb->arm_fd, &c->lo.t, &arm, BPF_NOEXIST))
 		return "insert-failed";
-	}
 	c->lo.registered = true;
 	return NULL;
 }
@@ -167,8 +166,26 @@ void pt_local_register(struct pt_conn *c, int fd, const struct pt_sockaddr *a)
 	if (!why)
 		return;
 	c->fallback = why;
+	pt_local_release(c);
 	pt_pair_close(c); /* the fallback plane opens its own */
 	pr_debug(CONN, "#%llu: local: not used: %s", (unsigned long long)c->id, why);
+}
+
+void pt_local_accept(struct pt_conn *c)
+{
+	struct pt_local_bpf *lb = c->w->local;
+	socklen_t len = sizeof(c->lo.cookie);
+	__u64 v;
+
+	if (c->lcfg->data_plane != PT_DP_LOCAL || !lb)
+		return;
+	/* sock_ops put it there at the handshake (a port of a local listener). */
+	if (getsockopt(c->cli.fd, SOL_SOCKET, SO_COOKIE, &c->lo.cookie, &len) ||
+	    bpf_map_lookup_elem(lb->cli_fd, &c->lo.cookie, &v)) {
+		c->fallback = "client-unseen";
+		return;
+	}
+	c->lo.in_cli = true;
 }
 
 void pt_local_unregister(struct pt_conn *c)
@@ -177,10 +194,20 @@ void pt_local_unregister(struct pt_conn *c)
 
 	if (!c->lo.registered)
 		return;
+	/* ARM first: from here the program passes everything to U. */
 	bpf_map_delete_elem(lb->arm_fd, &c->lo.t);
-	bpf_map_delete_elem(lb->cli_fd, &c->lo.t);
 	bpf_map_delete_elem(lb->be_fd, &c->lo.t);
 	c->lo.registered = false;
+}
+
+void pt_local_release(struct pt_conn *c)
+{
+	pt_local_unregister(c);
+	if (!c->lo.in_cli)
+		return;
+	/* C gets its own protocol operations back (sock_map_unref()). */
+	bpf_map_delete_elem(c->w->local->cli_fd, &c->lo.cookie);
+	c->lo.in_cli = false;
 }
 
 /* Did sock_ops pick B up? Its handshake may still be completing on the other CPU. */
@@ -238,7 +265,7 @@ static int local_attach(struct pt_conn *c, enum pt_end *end)
 	}
 	if (!backend_armed(c)) {
 		c->fallback = "backend-unseen";
-		pt_local_unregister(c);
+		pt_local_release(c);
 		pt_pair_close(c);
 		return -EAGAIN;
 	}
@@ -303,7 +330,7 @@ static void local_detach(struct pt_conn *c)
 		 (unsigned long long)d->limit, (unsigned long long)down);
 	if (down > c->bytes[PT_DIR_DOWN])
 		c->bytes[PT_DIR_DOWN] = down;
-	pt_local_unregister(c);
+	pt_local_release(c);
 }
 
 const struct pt_dataplane pt_dp_local = {

@@ -11,6 +11,13 @@ struct pt_conn;
 struct pt_sockaddr;
 
 /*
+ * A client of a "local" listener was accepted: find its socket in the
+ * redirect map, where sock_ops put it at the handshake. Not there (a
+ * listener added by a reload, the map full): c->fallback says so.
+ */
+void pt_local_accept(struct pt_conn *c);
+
+/*
  * Before connect(@fd) to @a: if @c's listener relays "local", bind @fd on
  * @a's address (port 0: its own port becomes known), register the tuple
  * the backend will see and put the client socket in the redirect map.
@@ -19,7 +26,10 @@ struct pt_sockaddr;
  */
 void pt_local_register(struct pt_conn *c, int fd, const struct pt_sockaddr *a);
 
-/* Undo pt_local_register(): the registration, C and B out of the maps. Idempotent. */
+/* Undo pt_local_register(): the registration and B out of the maps. Idempotent. */
 void pt_local_unregister(struct pt_conn *c);
+
+/* Undo both: the client socket out of the redirect map too. Idempotent. */
+void pt_local_release(struct pt_conn *c);
 
 #endif /* __PT_LOCAL_H */
