@@ -126,6 +126,34 @@ static __always_inline int client_socket(struct bpf_sock_ops *skops, struct pt_l
 	return 1;
 }
 
+static __always_inline void tuple_of(struct bpf_sock_ops *skops, struct pt_local_tuple *t)
+{
+	t->be_ip = skops->local_ip4;
+	t->up_ip = skops->remote_ip4;
+	t->be_port = (__u16)skops->local_port;
+	t->up_port = remote_port_host(skops->remote_port);
+}
+
+/*
+ * B leaves ESTABLISHED (the backend shut down or closed its side): it can
+ * send no more, so it leaves PT_MAP_LOCAL_BE and gets tcp_prot back before
+ * its next recv(). Kept there, a blocking recv() would go through
+ * tcp_bpf_recvmsg(), which returns -EAGAIN when tcp_msg_wait_data() is
+ * woken without data, as the ACK of B's FIN does (sk_state_change(),
+ * FIN_WAIT1 -> FIN_WAIT2): a blocking backend that half-closes and then
+ * reads would see EAGAIN (net/ipv4/tcp_bpf.c, every kernel we target).
+ */
+static __always_inline int backend_state(struct bpf_sock_ops *skops)
+{
+	struct pt_local_tuple t = {};
+
+	if (skops->args[1] == BPF_TCP_ESTABLISHED || skops->family != PT_AF_INET)
+		return 1;
+	tuple_of(skops, &t);
+	bpf_map_delete_elem(&PT_MAP_LOCAL_BE, &t);
+	return 1;
+}
+
 SEC("sockops")
 int PT_PROG_LOCAL_SOCKOPS(struct bpf_sock_ops *skops)
 {
@@ -133,6 +161,8 @@ int PT_PROG_LOCAL_SOCKOPS(struct bpf_sock_ops *skops)
 	struct pt_local_stat *s;
 	struct pt_local_arm *arm;
 
+	if (skops->op == BPF_SOCK_OPS_STATE_CB)
+		return backend_state(skops); /* only B asks for it */
 	if (skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
 		return 1;
 	s = stat();
@@ -140,10 +170,7 @@ int PT_PROG_LOCAL_SOCKOPS(struct bpf_sock_ops *skops)
 		s->sockops_runs++;
 	if (skops->family != PT_AF_INET)
 		return 1;
-	t.be_ip = skops->local_ip4;
-	t.up_ip = skops->remote_ip4;
-	t.be_port = (__u16)skops->local_port;
-	t.up_port = remote_port_host(skops->remote_port);
+	tuple_of(skops, &t);
 	arm = bpf_map_lookup_elem(&PT_MAP_LOCAL_ARM, &t);
 	if (!arm)
 		return client_socket(skops, s);
@@ -152,6 +179,7 @@ int PT_PROG_LOCAL_SOCKOPS(struct bpf_sock_ops *skops)
 			s->arm_fail++;
 		return 1;
 	}
+	bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG);
 	if (s)
 		s->armed++;
 	*(volatile __u32 *)&arm->armed = 1;

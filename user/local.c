@@ -297,6 +297,9 @@ static uint64_t cli_bytes(struct pt_conn *c)
 {
 	int64_t w = tcp_written(c->cli.fd);
 
+	/* Once shut down, the FIN takes one sequence number too. */
+	if (w > 0 && c->dps.copy.dir[PT_DIR_DOWN].shut)
+		w--;
 	if (w < 0 || (uint64_t)w < c->lo.cli_base)
 		return 0;
 	return (uint64_t)w - c->lo.cli_base;
