@@ -20,8 +20,8 @@
  * redirects the message into C's send queue (egress, flags 0): the bytes
  * never cross U. It passes the message on B's own stream (to U, where the
  * daemon relays it) instead when
- *   - the daemon still owes C bytes passed earlier (passed != consumed):
- *     order;
+ *   - the daemon has not yet written to C every byte B's stream carried
+ *     (B's bytes_acked + unacked, read from B itself, != consumed): order;
  *   - C's queue would exceed the limit: backpressure by TCP
  *     (passthru-local.h says how the queue is estimated);
  *   - C is gone from PT_MAP_LOCAL_CLI (closing): the redirect failed.
@@ -135,8 +135,8 @@ static __always_inline void tuple_of(struct bpf_sock_ops *skops, struct pt_local
 }
 
 /*
- * B leaves ESTABLISHED (the backend shut down or closed its side): it can
- * send no more, so it leaves PT_MAP_LOCAL_BE and gets tcp_prot back before
+ * B's own side is done (FIN_WAIT1, LAST_ACK: the backend shut down or
+ * closed; CLOSE: reset): it can send no more, so it leaves PT_MAP_LOCAL_BE and gets tcp_prot back before
  * its next recv(). Kept there, a blocking recv() would go through
  * tcp_bpf_recvmsg(), which returns -EAGAIN when tcp_msg_wait_data() is
  * woken without data, as the ACK of B's FIN does (sk_state_change(),
@@ -147,7 +147,11 @@ static __always_inline int backend_state(struct bpf_sock_ops *skops)
 {
 	struct pt_local_tuple t = {};
 
-	if (skops->args[1] == BPF_TCP_ESTABLISHED || skops->family != PT_AF_INET)
+	__u32 to = skops->args[1];
+
+	/* CLOSE_WAIT (the client's FIN) leaves B sending: it stays. */
+	if ((to != BPF_TCP_FIN_WAIT1 && to != BPF_TCP_LAST_ACK && to != BPF_TCP_CLOSE) ||
+	    skops->family != PT_AF_INET)
 		return 1;
 	tuple_of(skops, &t);
 	bpf_map_delete_elem(&PT_MAP_LOCAL_BE, &t);
@@ -196,6 +200,8 @@ int PT_PROG_LOCAL_MSG(struct sk_msg_md *msg)
 	__u32 size = msg->size, slot;
 	__u64 cookie;
 	__s64 queued;
+	struct tcp_sock *tp;
+	__u64 written;
 
 	s = stat();
 	if (s)
@@ -212,8 +218,17 @@ int PT_PROG_LOCAL_MSG(struct sk_msg_md *msg)
 	d = bpf_map_lookup_elem(&PT_MAP_LOCAL_DIR, &slot);
 	if (!d)
 		return SK_PASS;
-	/* The daemon still has passed bytes to write to C: queue behind them. */
-	if (READ_ONCE(d->passed) != READ_ONCE(d->consumed))
+	/*
+	 * Everything B's own TCP stream carried (passed) must be in C before
+	 * a redirect: the daemon wrote it (consumed). B's stream says what
+	 * it took, so a pass the backend's send cut short counts right.
+	 */
+	tp = bpf_skc_to_tcp_sock(msg->sk);
+	if (!tp)
+		return SK_PASS;
+	written = tp->bytes_acked + (__u32)(tp->write_seq - tp->snd_una);
+	d->passed = written;
+	if (written != READ_ONCE(d->consumed))
 		goto pass;
 	queued = (__s64)(d->redirected + READ_ONCE(d->consumed) - READ_ONCE(d->acked));
 	if (queued + size > (__s64)READ_ONCE(d->limit)) {
@@ -228,8 +243,6 @@ int PT_PROG_LOCAL_MSG(struct sk_msg_md *msg)
 	__sync_fetch_and_add(&d->msgs, 1);
 	return SK_PASS;
 pass:
-	/* Counted before the bytes leave: the daemon can never see them first. */
-	__sync_fetch_and_add(&d->passed, size);
 	return SK_PASS;
 }
 

@@ -60,8 +60,9 @@ struct pt_local_arm {
 
 /*
  * Backend -> client. The sk_msg program redirects what B sends straight
- * into C's send queue, inline in B's sendmsg(), while the daemon owes C
- * nothing (passed == consumed) and C's queue, as estimated below, stays
+ * into C's send queue, inline in B's sendmsg(), while the daemon has
+ * written to C every byte B's own TCP stream carried (B's counters ==
+ * consumed) and C's queue, as estimated below, stays
  * under limit; otherwise it passes it on B's own TCP stream to U, where
  * the daemon reads it and writes it to C after everything before it.
  *
@@ -81,7 +82,7 @@ struct pt_local_arm {
 struct pt_local_dir {
 	__u64 redirected;	/* bytes the program redirected (B's sendmsg may take fewer) */
 	__u64 msgs;		/* messages redirected */
-	__u64 passed;		/* bytes passed to U */
+	__u64 passed;		/* bytes B's TCP stream carried to U (at the last message) */
 	__u64 consumed;		/* passed bytes the daemon wrote to C (daemon writes) */
 	__u64 acked;		/* C's bytes acknowledged since registration (daemon writes) */
 	__u64 limit;		/* most bytes estimated queued on C (daemon writes) */

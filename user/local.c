@@ -25,12 +25,12 @@
  *      copy (fallback=backend-unseen): nothing was redirected, so nothing
  *      is out of order.
  *
- * Bytes the program passes instead of redirecting (C full, or while older
- * passed bytes are still on their way) arrive on U like ordinary upstream
- * bytes; the copy plane writes them to C, and after each call we publish
- * how many it wrote (PT_MAP_LOCAL_DIR consumed): the program redirects
- * again only once consumed caught up with passed, so those bytes are
- * never overtaken. The backend's FIN comes over U after its last byte
+ * Bytes the program passes instead of redirecting (C's queue over the
+ * limit, or while older passed bytes are still on their way) arrive on U
+ * like ordinary upstream bytes; the copy plane writes them to C, and after
+ * each call we publish how many it wrote (PT_MAP_LOCAL_DIR consumed): the
+ * program redirects again only once consumed equals what B's TCP stream
+ * carried, so those bytes are never overtaken. The backend's FIN comes over U after its last byte
  * was redirected or passed; the copy plane shuts C down only after writing
  * everything it read from U before it.
  *
@@ -88,9 +88,16 @@ static const char *bind_tuple(struct pt_conn *c, int fd, const struct sockaddr_i
 {
 	struct sockaddr_in u = { .sin_family = AF_INET, .sin_addr = a->sin_addr };
 	socklen_t len = sizeof(u);
+	int one = 1;
 
+	/*
+	 * A port bound before connect() must be free for the address alone,
+	 * not for the 4-tuple: without SO_REUSEADDR, ports still in TIME_WAIT
+	 * run out after some thousands of short connections.
+	 */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&u, sizeof(u)))
-		return errno == EADDRNOTAVAIL ? "not-local" : "bind-failed";
+		return errno == EADDRNOTAVAIL ? "not-local" : "bind-failed";	/* EADDRINUSE: no port */
 	if (getsockname(fd, (struct sockaddr *)&u, &len))
 		return "bind-failed";
 	c->lo.t = (struct pt_local_tuple){ .be_ip = a->sin_addr.s_addr,
@@ -149,8 +156,11 @@ static const char *try_register(struct pt_conn *c, int fd, const struct pt_socka
 	c->lo.cli_base = base;
 	arm.slot = c->slot;
 	arm.cookie = c->lo.cookie;
-	if (bpf_map_update_elem(lb->arm_fd, &c->lo.t, &arm, BPF_NOEXIST))
+	if (bpf_map_update_elem(lb->arm_fd, &c->lo.t, &arm, BPF_NOEXIST)) {
+		pr_debug(CONN, "#%llu: local: register: %s", (unsigned long long)c->id,
+			 strerror(errno));
 		return "insert-failed";
+	}
 	c->lo.registered = true;
 	return NULL;
 }
