@@ -3,12 +3,13 @@
  * The same-host bypass (data_plane "local", include/passthru-local.h has
  * the maps and the counters). Two programs:
  *
- * sock_ops, attached to the root of the cgroup v2 hierarchy: on every
- * passive TCP connection that becomes established on this host
+ * sock_ops, attached to the root of the cgroup v2 hierarchy: when an
+ * upstream socket U that passthru registered (PT_MAP_LOCAL_REG, by
+ * cookie) connects, it writes the backend connection's tuple into
+ * PT_MAP_LOCAL_ARM before the SYN leaves; on every passive TCP connection
+ * that becomes established on this host
  * (BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) it looks the connection's 4-tuple
- * up in PT_MAP_LOCAL_ARM; only a tuple passthru registered before its
- * connect() (its upstream socket U, bound first so that its port is
- * known) matches, and that backend socket B goes into PT_MAP_LOCAL_BE;
+ * up in PT_MAP_LOCAL_ARM; only such a tuple matches, and that backend socket B goes into PT_MAP_LOCAL_BE;
  * a client accepted on a port of a "local" listener (PT_MAP_LOCAL_LSN)
  * goes into PT_MAP_LOCAL_CLI. Any other connection costs two hash
  * lookups and is left alone. The
@@ -75,6 +76,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pt_local_dir);
 } PT_MAP_LOCAL_DIR SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1); /* sized by the loader */
+	__type(key, __u64);
+	__type(value, struct pt_local_reg);
+} PT_MAP_LOCAL_REG SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -158,6 +166,30 @@ static __always_inline int backend_state(struct bpf_sock_ops *skops)
 	return 1;
 }
 
+/*
+ * U connects (TCP_CONNECT_CB: its port chosen, the SYN not sent yet): if
+ * the daemon registered it, the backend connection's tuple is known now;
+ * arm it before B can exist.
+ */
+static __always_inline int upstream_connect(struct bpf_sock_ops *skops)
+{
+	__u64 cookie = bpf_get_socket_cookie(skops);
+	struct pt_local_reg *reg;
+	struct pt_local_tuple t = {};
+
+	reg = bpf_map_lookup_elem(&PT_MAP_LOCAL_REG, &cookie);
+	if (!reg || skops->family != PT_AF_INET)
+		return 1;
+	t.be_ip = skops->remote_ip4;
+	t.up_ip = skops->local_ip4;
+	t.be_port = remote_port_host(skops->remote_port);
+	t.up_port = (__u16)skops->local_port;
+	reg->t = t;
+	if (!bpf_map_update_elem(&PT_MAP_LOCAL_ARM, &t, &reg->arm, BPF_ANY))
+		reg->set = 1;
+	return 1;
+}
+
 SEC("sockops")
 int PT_PROG_LOCAL_SOCKOPS(struct bpf_sock_ops *skops)
 {
@@ -167,6 +199,8 @@ int PT_PROG_LOCAL_SOCKOPS(struct bpf_sock_ops *skops)
 
 	if (skops->op == BPF_SOCK_OPS_STATE_CB)
 		return backend_state(skops); /* only B asks for it */
+	if (skops->op == BPF_SOCK_OPS_TCP_CONNECT_CB)
+		return upstream_connect(skops);
 	if (skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
 		return 1;
 	s = stat();

@@ -16,14 +16,14 @@
 #define PT_MAP_LOCAL_DIR	pt_local_dir	/* ARRAY (mmapable): pair slot -> struct pt_local_dir */
 #define PT_MAP_LOCAL_STAT	pt_local_stat	/* PERCPU_ARRAY[1]: struct pt_local_stat */
 #define PT_MAP_LOCAL_LSN	pt_local_lsn	/* HASH: struct pt_local_lsn -> __u32 1 */
+#define PT_MAP_LOCAL_REG	pt_local_reg	/* HASH: U's cookie -> struct pt_local_reg */
 #define PT_PROG_LOCAL_SOCKOPS	prog_local_sockops
 #define PT_PROG_LOCAL_MSG	prog_local_msg
 
 /*
  * B's connection as B sees it: its local end is the upstream address
- * passthru connected to, its remote end U's address (bound before connect,
- * so known before B exists). IPv4 only; addresses in network order, ports
- * in host order.
+ * passthru connected to, its remote end U's address. IPv4 only; addresses
+ * in network order, ports in host order.
  */
 struct pt_local_tuple {
 	__u32 be_ip;		/* the upstream address (B's local address) */
@@ -48,14 +48,30 @@ struct pt_local_lsn {
 #define PT_LOCAL_MAX_LSN 1024
 
 /*
- * The daemon writes cookie and slot (armed = 0) before connect(); the sock_ops
- * program sets armed once B is in PT_MAP_LOCAL_BE. The daemon never
- * rewrites an entry while it lives.
+ * PT_MAP_LOCAL_ARM's value: written by the sock_ops program from U's
+ * registration when U's connect() sends its SYN; armed set once B is in
+ * PT_MAP_LOCAL_BE.
  */
 struct pt_local_arm {
 	__u64 cookie;		/* C's socket cookie, its PT_MAP_LOCAL_CLI key */
 	__u32 slot;		/* PT_MAP_LOCAL_DIR index (the connection's pair slot) */
 	__u32 armed;		/* 1: B picked up by sock_ops */
+};
+
+/*
+ * U's registration, written by the daemon before connect() (key: U's
+ * socket cookie, known as soon as the socket exists). U's port is not:
+ * connect() picks it for the 4-tuple. So the sock_ops program, at U's
+ * BPF_SOCK_OPS_TCP_CONNECT_CB (tcp_connect(), port chosen, SYN not yet
+ * sent), writes PT_MAP_LOCAL_ARM[B's tuple] = arm and t here, for the
+ * daemon to find both later. Binding U to a port before connect() would
+ * need the port free for the address alone: thousands of short
+ * connections exhaust that (TIME_WAIT).
+ */
+struct pt_local_reg {
+	struct pt_local_arm arm;	/* the daemon's: cookie and slot */
+	struct pt_local_tuple t;	/* the program's: B's tuple */
+	__u32 set;			/* the program's: t and the ARM entry written */
 };
 
 /*

@@ -94,6 +94,7 @@ fail:
 static void size_maps(struct local *skel, uint32_t n_slots)
 {
 	bpf_map__set_max_entries(skel->maps.PT_MAP_LOCAL_ARM, n_slots);
+	bpf_map__set_max_entries(skel->maps.PT_MAP_LOCAL_REG, n_slots);
 	/* Clients in detection are there too: room for as many again. */
 	bpf_map__set_max_entries(skel->maps.PT_MAP_LOCAL_CLI, 2 * n_slots);
 	bpf_map__set_max_entries(skel->maps.PT_MAP_LOCAL_BE, n_slots);
@@ -179,6 +180,7 @@ int pt_local_open(struct pt_local_bpf *lb, const struct pt_config *cfg, uint32_t
 	lb->cli_fd = bpf_map__fd(lb->skel->maps.PT_MAP_LOCAL_CLI);
 	lb->be_fd = bpf_map__fd(lb->skel->maps.PT_MAP_LOCAL_BE);
 	lb->stat_fd = bpf_map__fd(lb->skel->maps.PT_MAP_LOCAL_STAT);
+	lb->reg_fd = bpf_map__fd(lb->skel->maps.PT_MAP_LOCAL_REG);
 	lb->dirs_len = (size_t)n_slots * sizeof(struct pt_local_dir);
 	lb->dirs = mmap(NULL, lb->dirs_len, PROT_READ | PROT_WRITE, MAP_SHARED,
 			bpf_map__fd(lb->skel->maps.PT_MAP_LOCAL_DIR), 0);

@@ -27,7 +27,7 @@ struct pt_local_bpf {
 	struct pt_local_dir *dirs;	/* PT_MAP_LOCAL_DIR, mmapped, n_slots entries */
 	size_t dirs_len;
 	uint32_t n_slots;
-	int arm_fd, cli_fd, be_fd, stat_fd;
+	int arm_fd, cli_fd, be_fd, stat_fd, reg_fd;
 	char cgroup[108];		/* the cgroup v2 root the sock_ops program is on */
 	bool mounted;			/* we mounted it (unmounted at close) */
 };

@@ -95,12 +95,13 @@ static bool read_all(int fd, char *buf, size_t len)
 }
 
 static int run(struct pt_local_bpf *lb, struct lst_socks *s, struct pt_local_tuple *t,
-	       __u64 *cookie, const char **step)
+	       __u64 *cookie, __u64 *ureg, const char **step)
 {
+	struct pt_local_reg reg = {};
 	struct pt_local_arm arm = { .slot = 0 };
 	socklen_t clen = sizeof(arm.cookie);
-	struct sockaddr_in la, ua = { .sin_family = AF_INET };
-	socklen_t len = sizeof(ua);
+	struct sockaddr_in la;
+	__u64 ucookie = 0;
 	char buf[sizeof(LST_MSG)];
 	__u64 fd;
 
@@ -109,23 +110,28 @@ static int run(struct pt_local_bpf *lb, struct lst_socks *s, struct pt_local_tup
 	if (s->lsn < 0 || (s->cli = pair_through(s->lsn, &la, &s->cli_peer)) < 0)
 		return -errno;
 	s->up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ua.sin_addr = la.sin_addr;
-	if (s->up < 0 || bind(s->up, (struct sockaddr *)&ua, sizeof(ua)) ||
-	    getsockname(s->up, (struct sockaddr *)&ua, &len))
+	clen = sizeof(ucookie);
+	if (s->up < 0 || getsockopt(s->up, SOL_SOCKET, SO_COOKIE, &ucookie, &clen))
 		return -errno;
-	*t = (struct pt_local_tuple){ .be_ip = la.sin_addr.s_addr, .up_ip = ua.sin_addr.s_addr,
-				      .be_port = ntohs(la.sin_port), .up_port = ntohs(ua.sin_port) };
+	clen = sizeof(arm.cookie);
 	fd = s->cli;
 	*step = "self-test: register";
 	memset(&lb->dirs[0], 0, sizeof(lb->dirs[0]));
 	lb->dirs[0].limit = 1 << 20;
 	if (getsockopt(s->cli, SOL_SOCKET, SO_COOKIE, &arm.cookie, &clen) ||
-	    bpf_map_update_elem(lb->cli_fd, &arm.cookie, &fd, BPF_NOEXIST) ||
-	    bpf_map_update_elem(lb->arm_fd, t, &arm, BPF_NOEXIST))
+	    bpf_map_update_elem(lb->cli_fd, &arm.cookie, &fd, BPF_NOEXIST))
+		return -errno;
+	reg.arm = arm;
+	if (bpf_map_update_elem(lb->reg_fd, &ucookie, &reg, BPF_NOEXIST))
 		return -errno;
 	*cookie = arm.cookie;
+	*ureg = ucookie;
 	if (connect(s->up, (struct sockaddr *)&la, sizeof(la)))
 		return -errno;
+	*step = "self-test arm: sock_ops did not see the upstream socket connect (cgroup v2?)";
+	if (bpf_map_lookup_elem(lb->reg_fd, &ucookie, &reg) || !reg.set)
+		return -ENOENT;
+	*t = reg.t;
 	s->be = accept4(s->lsn, NULL, NULL, SOCK_CLOEXEC);
 	if (s->be < 0)
 		return -errno;
@@ -146,9 +152,10 @@ int pt_local_selftest(struct pt_local_bpf *lb, const char **step)
 {
 	struct lst_socks s = { -1, -1, -1, -1, -1 };
 	struct pt_local_tuple t = {};
-	__u64 cookie = 0;
-	int err = run(lb, &s, &t, &cookie, step);
+	__u64 cookie = 0, ureg = 0;
+	int err = run(lb, &s, &t, &cookie, &ureg, step);
 
+	bpf_map_delete_elem(lb->reg_fd, &ureg);
 	bpf_map_delete_elem(lb->arm_fd, &t);
 	bpf_map_delete_elem(lb->cli_fd, &cookie);
 	bpf_map_delete_elem(lb->be_fd, &t);

@@ -13,8 +13,10 @@
 #include "passthru-local.h"
 
 struct pt_local_conn {
-	struct pt_local_tuple t;	/* the backend connection's tuple, when registered */
-	bool registered;		/* t is in PT_MAP_LOCAL_ARM */
+	struct pt_local_tuple t;	/* the backend connection's tuple, once have_t */
+	uint64_t ucookie;		/* U's socket cookie, its PT_MAP_LOCAL_REG key */
+	bool registered;		/* U is in PT_MAP_LOCAL_REG */
+	bool have_t;			/* t read back from there (sock_ops wrote it) */
 	bool in_cli;			/* C is in PT_MAP_LOCAL_CLI under cookie */
 	uint64_t cookie;		/* C's socket cookie */
 	uint64_t cli_base;		/* C's written counter at registration (bytes sent before) */

@@ -9,16 +9,14 @@
  * the client's window closed while the backend does not read.
  *
  * Arming (nothing lost, nothing reordered):
- *   1. before connect(): U is bound on the upstream's own address, port 0,
- *      so its port is known; bind() failing with EADDRNOTAVAIL says the
- *      address is not on this host (in this netns): fallback=not-local;
+ *   1. before connect(): the upstream address must be one of this host's
+ *      in our netns (else fallback=not-local); U's cookie goes into
+ *      PT_MAP_LOCAL_REG with C's cookie and the pair slot;
  *   2. C went into PT_MAP_LOCAL_CLI (key: its cookie) by sock_ops as its
- *      handshake completed (passthru-local.h, struct pt_local_lsn); now
- *      the tuple goes into PT_MAP_LOCAL_ARM with C's cookie and the pair
- *      slot (whose PT_MAP_LOCAL_DIR counters are zeroed first): from here
- *      the sk_msg program finds its target;
- *   3. connect(): the sock_ops program puts B into PT_MAP_LOCAL_BE when
- *      its handshake completes, before the backend can send a byte;
+ *      handshake completed (passthru-local.h, struct pt_local_lsn);
+ *   3. connect(): sock_ops writes B's tuple into PT_MAP_LOCAL_ARM as U's
+ *      SYN leaves (struct pt_local_reg), and puts B into PT_MAP_LOCAL_BE
+ *      when B's handshake completes, before the backend can send a byte;
  *   4. attach: the copy plane takes C and U as usual. If B was not picked
  *      up (not in the cgroup v2 hierarchy, another netns behind the same
  *      address), everything is unregistered and the connection relays on
@@ -48,6 +46,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 
@@ -83,28 +82,26 @@ static int64_t tcp_written(int fd)
 	return (int64_t)acked + outq;
 }
 
-/* Bind @fd on @a's address, port 0, and fill c->lo.t. NULL, or the fallback word. */
-static const char *bind_tuple(struct pt_conn *c, int fd, const struct sockaddr_in *a)
+/*
+ * Is @a an address of this host, in our network namespace? 127/8 is; for
+ * another, a bind() without a port (IP_BIND_ADDRESS_NO_PORT) on a spare
+ * socket says, and takes no port.
+ */
+static bool addr_is_local(const struct sockaddr_in *a)
 {
 	struct sockaddr_in u = { .sin_family = AF_INET, .sin_addr = a->sin_addr };
-	socklen_t len = sizeof(u);
-	int one = 1;
+	int fd, one = 1;
+	bool local;
 
-	/*
-	 * A port bound before connect() must be free for the address alone,
-	 * not for the 4-tuple: without SO_REUSEADDR, ports still in TIME_WAIT
-	 * run out after some thousands of short connections.
-	 */
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&u, sizeof(u)))
-		return errno == EADDRNOTAVAIL ? "not-local" : "bind-failed";	/* EADDRINUSE: no port */
-	if (getsockname(fd, (struct sockaddr *)&u, &len))
-		return "bind-failed";
-	c->lo.t = (struct pt_local_tuple){ .be_ip = a->sin_addr.s_addr,
-					   .up_ip = u.sin_addr.s_addr,
-					   .be_port = ntohs(a->sin_port),
-					   .up_port = ntohs(u.sin_port) };
-	return NULL;
+	if ((ntohl(a->sin_addr.s_addr) >> 24) == 127)
+		return true;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	local = !bind(fd, (struct sockaddr *)&u, sizeof(u));
+	close(fd);
+	return local;
 }
 
 /*
@@ -130,8 +127,8 @@ static uint64_t size_cli(struct pt_conn *c)
 static const char *try_register(struct pt_conn *c, int fd, const struct pt_sockaddr *a)
 {
 	struct pt_local_bpf *lb = c->w->local;
-	struct pt_local_arm arm = {};
-	const char *why;
+	socklen_t len = sizeof(c->lo.ucookie);
+	struct pt_local_reg reg = {};
 	int64_t base;
 
 	if (!lb)
@@ -142,9 +139,8 @@ static const char *try_register(struct pt_conn *c, int fd, const struct pt_socka
 		return "ipv6";
 	if (pt_conn_route(c)->transparent)
 		return "transparent";
-	why = bind_tuple(c, fd, &a->ss.sin);
-	if (why)
-		return why;
+	if (!addr_is_local(&a->ss.sin))
+		return "not-local";
 	c->up_addr = a; /* for the pair slot, opened now: its counters must be ready */
 	if (!pt_pair_open(c, PT_PLANE_LOCAL) || c->slot >= lb->n_slots)
 		return "no-slot";
@@ -154,9 +150,11 @@ static const char *try_register(struct pt_conn *c, int fd, const struct pt_socka
 	if (base < 0)
 		return "client-closed";
 	c->lo.cli_base = base;
-	arm.slot = c->slot;
-	arm.cookie = c->lo.cookie;
-	if (bpf_map_update_elem(lb->arm_fd, &c->lo.t, &arm, BPF_NOEXIST)) {
+	reg.arm.slot = c->slot;
+	reg.arm.cookie = c->lo.cookie;
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &c->lo.ucookie, &len))
+		return "insert-failed";
+	if (bpf_map_update_elem(lb->reg_fd, &c->lo.ucookie, &reg, BPF_NOEXIST)) {
 		pr_debug(CONN, "#%llu: local: register: %s", (unsigned long long)c->id,
 			 strerror(errno));
 		return "insert-failed";
@@ -198,16 +196,34 @@ void pt_local_accept(struct pt_conn *c)
 	c->lo.in_cli = true;
 }
 
+/* The tuple sock_ops wrote into U's registration at connect(), if it did. */
+static bool read_tuple(struct pt_conn *c)
+{
+	struct pt_local_reg reg;
+
+	if (!c->lo.have_t && !bpf_map_lookup_elem(c->w->local->reg_fd, &c->lo.ucookie, &reg) &&
+	    reg.set) {
+		c->lo.t = reg.t;
+		c->lo.have_t = true;
+	}
+	return c->lo.have_t;
+}
+
 void pt_local_unregister(struct pt_conn *c)
 {
 	struct pt_local_bpf *lb = c->w->local;
 
 	if (!c->lo.registered)
 		return;
+	read_tuple(c);
+	bpf_map_delete_elem(lb->reg_fd, &c->lo.ucookie);
 	/* ARM first: from here the program passes everything to U. */
-	bpf_map_delete_elem(lb->arm_fd, &c->lo.t);
-	bpf_map_delete_elem(lb->be_fd, &c->lo.t);
+	if (c->lo.have_t) {
+		bpf_map_delete_elem(lb->arm_fd, &c->lo.t);
+		bpf_map_delete_elem(lb->be_fd, &c->lo.t);
+	}
 	c->lo.registered = false;
+	c->lo.have_t = false;
 }
 
 void pt_local_release(struct pt_conn *c)
@@ -225,6 +241,8 @@ static bool backend_armed(struct pt_conn *c)
 {
 	struct pt_local_arm arm;
 
+	if (!read_tuple(c))
+		return false;
 	for (int i = 0; i < LOCAL_ARM_SPINS; i++) {
 		if (bpf_map_lookup_elem(c->w->local->arm_fd, &c->lo.t, &arm))
 			return false;
