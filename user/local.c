@@ -277,6 +277,10 @@ static void publish(struct pt_conn *c)
 	uint64_t est;
 
 	__atomic_store_n(&d->consumed, c->bytes[PT_DIR_DOWN], __ATOMIC_RELEASE);
+	if (c->pair) {	/* for passthru-ctl, as of this turn */
+		c->pair->dir[PT_DIR_DOWN].redirected = d->redirected;
+		c->pair->dir[PT_DIR_DOWN].packets = d->msgs;
+	}
 	est = __atomic_load_n(&d->redirected, __ATOMIC_ACQUIRE) + c->bytes[PT_DIR_DOWN] - d->acked;
 	if (est > d->limit / 2)
 		refresh_acked(c);
@@ -359,6 +363,7 @@ static void local_detach(struct pt_conn *c)
 		 (unsigned long long)d->consumed, (unsigned long long)d->over,
 		 (unsigned long long)d->fail, (unsigned long long)d->acked,
 		 (unsigned long long)d->limit, (unsigned long long)down);
+	publish(c);
 	if (down > c->bytes[PT_DIR_DOWN])
 		c->bytes[PT_DIR_DOWN] = down;
 	pt_local_release(c);
