@@ -3,19 +3,18 @@
  * The same-host bypass (data_plane "local", include/passthru-local.h has
  * the maps and the counters). Two programs:
  *
- * sock_ops, attached to the root of the cgroup v2 hierarchy: when an
- * upstream socket U that passthru registered (PT_MAP_LOCAL_REG, by
- * cookie) connects, it writes the backend connection's tuple into
- * PT_MAP_LOCAL_ARM before the SYN leaves; on every passive TCP connection
- * that becomes established on this host
- * (BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) it looks the connection's 4-tuple
- * up in PT_MAP_LOCAL_ARM; only such a tuple matches, and that backend socket B goes into PT_MAP_LOCAL_BE;
- * a client accepted on a port of a "local" listener (PT_MAP_LOCAL_LSN)
- * goes into PT_MAP_LOCAL_CLI. Any other connection costs two hash
- * lookups and is left alone. The
- * callback runs in the softirq that completes B's handshake, under B's
- * lock, before the backend can send on B: no byte B sends misses the
- * bypass.
+ * sock_ops, attached to the root of the cgroup v2 hierarchy:
+ *   - when an upstream socket U that passthru registered (PT_MAP_LOCAL_REG,
+ *     by cookie) connects, it writes the backend connection's tuple into
+ *     PT_MAP_LOCAL_ARM before the SYN leaves (TCP_CONNECT_CB);
+ *   - when a passive TCP connection becomes established on this host
+ *     (PASSIVE_ESTABLISHED_CB), a tuple found in PT_MAP_LOCAL_ARM makes that
+ *     backend socket B go into PT_MAP_LOCAL_BE, and a client accepted on a
+ *     port of a "local" listener (PT_MAP_LOCAL_LSN) goes into
+ *     PT_MAP_LOCAL_CLI. The callback runs in the softirq that completes B's
+ *     handshake, under B's lock, before the backend can send on B: no byte
+ *     B sends misses the bypass.
+ * Any other connection costs a few hash lookups and is left alone.
  *
  * sk_msg, attached to PT_MAP_LOCAL_BE: runs inline in B's sendmsg() and
  * redirects the message into C's send queue (egress, flags 0): the bytes
@@ -122,8 +121,7 @@ static __always_inline __u16 remote_port_host(__u32 remote_port)
 /* A client of a "local" listener: into PT_MAP_LOCAL_CLI (passthru-local.h). */
 static __always_inline int client_socket(struct bpf_sock_ops *skops, struct pt_local_stat *s)
 {
-	struct pt_local_lsn l = { .netns = bpf_get_netns_cookie(skops),
-				  .port = skops->local_port };
+	struct pt_local_lsn l = { .netns = bpf_get_netns_cookie(skops), .port = skops->local_port };
 	__u64 cookie;
 
 	if (!bpf_map_lookup_elem(&PT_MAP_LOCAL_LSN, &l))
@@ -144,12 +142,11 @@ static __always_inline void tuple_of(struct bpf_sock_ops *skops, struct pt_local
 
 /*
  * B's own side is done (FIN_WAIT1, LAST_ACK: the backend shut down or
- * closed; CLOSE: reset): it can send no more, so it leaves PT_MAP_LOCAL_BE and gets tcp_prot back before
- * its next recv(). Kept there, a blocking recv() would go through
- * tcp_bpf_recvmsg(), which returns -EAGAIN when tcp_msg_wait_data() is
- * woken without data, as the ACK of B's FIN does (sk_state_change(),
- * FIN_WAIT1 -> FIN_WAIT2): a blocking backend that half-closes and then
- * reads would see EAGAIN (net/ipv4/tcp_bpf.c, every kernel we target).
+ * closed; CLOSE: reset): it can send no more, so it leaves PT_MAP_LOCAL_BE and gets tcp_prot back
+ * before its next recv(). Kept there, a blocking recv() would go through tcp_bpf_recvmsg(), which
+ * returns -EAGAIN when tcp_msg_wait_data() is woken without data, as the ACK of B's FIN does
+ * (sk_state_change(), FIN_WAIT1 -> FIN_WAIT2): a blocking backend that half-closes and then reads
+ * would see EAGAIN (net/ipv4/tcp_bpf.c, every kernel we target).
  */
 static __always_inline int backend_state(struct bpf_sock_ops *skops)
 {

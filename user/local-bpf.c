@@ -78,8 +78,8 @@ static int cgroup2_root(struct pt_local_bpf *lb, const char **why)
 	if (mkdir(PT_LOCAL_CGROUP_DIR, 0700) && errno != EEXIST)
 		goto fail;
 	if (statfs(PT_LOCAL_CGROUP_DIR, &st) || st.f_type != CGROUP2_SUPER_MAGIC) {
-		if (mount("cgroup2", PT_LOCAL_CGROUP_DIR, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-			  NULL))
+		if (mount("cgroup2", PT_LOCAL_CGROUP_DIR, "cgroup2",
+			  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
 			goto fail;
 		lb->mounted = true;
 		pr_info(BPF, "local: mounted cgroup v2 on %s", PT_LOCAL_CGROUP_DIR);
@@ -120,8 +120,9 @@ static int fill_listeners(struct pt_local_bpf *lb, const struct pt_config *cfg)
 		for (int j = 0; l->data_plane == PT_DP_LOCAL && j < l->n_listen && !err; j++) {
 			const struct sockaddr *sa = &l->listen[j].addr.ss.sa;
 
-			k.port = ntohs(sa->sa_family == AF_INET6 ? l->listen[j].addr.ss.sin6.sin6_port
-								 : l->listen[j].addr.ss.sin.sin_port);
+			k.port = ntohs(sa->sa_family == AF_INET6
+					       ? l->listen[j].addr.ss.sin6.sin6_port
+					       : l->listen[j].addr.ss.sin.sin_port);
 			if (bpf_map_update_elem(fd, &k, &one, BPF_ANY))
 				err = -errno;
 		}
@@ -220,8 +221,8 @@ int pt_local_load(const struct pt_config *cfg, uint32_t n_slots, struct pt_local
 		return 0;
 	err = pt_local_open(lb, cfg, n_slots, &why);
 	if (err) {
-		pr_warn(BPF, "local: same-host bypass unavailable: %s (%s); relaying with copy "
-			"(fallback=not-loaded)", why, strerror(-err));
+		pr_warn(BPF, "local: same-host bypass unavailable: %s (%s); relaying with copy (fallback=not-loaded)",
+			why, strerror(-err));
 		return 0;
 	}
 	pr_info(BPF, "local: same-host bypass loaded (experimental), sock_ops on %s", lb->cgroup);

@@ -27,7 +27,7 @@
 #include "local-bpf.h"
 
 #define LST_TIMEOUT_MS 1000
-#define LST_MSG "passthru local self-test"
+#define LST_MSG	       "passthru local self-test"
 
 struct lst_socks {
 	int lsn, cli_peer, cli, up, be;

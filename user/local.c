@@ -74,7 +74,7 @@ static int64_t tcp_written(int fd)
 
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 		return -1;
-	do {	/* an ACK between the two calls moves both: read until it holds still */
+	do { /* an ACK between the two calls moves both: read until it holds still */
 		acked = ti.tcpi_bytes_acked;
 		if (ioctl(fd, SIOCOUTQ, &outq) || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 			return -1;
@@ -277,7 +277,7 @@ static void publish(struct pt_conn *c)
 	uint64_t est;
 
 	__atomic_store_n(&d->consumed, c->bytes[PT_DIR_DOWN], __ATOMIC_RELEASE);
-	if (c->pair) {	/* for passthru-ctl, as of this turn */
+	if (c->pair) { /* for passthru-ctl, as of this turn */
 		c->pair->dir[PT_DIR_DOWN].redirected = d->redirected;
 		c->pair->dir[PT_DIR_DOWN].packets = d->msgs;
 	}
