@@ -70,7 +70,7 @@ RESOLV_SHIM	:= $(OUTPUT)/tests/ptresolv.so
 
 all: $(OUTPUT)/passthru $(OUTPUT)/passthru-ctl
 
-$(OUTPUT)/%.bpf.o: bpf/%.bpf.c include/passthru.h include/passthru-shield.h $(VMLINUX_H)
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c include/passthru.h include/passthru-shield.h include/passthru-local.h $(VMLINUX_H)
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@

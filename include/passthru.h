@@ -68,6 +68,7 @@ enum pt_plane {
 	PT_PLANE_SPLICE,
 	PT_PLANE_SOCKMAP,
 	PT_PLANE_COPY,
+	PT_PLANE_LOCAL,		/* same-host bypass (include/passthru-local.h) */
 	PT_PLANE_MAX,
 };
 

@@ -422,6 +422,10 @@ static void listener_planes(const struct pt_listener_cfg *l, bool bpf, bool use[
 	case PT_DP_SOCKMAP:
 		use[kernel] = true;
 		break;
+	case PT_DP_LOCAL:
+		use[PT_PLANE_LOCAL] = true;	/* copy for connections that fall back */
+		use[PT_PLANE_COPY] = true;
+		break;
 	case PT_DP_AUTO:
 		if (l->bulk_plane == PT_DP_SOCKMAP) {
 			use[kernel] = true;	/* from the start: see plane_of() in conn.c */
@@ -436,7 +440,8 @@ static void listener_planes(const struct pt_listener_cfg *l, bool bpf, bool use[
 
 const char *pt_bpf_planes(const struct pt_config *cfg, bool bpf, char *buf, size_t size)
 {
-	static const enum pt_plane order[] = { PT_PLANE_COPY, PT_PLANE_SPLICE, PT_PLANE_SOCKMAP };
+	static const enum pt_plane order[] = { PT_PLANE_COPY, PT_PLANE_SPLICE, PT_PLANE_SOCKMAP,
+					       PT_PLANE_LOCAL };
 	bool use[PT_PLANE_MAX] = {};
 	size_t n = 0;
 

@@ -50,6 +50,7 @@ static const char *const plane_names[] = {
 	[PT_PLANE_SPLICE] = "splice",
 	[PT_PLANE_SOCKMAP] = "sockmap",
 	[PT_PLANE_COPY] = "copy",
+	[PT_PLANE_LOCAL] = "local",
 };
 
 static const char *const state_names[] = {

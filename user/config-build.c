@@ -390,6 +390,9 @@ void pt_cfg_listener_finish(struct pt_cfg_ctx *ctx, struct pt_listener_cfg *l)
 							      : PT_DEF_DETECT_TIMEOUT_MS;
 	if (ctx->opts->force_data_plane)
 		l->data_plane = ctx->opts->data_plane;
+	if (l->data_plane == PT_DP_LOCAL && !cfg->experimental)
+		pt_cfg_err(ctx, "data_plane \"local\" is experimental: it needs \"experimental\": "
+			   "true at the top level (README, \"Same-host bypass\")");
 	if (idx == PT_MAX_LISTENERS)
 		pt_cfg_err(ctx, "too many listeners: at most %d", PT_MAX_LISTENERS);
 	if (!l->name)

@@ -115,7 +115,7 @@ static int parse_data_plane(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, 
 	int dp = pt_data_plane_from_name(j->valuestring);
 
 	if (dp < 0) {
-		pt_cfg_err(ctx, "unknown data plane %s (expected auto, copy, splice or sockmap)",
+		pt_cfg_err(ctx, "unknown data plane %s (expected auto, copy, splice, sockmap or local)",
 			   pt_cfg_q(ctx, j->valuestring));
 		return -EINVAL;
 	}
@@ -230,7 +230,8 @@ static const struct pt_cfg_key listener_keys[LK_N] = {
 		     PT_DEF_IDLE_TIMEOUT_MS, LOFF(idle_timeout_ms),
 		     .help = "close relayed connections idle this long, 0 = never"},
 	[LK_DATA_PLANE] = {"data_plane", PT_J_STRING, .parse = parse_data_plane,
-			   .dump = dump_data_plane, .help = "auto, copy, splice or sockmap"},
+			   .dump = dump_data_plane,
+			   .help = "auto, copy, splice, sockmap or local (experimental)"},
 	[LK_SNDBUF] = {"sockmap_sndbuf", PT_J_UINT, false, 0, 1u << 30, PT_DEF_SOCKMAP_SNDBUF,
 		       LOFF(sockmap_sndbuf),
 		       .help = "send buffer of sockmap pairs in bytes, 0 = the kernel's"},
@@ -523,8 +524,24 @@ static void dump_patterns(cJSON *out, const struct pt_cfg_key *k, const void *ob
 
 /* the top level: obj is the pt_config */
 
-enum { TK_GRACE, TK_PATTERNS, TK_POOLS, TK_LISTENERS, TK_CONTROL, TK_USER, TK_ADMIN_GROUP, TK_BUDGET,
-       TK_METRICS, TK_LOG_FORMAT, TK_N };
+enum { TK_GRACE, TK_EXPERIMENTAL, TK_PATTERNS, TK_POOLS, TK_LISTENERS, TK_CONTROL, TK_USER,
+       TK_ADMIN_GROUP, TK_BUDGET, TK_METRICS, TK_LOG_FORMAT, TK_N };
+
+static int parse_experimental(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+			      void *obj)
+{
+	struct pt_config *cfg = obj;
+
+	cfg->experimental = cJSON_IsTrue(j);
+	return 0;
+}
+
+static void dump_experimental(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+			      const struct pt_config *cfg)
+{
+	if (cfg->experimental)
+		cJSON_AddTrueToObject(out, k->name);
+}
 
 /* An absolute path that fits in a sockaddr_un. */
 static int parse_control(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
@@ -681,6 +698,10 @@ const struct pt_cfg_key pt_cfg_top_keys[TK_N] = {
 	[TK_GRACE] = {"grace_ms", PT_J_UINT, false, 0, PT_CFG_GRACE_MAX, PT_DEF_GRACE_MS,
 		      offsetof(struct pt_config, grace_ms),
 		      .help = "after SIGTERM, how long open connections may finish"},
+	/* before listeners: their data_plane "local" needs it */
+	[TK_EXPERIMENTAL] = {"experimental", PT_J_BOOL, .parse = parse_experimental,
+			     .dump = dump_experimental,
+			     .help = "allow experimental features: data_plane \"local\""},
 	/* before listeners: routes refer to patterns by name */
 	[TK_PATTERNS] = {"patterns", PT_J_ARRAY, .parse = parse_patterns, .dump = dump_patterns,
 			 .help = "user-defined detectors"},

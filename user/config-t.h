@@ -196,6 +196,7 @@ enum pt_data_plane {
 	PT_DP_SOCKMAP,
 	PT_DP_SPLICE,
 	PT_DP_COPY,
+	PT_DP_LOCAL,		/* same-host bypass (experimental): local.c, README */
 };
 
 /*
@@ -265,6 +266,7 @@ struct pt_config {
 	struct pt_sockaddr metrics_addr;	/* ... parsed */
 	bool metrics_v6only;
 	enum pt_log_format log_format;
+	bool experimental;		/* "experimental": true lets data_plane "local" be used */
 	struct pt_pattern *patterns;
 	int n_patterns;
 	struct pt_pool *pools;

@@ -33,6 +33,7 @@ static const char *const data_plane_names[] = {
 	[PT_DP_SOCKMAP] = "sockmap",
 	[PT_DP_SPLICE] = "splice",
 	[PT_DP_COPY] = "copy",
+	[PT_DP_LOCAL] = "local",
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

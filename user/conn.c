@@ -42,6 +42,7 @@
 #include "conn-log.h"
 #include "conn.h"
 #include "gateway.h"
+#include "local.h"
 #include "log.h"
 #include "pairs.h"
 #include "pool.h"
@@ -146,6 +147,8 @@ static enum pt_plane plane_id(const struct pt_dataplane *dp)
 {
 	if (dp == &pt_dp_copy)
 		return PT_PLANE_COPY;
+	if (dp == &pt_dp_local)
+		return PT_PLANE_LOCAL;
 	return dp == &pt_dp_sockmap ? PT_PLANE_SOCKMAP : PT_PLANE_SPLICE;
 }
 
@@ -185,6 +188,7 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end)
 	detecting_del(c);
 	if (c->dp && c->state == PT_CS_RELAYING)
 		c->dp->detach(c);
+	pt_local_release(c);	/* closed before relaying, too */
 	count_end(c, end);
 	pt_pool_release(&c->pick, &c->st.s->pools);
 	if (end == PT_END_NO_ROUTE && w->shield)
@@ -248,6 +252,8 @@ static const struct pt_dataplane *plane_of(const struct pt_conn *c, enum pt_data
 		return &pt_dp_copy;
 	case PT_DP_SOCKMAP:
 		return c->w->bpf ? &pt_dp_sockmap : &pt_dp_splice;
+	case PT_DP_LOCAL:
+		return &pt_dp_local;	/* not registered: it falls back to copy */
 	case PT_DP_SPLICE:
 		break;
 	}
@@ -344,11 +350,11 @@ static void start_relay(struct pt_conn *c)
 	c->dp = plane_of(c, c->lcfg->data_plane);
 	err = c->dp->attach(c, &end);
 	if (err == -EAGAIN || err == -ENOSPC) {
-		/* Nothing moved yet (peer closing, no free slot): splice instead. */
+		/* Nothing moved yet (peer closing, no free slot): splice (local: copy) instead. */
 		c->fallback = err == -ENOSPC ? "no-slot" : c->fallback ? c->fallback : "insert-failed";
-		pr_debug(CONN, "#%llu: sockmap unavailable (%s), using splice",
-			 (unsigned long long)c->id, c->fallback);
-		c->dp = &pt_dp_splice;
+		pr_debug(CONN, "#%llu: %s unavailable (%s), using %s", (unsigned long long)c->id,
+			 c->dp->name, c->fallback, c->dp == &pt_dp_local ? "copy" : "splice");
+		c->dp = c->dp == &pt_dp_local ? &pt_dp_copy : &pt_dp_splice;
 		err = c->dp->attach(c, &end);
 	}
 	if (err) {
@@ -722,6 +728,7 @@ void pt_conn_accept(struct pt_worker *w, int lidx, int fd, const struct pt_socka
 	c->src_held = src_held;
 	/* TCP_NODELAY comes from the listening socket. */
 	pt_stat_add(&lstats(c)->accepted, 1);
+	pt_local_accept(c);	/* data_plane local: while the client socket is ESTABLISHED */
 
 	if (c->lcfg->needs_dst)
 		pt_gateway_dst(c);

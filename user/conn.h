@@ -26,6 +26,7 @@
 #include "copy-t.h"
 #include "dataplane.h"
 #include "detect.h"
+#include "local-t.h"
 #include "loop.h"
 #include "sockmap-t.h"
 #include "splice-t.h"
@@ -89,6 +90,7 @@ struct pt_conn {
 	bool bulk;			/* set by the plane: this connection shows bulk */
 	bool stay;			/* a move failed: stay on this plane */
 	const char *fallback;		/* why sockmap was not used, for the log */
+	struct pt_local_conn lo;	/* same-host bypass registration (local.c) */
 	struct pt_pair *pair;		/* slot in PT_MAP_PAIRS, NULL if none */
 	uint32_t slot;
 	union {

@@ -280,6 +280,7 @@ static cJSON *route_stats(const struct pt_route *r, int idx, const struct pt_rou
 		cJSON_AddNumberToObject(p, "splice", (double)ld64(&rs->relayed[PT_PLANE_SPLICE]));
 		cJSON_AddNumberToObject(p, "sockmap", (double)ld64(&rs->relayed[PT_PLANE_SOCKMAP]));
 		cJSON_AddNumberToObject(p, "copy", (double)ld64(&rs->relayed[PT_PLANE_COPY]));
+		cJSON_AddNumberToObject(p, "local", (double)ld64(&rs->relayed[PT_PLANE_LOCAL]));
 	}
 	cJSON_AddNumberToObject(o, "moves", (double)ld64(&rs->moves));
 #define PAIR(name, f)                                  \

@@ -68,6 +68,7 @@ struct pt_dataplane {
 extern const struct pt_dataplane pt_dp_copy;
 extern const struct pt_dataplane pt_dp_splice;
 extern const struct pt_dataplane pt_dp_sockmap;
+extern const struct pt_dataplane pt_dp_local;
 
 /*
  * Set up, and release, what the data planes keep per worker (the splice

@@ -23,6 +23,7 @@
 #include "control.h"
 #include "fsutil.h"
 #include "listener.h"
+#include "local-bpf.h"
 #include "log.h"
 #include "master.h"
 #include "health.h"
@@ -218,6 +219,7 @@ int main(int argc, char **argv)
 	struct pt_pair *slots;
 	uint32_t n_slots;
 	struct pt_bpf bpf_store, *bpf = NULL;
+	struct pt_local_bpf local_store, *local = NULL;
 	struct pt_shield shield_store, *shield = NULL;
 	struct pt_config *cfg;
 	struct pt_stats *stats = NULL;
@@ -259,6 +261,8 @@ int main(int argc, char **argv)
 	pt_shield_clean_stale(o.instance);
 	err = pt_bpf_load(cfg, o.instance, o.workers, &bpf_store, &bpf);
 	if (!err)
+		err = pt_local_load(cfg, pt_bpf_slot_count(cfg, o.workers), &local_store, &local);
+	if (!err)
 		err = pt_shield_start(&shield_store, cfg, o.instance, &shield);
 	if (err)
 		goto out;
@@ -282,7 +286,7 @@ int main(int argc, char **argv)
 		pt_bpf_planes(cfg, bpf != NULL, planes, sizeof(planes)));
 	args = (struct pt_worker_args){
 		.n_workers = o.workers, .cfg = pt_config_get(cfg), .stats = stats, .copts = &copts,
-		.bpf = bpf, .pairs = slots, .n_slots = slots ? n_slots : 0, .sources = sources,
+		.bpf = bpf, .local = local, .pairs = slots, .n_slots = slots ? n_slots : 0, .sources = sources,
 		.shield = shield,
 	};
 	rc = pt_master_run(&args, sets, &ctl);
@@ -293,6 +297,8 @@ out:
 	pt_pairs_file_close(&pf);
 	if (bpf)
 		pt_bpf_close(bpf, true);
+	if (local)
+		pt_local_close(local);
 	if (shield)
 		pt_shield_stop(shield);
 	pt_listen_sets_free(sets, o.workers);

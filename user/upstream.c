@@ -32,6 +32,7 @@
 #include "addr.h"
 #include "conn.h"
 #include "gateway.h"
+#include "local.h"
 #include "log.h"
 #include "pool.h"
 #include "stats.h"
@@ -180,6 +181,7 @@ static enum pt_up_status try_connect(struct pt_conn *c, int *err)
 	pt_ev_init(&c->up, fd, c->up.fn); /* conn.c's callback stays */
 	if (pt_conn_route(c)->transparent && (*err = bind_client(c, fd, a->ss.ss_family)))
 		return PT_UP_FAILED;
+	pt_local_register(c, fd, a);	/* data_plane local: before connect() */
 	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0) {
 		c->up_ready = EPOLLIN;	/* not watched yet: the relay reads it at once */
 		return PT_UP_CONNECTED;

@@ -229,8 +229,9 @@ static int setup_slots(struct pt_worker *w, int n_workers)
 int pt_worker_run(const struct pt_worker_args *a)
 {
 	struct pt_worker w = { .id = a->id, .n_workers = a->n_workers, .stats = a->stats,
-			       .sources = a->sources, .sig.fd = -1, .bpf = a->bpf, .pairs = a->pairs,
-			       .n_slots = a->n_slots, .chan.fd = -1, .reload.ev.fd = -1 };
+			       .sources = a->sources, .sig.fd = -1, .bpf = a->bpf, .local = a->local,
+			       .pairs = a->pairs, .n_slots = a->n_slots, .chan.fd = -1,
+			       .reload.ev.fd = -1 };
 	int err;
 
 	w.cfg = pt_config_get(a->cfg);

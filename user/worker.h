@@ -19,6 +19,7 @@
 #include "stats.h"
 
 struct pt_bpf;
+struct pt_local_bpf;
 struct pt_sources;
 struct pt_shield;
 struct pt_conn;
@@ -55,6 +56,7 @@ struct pt_worker {
 	struct pt_pipe_pool pipes;
 	struct pt_sockmap_wake smw;	/* the verdict's wake-ups for our sockmap pairs */
 	struct pt_bpf *bpf;		/* kernel data plane, NULL if not loaded */
+	struct pt_local_bpf *local;	/* same-host bypass (local-bpf.h), NULL if not loaded */
 	struct pt_shield *shield;	/* the XDP shield (bans; -w 1: reloads too), or NULL */
 	struct pt_resolver resolver;	/* lookups of requested names (tunnel.c) */
 	struct pt_silent_set silent;	/* connections of "drop" routes, held silently */
@@ -86,6 +88,7 @@ struct pt_worker_args {
 	const struct pt_listen_set *set;	/* the worker closes these */
 	const struct pt_config_opts *copts;	/* -t, --data-plane: for reloads */
 	struct pt_bpf *bpf;			/* NULL: splice only */
+	struct pt_local_bpf *local;		/* NULL: no same-host bypass */
 	struct pt_pair *pairs;			/* n_slots pair slots, shared by all workers */
 	uint32_t n_slots;
 	struct pt_control *ctl;			/* -w 1: the control socket to serve */

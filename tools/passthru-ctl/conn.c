@@ -349,6 +349,7 @@ static void print_conn_json(cJSON *doc, int shown, const struct totals *tot)
 	cJSON_AddNumberToObject(sum, "sockmap", (double)tot->planes[PT_PLANE_SOCKMAP]);
 	cJSON_AddNumberToObject(sum, "splice", (double)tot->planes[PT_PLANE_SPLICE]);
 	cJSON_AddNumberToObject(sum, "copy", (double)tot->planes[PT_PLANE_COPY]);
+	cJSON_AddNumberToObject(sum, "local", (double)tot->planes[PT_PLANE_LOCAL]);
 	cJSON_AddNumberToObject(sum, "bytes_up", (double)tot->bytes[0]);
 	cJSON_AddNumberToObject(sum, "bytes_down", (double)tot->bytes[1]);
 	print_json(doc);
@@ -359,12 +360,13 @@ static void print_conn_text(int shown, const struct totals *tot)
 {
 	if (n_rows)
 		print_rows();
-	printf("%d instance%s, %d pair%s (%llu copy, %llu sockmap, %llu splice), %llu bytes up, "
-	       "%llu bytes down\n",
+	printf("%d instance%s, %d pair%s (%llu copy, %llu sockmap, %llu splice, %llu local), "
+	       "%llu bytes up, %llu bytes down\n",
 	       shown, shown == 1 ? "" : "s", n_rows, n_rows == 1 ? "" : "s",
 	       (unsigned long long)tot->planes[PT_PLANE_COPY],
 	       (unsigned long long)tot->planes[PT_PLANE_SOCKMAP],
-	       (unsigned long long)tot->planes[PT_PLANE_SPLICE], (unsigned long long)tot->bytes[0],
+	       (unsigned long long)tot->planes[PT_PLANE_SPLICE],
+	       (unsigned long long)tot->planes[PT_PLANE_LOCAL], (unsigned long long)tot->bytes[0],
 	       (unsigned long long)tot->bytes[1]);
 }
 
