@@ -515,9 +515,11 @@ class Passthru:
             return ''
 
     def conns(self):
-        """Every per-connection line logged so far, parsed, in log order."""
+        """Every per-connection line logged so far, parsed, in log order. Only
+        whole lines: one being written as we read is left for the next call."""
         out = []
-        for line in self.log().splitlines():
+        text = self.log()
+        for line in text[:text.rfind('\n') + 1].splitlines():
             d = parse_conn_line(line)
             if d:
                 out.append(d)
