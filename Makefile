@@ -151,8 +151,10 @@ tests: $(UNIT_BINS) $(TEST_TOOLS) $(HOOKS_BIN) $(RESOLV_SHIM)
 deps:
 	$(Q)tools/deps.sh
 
+# TEST_SUITES: the suites of tests/run (empty: its default, every one)
+TEST_SUITES	?=
 test: deps all tests fuzz-build
-	$(Q)BUILD=$(OUTPUT) tests/run
+	$(Q)BUILD=$(OUTPUT) tests/run $(TEST_SUITES)
 
 # Run the already-built tests (used inside VMs, where nothing is built).
 test-run:
