@@ -163,8 +163,9 @@ static int parse_server(struct pt_cfg_ctx *ctx, const cJSON *j, struct pt_pool *
 	s->slot = -1;
 	if (w) {
 		mark = pt_cfg_path_key(ctx, "weight");
-		if (!cJSON_IsNumber(w) || w->valuedouble != (double)(int)w->valuedouble ||
-		    w->valuedouble < 1 || w->valuedouble > PT_MAX_WEIGHT)
+		/* the range first: casting a double out of int's range is undefined */
+		if (!cJSON_IsNumber(w) || w->valuedouble < 1 || w->valuedouble > PT_MAX_WEIGHT ||
+		    w->valuedouble != (double)(int)w->valuedouble)
 			pt_cfg_err(ctx, "weight must be an integer 1..%d", PT_MAX_WEIGHT);
 		else
 			s->weight = (unsigned int)w->valuedouble;

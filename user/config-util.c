@@ -512,8 +512,9 @@ static int port_push(struct pt_cfg_ctx *ctx, const cJSON *j, uint16_t **v, int *
 {
 	uint16_t *nv;
 
-	if (!cJSON_IsNumber(j) || j->valuedouble != (double)(int)j->valuedouble ||
-	    j->valuedouble < 1 || j->valuedouble > 65535) {
+	/* the range first: casting a double out of int's range is undefined */
+	if (!cJSON_IsNumber(j) || j->valuedouble < 1 || j->valuedouble > 65535 ||
+	    j->valuedouble != (double)(int)j->valuedouble) {
 		pt_cfg_err_type(ctx, "port 1..65535", j);
 		return -EINVAL;
 	}
