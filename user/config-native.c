@@ -390,6 +390,54 @@ static void dump_prefix(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 	free(hex);
 }
 
+/* Past the bracket expression that starts at @re[0] == '['. */
+static const char *bracket_end(const char *re)
+{
+	const char *q = re + 1;
+
+	if (*q == '^')
+		q++;
+	if (*q == ']')
+		q++;	/* a literal ']' first */
+	for (; *q && *q != ']'; q++)
+		if (q[0] == '[' && (q[1] == ':' || q[1] == '.' || q[1] == '=')) {
+			const char *e = strchr(q + 2, q[1]);
+
+			if (!e || e[1] != ']')
+				return q + strlen(q);
+			q = e + 1;
+		}
+	return *q ? q + 1 : q;
+}
+
+/*
+ * A repetition operator right after another ("a++", "a*{2}"): undefined in
+ * POSIX EREs, and glibc's regcomp copies the subtree once per operator, so a
+ * few dozen of them take gigabytes (found by fuzz_config). The offset of the
+ * second one, or -1.
+ */
+static long stacked_repetition(const char *re)
+{
+	bool after_rep = false;
+
+	for (const char *q = re; *q;) {
+		bool rep = *q == '*' || *q == '+' || *q == '?' || *q == '{';
+
+		if (rep && after_rep)
+			return q - re;
+		after_rep = rep;
+		if (*q == '\\' && q[1])
+			q += 2;
+		else if (*q == '[')
+			q = bracket_end(q);
+		else if (*q == '{' && strchr(q, '}'))
+			q = strchr(q, '}') + 1;
+		else
+			q++;
+	}
+	return -1;
+}
+
 static int parse_regex(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
 		       void *obj)
 {
@@ -399,6 +447,12 @@ static int parse_regex(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const
 
 	if (!j->valuestring[0]) {
 		pt_cfg_err(ctx, "empty regex");
+		return -EINVAL;
+	}
+	if (stacked_repetition(j->valuestring) >= 0) {
+		pt_cfg_err(ctx, "bad regex %s: repetition operator right after another at offset "
+			   "%ld (undefined in POSIX EREs; use one, or a group)",
+			   pt_cfg_q(ctx, j->valuestring), stacked_repetition(j->valuestring));
 		return -EINVAL;
 	}
 	rc = regcomp(&p->regex, j->valuestring, REG_EXTENDED | REG_NOSUB);
