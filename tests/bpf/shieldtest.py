@@ -13,7 +13,6 @@
     bpftool from the pinned map; xdp_status(): `xdp-loader status` there;
   * syn_flood(): bare SYNs from a raw socket inside a namespace.
 """
-import ctypes
 import json
 import os
 import random
@@ -24,29 +23,14 @@ import time
 
 from bpftest import (Suite, Passthru, Proc, Skip, Fail, check, eq, wait_for, is_root,  # noqa: F401
                      need_file, PASSTHRU, TIME_SCALE, PIN_ROOT, BPFTOOL)
+from ptnet import In, in_ns, sh, sock_in, netns_unavailable as _netns_unavailable  # noqa: E402,F401 (bpftest put e2e on the path)
 
-CLONE_NEWNET = 0x40000000
 REASONS = ('pass', 'banned', 'denied', 'not_allowed', 'rate')  # enum pt_shield_reason
 R_MAX = len(REASONS)
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def sh(*argv, check_rc=True):
-    p = subprocess.run(list(argv), capture_output=True, text=True)
-    if check_rc and p.returncode:
-        raise Fail('%s: exit %d: %s' % (' '.join(argv), p.returncode, p.stderr.strip()))
-    return p.stdout
 
 
 def netns_unavailable():
-    """Why network namespaces cannot be used here, or None."""
-    if not is_root():
-        return 'needs root (network namespaces, XDP)'
-    name = 'ptsh-probe-%d' % os.getpid()
-    if subprocess.run(['ip', 'netns', 'add', name], capture_output=True).returncode:
-        return 'cannot create a network namespace (ip netns add)'
-    subprocess.run(['ip', 'netns', 'del', name], capture_output=True)
-    return None
+    return _netns_unavailable('network namespaces, XDP')
 
 
 class Net:
@@ -155,37 +139,6 @@ class ShieldSuite(Suite):
             n.close()
 
 
-def _setns(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if _libc.setns(fd, CLONE_NEWNET):
-            e = ctypes.get_errno()
-            raise OSError(e, 'setns %s: %s' % (path, os.strerror(e)))
-    finally:
-        os.close(fd)
-
-
-class In:
-    """with In(ns): the calling thread is in network namespace ns."""
-
-    def __init__(self, ns):
-        self.ns = ns
-
-    def __enter__(self):
-        self.back = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
-        _setns('/run/netns/' + self.ns)
-
-    def __exit__(self, *a):
-        if _libc.setns(self.back, CLONE_NEWNET):
-            raise OSError(ctypes.get_errno(), 'setns back')
-        os.close(self.back)
-
-
-def sock_in(ns, family=socket.AF_INET, type=socket.SOCK_STREAM, proto=0):
-    with In(ns):
-        return socket.socket(family, type, proto)
-
-
 def try_connect(ns, host, port, source=None, timeout=1.0, scale=True):
     """True if a TCP handshake from namespace ns to host:port completes in timeout
     (stretched by PT_TIME_SCALE unless scale is False: a dropped SYN is
@@ -261,12 +214,6 @@ def counters(instance, slot=0):
             by += b
         got[REASONS[k % R_MAX]] = (pk, by)
     return got
-
-
-def in_ns(ns, *argv):
-    """argv in network namespace ns, keeping our mount namespace: `ip netns exec`
-    mounts a fresh /sys without bpffs, where libxdp finds no dispatcher pins."""
-    return ['nsenter', '--net=/run/netns/' + ns] + list(argv)
 
 
 def xdp_status(ns):

@@ -33,10 +33,10 @@ def sh(*argv, check_rc=True):
     return p.stdout
 
 
-def netns_unavailable():
-    """Why network namespaces cannot be used here, or None."""
+def netns_unavailable(what='network namespaces'):
+    """Why network namespaces cannot be used here, or None; @what: what needs root."""
     if os.geteuid() != 0:
-        return 'needs root (network namespaces)'
+        return 'needs root (%s)' % what
     name = 'ptnet-probe-%d' % os.getpid()
     if subprocess.run(['ip', 'netns', 'add', name], capture_output=True).returncode:
         return 'cannot create a network namespace (ip netns add)'
@@ -45,6 +45,8 @@ def netns_unavailable():
 
 
 def in_ns(ns, *argv):
+    """argv in network namespace ns, keeping our mount namespace: `ip netns exec`
+    mounts a fresh /sys without bpffs (where libxdp finds no dispatcher pins)."""
     return ['nsenter', '--net=/run/netns/' + ns] + list(argv)
 
 
@@ -74,9 +76,9 @@ class In:
         os.close(self.back)
 
 
-def sock_in(ns, family=socket.AF_INET, type=socket.SOCK_STREAM):
+def sock_in(ns, family=socket.AF_INET, type=socket.SOCK_STREAM, proto=0):
     with In(ns):
-        return socket.socket(family, type)
+        return socket.socket(family, type, proto)
 
 
 class Chain:
