@@ -19,6 +19,7 @@ import ctypes
 import os
 import socket
 import subprocess
+import threading
 
 from ptharness import Passthru, Proc, Fail, need_file, wait_for, passthru_for, TIME_SCALE
 
@@ -79,6 +80,49 @@ class In:
 def sock_in(ns, family=socket.AF_INET, type=socket.SOCK_STREAM, proto=0):
     with In(ns):
         return socket.socket(family, type, proto)
+
+
+class NsEchoServer:
+    """A TCP server in namespace ns on addr:port (TLS with ctx): per connection
+    it records the client's address in peers, sends greeting(conn, peer), then
+    echoes until EOF."""
+
+    def __init__(self, ns, addr, port, ctx=None):
+        self.ls = sock_in(ns, socket.AF_INET6 if ':' in addr else socket.AF_INET)
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind((addr, port))
+        self.ls.listen(64)
+        self.ctx = ctx
+        self.peers = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def greeting(self, c, peer):
+        return b''
+
+    def _accept(self):
+        while True:
+            try:
+                c, peer = self.ls.accept()
+            except OSError:
+                return
+            self.peers.append(peer[0])
+            threading.Thread(target=self._serve, args=(c, peer), daemon=True).start()
+
+    def _serve(self, c, peer):
+        try:
+            c.settimeout(20)
+            if self.ctx:
+                c = self.ctx.wrap_socket(c, server_side=True)
+            c.sendall(self.greeting(c, peer))
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    break
+                c.sendall(d)
+        except OSError:
+            pass
+        finally:
+            c.close()
 
 
 class Chain:

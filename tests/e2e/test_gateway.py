@@ -21,7 +21,7 @@ import threading
 
 from ptharness import (Suite, Fail, Skip, eq, check, listener, plane_ok, wait_for, make_cert,
                        run, ROOT, BUILD, PASSTHRU)
-from ptnet import Chain, NsPassthru, sock_in, in_ns, netns_unavailable, sh
+from ptnet import Chain, NsEchoServer, NsPassthru, sock_in, in_ns, netns_unavailable, sh
 
 s = Suite('gateway')
 WHY = netns_unavailable()
@@ -34,45 +34,17 @@ NET_6 = '2001:db8:100::10'
 P_GW = 7100
 
 
-class Server:
-    """A server in namespace ns on addr:port (TLS with ctx): per connection it
-    sends "srv=ADDR:PORT\\n" (its own address), then echoes until EOF."""
+class Server(NsEchoServer):
+    """Greets with "srv=ADDR:PORT\\n" (its own address), or banner."""
 
     def __init__(self, ns, addr, port, ctx=None, banner=None):
-        self.ls = sock_in(ns, socket.AF_INET6 if ':' in addr else socket.AF_INET)
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind((addr, port))
-        self.ls.listen(64)
-        self.ctx, self.banner = ctx, banner
-        self.peers = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.banner = banner
+        super().__init__(ns, addr, port, ctx)
 
-    def _accept(self):
-        while True:
-            try:
-                c, peer = self.ls.accept()
-            except OSError:
-                return
-            self.peers.append(peer[0])
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
-        try:
-            c.settimeout(20)
-            if self.ctx:
-                c = self.ctx.wrap_socket(c, server_side=True)
-            me = c.getsockname()
-            host = '[%s]' % me[0] if ':' in me[0] else me[0]
-            c.sendall(self.banner or b'srv=%s:%d\n' % (host.encode(), me[1]))
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    break
-                c.sendall(d)
-        except OSError:
-            pass
-        finally:
-            c.close()
+    def greeting(self, c, peer):
+        me = c.getsockname()
+        host = '[%s]' % me[0] if ':' in me[0] else me[0]
+        return self.banner or b'srv=%s:%d\n' % (host.encode(), me[1])
 
 
 def talk(dst, port, payload, sni=None):

@@ -13,11 +13,10 @@ import hashlib
 import json
 import os
 import socket
-import threading
 
 from ptharness import (Suite, Proc, Fail, Skip, eq, check, listener, route, plane_ok, wait_for,
                        run, ROOT, BUILD, PASSTHRU)
-from ptnet import Chain, NsPassthru, sock_in, in_ns, netns_unavailable, sh
+from ptnet import Chain, NsEchoServer, NsPassthru, sock_in, in_ns, netns_unavailable, sh
 
 s = Suite('transparent')
 WHY = netns_unavailable()
@@ -28,40 +27,11 @@ ROUTING = os.path.join(ROOT, 'examples', 'transparent-routing.sh')
 CTL = os.path.join(BUILD, 'passthru-ctl')
 
 
-class PeerServer:
-    """A server in namespace ns on addr:port: per connection it records
-    getpeername(), answers "peer=IP\\n", then echoes until EOF."""
+class PeerServer(NsEchoServer):
+    """Greets with "peer=IP\\n": the getpeername() it saw."""
 
-    def __init__(self, ns, addr, port):
-        fam = socket.AF_INET6 if ':' in addr else socket.AF_INET
-        self.ls = sock_in(ns, fam)
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind((addr, port))
-        self.ls.listen(64)
-        self.peers = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, peer = self.ls.accept()
-            except OSError:
-                return
-            self.peers.append(peer[0])
-            threading.Thread(target=self._serve, args=(c, peer), daemon=True).start()
-
-    def _serve(self, c, peer):
-        try:
-            c.sendall(b'peer=%s\n' % peer[0].encode())
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    break
-                c.sendall(d)
-        except OSError:
-            pass
-        finally:
-            c.close()
+    def greeting(self, c, peer):
+        return b'peer=%s\n' % peer[0].encode()
 
 
 def start_nginx(net):
