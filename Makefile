@@ -295,7 +295,8 @@ FUZZ_CFLAGS	= -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-paramete
 FUZZ_LIB_SRCS	:= user/detect.c $(wildcard user/detectors/*.c) user/sha256.c user/addr.c user/common.c \
 		   user/config.c $(wildcard user/config-*.c) user/log.c user/proxyproto.c \
 		   user/socks5.c user/httpconnect.c
-FUZZ_LIB_OBJS	:= $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_LIB_SRCS) tests/fuzz/fuzz-split.c)
+FUZZ_LIB_OBJS	:= $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_LIB_SRCS) tests/fuzz/fuzz-split.c \
+		   tests/fuzz/fuzz-tunnel.c)
 FUZZ_BINS	:= $(patsubst tests/fuzz/%.c,$(FUZZ_OUT)/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SEED_SRCS	= $(shell find tests/data/tls tests/data/flights tests/data/config -type f) \
 		   $(wildcard user/config*.c) \

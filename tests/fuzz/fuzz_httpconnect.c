@@ -10,12 +10,12 @@
  * address in canonical text form, the port non-zero; the responses built
  * for every status are one status line and an empty line.
  */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "detect.h"
+#include "fuzz-tunnel.h"
 #include "httpconnect.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -39,26 +39,6 @@ static enum pt_hs parse(const uint8_t *data, size_t len, size_t *used, struct pt
 	r = pt_http_connect_parse(b, len, used, q);
 	free(b);
 	return r;
-}
-
-static void check_host(const struct pt_requested *q)
-{
-	uint8_t bin[16];
-	char back[INET6_ADDRSTRLEN];
-	int fam = strchr(q->host, ':') ? AF_INET6 : AF_INET;
-
-	if (!q->port)
-		fail("port 0");
-	if (!memchr(q->host, 0, sizeof(q->host)))
-		fail("host not NUL-terminated");
-	if (!q->is_addr) {
-		if (!pt_is_valid_hostname(q->host, strlen(q->host)))
-			fail("a name that is not a valid host name");
-		return;
-	}
-	if (inet_pton(fam, q->host, bin) != 1 || !inet_ntop(fam, bin, back, sizeof(back)) ||
-	    strcmp(back, q->host))
-		fail("an address not in canonical text form");
 }
 
 static void check_replies(void)
@@ -87,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!used || used > size || used > PT_HTTP_CONNECT_HEAD_MAX ||
 	    memcmp(data + used - 4, "\r\n\r\n", 4))
 		fail("a head that does not end in CRLF CRLF within the input");
-	check_host(&q);
+	fz_check_requested(&q);
 	step = used > 256 ? used / 128 : 1;
 	for (size_t i = 0; i < used; i += step)
 		if (parse(data, i, &u2, &alone) != PT_HS_AGAIN)

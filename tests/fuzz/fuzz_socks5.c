@@ -13,12 +13,12 @@
  * and at most 255 bytes; a request's host is a valid host name or an
  * address in canonical text form, its port non-zero; the reply is 10 bytes.
  */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "detect.h"
+#include "fuzz-tunnel.h"
 #include "socks5.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -60,26 +60,6 @@ static enum pt_hs parse(enum msg m, bool auth, const uint8_t *data, size_t len, 
 	return r;
 }
 
-static void check_host(const struct pt_requested *q)
-{
-	uint8_t bin[16];
-	char back[INET6_ADDRSTRLEN];
-	int fam = strchr(q->host, ':') ? AF_INET6 : AF_INET;
-
-	if (!q->port)
-		fail("a request with port 0");
-	if (memchr(q->host, 0, sizeof(q->host)) == NULL)
-		fail("host not NUL-terminated");
-	if (!q->is_addr) {
-		if (!pt_is_valid_hostname(q->host, strlen(q->host)))
-			fail("a domain that is not a valid host name");
-		return;
-	}
-	if (inet_pton(fam, q->host, bin) != 1 || !inet_ntop(fam, bin, back, sizeof(back)) ||
-	    strcmp(back, q->host))
-		fail("an address not in canonical text form");
-}
-
 /* Check message @m at @data (@size bytes); returns its length if DONE, else 0. */
 static size_t check_msg(enum msg m, bool auth, const uint8_t *data, size_t size, struct out *o)
 {
@@ -100,7 +80,7 @@ static size_t check_msg(enum msg m, bool auth, const uint8_t *data, size_t size,
 	    (strlen(o->user) > PT_SOCKS5_CRED_MAX || strlen(o->pass) > PT_SOCKS5_CRED_MAX))
 		fail("credentials too long");
 	if (m == REQUEST)
-		check_host(&o->req);
+		fz_check_requested(&o->req);
 	return o->used;
 }
 
