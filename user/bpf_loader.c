@@ -427,13 +427,9 @@ static void listener_planes(const struct pt_listener_cfg *l, bool bpf, bool use[
 		use[PT_PLANE_COPY] = true;
 		break;
 	case PT_DP_AUTO:
-		if (l->bulk_plane == PT_DP_SOCKMAP) {
-			use[kernel] = true;	/* from the start: see plane_of() in conn.c */
-			break;
-		}
 		use[PT_PLANE_COPY] = true;
 		if (l->bulk_turn_bytes)
-			use[PT_PLANE_SPLICE] = true;
+			use[l->bulk_plane == PT_DP_SOCKMAP ? kernel : PT_PLANE_SPLICE] = true;
 		break;
 	}
 }

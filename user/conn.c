@@ -236,18 +236,15 @@ void pt_conn_reap(struct pt_worker *w)
 
 /*
  * The plane a config value names: copy for auto (connections start where
- * small messages are cheapest), splice for sockmap when the kernel data
- * plane is not loaded. Auto with bulk_plane sockmap starts on sockmap, as
- * 0.1's auto did: a live connection is not moved into a sockmap (see
- * README, "Known limitations").
+ * small messages are cheapest and move to bulk_plane once they show bulk,
+ * sockmap included: the verdict cuts what the daemon already relayed, see
+ * move_plane()), splice for sockmap when the kernel data plane is not
+ * loaded.
  */
 static const struct pt_dataplane *plane_of(const struct pt_conn *c, enum pt_data_plane dp)
 {
 	switch (dp) {
 	case PT_DP_AUTO:
-		if (c->lcfg->bulk_plane == PT_DP_SOCKMAP)
-			return plane_of(c, PT_DP_SOCKMAP);
-		return &pt_dp_copy;
 	case PT_DP_COPY:
 		return &pt_dp_copy;
 	case PT_DP_SOCKMAP:
@@ -262,9 +259,13 @@ static const struct pt_dataplane *plane_of(const struct pt_conn *c, enum pt_data
 
 /*
  * Hand a relaying connection from the copy plane, which holds nothing for
- * it (no pending bytes, no FIN seen: is_bulk() in copy.c), to @to. The
- * bytes still in the sockets are @to's, in order. If @to refuses it the
- * connection stays on copy for good.
+ * it (no pending bytes, no FIN seen, its last reads emptied both receive
+ * queues: is_bulk() in copy.c), to @to. The bytes still in the sockets are
+ * @to's, in order. Into a sockmap, the verdict reads whole skbs
+ * (tcp_read_skb), and an skb could still begin with bytes copy relayed
+ * (a retransmitted overlap): the verdict cuts them by TCP sequence
+ * (bpf/passthru.bpf.c). If @to refuses the connection it stays on copy
+ * for good.
  */
 static enum pt_end move_plane(struct pt_conn *c, const struct pt_dataplane *to)
 {

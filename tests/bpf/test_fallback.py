@@ -2,13 +2,14 @@
 """Choosing the data plane, and falling back.
 
   * data_plane "auto" with bulk_plane "sockmap" and BPF working: the
-    kernel data plane loads (startup line, pins) and connections start on
-    sockmap (plane=sockmap: a live connection is not moved into a sockmap);
+    kernel data plane loads (startup line, pins); a connection starts on
+    copy and moves into sockmap once it shows bulk (plane=copy>sockmap);
   * --data-plane splice overrides every listener, even one that says
     "sockmap": plane=splice, nothing loaded, nothing pinned;
   * BPF not permitted (the daemon runs as nobody through setpriv, on high
     ports): with "auto" and bulk_plane "sockmap" exactly one clear log line
-    says why and that splice is used, and bytes still arrive intact; with "sockmap" in the config (or
+    says why and that splice is used (bulk moves there: copy>splice), and
+    bytes still arrive intact; with "sockmap" in the config (or
     --data-plane sockmap) the same failure stops the start: non-zero exit
     and a message that names the reason;
   * a client whose FIN is in before the hand-off goes to splice by design
@@ -67,8 +68,10 @@ def echo_check(port, head_fin=False, data=DATA):
        'echo (length, sha256)')
 
 
-# auto with the kernel plane as its bulk plane: connections start there.
-AUTO_SOCKMAP = {'data_plane': 'auto', 'bulk_plane': 'sockmap'}
+# auto with the kernel plane as its bulk plane; low thresholds, so that the
+# 1 MiB echo shows bulk (two reads of 16 KiB in a row) and moves.
+AUTO_SOCKMAP = {'data_plane': 'auto', 'bulk_plane': 'sockmap', 'bulk_turn_bytes': 16384,
+                'bulk_turns': 2}
 
 
 def t_auto_sockmap():
@@ -76,11 +79,11 @@ def t_auto_sockmap():
     port = free_port()
     pt = sockmap_daemon(s, [listener('auto', port, routes(), **AUTO_SOCKMAP)], name='auto')
     try:
-        eq(wait_for_startup(pt), 'sockmap', 'data planes in the startup line')
+        eq(wait_for_startup(pt), 'copy+sockmap', 'data planes in the startup line')
         check(os.path.isdir(pin_dir(pt)), 'pins exist')
         m = pt.mark()
         echo_check(port)
-        expect(pt.conn_after(m, timeout=5), plane='sockmap', end='done',
+        expect(pt.conn_after(m, timeout=5), plane='copy>sockmap', end='done',
                up=len(HEAD) + len(DATA), down=len(HEAD) + len(DATA))
         eq(pt.stop(), 0, 'exit status after SIGTERM')
     finally:
@@ -155,12 +158,13 @@ def t_unprivileged_auto():
         check(re.search(r'warn bpf: kernel data plane unavailable: not permitted.*; relaying '
                         r'with splice$', lines[0]), 'the fallback line names the reason: %r' %
               lines[0])
-        check(re.search(r'data planes splice', u.log()), 'startup line says data planes splice')
+        check(re.search(r'data planes copy\+splice', u.log()),
+              'startup line says data planes copy+splice')
         check(not os.path.exists(os.path.join(PIN_ROOT, u.instance)), 'nothing pinned')
         n0 = len(conn_lines(u.log()))
         echo_check(port)
         d = wait_for(lambda: conn_lines(u.log())[n0:], 5, 'the connection line')[0]
-        expect(d, plane='splice', end='done', up=len(HEAD) + len(DATA),
+        expect(d, plane='copy>splice', end='done', up=len(HEAD) + len(DATA),
                down=len(HEAD) + len(DATA))
     finally:
         u.close()
@@ -213,10 +217,11 @@ def t_fin_before_handoff():
         pt.stop()
 
 
-s.test('data_plane auto, bulk_plane sockmap, BPF working: sockmap', t_auto_sockmap)
+s.test('data_plane auto, bulk_plane sockmap, BPF working: bulk moves into sockmap',
+       t_auto_sockmap)
 s.test('--data-plane splice overrides every listener (even "sockmap"): splice, nothing pinned',
        t_cli_splice)
-s.test('BPF not permitted (nobody), auto: one clear log line, splice, bytes intact',
+s.test('BPF not permitted (nobody), auto: one clear log line, bulk to splice, bytes intact',
        t_unprivileged_auto)
 s.test('BPF not permitted (nobody), data_plane sockmap: start-up error naming the reason',
        t_unprivileged_sockmap)

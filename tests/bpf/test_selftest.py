@@ -9,7 +9,7 @@ kernel that fails a step it falls back to splice with one log line.
   * this kernel passes (the daemon says so at -v and relays with sockmap);
   * each step made to fail (PASSTHRU_SELFTEST_FAIL=step, as a kernel
     lacking that fix would): with data_plane "auto" and bulk_plane
-    "sockmap" one warning names the step and connections use splice instead;
+    "sockmap" one warning names the step and bulk moves to splice instead;
     with "sockmap" the start fails with the same reason;
   * the knob exists only in the test build: build/passthru holds neither it
     nor the PASSTHRU_FAULT_* ones, build/tests/passthru-hooks holds all.
@@ -64,17 +64,20 @@ def t_passes_here():
 def t_step_auto(step):
     s.need_bpf()
     port = free_port()
-    cfg = {'listeners': [listener('st', port, routes(), data_plane='auto', bulk_plane='sockmap')]}
+    cfg = {'listeners': [listener('st', port, routes(), data_plane='auto', bulk_plane='sockmap',
+                                  bulk_turn_bytes=16384, bulk_turns=2)]}
     pt = Passthru(s, cfg, name='selftest-%s' % step,
                   env=dict(os.environ, PASSTHRU_SELFTEST_FAIL=step))
     plane = wait_for_startup(pt)
-    eq(plane, 'splice', 'data planes after the %s step failed' % step)
+    eq(plane, 'copy+splice', 'data planes after the %s step failed' % step)
     lines = [l for l in pt.log().splitlines() if 'kernel data plane unavailable' in l]
     eq(len(lines), 1, 'one fallback line')
     check('self-test failed at step "%s"' % step in lines[0] and 'relaying with splice' in
           lines[0], 'the line names the step and the fallback: %s' % lines[0])
     check(not os.path.exists(pin_dir(pt)), 'nothing stays pinned after a failed self-test')
-    eq(relayed_plane(pt, port), 'splice', 'data plane of the connection')
+    # An upload whose FIN comes right behind its bytes may end before it shows bulk.
+    plane = relayed_plane(pt, port)
+    check(plane in ('copy', 'copy>splice'), 'data planes of the connection: %s' % plane)
     pt.stop()
 
 
