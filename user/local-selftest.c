@@ -9,6 +9,10 @@
  *             PASSIVE_ESTABLISHED_CB with a sockhash update
  *   redirect  what the backend sends arrives on the client's peer, in
  *             order, and nothing on the upstream socket
+ *   up        (where the kernel counts psock ingress bytes) the upstream
+ *             socket was put into PT_MAP_LOCAL_UP and what it sends
+ *             arrives on the backend socket through its ingress queue; if
+ *             not, only this direction is switched off (logged)
  *
  * A failure leaves the plane unloaded: every "local" connection falls back
  * to copy (fallback=not-loaded). Slot 0 of PT_MAP_LOCAL_DIR is borrowed
@@ -25,6 +29,7 @@
 #include <bpf/bpf.h>
 
 #include "local-bpf.h"
+#include "log.h"
 
 #define LST_TIMEOUT_MS 1000
 #define LST_MSG	       "passthru local self-test"
@@ -94,6 +99,23 @@ static bool read_all(int fd, char *buf, size_t len)
 	return got == len;
 }
 
+/* The "up" step: NULL, or what failed. */
+static const char *up_check(struct pt_local_bpf *lb, struct lst_socks *s,
+			    const struct pt_local_tuple *t)
+{
+	char buf[sizeof(LST_MSG)];
+	__u64 v;
+
+	if (bpf_map_lookup_elem(lb->up_fd, t, &v))
+		return "sock_ops did not put the upstream socket into its map";
+	if (send(s->up, LST_MSG, sizeof(LST_MSG), MSG_NOSIGNAL) != sizeof(LST_MSG) ||
+	    !read_all(s->be, buf, sizeof(buf)) || memcmp(buf, LST_MSG, sizeof(buf)))
+		return "the upstream socket's bytes did not reach the backend";
+	if (lb->dirs[0].up_redirected != sizeof(LST_MSG))
+		return "the upstream socket's bytes took TCP, not the redirect";
+	return NULL;
+}
+
 static int run(struct pt_local_bpf *lb, struct lst_socks *s, struct pt_local_tuple *t,
 	       __u64 *cookie, __u64 *ureg, const char **step)
 {
@@ -145,6 +167,10 @@ static int run(struct pt_local_bpf *lb, struct lst_socks *s, struct pt_local_tup
 	*step = "self-test redirect: bytes also reached the upstream socket";
 	if (recv(s->up, buf, 1, MSG_DONTWAIT) != -1 || errno != EAGAIN)
 		return -EIO;
+	if (lb->up_on && (*step = up_check(lb, s, t))) {
+		pr_warn(BPF, "local: self-test up: %s; client -> backend stays on TCP", *step);
+		pt_local_set_up(lb, false);
+	}
 	return 0;
 }
 
@@ -159,6 +185,7 @@ int pt_local_selftest(struct pt_local_bpf *lb, const char **step)
 	bpf_map_delete_elem(lb->arm_fd, &t);
 	bpf_map_delete_elem(lb->cli_fd, &cookie);
 	bpf_map_delete_elem(lb->be_fd, &t);
+	bpf_map_delete_elem(lb->up_fd, &t);
 	memset(&lb->dirs[0], 0, sizeof(lb->dirs[0]));
 	for (int *fd = &s.lsn; fd <= &s.be; fd++)
 		if (*fd >= 0)

@@ -220,6 +220,7 @@ void pt_local_unregister(struct pt_conn *c)
 	/* ARM first: from here the program passes everything to U. */
 	if (c->lo.have_t) {
 		bpf_map_delete_elem(lb->arm_fd, &c->lo.t);
+		bpf_map_delete_elem(lb->up_fd, &c->lo.t);
 		bpf_map_delete_elem(lb->be_fd, &c->lo.t);
 	}
 	c->lo.registered = false;
@@ -277,9 +278,14 @@ static void publish(struct pt_conn *c)
 	uint64_t est;
 
 	__atomic_store_n(&d->consumed, c->bytes[PT_DIR_DOWN], __ATOMIC_RELEASE);
+	/* Our send()s on U returned: no redirect into B is under way (passthru-local.h). */
+	if (__atomic_load_n(&d->up_busy, __ATOMIC_RELAXED))
+		__atomic_store_n(&d->up_busy, 0, __ATOMIC_SEQ_CST);
 	if (c->pair) { /* for passthru-ctl, as of this turn */
 		c->pair->dir[PT_DIR_DOWN].redirected = d->redirected;
 		c->pair->dir[PT_DIR_DOWN].packets = d->msgs;
+		c->pair->dir[PT_DIR_UP].redirected = d->up_redirected;
+		c->pair->dir[PT_DIR_UP].packets = d->up_msgs;
 	}
 	est = __atomic_load_n(&d->redirected, __ATOMIC_ACQUIRE) + c->bytes[PT_DIR_DOWN] - d->acked;
 	if (est > d->limit / 2)
@@ -363,6 +369,14 @@ static void local_detach(struct pt_conn *c)
 		 (unsigned long long)d->consumed, (unsigned long long)d->over,
 		 (unsigned long long)d->fail, (unsigned long long)d->acked,
 		 (unsigned long long)d->limit, (unsigned long long)down);
+	pr_debug(CONN,
+		 "#%llu: local up: redirected=%llu msgs=%llu order=%llu over=%llu fail=%llu "
+		 "queued_max=%llu limit=%llu sent=%llu",
+		 (unsigned long long)c->id, (unsigned long long)d->up_redirected,
+		 (unsigned long long)d->up_msgs, (unsigned long long)d->up_order,
+		 (unsigned long long)d->up_over, (unsigned long long)d->up_fail,
+		 (unsigned long long)d->up_queued_max, (unsigned long long)d->up_limit,
+		 (unsigned long long)c->bytes[PT_DIR_UP]);
 	publish(c);
 	if (down > c->bytes[PT_DIR_DOWN])
 		c->bytes[PT_DIR_DOWN] = down;
