@@ -11,8 +11,9 @@
  *             order, and nothing on the upstream socket
  *   up        (where the kernel counts psock ingress bytes) the upstream
  *             socket was put into PT_MAP_LOCAL_UP and what it sends
- *             arrives on the backend socket through its ingress queue; if
- *             not, only this direction is switched off (logged)
+ *             arrives on the backend socket, the second message through
+ *             its ingress queue; if not, only this direction is switched
+ *             off (logged)
  *
  * A failure leaves the plane unloaded: every "local" connection falls back
  * to copy (fallback=not-loaded). Slot 0 of PT_MAP_LOCAL_DIR is borrowed
@@ -99,17 +100,27 @@ static bool read_all(int fd, char *buf, size_t len)
 	return got == len;
 }
 
-/* The "up" step: NULL, or what failed. */
+/* @up sends LST_MSG, @be reads it: true if it arrived whole. */
+static bool up_to_be(struct lst_socks *s)
+{
+	char buf[sizeof(LST_MSG)];
+
+	return send(s->up, LST_MSG, sizeof(LST_MSG), MSG_NOSIGNAL) == sizeof(LST_MSG) &&
+	       read_all(s->be, buf, sizeof(buf)) && !memcmp(buf, LST_MSG, sizeof(buf));
+}
+
+/*
+ * The "up" step: NULL, or what failed. The first message takes TCP
+ * (passthru-local.h); once the backend read it, the second is redirected.
+ */
 static const char *up_check(struct pt_local_bpf *lb, struct lst_socks *s,
 			    const struct pt_local_tuple *t)
 {
-	char buf[sizeof(LST_MSG)];
 	__u64 v;
 
 	if (bpf_map_lookup_elem(lb->up_fd, t, &v))
 		return "sock_ops did not put the upstream socket into its map";
-	if (send(s->up, LST_MSG, sizeof(LST_MSG), MSG_NOSIGNAL) != sizeof(LST_MSG) ||
-	    !read_all(s->be, buf, sizeof(buf)) || memcmp(buf, LST_MSG, sizeof(buf)))
+	if (!up_to_be(s) || !up_to_be(s))
 		return "the upstream socket's bytes did not reach the backend";
 	if (lb->dirs[0].up_redirected != sizeof(LST_MSG))
 		return "the upstream socket's bytes took TCP, not the redirect";
