@@ -23,10 +23,10 @@ ports = {n: port() for n in ('local', 'sockmap', 'copy', 'haproxy')}
 def lst(name, dp):
     return {'name': name, 'listen': '127.0.0.1:%d' % ports[name], 'data_plane': dp, 'max_connections': 3000,
             'max_connections_per_source': 0, 'routes': [{'name': 'all', 'forward': '127.0.0.1:%d' % sp}]}
-os.chdir(__import__('tempfile').mkdtemp(prefix='pt-local-rr-'))
+os.chdir(__import__('tempfile').mkdtemp(prefix='pt-local-rr-'))  # mode 0700: control sockets here
 procs = []
 for name, dp in (('local', 'local'), ('sockmap', 'sockmap'), ('copy', 'copy')):
-    cfg = {'experimental': True, 'control_socket': '/tmp/pt-local-rr-%s.sock' % name, 'listeners': [lst(name, dp)]}
+    cfg = {'experimental': True, 'control_socket': os.path.join(os.getcwd(), '%s.sock' % name), 'listeners': [lst(name, dp)]}
     open('%s.json' % name, 'w').write(json.dumps(cfg))
     procs.append(subprocess.Popen([PT, '-c', '%s.json' % name, '-w', '1', '-i', 'bench' + name], stderr=open('%s.log' % name, 'w')))
 open('haproxy.cfg', 'w').write('''global
