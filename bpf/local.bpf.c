@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * The same-host bypass (data_plane "local", include/passthru-local.h has
- * the maps and the counters). Two programs:
+ * the maps and the counters). Three programs:
  *
  * sock_ops, attached to the root of the cgroup v2 hierarchy:
  *   - when an upstream socket U that passthru registered (PT_MAP_LOCAL_REG,
  *     by cookie) connects, it writes the backend connection's tuple into
- *     PT_MAP_LOCAL_ARM before the SYN leaves (TCP_CONNECT_CB);
+ *     PT_MAP_LOCAL_ARM before the SYN leaves (TCP_CONNECT_CB); when U's
+ *     handshake completes (ACTIVE_ESTABLISHED_CB) U goes into
+ *     PT_MAP_LOCAL_UP, where the kernel counts psock ingress bytes;
  *   - when a passive TCP connection becomes established on this host
  *     (PASSIVE_ESTABLISHED_CB), a tuple found in PT_MAP_LOCAL_ARM makes that
  *     backend socket B go into PT_MAP_LOCAL_BE, and a client accepted on a
@@ -29,11 +31,14 @@
  * included: the FIN travels to U, and the daemon passes it on to C only
  * after reading U empty, so a backend's FIN never overtakes its data.
  *
- * The client -> backend direction is not bypassed: the daemon relays it
- * over U (the copy plane), so TCP orders the client's FIN behind its data
- * and closes the client's window when the backend stops reading. README,
- * "Same-host bypass", says why (psock ingress has no backpressure and lets
- * a FIN overtake queued data).
+ * sk_msg, attached to PT_MAP_LOCAL_UP: runs inline in the daemon's send()
+ * on U (the copy plane relays C -> U) and redirects the message into B's
+ * psock ingress queue (BPF_F_INGRESS) when nothing older can be behind it
+ * and that queue stays within B's sk_rcvbuf; otherwise it passes it on U's
+ * TCP stream. The daemon's FIN on U follows its last send(), by which time
+ * every redirected byte is queued on B, and B reads that queue before its
+ * TCP receive queue (passthru-local.h has the conditions and the kernel
+ * path; README, "Same-host bypass").
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
