@@ -196,7 +196,7 @@ static int attach(struct pt_local_bpf *lb, const char **why)
 int pt_local_open(struct pt_local_bpf *lb, const struct pt_config *cfg, uint32_t n_slots,
 		  const char **why)
 {
-	const char *step;
+	const char *step, *up_why;
 	int err;
 
 	memset(lb, 0, sizeof(*lb));
@@ -235,10 +235,14 @@ int pt_local_open(struct pt_local_bpf *lb, const struct pt_config *cfg, uint32_t
 	if (err)
 		goto fail;
 	pt_local_set_up(lb, psock_counts_ingress());
-	err = pt_local_selftest(lb, &step);
+	err = pt_local_selftest(lb, &step, &up_why);
 	if (err) {
 		*why = step;
 		goto fail;
+	}
+	if (up_why) {
+		pr_warn(BPF, "local: self-test up: %s; client -> backend stays on TCP", up_why);
+		pt_local_set_up(lb, false);
 	}
 	return 0;
 fail:
@@ -257,14 +261,17 @@ int pt_local_load(const struct pt_config *cfg, uint32_t n_slots, struct pt_local
 		return 0;
 	err = pt_local_open(lb, cfg, n_slots, &why);
 	if (err) {
-		pr_warn(BPF, "local: same-host bypass unavailable: %s (%s); relaying with copy (fallback=not-loaded)",
+		pr_warn(BPF,
+			"local: same-host bypass unavailable: %s (%s); relaying with copy (fallback=not-loaded)",
 			why, strerror(-err));
 		return 0;
 	}
-	pr_info(BPF, "local: same-host bypass loaded (experimental), sock_ops on %s; client -> backend: %s",
+	pr_info(BPF,
+		"local: same-host bypass loaded (experimental), sock_ops on %s; client -> backend: %s",
 		lb->cgroup,
-		lb->up_on ? "bypassed too (psock ingress)"
-			  : "over TCP (this kernel's struct sk_psock has no msg_tot_len, or its self-test failed)");
+		lb->up_on
+			? "bypassed too (psock ingress)"
+			: "over TCP (this kernel's struct sk_psock has no msg_tot_len, or its self-test failed)");
 	*out = lb;
 	return 0;
 }

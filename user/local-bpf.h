@@ -55,8 +55,11 @@ int pt_local_load(const struct pt_config *cfg, uint32_t n_slots, struct pt_local
 
 void pt_local_close(struct pt_local_bpf *lb);
 
-/* The self-test (local-selftest.c): 0, or -errno with *step naming what failed. */
-int pt_local_selftest(struct pt_local_bpf *lb, const char **step);
+/*
+ * The self-test (local-selftest.c): 0, or -errno with *step naming what
+ * failed. *up_why: NULL, or why client -> backend failed its part.
+ */
+int pt_local_selftest(struct pt_local_bpf *lb, const char **step, const char **up_why);
 
 /*
  * Switch the client -> backend path (the program on U) on or off for

@@ -12,8 +12,8 @@
  *   up        (where the kernel counts psock ingress bytes) the upstream
  *             socket was put into PT_MAP_LOCAL_UP and what it sends
  *             arrives on the backend socket, the second message through
- *             its ingress queue; if not, only this direction is switched
- *             off (logged)
+ *             its ingress queue; if not (*up_why says why), the loader
+ *             switches only this direction off
  *
  * A failure leaves the plane unloaded: every "local" connection falls back
  * to copy (fallback=not-loaded). Slot 0 of PT_MAP_LOCAL_DIR is borrowed
@@ -30,7 +30,6 @@
 #include <bpf/bpf.h>
 
 #include "local-bpf.h"
-#include "log.h"
 
 #define LST_TIMEOUT_MS 1000
 #define LST_MSG	       "passthru local self-test"
@@ -128,7 +127,7 @@ static const char *up_check(struct pt_local_bpf *lb, struct lst_socks *s,
 }
 
 static int run(struct pt_local_bpf *lb, struct lst_socks *s, struct pt_local_tuple *t,
-	       __u64 *cookie, __u64 *ureg, const char **step)
+	       __u64 *cookie, __u64 *ureg, const char **step, const char **up_why)
 {
 	struct pt_local_reg reg = {};
 	struct pt_local_arm arm = { .slot = 0 };
@@ -178,19 +177,20 @@ static int run(struct pt_local_bpf *lb, struct lst_socks *s, struct pt_local_tup
 	*step = "self-test redirect: bytes also reached the upstream socket";
 	if (recv(s->up, buf, 1, MSG_DONTWAIT) != -1 || errno != EAGAIN)
 		return -EIO;
-	if (lb->up_on && (*step = up_check(lb, s, t))) {
-		pr_warn(BPF, "local: self-test up: %s; client -> backend stays on TCP", *step);
-		pt_local_set_up(lb, false);
-	}
+	if (lb->up_on)
+		*up_why = up_check(lb, s, t);
 	return 0;
 }
 
-int pt_local_selftest(struct pt_local_bpf *lb, const char **step)
+int pt_local_selftest(struct pt_local_bpf *lb, const char **step, const char **up_why)
 {
 	struct lst_socks s = { -1, -1, -1, -1, -1 };
 	struct pt_local_tuple t = {};
 	__u64 cookie = 0, ureg = 0;
-	int err = run(lb, &s, &t, &cookie, &ureg, step);
+	int err;
+
+	*up_why = NULL;
+	err = run(lb, &s, &t, &cookie, &ureg, step, up_why);
 
 	bpf_map_delete_elem(lb->reg_fd, &ureg);
 	bpf_map_delete_elem(lb->arm_fd, &t);
