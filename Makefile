@@ -75,6 +75,9 @@ $(OUTPUT)/%.bpf.o: bpf/%.bpf.c include/passthru.h include/passthru-shield.h incl
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+# local.bpf.c orders two flags with fetching atomics (BPF v3, kernel 5.12+).
+$(OUTPUT)/local.bpf.o: BPF_CFLAGS += -mcpu=v3
+
 $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $* > $@

@@ -25,6 +25,7 @@
 #include <linux/magic.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "config-t.h"
@@ -98,6 +99,7 @@ static void size_maps(struct local *skel, uint32_t n_slots)
 	/* Clients in detection are there too: room for as many again. */
 	bpf_map__set_max_entries(skel->maps.PT_MAP_LOCAL_CLI, 2 * n_slots);
 	bpf_map__set_max_entries(skel->maps.PT_MAP_LOCAL_BE, n_slots);
+	bpf_map__set_max_entries(skel->maps.PT_MAP_LOCAL_UP, n_slots);
 	bpf_map__set_max_entries(skel->maps.PT_MAP_LOCAL_DIR, n_slots);
 }
 
@@ -130,14 +132,46 @@ static int fill_listeners(struct pt_local_bpf *lb, const struct pt_config *cfg)
 	return err;
 }
 
+/*
+ * Does this kernel's struct sk_psock count the bytes of its ingress queue
+ * (msg_tot_len)? Without it the program on U could not bound what it
+ * queues on B: client -> backend then keeps U's TCP stream.
+ */
+static bool psock_counts_ingress(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf_member *m;
+	const struct btf_type *t;
+	bool found = false;
+	int id;
+
+	if (!btf)
+		return false;
+	id = btf__find_by_name_kind(btf, "sk_psock", BTF_KIND_STRUCT);
+	t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	m = t ? btf_members(t) : NULL;
+	for (int i = 0; m && i < btf_vlen(t) && !found; i++)
+		found = !strcmp(btf__name_by_offset(btf, m[i].name_off), "msg_tot_len");
+	btf__free(btf);
+	return found;
+}
+
+void pt_local_set_up(struct pt_local_bpf *lb, bool on)
+{
+	__atomic_store_n(&lb->skel->bss->pt_local_up_on, on ? 1 : 0, __ATOMIC_RELEASE);
+	lb->up_on = on;
+}
+
 static int attach(struct pt_local_bpf *lb, const char **why)
 {
 	struct local *skel = lb->skel;
 	int cg, err;
 
 	if (bpf_prog_attach(bpf_program__fd(skel->progs.PT_PROG_LOCAL_MSG), lb->be_fd,
+			    BPF_SK_MSG_VERDICT, 0) ||
+	    bpf_prog_attach(bpf_program__fd(skel->progs.PT_PROG_LOCAL_UPMSG), lb->up_fd,
 			    BPF_SK_MSG_VERDICT, 0)) {
-		*why = "cannot attach the sk_msg program";
+		*why = "cannot attach the sk_msg programs";
 		return -errno;
 	}
 	err = cgroup2_root(lb, why);
@@ -162,7 +196,7 @@ static int attach(struct pt_local_bpf *lb, const char **why)
 int pt_local_open(struct pt_local_bpf *lb, const struct pt_config *cfg, uint32_t n_slots,
 		  const char **why)
 {
-	const char *step;
+	const char *step, *up_why;
 	int err;
 
 	memset(lb, 0, sizeof(*lb));
@@ -182,6 +216,7 @@ int pt_local_open(struct pt_local_bpf *lb, const struct pt_config *cfg, uint32_t
 	lb->be_fd = bpf_map__fd(lb->skel->maps.PT_MAP_LOCAL_BE);
 	lb->stat_fd = bpf_map__fd(lb->skel->maps.PT_MAP_LOCAL_STAT);
 	lb->reg_fd = bpf_map__fd(lb->skel->maps.PT_MAP_LOCAL_REG);
+	lb->up_fd = bpf_map__fd(lb->skel->maps.PT_MAP_LOCAL_UP);
 	lb->dirs_len = (size_t)n_slots * sizeof(struct pt_local_dir);
 	lb->dirs = mmap(NULL, lb->dirs_len, PROT_READ | PROT_WRITE, MAP_SHARED,
 			bpf_map__fd(lb->skel->maps.PT_MAP_LOCAL_DIR), 0);
@@ -199,10 +234,15 @@ int pt_local_open(struct pt_local_bpf *lb, const struct pt_config *cfg, uint32_t
 	err = attach(lb, why);
 	if (err)
 		goto fail;
-	err = pt_local_selftest(lb, &step);
+	pt_local_set_up(lb, psock_counts_ingress());
+	err = pt_local_selftest(lb, &step, &up_why);
 	if (err) {
 		*why = step;
 		goto fail;
+	}
+	if (up_why) {
+		pr_warn(BPF, "local: self-test up: %s; client -> backend stays on TCP", up_why);
+		pt_local_set_up(lb, false);
 	}
 	return 0;
 fail:
@@ -221,11 +261,17 @@ int pt_local_load(const struct pt_config *cfg, uint32_t n_slots, struct pt_local
 		return 0;
 	err = pt_local_open(lb, cfg, n_slots, &why);
 	if (err) {
-		pr_warn(BPF, "local: same-host bypass unavailable: %s (%s); relaying with copy (fallback=not-loaded)",
+		pr_warn(BPF,
+			"local: same-host bypass unavailable: %s (%s); relaying with copy (fallback=not-loaded)",
 			why, strerror(-err));
 		return 0;
 	}
-	pr_info(BPF, "local: same-host bypass loaded (experimental), sock_ops on %s", lb->cgroup);
+	pr_info(BPF,
+		"local: same-host bypass loaded (experimental), sock_ops on %s; client -> backend: %s",
+		lb->cgroup,
+		lb->up_on
+			? "bypassed too (psock ingress)"
+			: "over TCP (this kernel's struct sk_psock has no msg_tot_len, or its self-test failed)");
 	*out = lb;
 	return 0;
 }

@@ -9,6 +9,11 @@
  *             PASSIVE_ESTABLISHED_CB with a sockhash update
  *   redirect  what the backend sends arrives on the client's peer, in
  *             order, and nothing on the upstream socket
+ *   up        (where the kernel counts psock ingress bytes) the upstream
+ *             socket was put into PT_MAP_LOCAL_UP and what it sends
+ *             arrives on the backend socket, the second message through
+ *             its ingress queue; if not (*up_why says why), the loader
+ *             switches only this direction off
  *
  * A failure leaves the plane unloaded: every "local" connection falls back
  * to copy (fallback=not-loaded). Slot 0 of PT_MAP_LOCAL_DIR is borrowed
@@ -94,8 +99,35 @@ static bool read_all(int fd, char *buf, size_t len)
 	return got == len;
 }
 
+/* @up sends LST_MSG, @be reads it: true if it arrived whole. */
+static bool up_to_be(struct lst_socks *s)
+{
+	char buf[sizeof(LST_MSG)];
+
+	return send(s->up, LST_MSG, sizeof(LST_MSG), MSG_NOSIGNAL) == sizeof(LST_MSG) &&
+	       read_all(s->be, buf, sizeof(buf)) && !memcmp(buf, LST_MSG, sizeof(buf));
+}
+
+/*
+ * The "up" step: NULL, or what failed. The first message takes TCP
+ * (passthru-local.h); once the backend read it, the second is redirected.
+ */
+static const char *up_check(struct pt_local_bpf *lb, struct lst_socks *s,
+			    const struct pt_local_tuple *t)
+{
+	__u64 v;
+
+	if (bpf_map_lookup_elem(lb->up_fd, t, &v))
+		return "sock_ops did not put the upstream socket into its map";
+	if (!up_to_be(s) || !up_to_be(s))
+		return "the upstream socket's bytes did not reach the backend";
+	if (lb->dirs[0].up_redirected != sizeof(LST_MSG))
+		return "the upstream socket's bytes took TCP, not the redirect";
+	return NULL;
+}
+
 static int run(struct pt_local_bpf *lb, struct lst_socks *s, struct pt_local_tuple *t,
-	       __u64 *cookie, __u64 *ureg, const char **step)
+	       __u64 *cookie, __u64 *ureg, const char **step, const char **up_why)
 {
 	struct pt_local_reg reg = {};
 	struct pt_local_arm arm = { .slot = 0 };
@@ -145,20 +177,26 @@ static int run(struct pt_local_bpf *lb, struct lst_socks *s, struct pt_local_tup
 	*step = "self-test redirect: bytes also reached the upstream socket";
 	if (recv(s->up, buf, 1, MSG_DONTWAIT) != -1 || errno != EAGAIN)
 		return -EIO;
+	if (lb->up_on)
+		*up_why = up_check(lb, s, t);
 	return 0;
 }
 
-int pt_local_selftest(struct pt_local_bpf *lb, const char **step)
+int pt_local_selftest(struct pt_local_bpf *lb, const char **step, const char **up_why)
 {
 	struct lst_socks s = { -1, -1, -1, -1, -1 };
 	struct pt_local_tuple t = {};
 	__u64 cookie = 0, ureg = 0;
-	int err = run(lb, &s, &t, &cookie, &ureg, step);
+	int err;
+
+	*up_why = NULL;
+	err = run(lb, &s, &t, &cookie, &ureg, step, up_why);
 
 	bpf_map_delete_elem(lb->reg_fd, &ureg);
 	bpf_map_delete_elem(lb->arm_fd, &t);
 	bpf_map_delete_elem(lb->cli_fd, &cookie);
 	bpf_map_delete_elem(lb->be_fd, &t);
+	bpf_map_delete_elem(lb->up_fd, &t);
 	memset(&lb->dirs[0], 0, sizeof(lb->dirs[0]));
 	for (int *fd = &s.lsn; fd <= &s.be; fd++)
 		if (*fd >= 0)

@@ -5,8 +5,12 @@
  * B straight into the client socket C, inline in the backend's sendmsg()
  * (bpf/local.bpf.c, sk_msg redirect): it never crosses the upstream
  * socket U nor this process. The client's bytes take the copy plane's
- * path, C -> U over TCP, which keeps their order, their FIN after them and
- * the client's window closed while the backend does not read.
+ * path, C -> this process -> U; where the kernel allows it (passthru-local.h,
+ * "Client -> backend") the program on U moves what we send on U straight
+ * into B's ingress queue instead of U's TCP stream, and falls back to that
+ * stream whenever order or B's limit asks for it: TCP then keeps the
+ * client's window closed while the backend does not read. We clear
+ * up_busy after each turn (our send()s on U returned).
  *
  * Arming (nothing lost, nothing reordered):
  *   1. before connect(): the upstream address must be one of this host's
@@ -33,9 +37,9 @@
  * everything it read from U before it.
  *
  * Ends: a reset on either side is the copy plane's (it resets the other
- * side); unregistering takes the tuple out of PT_MAP_LOCAL_ARM first (the
- * program then passes everything to U), then C and B out of their maps,
- * which gives both sockets their own protocol operations back.
+ * side); unregistering takes the tuple out of PT_MAP_LOCAL_ARM first (both
+ * programs then pass everything on TCP), then U, B and C out of their maps,
+ * which gives the sockets their own protocol operations back.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -220,6 +224,7 @@ void pt_local_unregister(struct pt_conn *c)
 	/* ARM first: from here the program passes everything to U. */
 	if (c->lo.have_t) {
 		bpf_map_delete_elem(lb->arm_fd, &c->lo.t);
+		bpf_map_delete_elem(lb->up_fd, &c->lo.t);
 		bpf_map_delete_elem(lb->be_fd, &c->lo.t);
 	}
 	c->lo.registered = false;
@@ -277,9 +282,18 @@ static void publish(struct pt_conn *c)
 	uint64_t est;
 
 	__atomic_store_n(&d->consumed, c->bytes[PT_DIR_DOWN], __ATOMIC_RELEASE);
+	/* Our send()s on U returned: no redirect into B is under way (passthru-local.h). */
+	if (__atomic_load_n(&d->up_busy, __ATOMIC_RELAXED))
+		__atomic_store_n(&d->up_busy, 0, __ATOMIC_SEQ_CST);
 	if (c->pair) { /* for passthru-ctl, as of this turn */
 		c->pair->dir[PT_DIR_DOWN].redirected = d->redirected;
 		c->pair->dir[PT_DIR_DOWN].packets = d->msgs;
+		/* What we sent on U counts both: split it (passthru-ctl adds them up). */
+		c->pair->dir[PT_DIR_UP].redirected = d->up_redirected;
+		c->pair->dir[PT_DIR_UP].packets = d->up_msgs;
+		if (c->bytes[PT_DIR_UP] >= d->up_redirected)
+			__atomic_store_n(&c->pair->dir[PT_DIR_UP].copied,
+					 c->bytes[PT_DIR_UP] - d->up_redirected, __ATOMIC_RELAXED);
 	}
 	est = __atomic_load_n(&d->redirected, __ATOMIC_ACQUIRE) + c->bytes[PT_DIR_DOWN] - d->acked;
 	if (est > d->limit / 2)
@@ -363,6 +377,14 @@ static void local_detach(struct pt_conn *c)
 		 (unsigned long long)d->consumed, (unsigned long long)d->over,
 		 (unsigned long long)d->fail, (unsigned long long)d->acked,
 		 (unsigned long long)d->limit, (unsigned long long)down);
+	pr_debug(CONN,
+		 "#%llu: local up: redirected=%llu msgs=%llu order=%llu over=%llu fail=%llu "
+		 "queued_max=%llu limit=%llu sent=%llu",
+		 (unsigned long long)c->id, (unsigned long long)d->up_redirected,
+		 (unsigned long long)d->up_msgs, (unsigned long long)d->up_order,
+		 (unsigned long long)d->up_over, (unsigned long long)d->up_fail,
+		 (unsigned long long)d->up_queued_max, (unsigned long long)d->up_limit,
+		 (unsigned long long)c->bytes[PT_DIR_UP]);
 	publish(c);
 	if (down > c->bytes[PT_DIR_DOWN])
 		c->bytes[PT_DIR_DOWN] = down;

@@ -4,9 +4,12 @@ cases of the sockmap plane, run on this plane.
 
 What the backend sends goes from its socket straight into the client's
 (sk_msg redirect inline in the backend's sendmsg); what the client sends
-goes over the upstream socket (copy plane). Every case checks the bytes
-end to end (sha256 or ptstream's per-byte check) and that the bypass was
-really used (the -v "local down: redirected=N" line), not just a fallback:
+is relayed by the copy plane onto the upstream socket, whose sk_msg
+program redirects it into the backend socket's ingress queue where the
+kernel counts that queue (else it crosses TCP). Every case checks the
+bytes end to end (sha256 or ptstream's per-byte check) and that the bypass
+was really used (the -v "local down: redirected=N" line), not just a
+fallback:
 
   * config: "local" without "experimental": true is refused by --check;
   * 200 MiB each way at once (ptstream both), sha256 both ways;
@@ -21,6 +24,10 @@ really used (the -v "local down: redirected=N" line), not just a fallback:
     16 MiB to a client reading 2 MiB/s: every byte, and the backend does
     not spin (its CPU time stays small) while the plane holds it back;
   * never-reading backend: the client's window closes (bounded send);
+  * client -> backend through the ingress queue (the "local up:" line):
+    200 MiB with sha256 and the client's FIN right behind; a backend that
+    stops reading (the queue stays within its limit, the client is held
+    back); first flight and pipelined writes echoed in order;
   * server speaks first: the banner sent at accept arrives first;
   * real backends: nginx (static file with sendfile, two requests on one
     keep-alive connection), OpenSSH scp of 100 MiB up and down, sha256;
@@ -87,6 +94,24 @@ def local_counters(pt):
     return out
 
 
+def up_counters(pt, d):
+    """Connection line d's "local up:" counters (client -> backend)."""
+    pat = r'#%d: local up: ((?:\w+=\d+ ?)+)' % d['id']
+    m = wait_for(lambda: re.search(pat, pt.log()), 5, 'local up counters of #%d' % d['id'])
+    return {k: int(v) for k, v in (kv.split('=') for kv in m.group(1).split())}
+
+
+def up_bypassed(pt, d, at_least):
+    """Connection line d's client bytes took the ingress redirect (at least at_least)."""
+    if not UP_ON:
+        raise Skip('client -> backend is not bypassed on this kernel: %s' % BYPASS_LINE)
+    c = up_counters(pt, d)
+    check(c['redirected'] >= at_least, '#%d: up redirected=%d, want >= %d: %s'
+          % (d['id'], c['redirected'], at_least, c))
+    eq(c['sent'], d['up'], '#%d: bytes sent on U vs up= ' % d['id'])
+    return c
+
+
 def bypassed(pt, d, at_least=1):
     """Connection line d went through plane=local and its backend bytes bypassed U
     (at least at_least of them, or LIMIT / 2: above the limit they may take U)."""
@@ -133,6 +158,37 @@ def fin_first(c, srv):
 
 def never_read(c, srv):
     time.sleep(6)
+
+
+def sink(c, srv):
+    """Read to EOF, record it, answer with the count."""
+    h, n, how = hashlib.sha256(), 0, 'eof'
+    try:
+        while True:
+            d = c.recv(1 << 20)
+            if not d:
+                break
+            h.update(d)
+            n += len(d)
+    except ConnectionResetError:
+        how = 'reset'
+    srv.record(rx=n, sha=h.hexdigest(), how=how)
+    c.sendall(b'%d' % n)
+
+
+def ready_then_stall(c, srv):
+    """Read the request, say so, then never read again."""
+    srv.record(rx=len(c.recv(1 << 16)))
+    c.sendall(b'ready')
+    time.sleep(6)
+
+
+def echo(c, srv):
+    while True:
+        d = c.recv(1 << 16)
+        if not d:
+            break
+        c.sendall(d)
 
 
 def reset_soon(c, srv):
@@ -183,6 +239,9 @@ srv_fin = TcpServer(s, fin_first)
 srv_never = TcpServer(s, never_read)
 srv_rst = TcpServer(s, reset_soon)
 srv_keep = TcpServer(s, serve_forever)
+srv_sink = TcpServer(s, sink)
+srv_stall = TcpServer(s, ready_then_stall)
+srv_echo = TcpServer(s, echo)
 stream = PtServer(s, 'stream', opts=['--prefix-text', HTTP_PREFIX], name='stream')
 SLOW_N = scaled(16 * MiB, 4 * MiB)
 source = PtServer(s, 'source', SLOW_N, opts=['-S', '5'], name='source')
@@ -229,7 +288,10 @@ ROUTES = [route('reply', srv_reply.addr, protocol='http', host='reply.example'),
           route('stream', stream.addr, protocol='http', host='local.example'),
           route('source', source.addr, protocol='http', host='source.example'),
           route('banner', banner.addr, protocol='http', host='banner.example'),
-          route('blocked', srv_blocked.addr, protocol='http', host='blocked.example')]
+          route('blocked', srv_blocked.addr, protocol='http', host='blocked.example'),
+          route('sink', srv_sink.addr, protocol='http', host='sink.example'),
+          route('stall', srv_stall.addr, protocol='http', host='stall.example'),
+          route('echo', srv_echo.addr, protocol='http', host='echo.example')]
 if nginx:
     ROUTES.append(route('nginx', '127.0.0.1:%d' % NGX_PORT, protocol='http', host='nginx.example'))
 if sshd:
@@ -249,6 +311,8 @@ try:
                                 sockmap_sndbuf=4 * LIMIT)])
 except Skip as e:
     why_not = str(e)
+BYPASS_LINE = (re.search(r'local: same-host bypass loaded[^\n]*', pt.log()).group(0) if pt else '')
+UP_ON = 'client -> backend: bypassed' in BYPASS_LINE
 
 
 def need():
@@ -591,6 +655,85 @@ def t_sockops_cost():
         n, c1 - c0, (t1 - t0) / max(1, c1 - c0)))
 
 
+def t_up_bulk_fin():
+    need()
+    size = scaled(200 * MiB, 16 * MiB)
+    data = head('sink.example') + random.Random(8).randbytes(size)
+    m = pt.mark()
+    c = connect(port, timeout=120)
+    c.sendall(data)
+    c.shutdown(socket.SHUT_WR)  # right behind the last byte
+    got, how, _ = read_closed(c, 120)
+    c.close()
+    r = wait_for(lambda: srv_sink.records[-1:] or None, 20, 'backend record')[0]
+    eq((r['rx'], r['sha'], r['how']), (len(data), sha(data), 'eof'),
+       'the backend got every byte, then EOF (never an early one)')
+    eq((got, how), (b'%d' % len(data), 'eof'), 'the backend\'s answer')
+    d = pt.conn_after(m, timeout=20)
+    expect(d, route='sink', end='done', plane='local')
+    cnt = up_bypassed(pt, d, at_least=size // 16)
+    print('measure: %d MiB up + FIN: redirected %d, messages %d, passed for order %d, '
+          'over the limit %d' % (size // MiB, cnt['redirected'], cnt['msgs'], cnt['order'],
+                                 cnt['over']))
+
+
+def t_up_stalled_backend():
+    need()
+    m = pt.mark()
+    c = connect(port, timeout=10)
+    c.sendall(head('stall.example'))
+    c.settimeout(10)
+    eq(c.recv(5), b'ready', 'the backend read the request')
+    c.setblocking(False)
+    sent, t0 = 0, time.monotonic()
+    chunk = b'y' * (64 * KiB)
+    while time.monotonic() - t0 < 3:
+        try:
+            sent += c.send(chunk)
+        except BlockingIOError:
+            time.sleep(0.01)
+    c.close()
+    d = pt.conn_after(m, timeout=15)
+    cnt = up_bypassed(pt, d, at_least=1)
+    check(sent < 64 * MiB, 'the client could send %d bytes to a backend that stopped reading'
+          % sent)
+    check(cnt['over'] > 0, 'the limit stopped the redirects: %s' % cnt)
+    check(0 < cnt['queued_max'] <= cnt['limit'],
+          'the backend\'s ingress queue stayed within its limit: %s' % cnt)
+    print('measure: stalled backend: the client could send %d KiB, ingress queue at most '
+          '%d bytes (limit %d)' % (sent // KiB, cnt['queued_max'], cnt['limit']))
+
+
+def t_up_pipelined():
+    need()
+    rnd = random.Random(9)
+    redirected = 0
+    for i in range(scaled(50, 10)):
+        parts = [head('echo.example') + rnd.randbytes(rnd.randrange(1, 4096))]
+        parts += [rnd.randbytes(rnd.randrange(1, 64 * KiB)) for _ in range(rnd.randrange(2, 12))]
+        want = b''.join(parts)
+        m = pt.mark()
+        c = connect(port, timeout=20)
+        for p in parts:  # first flight, then writes without waiting for the echo
+            c.sendall(p)
+        buf = bytearray()
+        while len(buf) < len(want):
+            k = c.recv(1 << 20)
+            if not k:
+                break
+            buf += k
+        c.shutdown(socket.SHUT_WR)
+        eq(c.recv(1), b'', 'EOF after the echo (#%d)' % i)
+        c.close()
+        eq((len(buf), sha(bytes(buf))), (len(want), sha(want)), 'the echo, in order (#%d)' % i)
+        d = pt.conn_after(m, timeout=10)
+        expect(d, route='echo', end='done', plane='local')
+        redirected += up_bypassed(pt, d, at_least=0)['redirected']
+    check(redirected > 0, 'no pipelined byte took the ingress redirect')
+    print('measure: pipelined: %d bytes redirected into the backend\'s ingress queue'
+          % redirected)
+
+
 def t_dmesg():
     if DMESG0 is None:
         raise Skip('dmesg not readable')
@@ -614,6 +757,10 @@ s.test('server speaks first: banner before anything, %d times' % scaled(50, 10),
 s.test('nginx: a %d MiB static file twice on one keep-alive connection (sendfile)'
        % (len(NGX_FILE) // MiB), t_nginx)
 s.test('OpenSSH scp of %d MiB up and down, sha256' % (scaled(100 * MiB, 4 * MiB) // MiB), t_scp)
+s.test('client -> backend: %d MiB and the FIN right behind, sha256'
+       % (scaled(200 * MiB, 16 * MiB) // MiB), t_up_bulk_fin)
+s.test('client -> backend: a backend that stops reading holds the client back', t_up_stalled_backend)
+s.test('client -> backend: first flight and pipelined writes echoed in order', t_up_pipelined)
 s.test('blocking backend: a reader asleep while another thread shuts down', t_blocked_reader)
 s.test('IPv6 upstream falls back to copy (fallback=ipv6)', t_ipv6_fallback)
 s.test('sock_ops cost on unrelated connections (measured)', t_sockops_cost)
