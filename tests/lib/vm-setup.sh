@@ -4,10 +4,11 @@
 # vm_setup: what the vm suite needs beyond a virtme-ng guest's own setup
 # (which has /run, /tmp, cgroup2, debugfs, lo up, the kernel's modules):
 # bpffs, locked memory for BPF maps (charged to RLIMIT_MEMLOCK before 5.11),
-# descriptors, and the modules $VMTEST_MODULES (default: veth for the
-# namespaces, macvlan for the shield's generic XDP mode). Harmless on a host
-# that has them already. Sourced by tests/run (suite vm) and
-# tests/vm/test_vmtest.sh.
+# descriptors, the modules $VMTEST_MODULES (default: veth for the
+# namespaces, macvlan for the shield's generic XDP mode), and root's account
+# unlocked for sshd's key logins (vng's init bind-mounts an /etc/shadow with
+# every account locked, "!"). Harmless on a host, whose /etc/shadow is left
+# alone. Sourced by tests/run (suite vm) and tests/vm/test_vmtest.sh.
 vm_setup() {
 	[ "$(id -u)" -eq 0 ] || return 0
 	grep -q ' /sys/fs/bpf bpf ' /proc/mounts ||
@@ -17,4 +18,9 @@ vm_setup() {
 	local mods=${VMTEST_MODULES-veth macvlan}
 	# shellcheck disable=SC2086 # a list of names
 	[ -z "$mods" ] || modprobe -a $mods || echo "vm_setup: cannot load $mods" >&2
+	# Written in place: a rename cannot replace a bind-mounted file.
+	if mountpoint -q /etc/shadow && grep -q '^root:!' /etc/shadow; then
+		local shadow
+		shadow=$(sed 's/^root:![^:]*:/root:*:/' /etc/shadow) && printf '%s\n' "$shadow" >/etc/shadow
+	fi
 }

@@ -7,8 +7,8 @@
 # live and intact, the checkout is at the same path and writes to it reach
 # the host while writes elsewhere stay in the guest, the guest environment
 # (cgroup2, lo up, network namespaces and veth, modules, memory) and what
-# tests/lib/vm-setup.sh adds (bpffs, limits, macvlan, a sockmap), and the
-# runner's own codes: 124 timeout, 125 panic or usage error, 77 skip.
+# tests/lib/vm-setup.sh adds (bpffs, limits, macvlan, root unlocked, a
+# sockmap), and the runner's own codes: 124 timeout, 125 panic or usage error, 77 skip.
 #
 #   tests/vm/test_vmtest.sh [KERNEL...]
 #
@@ -97,6 +97,7 @@ k bpffs "$(stat -f -c %T /sys/fs/bpf)"
 k nofile "$(ulimit -n)"
 k memlock "$(ulimit -l)"
 k macvlan "$(grep -ow "^macvlan" /proc/modules)"
+k shadow "$(grep -o "^root:[^:]*" /etc/shadow)"
 bpftool map create /sys/fs/bpf/vmtest_sm type sockmap key 4 value 4 entries 8 name vmtest_sm &&
 	k bpftool_sockmap "$(bpftool map show pinned /sys/fs/bpf/vmtest_sm | grep -o sockmap)"
 k tcp "$(python3 -c "
@@ -164,6 +165,7 @@ main_run()
 	expect_re "$k: vm_setup: RLIMIT_NOFILE raised" '^[0-9]{6,}$' "${got[nofile]:-}"
 	expect "$k: vm_setup: RLIMIT_MEMLOCK unlimited" unlimited "${got[memlock]:-}"
 	expect "$k: vm_setup: macvlan loaded" macvlan "${got[macvlan]:-}"
+	expect "$k: vm_setup: root not locked (sshd key logins)" "root:*" "${got[shadow]:-}"
 	expect "$k: a sockmap pinned with bpftool" sockmap "${got[bpftool_sockmap]:-}"
 	expect "$k: loopback TCP works" ping "${got[tcp]:-}"
 	expect "$k: writes under the checkout reach the host" "${got[uname]:-?}" \
