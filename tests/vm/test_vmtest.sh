@@ -8,7 +8,8 @@
 # the host while writes elsewhere stay in the guest, the guest environment
 # (cgroup2, lo up, network namespaces and veth, modules, memory) and what
 # tests/lib/vm-setup.sh adds (bpffs, limits, macvlan, root unlocked, a
-# sockmap), and the runner's own codes: 124 timeout, 125 panic or usage error, 77 skip.
+# sockmap), and the runner's own codes: 124 timeout, 125 panic or usage
+# error, 77 skip.
 #
 #   tests/vm/test_vmtest.sh [KERNEL...]
 #
