@@ -174,17 +174,15 @@ test-e2e: all tests
 stress: deps all tests
 	$(Q)tests/run stress
 
-# vmtest: build on the host, run the built suites in a freshly booted Debian
-# $(KERNEL) kernel under qemu (tools/vmtest; exit 77 = kernel not fetchable).
+# vmtest: build on the host, run the built suites in a Debian $(KERNEL)
+# kernel booted by virtme-ng (tools/vmtest; KERNEL=6.1|6.12|sid; exit 77 =
+# kernel not fetchable).
 KERNEL		?= 6.1
 VMTEST_SUITES	?= vm
 VMTEST_MEM	?= 4G
-# veth for the namespaces, macvlan for the shield's generic XDP mode
-VMTEST_MODULES	?= veth macvlan
 .PHONY: vmtest test-vmtest
 vmtest: deps all tests fuzz-build
-	$(Q)tools/vmtest --kernel $(KERNEL) --mem $(VMTEST_MEM) --modules "$(VMTEST_MODULES)" -- \
-		env BUILD=$(OUTPUT) tests/run $(VMTEST_SUITES)
+	$(Q)tools/vmtest --kernel $(KERNEL) --mem $(VMTEST_MEM) -- env BUILD=$(OUTPUT) tests/run $(VMTEST_SUITES)
 
 test-vmtest:
 	$(Q)tests/vm/test_vmtest.sh
@@ -221,7 +219,8 @@ help:
 	@echo '  fuzz-regress   replay saved crashes and seeds through every harness'
 	@echo '  valgrind-unit  the unit tests under valgrind memcheck'
 	@echo '  bench          passthru vs direct, HAProxy and sslh (QUICK=1, REPS=N)'
-	@echo '  vmtest         make test-run inside a Debian kernel under qemu (KERNEL=6.1|6.12)'
+	@echo '  vmtest         tests/run vm in a Debian kernel under virtme-ng (KERNEL=6.1|6.12|sid)'
+	@echo '  test-vmtest    test tools/vmtest and the guest it gives'
 	@echo '  run            deps + build + passthru on examples/quickstart.json with demo backends'
 	@echo '  install        install into DESTDIR/PREFIX (/usr/local); uninstall removes it'
 	@echo '  deb            build/deb/passthru_*.deb with dpkg-buildpackage -us -uc -b'

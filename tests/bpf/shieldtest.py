@@ -119,7 +119,8 @@ class ShieldSuite(Suite):
     def case(self, name, fn, host_only=False):
         """s.test(), then stop whatever daemon and namespace the test left.
         host_only: daemon logic, no kernel behaviour of its own: not run in
-        the TCG guests of tools/vmtest (VMTEST=1), where it costs minutes."""
+        the TCG guests of tools/vmtest (VMTEST=1, set by tests/run vm),
+        where it costs minutes."""
         def run():
             if host_only and os.environ.get('VMTEST') == '1':
                 raise Skip('daemon logic, run on the host only (not in vmtest guests)')
