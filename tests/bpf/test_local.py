@@ -671,7 +671,11 @@ def t_up_bulk_fin():
     eq((got, how), (b'%d' % len(data), 'eof'), 'the backend\'s answer')
     d = pt.conn_after(m, timeout=20)
     expect(d, route='sink', end='done', plane='local')
-    cnt = up_bypassed(pt, d, at_least=size // 16)
+    # How much takes the redirect depends on how closely the backend keeps up (a
+    # message waits for TCP while the backend has TCP bytes unread): 6-62% on the
+    # host, 0.6% in a TCG guest beside another. The bytes and the EOF are the test;
+    # this only proves the connection used the bypass.
+    cnt = up_bypassed(pt, d, at_least=1)
     print('measure: %d MiB up + FIN: redirected %d, messages %d, passed for order %d, '
           'over the limit %d' % (size // MiB, cnt['redirected'], cnt['msgs'], cnt['order'],
                                  cnt['over']))
