@@ -94,6 +94,17 @@ def local_counters(pt):
     return out
 
 
+def push_for(c, chunk, seconds):
+    """Send chunk on non-blocking c again and again for seconds; the bytes taken."""
+    sent, t0 = 0, time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        try:
+            sent += c.send(chunk)
+        except BlockingIOError:
+            time.sleep(0.01)
+    return sent
+
+
 def up_counters(pt, d):
     """Connection line d's "local up:" counters (client -> backend)."""
     pat = r'#%d: local up: ((?:\w+=\d+ ?)+)' % d['id']
@@ -572,13 +583,7 @@ def t_never_reading_backend():
     c = connect(port, timeout=10)
     c.setblocking(False)
     c.send(head('never.example'))
-    sent, t0 = 0, time.monotonic()
-    chunk = b'x' * (256 * KiB)
-    while time.monotonic() - t0 < 3:
-        try:
-            sent += c.send(chunk)
-        except BlockingIOError:
-            time.sleep(0.01)
+    sent = push_for(c, b'x' * (256 * KiB), 3)
     check(sent < 64 * MiB, 'client could send %d bytes to a backend that never reads: '
           'no backpressure' % sent)
     c.close()
@@ -689,13 +694,7 @@ def t_up_stalled_backend():
     c.settimeout(10)
     eq(c.recv(5), b'ready', 'the backend read the request')
     c.setblocking(False)
-    sent, t0 = 0, time.monotonic()
-    chunk = b'y' * (64 * KiB)
-    while time.monotonic() - t0 < 3:
-        try:
-            sent += c.send(chunk)
-        except BlockingIOError:
-            time.sleep(0.01)
+    sent = push_for(c, b'y' * (64 * KiB), 3)
     c.close()
     d = pt.conn_after(m, timeout=15)
     cnt = up_bypassed(pt, d, at_least=1)
