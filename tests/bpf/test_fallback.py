@@ -23,6 +23,7 @@ import re
 import shutil
 import socket
 import tempfile
+import threading
 import time
 
 from bpftest import (BpfSuite, PtServer, Passthru, Proc, sockmap_daemon, wait_for_startup,
@@ -40,11 +41,20 @@ def routes():
     return [route('echo', echo.addr, protocol='http')]
 
 
-def echo_check(port, head_fin=False, data=DATA):
+def echo_check(port, head_fin=False, data=DATA, fin_late=False):
     """HEAD + data through port to the echo server, sha256 compared. With
     head_fin the FIN comes with the data; otherwise it waits until the head
-    came back (the relay is running by then)."""
+    came back (the relay is running by then). With fin_late it waits until
+    the whole echo came back: a move the bulk triggers has happened by then,
+    however slow the machine (a FIN in first makes the kernel refuse it)."""
     c = connect(port, timeout=10)
+    if fin_late:
+        got = echo_then_fin(c, data)
+        c.close()
+        eq((len(got), hashlib.sha256(got).hexdigest()),
+           (len(HEAD) + len(data), hashlib.sha256(HEAD + data).hexdigest()),
+           'echo (length, sha256)')
+        return
     if head_fin:
         # Corked, the bytes wait for the FIN and leave in one segment with
         # it: the daemon never sees them without it.
@@ -68,6 +78,22 @@ def echo_check(port, head_fin=False, data=DATA):
        'echo (length, sha256)')
 
 
+def echo_then_fin(c, data):
+    """Send HEAD + data from a thread while reading the echo; the FIN goes
+    only after the last echoed byte is in. Returns what came back."""
+    writer = threading.Thread(target=c.sendall, args=(HEAD + data,))
+    writer.start()
+    got = b''
+    while len(got) < len(HEAD) + len(data):
+        d = c.recv(65536)
+        if not d:
+            break
+        got += d
+    writer.join()
+    c.shutdown(socket.SHUT_WR)
+    return got + recv_all(c)
+
+
 # auto with the kernel plane as its bulk plane; low thresholds, so that the
 # 1 MiB echo shows bulk (two reads of 16 KiB in a row) and moves.
 AUTO_SOCKMAP = {'data_plane': 'auto', 'bulk_plane': 'sockmap', 'bulk_turn_bytes': 16384,
@@ -82,7 +108,7 @@ def t_auto_sockmap():
         eq(wait_for_startup(pt), 'copy+sockmap', 'data planes in the startup line')
         check(os.path.isdir(pin_dir(pt)), 'pins exist')
         m = pt.mark()
-        echo_check(port)
+        echo_check(port, fin_late=True)
         expect(pt.conn_after(m, timeout=5), plane='copy>sockmap', end='done',
                up=len(HEAD) + len(DATA), down=len(HEAD) + len(DATA))
         eq(pt.stop(), 0, 'exit status after SIGTERM')
