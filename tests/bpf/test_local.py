@@ -25,7 +25,8 @@ fallback:
     not spin (its CPU time stays small) while the plane holds it back;
   * never-reading backend: the client's window closes (bounded send);
   * client -> backend through the ingress queue (the "local up:" line):
-    200 MiB with sha256 and the client's FIN right behind; a backend that
+    200 MiB with sha256, its last 64 KiB after a pause (so they take the
+    redirect) and the client's FIN right behind them; a backend that
     stops reading (the queue stays within its limit, the client is held
     back); first flight and pipelined writes echoed in order;
   * server speaks first: the banner sent at accept arrives first;
@@ -664,9 +665,15 @@ def t_up_bulk_fin():
     need()
     size = scaled(200 * MiB, 16 * MiB)
     data = head('sink.example') + random.Random(8).randbytes(size)
+    tail = 64 * KiB
     m = pt.mark()
     c = connect(port, timeout=120)
-    c.sendall(data)
+    c.sendall(data[:-tail])
+    # A pause, then the tail with the FIN right behind it: the backend has read
+    # everything and U is acked by then, so the tail takes the redirect however
+    # slow the machine, and the FIN races it (the prototype's lost tail).
+    time.sleep(0.5 * TIME_SCALE)
+    c.sendall(data[-tail:])
     c.shutdown(socket.SHUT_WR)  # right behind the last byte
     got, how, _ = read_closed(c, 120)
     c.close()
@@ -676,10 +683,9 @@ def t_up_bulk_fin():
     eq((got, how), (b'%d' % len(data), 'eof'), 'the backend\'s answer')
     d = pt.conn_after(m, timeout=20)
     expect(d, route='sink', end='done', plane='local')
-    # How much takes the redirect depends on how closely the backend keeps up (a
-    # message waits for TCP while the backend has TCP bytes unread): 6-62% on the
-    # host, 0.6% in a TCG guest beside another. The bytes and the EOF are the test;
-    # this only proves the connection used the bypass.
+    # How much of the bulk takes the redirect depends on how closely the backend
+    # keeps up (a message waits for TCP while the backend has TCP bytes unread):
+    # 6-62% on the host, none at all in some TCG guest runs. The tail always does.
     cnt = up_bypassed(pt, d, at_least=1)
     print('measure: %d MiB up + FIN: redirected %d, messages %d, passed for order %d, '
           'over the limit %d' % (size // MiB, cnt['redirected'], cnt['msgs'], cnt['order'],
