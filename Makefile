@@ -126,7 +126,8 @@ $(OBJ)/tests/%.o: CFLAGS += -Itests/lib
 # (PASSTHRU_FAULT_*, PASSTHRU_SELFTEST_FAIL), which exist only under
 # -DPT_TEST_HOOKS. Only the files that read them are compiled again, into
 # obj-hooks/; they come before the library, so its copies are not linked.
-HOOK_SRCS	:= user/sockmap.c user/selftest.c user/master.c user/bpf_loader.c
+HOOK_SRCS	:= user/sockmap.c user/selftest.c user/master.c user/bpf_loader.c \
+		   user/tunnel.c
 HOOK_OBJS	:= $(patsubst %.c,$(OUTPUT)/obj-hooks/%.o,$(HOOK_SRCS))
 HOOKS_BIN	:= $(OUTPUT)/tests/passthru-hooks
 

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <linux/sockios.h>
 
 #include "conn.h"
@@ -98,6 +99,24 @@ static enum pt_tun_res refuse(struct pt_conn *c, const char *why, enum pt_end re
 	return PT_TUN_CLOSE;
 }
 
+#ifdef PT_TEST_HOOKS
+/*
+ * Test build only (build/tests/passthru-hooks): PASSTHRU_FAULT_REPLY_SLEEP_MS=N
+ * sleeps N ms after a success reply, as a slow daemon would, so that the
+ * client's first tunnelled bytes are queued before the next step looks.
+ */
+static void reply_sent_hook(void)
+{
+	const char *e = getenv("PASSTHRU_FAULT_REPLY_SLEEP_MS");
+	long ms = e ? strtol(e, NULL, 10) : 0;
+
+	if (ms > 0)
+		usleep((useconds_t)(ms * 1000));
+}
+#else
+#define reply_sent_hook() do { } while (0) /* no test knobs outside the test build */
+#endif
+
 /*
  * The destination is known (c->local): could a route take it? Then reply
  * success and hand over to the inner detection.
@@ -113,10 +132,16 @@ static enum pt_tun_res decide(struct pt_conn *c, enum pt_end *end)
 		answer(c, PT_SOCKS5_NOT_ALLOWED, 403);
 		return refuse(c, "no route for the destination", PT_END_REJECTED, end);
 	}
+	/*
+	 * Tunnelled bytes queued now came before the reply: they may share the
+	 * last handshake skb (sockmap.c). Asked before the reply is sent: what a
+	 * client sends once it has the reply is in skbs of its own, and on
+	 * loopback it can be queued before send() here has even returned.
+	 */
+	c->pp_shared = ioctl(c->cli.fd, SIOCINQ, &rest) || rest > 0;
 	if (!answer(c, PT_SOCKS5_OK, 200))
 		return refuse(c, "reply not sent", PT_END_CLIENT_RESET, end);
-	/* Tunnelled bytes already queued may share the last handshake skb (sockmap.c). */
-	c->pp_shared = ioctl(c->cli.fd, SIOCINQ, &rest) || rest > 0;
+	reply_sent_hook();
 	t->step = ST_DONE;
 	t->inner = 1;
 	return PT_TUN_READY;

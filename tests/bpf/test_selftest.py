@@ -97,7 +97,9 @@ def t_step_required(step):
 
 
 def t_knobs_test_build_only():
-    knobs = (b'PASSTHRU_SELFTEST_FAIL', b'PASSTHRU_FAULT_OWED', b'PASSTHRU_FAULT_INFLIGHT')
+    knobs = (b'PASSTHRU_SELFTEST_FAIL', b'PASSTHRU_FAULT_OWED', b'PASSTHRU_FAULT_INFLIGHT',
+             b'PASSTHRU_FAULT_REPLY_SLEEP_MS', b'PASSTHRU_FAULT_WAKE_RING',
+             b'PASSTHRU_FAULT_MASTER_LOOP')
     for path, want in ((PASSTHRU, False), (PASSTHRU_HOOKS, True)):
         need_file(path)
         with open(path, 'rb') as f:

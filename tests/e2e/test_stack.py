@@ -123,7 +123,30 @@ def t_connect_port():
     check('403' in err, 'curl saw the 403 (%s)' % err[-200:])
 
 
+def t_slow_reply():
+    """The daemon sleeps after the success reply (test build), so curl's
+    ClientHello is queued before the daemon looks again: it came in an skb of
+    its own, and the kernel plane takes the tunnel (once it said
+    fallback=handshake, checking for early bytes after the reply)."""
+    port = free_port()
+    slow = Passthru(s, {'listeners': [listener('slow', port, routes(), terminate={
+        'socks5': {}, 'http_connect': {'ports': [beta.port]}})]}, name='slow',
+        env=dict(os.environ, PASSTHRU_FAULT_REPLY_SLEEP_MS='30'))
+    try:
+        for proxy, outer in (('socks5h://127.0.0.1:%d' % port, 'socks5'),
+                             ('http://127.0.0.1:%d' % port, 'http')):
+            m = slow.mark()
+            rc, out, err = tunnel(proxy, 'beta.example', beta.port)
+            eq(rc, 0, 'curl exit status (%s)' % err[-300:])
+            d = slow.conn_after(m, proto='%s>tls' % outer, route='beta', end='done',
+                                plane=plane_ok)
+            eq(d.get('fallback'), None, 'no fallback (%s)' % d['line'])
+    finally:
+        slow.stop()
+
+
 s.test('CONNECT to a port not allowed -> 403', t_connect_port)
+s.test('a slow reply, then the inner bytes: no fallback to another plane', t_slow_reply)
 s.test('CONNECT denied inner sni -> closed after 200', refused, HTTP, 'http>tls',
        'denied.example', alpha.port, None, 'no route for the inner protocol')
 
