@@ -351,6 +351,8 @@ class Suite:
             time.sleep(0.02)
         for p in reversed(self.procs):
             p.kill()
+        for pt in self.passthrus:
+            pt.remove_dropped_leftovers()
         if os.environ.get('PT_KEEP'):
             print('kept %s' % self.dir)
         else:
@@ -550,6 +552,30 @@ class Passthru:
 
     def stop(self, timeout=5):
         return self.proc.stop(signal.SIGTERM, timeout)
+
+    def remove_dropped_leftovers(self):
+        """A daemon that dropped to a "user" cannot remove its lock, socket,
+        .pairs file and empty pin directory from root's directories; the next
+        start of the same instance would (README, "Running as a service"), but
+        our instance names carry a pid. Removed here, once it has exited."""
+        if not isinstance(self.config, dict) or 'user' not in self.config or \
+                (self.proc and self.proc.alive()):
+            return
+        inst = os.path.basename(self.config_path)[:-len('.json')]
+        for opt in ('-i', '--instance'):
+            if opt in self.args[:-1]:
+                inst = self.args[self.args.index(opt) + 1]
+        for ext in ('.lock', '.sock', '.pairs'):
+            try:
+                os.unlink(os.path.join('/run/passthru', inst + ext))
+            except OSError:
+                pass
+        pins = os.path.join('/sys/fs/bpf/passthru', inst)
+        for sub in ('shield', ''):  # empty once the daemon unpinned its maps
+            try:
+                os.rmdir(os.path.join(pins, sub) if sub else pins)
+            except OSError:
+                pass
 
 
 def expect(d, **want):
