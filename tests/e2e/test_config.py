@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# e2e: any plane (its subject is not the relay: tests/run runs it on auto only)
 """Config handling seen from outside: --check, errors and exit codes, and the
 legacy (Go passthru) format loading and routing real traffic."""
 import json

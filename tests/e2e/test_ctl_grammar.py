@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# e2e: any plane (its subject is not the relay: tests/run runs it on auto only)
 """passthru-ctl's OBJECT COMMAND grammar against a live daemon: conn show
 with its route and client keywords, route show, stats show, instance
 list/show, config reload, help for every object (null under -j), prefixes,

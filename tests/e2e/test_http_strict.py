@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# e2e: any plane (its subject is not the relay: tests/run runs it on auto only)
 """HTTP requests that try to slip past a reject route: other spellings of the
 path (curl --path-as-is), two Host headers, a Host against an absolute-form
 target. The spellings hit the reject route; the Host tricks are unknown."""

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# e2e: any plane (its subject is not the relay: tests/run runs it on auto only)
 """Log formats: "log_format": "json" and the journal.
 
 With json (-w 1 and -w 2) every line of stderr is one JSON object that

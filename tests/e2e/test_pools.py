@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# e2e: any plane (its subject is not the relay: tests/run runs it on auto only)
 """Upstream pools with real parts: three backend processes on loopback ports
 (python servers that greet each client with their name and hold the
 connection until the client closes; openssl s_server for the TLS checks),

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# e2e: any plane (its subject is not the relay: tests/run runs it on auto only)
 """`make run` (examples/run-quickstart.sh) in a private network namespace:
 its fixed ports cannot clash with anything, and it must route the example
 clients it advertises and stop every backend on SIGTERM or Ctrl-C."""
