@@ -15,6 +15,8 @@ and sockperf by a pattern on their real first bytes, anything else refused):
     passthru-copy     passthru, data_plane copy
     passthru-sockmap  passthru, data_plane sockmap
     passthru-splice   passthru, data_plane splice
+    passthru-local    passthru, data_plane local (experimental: the same-host
+                      bypass; every backend here is on this host)
 
 Measurements (each repetition runs every test on every configuration, one
 after the other; repetitions repeat that, so slow drift hits all alike):
@@ -71,7 +73,8 @@ HTTP_HOST = 'bench.example'
 HTTP_BODY = b'x' * 63 + b'\n'  # the 64-byte file wrk asks for
 
 CONFIGS = ['direct', 'haproxy', 'haproxy-splice', 'sslh-fork', 'sslh-select',
-           'passthru-auto', 'passthru-copy', 'passthru-sockmap', 'passthru-splice']
+           'passthru-auto', 'passthru-copy', 'passthru-sockmap', 'passthru-splice',
+           'passthru-local']
 REF = 'haproxy'          # the "÷ HAProxy" column divides by this one
 # The bulk stream beside the 64 B ping-pong runs at this fixed rate, below
 # what every proxy relays, so that each latency is measured beside the same
@@ -369,7 +372,7 @@ protocols: (
 
 
 def passthru_cfg(port, be, plane, max_conns):
-    return {
+    cfg = {
         'patterns': [
             {'name': 'iperf3', 'regex': '^[a-z2-7]{36}', 'min_bytes': 36},
             {'name': 'sockperf', 'prefix': '00000000000000010003'},
@@ -393,6 +396,9 @@ def passthru_cfg(port, be, plane, max_conns):
             ],
         }],
     }
+    if plane == 'local':
+        cfg['experimental'] = True
+    return cfg
 
 
 class Proxy:
@@ -1162,7 +1168,8 @@ def report(b):
     names = {'direct': 'direct', 'haproxy': 'HAProxy', 'haproxy-splice': 'HAProxy splice',
              'sslh-fork': 'sslh-fork', 'sslh-select': 'sslh-select',
              'passthru-auto': 'passthru auto', 'passthru-copy': 'passthru copy',
-             'passthru-sockmap': 'passthru sockmap', 'passthru-splice': 'passthru splice'}
+             'passthru-sockmap': 'passthru sockmap', 'passthru-splice': 'passthru splice',
+             'passthru-local': 'passthru local'}
     cols = b.configs
     L = []
     L.append('# passthru benchmark')
