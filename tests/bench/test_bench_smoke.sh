@@ -81,7 +81,7 @@ configs = doc['configs']
 rows = doc['rows']
 res = doc['results']
 must = ['direct', 'haproxy', 'passthru-auto', 'passthru-copy', 'passthru-sockmap',
-        'passthru-splice']
+        'passthru-splice', 'passthru-local']
 
 
 def check(cond, name, why=''):
