@@ -34,7 +34,6 @@ from ptharness import (Suite, Passthru, Skip, Fail, Proc, check, eq, wait_for,  
 KiB = 1 << 10
 MiB = 1 << 20
 GiB = 1 << 30
-PIN_ROOT = '/sys/fs/bpf/passthru'
 BPFTOOL = os.environ.get('BPFTOOL', 'bpftool')
 HTTP_PREFIX = 'POST /up HTTP/1.1\\r\\nHost: bpf.example\\r\\n\\r\\n'  # ptstream escapes
 HTTP_PREFIX_BYTES = b'POST /up HTTP/1.1\r\nHost: bpf.example\r\n\r\n'
@@ -85,18 +84,6 @@ def unpin(instance):
     except OSError:
         pass
     return True
-
-
-def instance_of(pt):
-    """The daemon's BPF instance: --instance, else the config name without .json."""
-    args = pt.args
-    for i, a in enumerate(args):
-        if a in ('--instance', '-i') and i + 1 < len(args):
-            return args[i + 1]
-        if a.startswith('--instance='):
-            return a.split('=', 1)[1]
-    base = os.path.basename(pt.config_path)
-    return base[:-5] if base.endswith('.json') else base
 
 
 def pin_dir(pt):

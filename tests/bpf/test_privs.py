@@ -32,13 +32,12 @@ import time
 
 from bpftest import (BpfSuite, PtServer, sockmap_daemon, wait_for_startup, listener, route,
                      free_port, connect, recv_all, pin_dir, instance_of, check, eq, wait_for, Skip,
-                     Passthru, slack, scaled, unpin, PIN_ROOT,
+                     Passthru, slack, scaled, unpin, PIN_ROOT, RUN_DIR,
                      ROOT, BUILD, MiB)
 
 CAP_NET_ADMIN = 12
 CAP_BPF = 39
 PINS = {'pt_pairs', 'pt_socks', 'pt_rx', 'pt_tx', 'pt_meta', 'prog_stream_verdict'}
-RUN_DIR = '/run/passthru'
 NOBODY = 65534
 s = BpfSuite('bpf-privs')
 sink = PtServer(s, 'sink', name='sink')

@@ -49,6 +49,8 @@ PASSTHRU = os.path.join(BUILD, 'passthru')
 # The test build of the daemon (make tests): build/passthru plus the test
 # knobs below, which the shipped binary does not read (-DPT_TEST_HOOKS).
 PASSTHRU_HOOKS = os.path.join(BUILD, 'tests', 'passthru-hooks')
+PIN_ROOT = '/sys/fs/bpf/passthru'   # the daemon's PT_PIN_ROOT
+RUN_DIR = '/run/passthru'           # its PT_RUN_DIR: locks, control sockets, .pairs
 HOOK_VARS = ('PASSTHRU_FAULT_', 'PASSTHRU_SELFTEST_FAIL')
 PTSTREAM = os.path.join(BUILD, 'tests', 'ptstream')
 SSHD = '/usr/sbin/sshd'
@@ -561,21 +563,30 @@ class Passthru:
         if not isinstance(self.config, dict) or 'user' not in self.config or \
                 (self.proc and self.proc.alive()):
             return
-        inst = os.path.basename(self.config_path)[:-len('.json')]
-        for opt in ('-i', '--instance'):
-            if opt in self.args[:-1]:
-                inst = self.args[self.args.index(opt) + 1]
+        inst = instance_of(self)
         for ext in ('.lock', '.sock', '.pairs'):
             try:
-                os.unlink(os.path.join('/run/passthru', inst + ext))
+                os.unlink(os.path.join(RUN_DIR, inst + ext))
             except OSError:
                 pass
-        pins = os.path.join('/sys/fs/bpf/passthru', inst)
+        pins = os.path.join(PIN_ROOT, inst)
         for sub in ('shield', ''):  # empty once the daemon unpinned its maps
             try:
                 os.rmdir(os.path.join(pins, sub) if sub else pins)
             except OSError:
                 pass
+
+
+def instance_of(pt):
+    """The daemon's instance: --instance, else the config name without .json."""
+    args = pt.args
+    for i, a in enumerate(args):
+        if a in ('--instance', '-i') and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith('--instance='):
+            return a.split('=', 1)[1]
+    base = os.path.basename(pt.config_path)
+    return base[:-5] if base.endswith('.json') else base
 
 
 def expect(d, **want):

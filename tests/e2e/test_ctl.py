@@ -17,11 +17,9 @@ import time
 from ptharness import (BUILD, Suite, Passthru, PtServer, HttpBackend, TlsBackend, Proc, Skip,
                        Fail, run, eq, check, wait_for, listener, route, free_port, closed_port,
                        s_client, curl, connect, recv_all, read_closed, plane_ok, is_root,
-                       need_root)
+                       need_root, PIN_ROOT, RUN_DIR)
 
 CTL = os.path.join(BUILD, 'passthru-ctl')
-PIN_ROOT = '/sys/fs/bpf/passthru'
-RUN_DIR = '/run/passthru'
 
 s = Suite('ctl')
 echo = PtServer(s, 'echo')
