@@ -50,12 +50,7 @@ def echo_check(port, head_fin=False, data=DATA, fin_late=False):
     c = connect(port, timeout=10)
     if fin_late:
         got = echo_then_fin(c, data)
-        c.close()
-        eq((len(got), hashlib.sha256(got).hexdigest()),
-           (len(HEAD) + len(data), hashlib.sha256(HEAD + data).hexdigest()),
-           'echo (length, sha256)')
-        return
-    if head_fin:
+    elif head_fin:
         # Corked, the bytes wait for the FIN and leave in one segment with
         # it: the daemon never sees them without it.
         c.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
