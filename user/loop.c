@@ -29,6 +29,7 @@ int pt_loop_init(struct pt_loop *l)
 	if (l->epfd == -1)
 		return -errno;
 	l->ready.prev = l->ready.next = &l->ready;
+	l->after.prev = l->after.next = &l->after;
 	l->heap = NULL;
 	l->n_timers = 0;
 	l->cap_timers = 0;
@@ -187,14 +188,24 @@ void pt_task_init(struct pt_task *t, pt_task_fn fn)
 	t->fn = fn;
 }
 
-void pt_loop_defer(struct pt_loop *l, struct pt_task *t)
+static void task_queue(struct pt_task *head, struct pt_task *t)
 {
 	if (t->next)
 		return;
-	t->prev = l->ready.prev;
-	t->next = &l->ready;
-	l->ready.prev->next = t;
-	l->ready.prev = t;
+	t->prev = head->prev;
+	t->next = head;
+	head->prev->next = t;
+	head->prev = t;
+}
+
+void pt_loop_defer(struct pt_loop *l, struct pt_task *t)
+{
+	task_queue(&l->ready, t);
+}
+
+void pt_loop_after_events(struct pt_loop *l, struct pt_task *t)
+{
+	task_queue(&l->after, t);
 }
 
 void pt_task_cancel(struct pt_task *t)
@@ -206,17 +217,17 @@ void pt_task_cancel(struct pt_task *t)
 	t->prev = t->next = NULL;
 }
 
-/* Run the tasks queued so far; those they defer again wait for the next round. */
-static void run_tasks(struct pt_loop *l)
+/* Run the tasks queued on @head so far; those they queue again wait for the next round. */
+static void run_tasks(struct pt_task *head)
 {
 	struct pt_task batch;
 
-	if (l->ready.next == &l->ready)
+	if (head->next == head)
 		return;
-	batch.next = l->ready.next;
-	batch.prev = l->ready.prev;
+	batch.next = head->next;
+	batch.prev = head->prev;
 	batch.next->prev = batch.prev->next = &batch;
-	l->ready.prev = l->ready.next = &l->ready;
+	head->prev = head->next = head;
 	while (batch.next != &batch) {
 		struct pt_task *t = batch.next;
 
@@ -265,7 +276,8 @@ int pt_loop_run_once(struct pt_loop *l, int max_wait_ms)
 
 		ev->fn(ev, evs[i].events);
 	}
+	run_tasks(&l->after);
 	run_timers(l);
-	run_tasks(l);
+	run_tasks(&l->ready);
 	return 0;
 }

@@ -43,6 +43,7 @@ struct pt_task {
 struct pt_loop {
 	int epfd;
 	struct pt_task ready;		/* list head of deferred tasks */
+	struct pt_task after;		/* list head of tasks run right after the events */
 	struct pt_timer **heap;
 	int n_timers;
 	int cap_timers;
@@ -83,10 +84,17 @@ void pt_task_init(struct pt_task *t, pt_task_fn fn);
 /* Run t once more after the next epoll round (no-op if already queued). */
 void pt_loop_defer(struct pt_loop *l, struct pt_task *t);
 void pt_task_cancel(struct pt_task *t);
+/*
+ * Run t once right after this round's events were dispatched, before the
+ * timers (no-op if already queued): work the handlers gathered to do in
+ * one go (batch.c).
+ */
+void pt_loop_after_events(struct pt_loop *l, struct pt_task *t);
 
 /*
  * Wait for events for at most max_wait_ms (-1: until the next deadline; no
- * wait at all while tasks are deferred), dispatch them, run expired timers,
+ * wait at all while tasks are deferred), dispatch them, run the tasks they
+ * queued with pt_loop_after_events(), run expired timers,
  * then the deferred tasks: those queued before this round or by its event
  * handlers and timers; a task deferred by a task runs in the next round.
  * Returns 0 or -errno.
