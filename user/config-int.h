@@ -78,6 +78,15 @@ struct pt_cfg_key {
 	const char *help;
 };
 
+/*
+ * A boolean key kept in the bool at k->off of the object; with k->def 1 the
+ * field holds the opposite of the key (a default-on key in a zeroed struct).
+ * Dumped only when it differs from the default.
+ */
+int pt_cfg_parse_flag(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j, void *obj);
+void pt_cfg_dump_flag(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+		      const struct pt_config *cfg);
+
 /* config-util.c: errors, paths, the key walker and dumper, memory */
 void pt_cfg_err(struct pt_cfg_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pt_cfg_err_type(struct pt_cfg_ctx *ctx, const char *expected, const cJSON *got);

@@ -267,6 +267,7 @@ struct pt_config {
 	bool metrics_v6only;
 	enum pt_log_format log_format;
 	bool experimental;		/* "experimental": true lets data_plane "local" be used */
+	bool no_io_uring;		/* "io_uring": false: the copy plane makes plain syscalls */
 	struct pt_pattern *patterns;
 	int n_patterns;
 	struct pt_pool *pools;

@@ -331,6 +331,19 @@ static const cJSON *find_key(const struct pt_cfg_ctx *ctx, const cJSON *j, const
 	return NULL;
 }
 
+int pt_cfg_parse_flag(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j, void *obj)
+{
+	*(bool *)((char *)obj + k->off) = cJSON_IsTrue(j) != !!k->def;
+	return 0;
+}
+
+void pt_cfg_dump_flag(cJSON *out, const struct pt_cfg_key *k, const void *obj,
+		      const struct pt_config *cfg)
+{
+	if (*(const bool *)((const char *)obj + k->off))
+		cJSON_AddBoolToObject(out, k->name, !k->def);
+}
+
 static void walk_key(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *c, void *obj,
 		     bool *bad)
 {
