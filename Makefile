@@ -13,7 +13,7 @@ CC		?= gcc
 CLANG		?= clang
 PKG_CONFIG	?= pkg-config
 
-PKGS		:= libcjson libbpf libxdp
+PKGS		:= libcjson libbpf libxdp liburing
 ARCH		:= $(shell uname -m | sed 's/x86_64/x86/' | sed 's/aarch64/arm64/')
 VMLINUX_H	?= vmlinux/$(ARCH)/vmlinux.h
 BPFTOOL		?= bpftool
@@ -21,7 +21,7 @@ CFLAGS		?= -O2 -g
 CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
 		   -Wstrict-prototypes -Wmissing-prototypes -D_GNU_SOURCE \
 		   -Iinclude -Iuser -I$(OUTPUT) $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-LDLIBS		+= $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcjson -lxdp -lbpf) -lelf -lz -lcap -lm
+LDLIBS		+= $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcjson -lxdp -lbpf -luring) -lelf -lz -lcap -lm
 
 # clang's BPF target misses the host's system include dirs; pass them on
 # (libbpf-bootstrap does the same).

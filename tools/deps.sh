@@ -18,10 +18,10 @@ VNG_VERSION=1.35-1
 PKGS=(
 	# build
 	gcc make pkg-config clang llvm libbpf-dev libxdp-dev xdp-tools bpftool
-	libcjson-dev libelf-dev zlib1g-dev libcap-dev libssl-dev
+	libcjson-dev libelf-dev zlib1g-dev libcap-dev libssl-dev liburing-dev
 	# tests and examples: real clients and servers
 	openssl gnutls-bin curl openssh-server openssh-client dante-server
-	python3 iproute2 procps psmisc netcat-openbsd socat
+	python3 iproute2 procps psmisc netcat-openbsd socat strace
 	# metrics: a real Prometheus scrapes passthru (and promtool checks the exposition)
 	prometheus
 	# fuzzing (libFuzzer runtime: only recommended by clang) and memcheck

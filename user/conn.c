@@ -310,6 +310,12 @@ static void dp_result(struct pt_conn *c, enum pt_end end)
 		pt_conn_close(c, end);
 }
 
+void pt_conn_relay_done(struct pt_conn *c, enum pt_end end)
+{
+	if (c->state == PT_CS_RELAYING)
+		dp_result(c, end);
+}
+
 /*
  * Relaying needs only the log words of what detection found, the protocol
  * and the SNI or Host: keep those and free the rest (about 1.5 KiB a

@@ -126,6 +126,13 @@ bool pt_conn_evict_oldest(struct pt_worker *w, int lidx, uint64_t accepted_by);
 /* End the connection: release the data plane, close both sockets, log. */
 void pt_conn_close(struct pt_conn *c, enum pt_end end);
 
+/*
+ * A data plane call made outside an event returned @end (the copy plane's
+ * batched relays): act on it as on an event's (close, or a move to the
+ * bulk plane). Reached through pt_worker.relay_done.
+ */
+void pt_conn_relay_done(struct pt_conn *c, enum pt_end end);
+
 /* Free the connections closed during the last event batch. */
 void pt_conn_reap(struct pt_worker *w);
 

@@ -16,6 +16,7 @@ struct pt_copy_dir {
 	bool eof;		/* src said EOF */
 	bool drained;		/* the last read emptied src's queue (short read or EAGAIN) */
 	bool shut;		/* shutdown(dst, SHUT_WR) done */
+	bool queued;		/* a read and send wait in the batcher (batch.c) */
 };
 
 struct pt_copy_state {

@@ -23,6 +23,15 @@
  * write side; the connection ends when both directions have done so. The
  * callbacks return the end reason; conn.c closes the connection.
  *
+ * Batching: a plain readable edge on a connection of this plane (not local)
+ * queues its direction's recv() and send() with the worker's batcher
+ * (batch.c), which issues those of every connection of the round in two
+ * io_uring_enter() calls; batched() then does what pump() does after the
+ * first read. While a direction is queued nothing else reads its source or
+ * writes its peer (pump() waits for it), and it is not a candidate for a
+ * move. Without io_uring ("io_uring": false, or the kernel refuses it) each
+ * event does its own recv() and send().
+ *
  * Bulk: a direction that finds at least bulk_turn_bytes per turn, bulk_turns
  * turns in a row, sets c->bulk while nothing is pending, no FIN was seen and
  * the last read of each source emptied its queue (no skb half read: see
@@ -34,7 +43,9 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include "batch.h"
 #include "conn.h"
+#include "log.h"
 #include "pairs.h"
 #include "relay.h"
 #include "worker.h"
@@ -99,16 +110,13 @@ static void note_turn(struct pt_conn *c, int d, size_t got)
 		cd->big_turns++;
 }
 
-/* Send @n bytes just read for direction @d; what the peer did not take is stashed. */
-static enum pt_end send_on(struct pt_conn *c, int d, const uint8_t *p, size_t n)
+/*
+ * The send of the @n bytes at @p for direction @d returned @w (bytes or
+ * -errno): count what went, stash what the peer did not take.
+ */
+static enum pt_end sent(struct pt_conn *c, int d, const uint8_t *p, size_t n, ssize_t w)
 {
-	int dst = pt_side_fd(c, pt_dst_side(d));
-	ssize_t w;
-
-	do
-		w = send(dst, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (w == -1 && errno == EINTR);
-	if (w == -1 && errno != EAGAIN)
+	if (w < 0 && w != -EAGAIN && w != -EINTR)
 		return pt_reset_of(pt_dst_side(d));
 	if (w < 0)
 		w = 0;
@@ -124,21 +132,33 @@ static enum pt_end send_on(struct pt_conn *c, int d, const uint8_t *p, size_t n)
 	return PT_END_NONE;
 }
 
+/* Send @n bytes just read for direction @d; what the peer did not take is stashed. */
+static enum pt_end send_on(struct pt_conn *c, int d, const uint8_t *p, size_t n)
+{
+	int dst = pt_side_fd(c, pt_dst_side(d));
+	ssize_t w;
+
+	do
+		w = send(dst, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (w == -1 && errno == EINTR);
+	return sent(c, d, p, n, w == -1 ? -errno : w);
+}
+
 /*
  * Read direction @d's source and send on until it is drained, the peer is
  * full or the budget is spent (*more). With @drain, read until EAGAIN even
- * after a short read. Returns PT_END_NONE or how the connection ended.
+ * after a short read. @got bytes of this turn were read already (batched()).
+ * Returns PT_END_NONE or how the connection ended.
  */
-static enum pt_end pump(struct pt_conn *c, int d, bool drain, bool *more)
+static enum pt_end pump_on(struct pt_conn *c, int d, bool drain, bool *more, size_t got)
 {
 	struct pt_copy_dir *cd = cdir(c, d);
 	int src = pt_side_fd(c, pt_src_side(d));
 	uint8_t *buf = c->w->window;
 	enum pt_end end = PT_END_NONE;
-	size_t got = 0;
 	ssize_t n;
 
-	while (!cd->eof && !cd->buf && end == PT_END_NONE) {
+	while (!cd->eof && !cd->buf && !cd->queued && end == PT_END_NONE) {
 		if (got >= PT_RELAY_BUDGET) {
 			*more = true;
 			break;
@@ -161,6 +181,11 @@ static enum pt_end pump(struct pt_conn *c, int d, bool drain, bool *more)
 	}
 	note_turn(c, d, got);
 	return end;
+}
+
+static enum pt_end pump(struct pt_conn *c, int d, bool drain, bool *more)
+{
+	return pump_on(c, d, drain, more, 0);
 }
 
 /*
@@ -193,7 +218,7 @@ static bool is_bulk(struct pt_conn *c)
 	for (int d = 0; d < 2; d++) {
 		struct pt_copy_dir *cd = cdir(c, d);
 
-		if (cd->buf || cd->eof || !cd->drained)
+		if (cd->buf || cd->eof || !cd->drained || cd->queued)
 			return false;
 		big |= c->lcfg->bulk_turns && cd->big_turns >= c->lcfg->bulk_turns;
 	}
@@ -217,6 +242,48 @@ static enum pt_end settle(struct pt_conn *c, uint64_t before, bool more)
 		pt_loop_defer(&c->w->loop, &c->more);
 	c->bulk = is_bulk(c);
 	return PT_END_NONE;
+}
+
+/*
+ * The batcher's outcome for direction @d of @ctx (batch.h): the read and
+ * its send handled as pump() would have, then the rest of the turn.
+ */
+static void batched(void *ctx, int d, const uint8_t *buf, int got, int w)
+{
+	struct pt_conn *c = ctx;
+	struct pt_copy_dir *cd = cdir(c, d);
+	uint64_t before = c->bytes[0] + c->bytes[1];
+	enum pt_end end = PT_END_NONE;
+	bool more = false;
+
+	cd->queued = false;
+	cd->drained = got == -EAGAIN || (got >= 0 && got < PT_BATCH_BUF);
+	if (got == 0)
+		cd->eof = true;
+	else if (got > 0)
+		end = sent(c, d, buf, got, w);
+	else if (got != -EAGAIN && got != -EINTR)
+		end = pt_reset_of(pt_src_side(d));
+	if (end == PT_END_NONE && !cd->drained)
+		end = pump_on(c, d, false, &more, got > 0 ? got : 0);
+	else
+		note_turn(c, d, got > 0 ? got : 0);
+	if (end == PT_END_NONE)
+		end = settle(c, before, more);
+	c->w->relay_done(c, end);
+}
+
+/* Hand direction @d's next read and send to the batcher; false: do them now. */
+static bool queue(struct pt_conn *c, int d)
+{
+	struct pt_copy_dir *cd = cdir(c, d);
+
+	if (c->dp != &pt_dp_copy || cd->eof || cd->buf || cd->queued ||
+	    !pt_batch_relay(c->w->batch, pt_side_fd(c, pt_src_side(d)),
+			    pt_side_fd(c, pt_dst_side(d)), c, d, batched))
+		return false;
+	cd->queued = true;
+	return true;
 }
 
 /* Both directions: flush what waits, then read until EAGAIN. */
@@ -251,8 +318,10 @@ static enum pt_end copy_event(struct pt_conn *c, enum pt_side side, uint32_t eve
 		if (end == PT_END_NONE)
 			end = pump(c, out, true, &more);
 	}
-	if (end == PT_END_NONE && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)))
-		end = pump(c, in, events & (EPOLLRDHUP | EPOLLHUP), &more);
+	if (end == PT_END_NONE && (events & (EPOLLRDHUP | EPOLLHUP)))
+		end = pump(c, in, true, &more);	/* to EOF: no edge follows the FIN */
+	else if (end == PT_END_NONE && (events & EPOLLIN) && !queue(c, in))
+		end = pump(c, in, false, &more);
 	return end != PT_END_NONE ? end : settle(c, before, more);
 }
 
@@ -302,10 +371,32 @@ static int copy_attach(struct pt_conn *c, enum pt_end *end)
 
 static void copy_detach(struct pt_conn *c)
 {
+	pt_batch_cancel(c->w->batch, c);
 	for (int d = 0; d < 2; d++) {
+		cdir(c, d)->queued = false;
 		free(cdir(c, d)->buf);
 		cdir(c, d)->buf = NULL;
 	}
+}
+
+/* The worker's batcher, unless "io_uring": false or the kernel refuses one. */
+static int copy_worker_init(struct pt_worker *w)
+{
+	int err;
+
+	if (w->cfg->no_io_uring)
+		return 0;
+	w->batch = pt_batch_new(&w->loop, &err);
+	if (!w->batch && w->id == 0)
+		pr_info(MAIN, "io_uring: %s: the copy plane makes a recv() and a send() per message",
+			strerror(-err));
+	return 0;
+}
+
+static void copy_worker_fini(struct pt_worker *w)
+{
+	pt_batch_free(w->batch);
+	w->batch = NULL;
 }
 
 const struct pt_dataplane pt_dp_copy = {
@@ -315,4 +406,6 @@ const struct pt_dataplane pt_dp_copy = {
 	.timer = copy_timer,
 	.resume = copy_resume,
 	.detach = copy_detach,
+	.worker_init = copy_worker_init,
+	.worker_fini = copy_worker_fini,
 };

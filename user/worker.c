@@ -237,6 +237,7 @@ int pt_worker_run(const struct pt_worker_args *a)
 	w.cfg = pt_config_get(a->cfg);
 	w.copts = a->copts;
 	w.pause_accepts = pt_worker_pause_accepts; /* upstream.c does not call into worker.c */
+	w.relay_done = pt_conn_relay_done;	   /* nor copy.c into conn.c */
 	w.owns_routes = a->n_workers == 1;
 	w.shield = a->shield;	/* reloads: -w 1 only (reload_done); bans: every worker */
 	__atomic_store_n(&w.stats->worker_gen[w.id], w.cfg->generation, __ATOMIC_RELEASE);

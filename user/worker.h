@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "conn-t.h"
 #include "loop.h"
 #include "reload.h"
 #include "resolver.h"
@@ -22,6 +23,7 @@ struct pt_bpf;
 struct pt_local_bpf;
 struct pt_sources;
 struct pt_shield;
+struct pt_batch;
 struct pt_conn;
 struct pt_control;
 struct pt_listener;		/* listener.h */
@@ -54,6 +56,7 @@ struct pt_worker {
 	uint64_t next_id;
 	uint8_t *window;		/* scratch, PT_SCRATCH_SIZE bytes (>= PT_WINDOW_MAX) */
 	struct pt_pipe_pool pipes;
+	struct pt_batch *batch;		/* the copy plane's io_uring batcher, or NULL */
 	struct pt_sockmap_wake smw;	/* the verdict's wake-ups for our sockmap pairs */
 	struct pt_bpf *bpf;		/* kernel data plane, NULL if not loaded */
 	struct pt_local_bpf *local;	/* same-host bypass (local-bpf.h), NULL if not loaded */
@@ -72,6 +75,8 @@ struct pt_worker {
 	uint64_t n_pauses;		/* pauses since that line */
 	/* Set up by the worker for upstream.c: no descriptor for an upstream socket. */
 	void (*pause_accepts)(struct pt_worker *w, int err);
+	/* For the copy plane's batched relays (batch.c), which end outside an event. */
+	void (*relay_done)(struct pt_conn *c, enum pt_end end);
 	bool stopping;
 	bool owns_routes;		/* the only worker: resets the route counters on reload */
 	const struct pt_config_opts *copts;	/* applied again on reload */
