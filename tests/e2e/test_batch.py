@@ -1,0 +1,210 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# e2e: any plane
+"""The copy plane's io_uring batcher (user/batch.c), as a user runs it.
+
+- Syscalls, counted by strace on the running daemon (-w 1): a ping-pong of
+  400 messages through a copy listener makes no recvfrom()/sendto() per
+  message, but io_uring_enter() calls; with "io_uring": false the same run
+  makes one recvfrom() and one sendto() per message and no io_uring_enter().
+- Bytes exact, batched: 48 connections at once echo messages of random
+  sizes from 1 B to 48 KiB (a read that fills a 16 KiB batch slot goes on
+  with plain reads) and end with a half-close from either side; then one
+  client that reads slowly, so that batched sends come back short and the
+  rest waits for the peer (sha256 of 16 MiB each way).
+- kernel.io_uring_disabled = 2 (restored after): the daemon starts, says
+  so in one line and relays with plain calls.
+Every listener is on copy: the batcher belongs to that plane (auto starts
+there too), so the program runs once, not per e2e plane.
+"""
+import hashlib
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+from ptharness import (Suite, Passthru, Skip, TcpServer, check, eq, listener, route,
+                       free_port, connect, slack, wait_for)
+
+s = Suite('batch')
+MSGS = 400
+SYSCTL = '/proc/sys/kernel/io_uring_disabled'
+
+
+def echo(c, server):
+    """Echo every byte until EOF, then pass the FIN on."""
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        c.sendall(d)
+    c.shutdown(socket.SHUT_WR)
+
+
+backend = TcpServer(s, echo)
+
+
+def daemon(name, io_uring=None, env=None):
+    port = free_port()
+    cfg = {'listeners': [listener('l', port, [route('all', backend.addr)],
+                                  data_plane='copy')]}
+    if io_uring is not None:
+        cfg['io_uring'] = io_uring
+    return Passthru(s, cfg, args=['-w', '1'], name=name, env=env), port
+
+
+batched, batched_port = daemon('batched')
+plain, plain_port = daemon('plain', io_uring=False)
+
+
+def ping_pong(port, n, size=100):
+    c = connect(port)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    msg = b'p' * size
+    for _ in range(n):
+        c.sendall(msg)
+        got = b''
+        while len(got) < size:
+            d = c.recv(size - len(got))
+            check(d, 'echo before EOF')
+            got += d
+    c.shutdown(socket.SHUT_WR)
+    eq(c.recv(1), b'', 'EOF after the ping-pong')
+    c.close()
+
+
+def count_syscalls(pt, port):
+    """{syscall: calls} of the daemon during a ping-pong of MSGS messages."""
+    if not shutil.which('strace'):
+        raise Skip('strace is not installed (make deps)')
+    out = s.path('strace-%s.txt' % pt.name)
+    st = subprocess.Popen(['strace', '-f', '-c', '-o', out, '-e',
+                           'trace=recvfrom,sendto,io_uring_enter', '-p', str(pt.proc.p.pid)],
+                          stderr=subprocess.DEVNULL)
+    time.sleep(slack(0.5))  # attached
+    ping_pong(port, MSGS)
+    st.send_signal(signal.SIGINT)
+    st.wait(timeout=10)
+    calls = {}
+    for line in open(out):
+        f = line.split()
+        if len(f) >= 5 and f[-1] in ('recvfrom', 'sendto', 'io_uring_enter'):
+            calls[f[-1]] = int(f[3])
+    return calls
+
+
+def t_syscalls_batched():
+    calls = count_syscalls(batched, batched_port)
+    plain_calls = calls.get('recvfrom', 0) + calls.get('sendto', 0)
+    check(plain_calls <= 16, 'at most 16 recvfrom/sendto for %d messages, got %s' % (MSGS, calls))
+    check(calls.get('io_uring_enter', 0) >= MSGS, 'io_uring_enter() at least once a message: %s'
+          % calls)
+
+
+def t_syscalls_plain():
+    calls = count_syscalls(plain, plain_port)
+    check(calls.get('recvfrom', 0) >= 2 * MSGS and calls.get('sendto', 0) >= 2 * MSGS,
+          'a recvfrom() and a sendto() per message each way: %s' % calls)
+    eq(calls.get('io_uring_enter', 0), 0, 'io_uring_enter() calls with "io_uring": false')
+
+
+def conversation(port, seed, errors):
+    """Random-sized messages, each echoed whole, then a half-close."""
+    rnd = random.Random(seed)
+    try:
+        c = connect(port, timeout=slack(30))
+        up, down = hashlib.sha256(), hashlib.sha256()
+        for _ in range(rnd.randint(5, 40)):
+            msg = rnd.randbytes(rnd.choice((1, rnd.randint(2, 1500), rnd.randint(1, 49152))))
+            up.update(msg)
+            c.sendall(msg)
+            got = 0
+            while got < len(msg):
+                d = c.recv(65536)
+                if not d:
+                    raise AssertionError('EOF after %d of %d bytes' % (got, len(msg)))
+                down.update(d)
+                got += len(d)
+        c.shutdown(socket.SHUT_WR)
+        if c.recv(1) != b'':
+            raise AssertionError('bytes after the echo')
+        if up.digest() != down.digest():
+            raise AssertionError('sha256 differs')
+        c.close()
+    except Exception as e:  # reported by the test thread
+        errors.append('conversation %d: %s' % (seed, e))
+
+
+def t_concurrent():
+    mark = batched.mark()
+    errors = []
+    threads = [threading.Thread(target=conversation, args=(batched_port, i, errors))
+               for i in range(48)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(slack(120))
+    eq(errors, [], 'conversations')
+    ends = batched.conns_after(mark, 48, timeout=slack(10))
+    bad = [d for d in ends if d.get('end') != 'done' or d.get('plane') != 'copy']
+    eq(bad, [], 'connections that did not end done')
+
+
+def t_slow_reader():
+    size = 16 << 20
+    data = random.Random(7).randbytes(size)
+    c = connect(batched_port, timeout=slack(60))
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+
+    def writer():
+        c.sendall(data)
+        c.shutdown(socket.SHUT_WR)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    got, h = 0, hashlib.sha256()
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        h.update(d)
+        got += len(d)
+        if got < size // 2:
+            time.sleep(0.0005)  # slow for the first half: the daemon's sends come back short
+    t.join()
+    c.close()
+    eq(got, size, 'bytes echoed')
+    eq(h.hexdigest(), hashlib.sha256(data).hexdigest(), 'sha256 of the echo')
+
+
+def t_disabled():
+    try:
+        old = open(SYSCTL).read().strip()
+    except OSError:
+        raise Skip('no %s on this kernel' % SYSCTL)
+    try:
+        with open(SYSCTL, 'w') as f:
+            f.write('2')
+    except OSError as e:
+        raise Skip('cannot write %s: %s' % (SYSCTL, e))
+    try:
+        pt, port = daemon('refused')
+        wait_for(lambda: re.search(r'io_uring: .*the copy plane makes a recv\(\) and a send\(\)',
+                                   pt.log()), 5, 'the start-up line about io_uring')
+    finally:
+        with open(SYSCTL, 'w') as f:
+            f.write(old)
+    ping_pong(port, 50)
+    eq([d.get('end') for d in pt.conns()], ['done'], 'the connection relayed with plain calls')
+
+
+s.test('a ping-pong makes io_uring_enter() calls, not recvfrom()/sendto()', t_syscalls_batched)
+s.test('"io_uring": false: a recvfrom() and a sendto() per message', t_syscalls_plain)
+s.test('48 connections of random-sized messages, batched: every byte', t_concurrent)
+s.test('a slow reader: short batched sends wait for the peer, 16 MiB exact', t_slow_reader)
+s.test('io_uring refused by the kernel: a start-up line, plain calls', t_disabled)
+s.finish()
