@@ -2,10 +2,12 @@
 # e2e: any plane
 """The copy plane's io_uring batcher (user/batch.c), as a user runs it.
 
-- Syscalls, counted by strace on the running daemon (-w 1): a ping-pong of
-  400 messages through a copy listener makes no recvfrom()/sendto() per
-  message, but io_uring_enter() calls; with "io_uring": false the same run
-  makes one recvfrom() and one sendto() per message and no io_uring_enter().
+- Syscalls, counted by strace on the running daemon (-w 1): 16 ping-pongs
+  of 200 messages at once through a copy listener make io_uring_enter()
+  calls and at most one recvfrom()/sendto() per two relays (rounds of one
+  relay make plain calls: cheaper); a ping-pong alone makes a recvfrom()
+  and a sendto() per message; with "io_uring": false the 16 make one of
+  each per message and no io_uring_enter().
 - Bytes exact, batched: 48 connections at once echo messages of random
   sizes from 1 B to 48 KiB (a read that fills a 16 KiB batch slot goes on
   with plain reads) and end with a half-close from either side; then one
@@ -31,7 +33,8 @@ from ptharness import (Suite, Passthru, Skip, TcpServer, check, eq, listener, ro
                        free_port, connect, slack, wait_for)
 
 s = Suite('batch')
-MSGS = 400
+MSGS = 200
+CONNS = 16
 SYSCTL = '/proc/sys/kernel/io_uring_disabled'
 
 
@@ -77,39 +80,66 @@ def ping_pong(port, n, size=100):
     c.close()
 
 
-def count_syscalls(pt, port):
-    """{syscall: calls} of the daemon during a ping-pong of MSGS messages."""
+def ping_pongs(port, conns, n):
+    """@conns connections at once, @n messages each."""
+    errors = []
+
+    def one():
+        try:
+            ping_pong(port, n)
+        except Exception as e:
+            errors.append(str(e))
+    threads = [threading.Thread(target=one) for _ in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(slack(60))
+    eq(errors, [], 'ping-pong errors')
+
+
+def count_syscalls(pt, port, conns):
+    """{syscall: calls} of the daemon during @conns ping-pongs of MSGS messages at once."""
     if not shutil.which('strace'):
         raise Skip('strace is not installed (make deps)')
-    out = s.path('strace-%s.txt' % pt.name)
+    out = s.path('strace-%s-%d.txt' % (pt.name, conns))
     st = subprocess.Popen(['strace', '-f', '-c', '-o', out, '-e',
                            'trace=recvfrom,sendto,io_uring_enter', '-p', str(pt.proc.p.pid)],
                           stderr=subprocess.DEVNULL)
     time.sleep(slack(0.5))  # attached
-    ping_pong(port, MSGS)
+    ping_pongs(port, conns, MSGS)
     st.send_signal(signal.SIGINT)
     st.wait(timeout=10)
-    calls = {}
+    calls = {'recvfrom': 0, 'sendto': 0, 'io_uring_enter': 0}
     for line in open(out):
         f = line.split()
-        if len(f) >= 5 and f[-1] in ('recvfrom', 'sendto', 'io_uring_enter'):
+        if len(f) >= 5 and f[-1] in calls:
             calls[f[-1]] = int(f[3])
+    print('  %d connection(s) x %d messages: %s' % (conns, MSGS, calls))
     return calls
 
 
 def t_syscalls_batched():
-    calls = count_syscalls(batched, batched_port)
-    plain_calls = calls.get('recvfrom', 0) + calls.get('sendto', 0)
-    check(plain_calls <= 16, 'at most 16 recvfrom/sendto for %d messages, got %s' % (MSGS, calls))
-    check(calls.get('io_uring_enter', 0) >= MSGS, 'io_uring_enter() at least once a message: %s'
-          % calls)
+    """16 at once: most rounds carry several relays (2 per message: up, and the echo down)."""
+    calls = count_syscalls(batched, batched_port, CONNS)
+    relays = 2 * CONNS * MSGS
+    check(calls['recvfrom'] + calls['sendto'] <= relays // 2,
+          'at most one plain call per two relays (a plain pair per relay without batching)')
+    check(calls['io_uring_enter'] >= CONNS * MSGS // 20, 'io_uring_enter() calls')
+
+
+def t_syscalls_lone():
+    """One connection: a round has one relay, which a plain recv() and send() do cheaper."""
+    calls = count_syscalls(batched, batched_port, 1)
+    check(calls['recvfrom'] >= 2 * MSGS and calls['sendto'] >= 2 * MSGS,
+          'a recvfrom() and a sendto() per message each way')
+    check(calls['io_uring_enter'] <= 16, 'few io_uring_enter() calls')
 
 
 def t_syscalls_plain():
-    calls = count_syscalls(plain, plain_port)
-    check(calls.get('recvfrom', 0) >= 2 * MSGS and calls.get('sendto', 0) >= 2 * MSGS,
-          'a recvfrom() and a sendto() per message each way: %s' % calls)
-    eq(calls.get('io_uring_enter', 0), 0, 'io_uring_enter() calls with "io_uring": false')
+    calls = count_syscalls(plain, plain_port, CONNS)
+    check(calls['recvfrom'] >= 2 * CONNS * MSGS and calls['sendto'] >= 2 * CONNS * MSGS,
+          'a recvfrom() and a sendto() per message each way')
+    eq(calls['io_uring_enter'], 0, 'io_uring_enter() calls with "io_uring": false')
 
 
 def conversation(port, seed, errors):
@@ -202,7 +232,9 @@ def t_disabled():
     eq([d.get('end') for d in pt.conns()], ['done'], 'the connection relayed with plain calls')
 
 
-s.test('a ping-pong makes io_uring_enter() calls, not recvfrom()/sendto()', t_syscalls_batched)
+s.test('16 ping-pongs at once: io_uring_enter() calls, few recvfrom()/sendto()',
+       t_syscalls_batched)
+s.test('one ping-pong alone: a plain recvfrom() and sendto() per message', t_syscalls_lone)
 s.test('"io_uring": false: a recvfrom() and a sendto() per message', t_syscalls_plain)
 s.test('48 connections of random-sized messages, batched: every byte', t_concurrent)
 s.test('a slow reader: short batched sends wait for the peer, 16 MiB exact', t_slow_reader)
