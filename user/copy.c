@@ -23,8 +23,9 @@
  * write side; the connection ends when both directions have done so. The
  * callbacks return the end reason; conn.c closes the connection.
  *
- * Batching: a plain readable edge on a connection of this plane (not local)
- * queues its direction's recv() and send() with the worker's batcher
+ * Batching: a plain readable edge on a connection of this plane (or of one
+ * built on it that asks to be told, local) queues its direction's recv()
+ * and send() with the worker's batcher
  * (batch.c), which issues those of every connection of the round in two
  * io_uring_enter() calls; batched() then does what pump() does after the
  * first read. While a direction is queued nothing else reads its source or
@@ -270,6 +271,8 @@ static void batched(void *ctx, int d, const uint8_t *buf, int got, int w)
 		note_turn(c, d, got > 0 ? got : 0);
 	if (end == PT_END_NONE)
 		end = settle(c, before, more);
+	if (c->dp->after_batch)
+		c->dp->after_batch(c);
 	c->w->relay_done(c, end);
 }
 
@@ -278,7 +281,7 @@ static bool queue(struct pt_conn *c, int d)
 {
 	struct pt_copy_dir *cd = cdir(c, d);
 
-	if (c->dp != &pt_dp_copy || cd->eof || cd->buf || cd->queued ||
+	if ((c->dp != &pt_dp_copy && !c->dp->after_batch) || cd->eof || cd->buf || cd->queued ||
 	    !pt_batch_relay(c->w->batch, pt_side_fd(c, pt_src_side(d)),
 			    pt_side_fd(c, pt_dst_side(d)), c, d, batched))
 		return false;

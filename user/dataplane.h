@@ -61,6 +61,12 @@ struct pt_dataplane {
 	enum pt_end (*timer)(struct pt_conn *c);	/* the connection's deadline fired */
 	enum pt_end (*resume)(struct pt_conn *c);	/* after a yield (pt_loop_defer of c->more) */
 	void (*detach)(struct pt_conn *c);
+	/*
+	 * Optional, for a plane built on copy's calls (local): its relays may
+	 * be batched too (copy.c, batch.c), and this runs after each batched
+	 * one, before conn.c acts on how it ended.
+	 */
+	void (*after_batch)(struct pt_conn *c);
 	int (*worker_init)(struct pt_worker *w);	/* optional: 0 or -errno */
 	void (*worker_fini)(struct pt_worker *w);	/* optional */
 };

@@ -10,7 +10,8 @@
  * into B's ingress queue instead of U's TCP stream, and falls back to that
  * stream whenever order or B's limit asks for it: TCP then keeps the
  * client's window closed while the backend does not read. We clear
- * up_busy after each turn (our send()s on U returned).
+ * up_busy after each turn (our send()s on U returned), a batched one
+ * included (after_batch: copy.c batches our reads and sends too).
  *
  * Arming (nothing lost, nothing reordered):
  *   1. before connect(): the upstream address must be one of this host's
@@ -398,4 +399,5 @@ const struct pt_dataplane pt_dp_local = {
 	.timer = local_timer,
 	.resume = local_resume,
 	.detach = local_detach,
+	.after_batch = publish,
 };
