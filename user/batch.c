@@ -50,7 +50,6 @@ struct pt_batch {
 	bool running;		/* in the callbacks */
 	bool broken;		/* io_uring_enter() failed: plain syscalls from now on */
 	uint8_t *bufs;		/* PT_BATCH_OPS slots of PT_BATCH_BUF bytes */
-	uint64_t relays, rounds;
 };
 
 static uint8_t *slot(struct pt_batch *b, unsigned int i)
@@ -125,7 +124,6 @@ static int submit(struct pt_batch *b, bool send_phase, bool *lost)
 	if (!queued)
 		return 0;
 	ret = io_uring_submit_and_wait(&b->ring, queued);
-	b->rounds++;
 	if (ret < 0)
 		return ret;	/* none taken */
 	/* Taken in order; those not taken stay pending. */
@@ -178,7 +176,6 @@ static void flush(struct pt_task *t)
 
 		if (!op->ctx)
 			continue;
-		b->relays++;
 		op->done(op->ctx, op->dir, slot(b, i), op->got, op->sent);
 	}
 	b->running = false;
@@ -202,12 +199,6 @@ void pt_batch_cancel(struct pt_batch *b, const void *ctx)
 	for (unsigned int i = 0; i < b->n; i++)
 		if (b->ops[i].ctx == ctx)
 			b->ops[i].ctx = NULL;
-}
-
-void pt_batch_counts(const struct pt_batch *b, uint64_t *relays, uint64_t *rounds)
-{
-	*relays = b ? b->relays : 0;
-	*rounds = b ? b->rounds : 0;
 }
 
 /* A ring for one task, that goes on past a failed request; plainer on older kernels. */

@@ -45,7 +45,4 @@ bool pt_batch_relay(struct pt_batch *b, int src, int dst, void *ctx, int dir, pt
 /* @ctx goes away (its sockets close): drop its queued relays, no callback. */
 void pt_batch_cancel(struct pt_batch *b, const void *ctx);
 
-/* Counters since start: relays done batched, io_uring_enter() rounds. */
-void pt_batch_counts(const struct pt_batch *b, uint64_t *relays, uint64_t *rounds);
-
 #endif /* __PT_BATCH_H */
