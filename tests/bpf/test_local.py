@@ -53,7 +53,7 @@ import time
 from bpftest import (BpfSuite, Passthru, PtServer, TcpServer, Proc, Sshd, listener, route,
                      free_port, connect, ptstream_client, client_totals, read_closed, check, eq,
                      expect, wait_for, is_listening, Skip, Fail, is_root, run, PASSTHRU, MiB, KiB,
-                     scaled, TIME_SCALE)
+                     scaled, TIME_SCALE, echo)
 
 s = BpfSuite('bpf-local')
 HTTP_PREFIX = 'POST /up HTTP/1.1\\r\\nHost: local.example\\r\\n\\r\\n'
@@ -193,14 +193,6 @@ def ready_then_stall(c, srv):
     srv.record(rx=len(c.recv(1 << 16)))
     c.sendall(b'ready')
     time.sleep(6)
-
-
-def echo(c, srv):
-    while True:
-        d = c.recv(1 << 16)
-        if not d:
-            break
-        c.sendall(d)
 
 
 def reset_soon(c, srv):

@@ -708,6 +708,16 @@ class TcpServer:
                     pass
 
 
+def echo(c, srv):
+    """A TcpServer handler: send every byte back until EOF (the server then
+    closes the socket: the FIN follows the last byte)."""
+    while True:
+        d = c.recv(1 << 16)
+        if not d:
+            return
+        c.sendall(d)
+
+
 def recv_all(sock, limit=1 << 30):
     """Read until EOF; returns the bytes."""
     buf = bytearray()

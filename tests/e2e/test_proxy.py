@@ -16,7 +16,7 @@ import time
 from ptharness import (Suite, Passthru, Proc, TcpServer, Fail, Skip, eq, check, expect,
                        listener, route, free_port, is_listening, wait_for, make_cert, curl,
                        s_client, connect, read_closed, plane_ok, run, slack, BUILD,
-                       TIME_SCALE)
+                       TIME_SCALE, echo)
 
 SIG = b'\r\n\r\n\x00\r\nQUIT\n'
 NGX_STREAM = '/usr/lib/nginx/modules/ngx_stream_module.so'
@@ -72,14 +72,6 @@ def capture(c, srv):
             break
     srv.record(data=data)
     c.sendall(b'ok\n')
-
-
-def echo(c, srv):
-    while True:
-        d = c.recv(65536)
-        if not d:
-            return
-        c.sendall(d)
 
 
 # --- the real upstreams and the balancer ------------------------------------

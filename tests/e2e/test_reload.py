@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 
-from ptharness import (Suite, Passthru, TcpServer, BUILD, connect, ping, eq, check, listener,
+from ptharness import (Suite, Passthru, TcpServer, BUILD, connect, ping, eq, check, listener, echo,
                        route, free_port, wait_for, slack, need_file, run, Fail, TIME_SCALE)
 
 SHIM = os.path.join(BUILD, 'tests', 'ptresolv.so')
@@ -25,14 +25,6 @@ SLOW_MS = 2000
 s = Suite('reload')
 need_file(SHIM)
 RESOLV_LOG = s.path('resolv.log')
-
-
-def echo(c, srv):
-    while True:
-        d = c.recv(65536)
-        if not d:
-            return
-        c.sendall(d)
 
 
 # On 0.0.0.0: reachable at every 127.x.y.z the fake resolver hands out.
