@@ -192,11 +192,13 @@ run: deps all
 	$(Q)examples/run-quickstart.sh
 
 # bench: passthru against HAProxy and sslh on loopback (tools/bench/bench.py).
-# QUICK=1 short run, REPS=N repetitions, BENCH_OUT=DIR where the results go.
+# QUICK=1 short run, REPS=N repetitions, BENCH_OUT=DIR where the results go,
+# ONLY=CFG,... these configurations only.
 .PHONY: bench
 bench: deps all
 	$(Q)python3 tools/bench/bench.py $(if $(filter-out 0,$(QUICK)),--quick) \
-		$(if $(REPS),--reps $(REPS)) $(if $(BENCH_OUT),--out $(BENCH_OUT))
+		$(if $(REPS),--reps $(REPS)) $(if $(BENCH_OUT),--out $(BENCH_OUT)) \
+		$(if $(ONLY),--only $(ONLY))
 
 format:
 	$(Q)clang-format -i $(wildcard user/*.[ch] user/detectors/*.c include/*.h tests/unit/*.c \

@@ -49,8 +49,9 @@ if [ "$(id -u)" -ne 0 ]; then
 	finish
 fi
 
+ONLY=direct,haproxy,passthru-auto,passthru-copy,passthru-sockmap,passthru-splice,passthru-local
 start=$(date +%s)
-if make bench QUICK=1 REPS=1 BENCH_OUT="$T/out" >"$T/make.log" 2>&1; then
+if make bench QUICK=1 REPS=1 ONLY=$ONLY BENCH_OUT="$T/out" >"$T/make.log" 2>&1; then
 	ok "make bench QUICK=1 REPS=1 exits 0 ($(($(date +%s) - start)) s)"
 else
 	nok "make bench QUICK=1 REPS=1" "exit $?; last lines:"
@@ -89,8 +90,7 @@ def check(cond, name, why=''):
 
 
 check(len(rows) >= 25, 'the JSON lists every measure', '%d rows' % len(rows))
-check(set(configs) >= set(must) | {'haproxy-splice', 'sslh-fork', 'sslh-select'},
-      'every configuration ran', ' '.join(configs))
+check(set(configs) == set(must), 'every configuration asked for ran', ' '.join(configs))
 for r in rows:
     lines = [l for l in md if l.startswith('| %s |' % r['label'])]
     cells = [len(l.strip().strip('|').split('|')) for l in lines]
