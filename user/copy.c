@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The copy data plane: recv() into the worker's scratch buffer and send()
- * straight on. For request/response traffic, where a message is a few
- * hundred bytes, one recv() and one send() per message is the least work
- * there is: no pipe, no kernel worker, nothing held per connection.
+ * The copy data plane: recv() and send() straight on. For request/response
+ * traffic, where a message is a few hundred bytes, that is the least work
+ * there is: no pipe, no kernel worker, nothing held per connection; and
+ * the calls of a whole round of events go to the kernel together (below).
  *
  * Both sockets are watched edge-triggered for IN and RDHUP as detection and
  * connect left them (no epoll_ctl() at the handoff); OUT is added to a side
