@@ -10,7 +10,8 @@ Checked:
 
   * the real client's connection latency (connect, request, echoed reply)
     with the attackers held stays within a few ms of the baseline measured
-    without them (p50 and p99 of both are printed);
+    without them, before and after (p50 +2 ms; p99 +5 ms plus how far the
+    two baselines' own p99s lie apart; all printed);
   * every attacker is closed at its detection deadline, 5 s +- 0.5 s, seen
     from the client (ptloris times each one) and in the log (end=no-route,
     dur, the slow ones with why= naming the truncated greeting);
@@ -192,9 +193,13 @@ def t_slowloris():
     figures.append('RSS: %.1f MiB before, %.1f MiB peak (+%.1f MiB, %.0f bytes per held '
                    'connection), %.1f MiB after' % (mib(rss0), mib(peak), mib(growth),
                                                     growth / float(N_IDLE + N_SLOW), mib(rss1)))
-    check(d50 <= slack(2.0) and d99 <= slack(5.0),
-          'latency with attackers within a few ms of the baseline: p50 +%.2f ms, p99 +%.2f ms' % (
-              d50, d99))
+    # The baseline is measured twice (before and after the attack); how far its own two p99s
+    # lie apart is this machine's noise in the same run, and the bound allows that much more.
+    noise99 = abs(pct(before, 99) - pct(after, 99))
+    check(d50 <= slack(2.0) and d99 <= slack(5.0) + noise99,
+          'latency with attackers within a few ms of the baseline: p50 +%.2f ms, p99 +%.2f ms '
+          '(bound %.2f: 5 ms and the baseline\'s own p99 spread)' % (d50, d99,
+                                                                   slack(5.0) + noise99))
     pt.stop()
 
 
