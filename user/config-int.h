@@ -83,7 +83,8 @@ struct pt_cfg_key {
  * field holds the opposite of the key (a default-on key in a zeroed struct).
  * Dumped only when it differs from the default.
  */
-int pt_cfg_parse_flag(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j, void *obj);
+int pt_cfg_parse_flag(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
+		      void *obj);
 void pt_cfg_dump_flag(cJSON *out, const struct pt_cfg_key *k, const void *obj,
 		      const struct pt_config *cfg);
 

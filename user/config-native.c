@@ -578,8 +578,8 @@ static void dump_patterns(cJSON *out, const struct pt_cfg_key *k, const void *ob
 
 /* the top level: obj is the pt_config */
 
-enum { TK_GRACE, TK_EXPERIMENTAL, TK_IO_URING, TK_PATTERNS, TK_POOLS, TK_LISTENERS, TK_CONTROL, TK_USER,
-       TK_ADMIN_GROUP, TK_BUDGET, TK_METRICS, TK_LOG_FORMAT, TK_N };
+enum { TK_GRACE, TK_EXPERIMENTAL, TK_IO_URING, TK_PATTERNS, TK_POOLS, TK_LISTENERS, TK_CONTROL,
+       TK_USER, TK_ADMIN_GROUP, TK_BUDGET, TK_METRICS, TK_LOG_FORMAT, TK_N };
 
 /* An absolute path that fits in a sockaddr_un. */
 static int parse_control(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
@@ -737,11 +737,13 @@ const struct pt_cfg_key pt_cfg_top_keys[TK_N] = {
 		      offsetof(struct pt_config, grace_ms),
 		      .help = "after SIGTERM, how long open connections may finish"},
 	/* before listeners: their data_plane "local" needs it */
-	[TK_EXPERIMENTAL] = {"experimental", PT_J_BOOL, .off = offsetof(struct pt_config, experimental),
+	[TK_EXPERIMENTAL] = {"experimental", PT_J_BOOL,
+			     .off = offsetof(struct pt_config, experimental),
 			     .parse = pt_cfg_parse_flag, .dump = pt_cfg_dump_flag,
 			     .help = "allow experimental features: data_plane \"local\""},
 	/* def 1: the field says the opposite ("no_io_uring"), absent = on */
-	[TK_IO_URING] = {"io_uring", PT_J_BOOL, .def = 1, .off = offsetof(struct pt_config, no_io_uring),
+	[TK_IO_URING] = {"io_uring", PT_J_BOOL, .def = 1,
+			 .off = offsetof(struct pt_config, no_io_uring),
 			 .parse = pt_cfg_parse_flag, .dump = pt_cfg_dump_flag,
 			 .help = "batch the copy plane's recv() and send() of each event round "
 				 "through io_uring (default true; read at start)"},
