@@ -19,12 +19,19 @@
  * one task (SINGLE_ISSUER, DEFER_TASKRUN) and keeps going past a failed
  * request (SUBMIT_ALL). If io_uring_enter() itself fails, the round is
  * done with plain recv() and send() and batching is off for good.
+ *
+ * The slots are one anonymous mapping. A burst of events (thousands of
+ * connections arriving at once) touches a page in each slot it used: half
+ * a second after a round that used more than PT_BATCH_KEEP slots, the
+ * pages of the slots past those are given back (MADV_DONTNEED), so an
+ * idle worker keeps PT_BATCH_KEEP slots' worth whatever its past bursts.
  */
 #include <errno.h>
 #include <limits.h>
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include "batch.h"
@@ -33,6 +40,9 @@
 
 /* A result not known yet. */
 #define PT_BATCH_PENDING INT_MIN
+/* Slots whose pages stay after a burst, and how long after it the rest go (ms). */
+#define PT_BATCH_KEEP 16
+#define PT_BATCH_TRIM_MS 500
 
 struct pt_batch_op {
 	void *ctx;		/* NULL once cancelled */
@@ -45,11 +55,13 @@ struct pt_batch {
 	struct io_uring ring;
 	struct pt_loop *loop;
 	struct pt_task flush;
+	struct pt_timer trim;	/* armed while slots past PT_BATCH_KEEP hold pages */
+	unsigned int used;	/* most slots a round used since the last trim */
 	struct pt_batch_op ops[PT_BATCH_OPS];
 	unsigned int n;		/* queued this round */
 	bool running;		/* in the callbacks */
 	bool broken;		/* io_uring_enter() failed: plain syscalls from now on */
-	uint8_t *bufs;		/* PT_BATCH_OPS slots of PT_BATCH_BUF bytes */
+	uint8_t *bufs;		/* PT_BATCH_OPS slots of PT_BATCH_BUF bytes, mmapped */
 };
 
 static uint8_t *slot(struct pt_batch *b, unsigned int i)
@@ -162,6 +174,27 @@ static void run_phase(struct pt_batch *b, bool send_phase, bool plain_calls)
 	}
 }
 
+/* Give back the pages of the slots past PT_BATCH_KEEP that rounds touched. */
+static void trim(struct pt_timer *t)
+{
+	struct pt_batch *b = container_of(t, struct pt_batch, trim);
+
+	if (b->used > PT_BATCH_KEEP)
+		madvise(slot(b, PT_BATCH_KEEP), (size_t)(b->used - PT_BATCH_KEEP) * PT_BATCH_BUF,
+			MADV_DONTNEED);
+	b->used = 0;
+}
+
+static void note_used(struct pt_batch *b)
+{
+	if (b->n <= PT_BATCH_KEEP)
+		return;
+	if (b->n > b->used)
+		b->used = b->n;
+	if (!pt_timer_armed(&b->trim))
+		pt_timer_arm(b->loop, &b->trim, b->loop->now + PT_BATCH_TRIM_MS);
+}
+
 static void flush(struct pt_task *t)
 {
 	struct pt_batch *b = container_of(t, struct pt_batch, flush);
@@ -179,6 +212,7 @@ static void flush(struct pt_task *t)
 		op->done(op->ctx, op->dir, slot(b, i), op->got, op->sent);
 	}
 	b->running = false;
+	note_used(b);
 	b->n = 0;
 }
 
@@ -225,18 +259,21 @@ struct pt_batch *pt_batch_new(struct pt_loop *l, int *err)
 	*err = -ENOMEM;
 	if (!b)
 		return NULL;
-	b->bufs = malloc((size_t)PT_BATCH_OPS * PT_BATCH_BUF);
-	if (!b->bufs)
+	b->bufs = mmap(NULL, (size_t)PT_BATCH_OPS * PT_BATCH_BUF, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b->bufs == MAP_FAILED)
 		goto err_free;
 	*err = ring_init(&b->ring);
 	if (*err)
-		goto err_free;
+		goto err_unmap;
 	b->loop = l;
 	pt_task_init(&b->flush, flush);
+	pt_timer_init(&b->trim, trim);
 	return b;
 
+err_unmap:
+	munmap(b->bufs, (size_t)PT_BATCH_OPS * PT_BATCH_BUF);
 err_free:
-	free(b->bufs);
 	free(b);
 	return NULL;
 }
@@ -246,7 +283,8 @@ void pt_batch_free(struct pt_batch *b)
 	if (!b)
 		return;
 	pt_task_cancel(&b->flush);
+	pt_timer_cancel(b->loop, &b->trim);
 	io_uring_queue_exit(&b->ring);
-	free(b->bufs);
+	munmap(b->bufs, (size_t)PT_BATCH_OPS * PT_BATCH_BUF);
 	free(b);
 }
