@@ -184,9 +184,11 @@ static const char *upstream_str(const struct pt_conn *c, char *buf, size_t size)
 /* A gateway listener: the destination the client asked for ("-" if unknown), or NULL. */
 static const char *dst_str(const struct pt_conn *c, char *buf, size_t size)
 {
+	const struct pt_sockaddr *dst = pt_conn_local(c);
+
 	if (c->lcfg->mode == PT_MODE_PROXY)
 		return NULL;
-	return c->local.len ? pt_sockaddr_str(&c->local.ss.sa, buf, size) : "-";
+	return dst ? pt_sockaddr_str(&dst->ss.sa, buf, size) : "-";
 }
 
 /* transparent: the upstream socket's own address (the client's), or NULL. */
@@ -209,10 +211,10 @@ static const char *plane_str(const struct pt_conn *c, char *buf, size_t size)
 {
 	if (!c->dp)
 		return "-";
-	if (!c->first_dp)
+	if (!pt_conn_first_dp(c))
 		return c->dp->name;
-	snprintf(buf, size, "%s>%s moved_at=%llu/%llu", c->first_dp->name, c->dp->name,
-		 (unsigned long long)c->moved_at[0], (unsigned long long)c->moved_at[1]);
+	snprintf(buf, size, "%s>%s moved_at=%llu/%llu", c->x->first_dp->name, c->dp->name,
+		 (unsigned long long)c->x->moved_at[0], (unsigned long long)c->x->moved_at[1]);
 	return buf;
 }
 
@@ -322,9 +324,11 @@ static void log_json(const struct pt_conn *c, enum pt_log_level level, const cha
 	jraw(&j, "id", "%llu", (unsigned long long)c->id);
 	jstr(&j, "client", pt_sockaddr_str((struct sockaddr *)&c->peer.ss, peer, sizeof(peer)));
 	if (pt_proxy_outcome(c)) {
+		const struct pt_sockaddr *via = pt_conn_via(c);
+
 		jstr(&j, "pp", pt_proxy_outcome(c));
-		if (c->via.len)
-			jstr(&j, "via", pt_sockaddr_str(&c->via.ss.sa, peer, sizeof(peer)));
+		if (via)
+			jstr(&j, "via", pt_sockaddr_str(&via->ss.sa, peer, sizeof(peer)));
 	}
 	if (dst_str(c, peer, sizeof(peer)))
 		jstr(&j, "dst", peer);
@@ -334,11 +338,11 @@ static void log_json(const struct pt_conn *c, enum pt_log_level level, const cha
 	jstr(&j, "upstream", c->up_addr ? upstream_str(c, up, sizeof(up)) : NULL);
 	if (src_str(c, peer, sizeof(peer)))
 		jstr(&j, "src", peer);
-	if (c->dp && c->first_dp) {
-		snprintf(plane, sizeof(plane), "%s>%s", c->first_dp->name, c->dp->name);
+	if (c->dp && pt_conn_first_dp(c)) {
+		snprintf(plane, sizeof(plane), "%s>%s", c->x->first_dp->name, c->dp->name);
 		jstr(&j, "plane", plane);
-		jraw(&j, "moved_at", "[%llu,%llu]", (unsigned long long)c->moved_at[0],
-		     (unsigned long long)c->moved_at[1]);
+		jraw(&j, "moved_at", "[%llu,%llu]", (unsigned long long)c->x->moved_at[0],
+		     (unsigned long long)c->x->moved_at[1]);
 	} else {
 		jstr(&j, "plane", c->dp ? c->dp->name : NULL);
 	}

@@ -155,15 +155,18 @@ static enum pt_plane plane_id(const struct pt_dataplane *dp)
 /* Count the end in the shared counters: bytes per plane, moves. */
 static void count_end(struct pt_conn *c, enum pt_end end)
 {
+	bool moved = pt_conn_first_dp(c) != NULL;
 	struct pt_relayed r = {
 		.bytes = { c->bytes[0], c->bytes[1] },
 		.plane = c->dp ? plane_id(c->dp) : PT_PLANE_NONE,
-		.moved = c->first_dp != NULL,
+		.moved = moved,
 		.duration_ms = c->w->loop.now - c->t_start,
 	};
 
 	for (int d = 0; d < 2; d++)
-		r.copy_bytes[d] = c->first_dp ? c->moved_at[d] : c->dp == &pt_dp_copy ? c->bytes[d] : 0;
+		r.copy_bytes[d] = moved			 ? c->x->moved_at[d]
+				  : c->dp == &pt_dp_copy ? c->bytes[d]
+							 : 0;
 	pt_stats_conn_end(&c->st, end, &r, c->pair);
 }
 
@@ -190,7 +193,8 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end)
 		c->dp->detach(c);
 	pt_local_release(c);	/* closed before relaying, too */
 	count_end(c, end);
-	pt_pool_release(&c->pick, &c->st.s->pools);
+	if (c->x)
+		pt_pool_release(&c->x->pick, &c->st.s->pools);
 	if (end == PT_END_NO_ROUTE && w->shield)
 		pt_shield_failed(w->shield, &c->lcfg->shield, &c->peer.ss.sa);
 	if (c->src_held)
@@ -226,8 +230,8 @@ void pt_conn_reap(struct pt_worker *w)
 		w->dead = c->next;
 		pt_config_put(c->cfg);
 		free(c->fields);
-		free(c->summary);
-		free(c->name);
+		free(c->summary);	/* c->name with it */
+		free(c->x);
 		free(c);
 	}
 }
@@ -276,6 +280,10 @@ static enum pt_end move_plane(struct pt_conn *c, const struct pt_dataplane *to)
 	uint64_t at[2] = { c->bytes[0], c->bytes[1] };
 
 	c->bulk = false;
+	if (!pt_conn_extra(c)) {	/* where the log line's moved_at= goes */
+		c->stay = true;
+		return PT_END_NONE;
+	}
 	from->detach(c);
 	c->dp = to;
 	err = to->attach(c, &end);
@@ -287,9 +295,9 @@ static enum pt_end move_plane(struct pt_conn *c, const struct pt_dataplane *to)
 		err = from->attach(c, &end);
 		return err ? PT_END_ERROR : end;
 	}
-	c->first_dp = from;
-	c->moved_at[0] = at[0];
-	c->moved_at[1] = at[1];
+	c->x->first_dp = from;
+	c->x->moved_at[0] = at[0];
+	c->x->moved_at[1] = at[1];
 	pt_pair_moved(c->pair, plane_id(to));
 	pr_debug(CONN, "#%llu: bulk: moved from %s to %s after up=%llu down=%llu",
 		 (unsigned long long)c->id, from->name, to->name, (unsigned long long)at[0],
@@ -303,8 +311,8 @@ static enum pt_end move_plane(struct pt_conn *c, const struct pt_dataplane *to)
  */
 static void dp_result(struct pt_conn *c, enum pt_end end)
 {
-	if (end == PT_END_NONE && c->bulk && !c->stay && !c->first_dp && c->dp == &pt_dp_copy &&
-	    c->lcfg->data_plane == PT_DP_AUTO)
+	if (end == PT_END_NONE && c->bulk && !c->stay && !pt_conn_first_dp(c) &&
+	    c->dp == &pt_dp_copy && c->lcfg->data_plane == PT_DP_AUTO)
 		end = move_plane(c, plane_of(c, c->lcfg->bulk_plane));
 	if (end != PT_END_NONE)
 		pt_conn_close(c, end);
@@ -316,24 +324,44 @@ void pt_conn_relay_done(struct pt_conn *c, enum pt_end end)
 		dp_result(c, end);
 }
 
+/* In the words @w, the value of word "@key=" if it is @name, else NULL. */
+static char *word_value(char *w, const char *key, const char *name)
+{
+	size_t kl = strlen(key);
+
+	for (; *w; w += strlen(w) + 1)
+		if (!strncmp(w, key, kl) && w[kl] == '=' && !strcmp(w + kl + 1, name))
+			return w + kl + 1;
+	return NULL;
+}
+
 /*
  * Relaying needs only the log words of what detection found, the protocol
- * and the SNI or Host: keep those and free the rest (about 1.5 KiB a
- * connection). Nothing is lost if memory is short: the fields stay.
+ * and the SNI or Host: keep those in one allocation (the name is the value
+ * of the sni= or host= word, or else follows the words) and free the rest
+ * (about 1.5 KiB a connection). Nothing is lost if memory is short: the
+ * fields stay.
  */
 static void keep_summary(struct pt_conn *c)
 {
 	const struct pt_fields *f = c->fields;
-	const char *name = f->proto == PT_PROTO_TLS ? f->sni : f->host;
-	char buf[600];
+	bool tls = f->proto == PT_PROTO_TLS;
+	const char *name = c->detected ? (tls ? f->sni : f->host) : "";
+	char buf[600], *in;
 	size_t len = pt_conn_log_words(c, buf, sizeof(buf));
+	size_t nlen = 0;
 
-	c->summary = malloc(len);
-	if (c->summary)
-		memcpy(c->summary, buf, len);
-	c->name = c->detected && name[0] ? strdup(name) : NULL;
-	if (!c->summary || (c->detected && name[0] && !c->name))
+	in = name[0] ? word_value(buf, tls ? "sni" : "host", name) : NULL;
+	if (name[0] && !in)
+		nlen = strlen(name) + 1;
+	c->summary = malloc(len + nlen);
+	if (!c->summary)
 		return;
+	memcpy(c->summary, buf, len);
+	if (in)
+		c->name = c->summary + (in - buf);
+	else if (nlen)
+		c->name = memcpy(c->summary + len, name, nlen);
 	c->proto = c->detected ? f->proto : PT_PROTO_NONE;
 	free(c->fields);
 	c->fields = NULL;
@@ -381,7 +409,8 @@ static void connect_status(struct pt_conn *c, enum pt_up_status st)
 	case PT_UP_PENDING:
 		return;
 	case PT_UP_CONNECTED:
-		pt_pool_connected(&c->pick, &c->st.s->pools, c->st.wid);
+		if (c->x)
+			pt_pool_connected(&c->x->pick, &c->st.s->pools, c->st.wid);
 		start_relay(c);
 		return;
 	case PT_UP_FAILED:
@@ -422,11 +451,12 @@ static void start_connect(struct pt_conn *c)
 static void route_step(struct pt_conn *c)
 {
 	const struct pt_terminate_cfg *t = &c->lcfg->term;
+	const struct pt_sockaddr *dst = pt_conn_local(c);
 	int idx = -1;
 
 	if (!c->tun && !c->detected && (t->socks5 || t->http_connect))
 		return; /* a SOCKS5 or CONNECT client is answered first, whatever the routes */
-	switch (pt_route_select(c->lcfg, &c->peer.ss.sa, c->local.len ? &c->local.ss.sa : NULL,
+	switch (pt_route_select(c->lcfg, &c->peer.ss.sa, dst ? &dst->ss.sa : NULL,
 				c->tun ? c->tun->req.host : NULL, c->fields, c->detected, &idx)) {
 	case PT_ROUTE_PENDING:
 		return;

@@ -55,20 +55,25 @@ static int original_dst(int fd, const struct pt_conn *c, struct pt_sockaddr *a)
 void pt_gateway_dst(struct pt_conn *c)
 {
 	struct pt_sockaddr a = { .len = sizeof(a.ss) };
+	struct pt_conn_extra *x;
 	int err = 0;
 
 	if (c->lcfg->mode == PT_MODE_REDIRECT)
 		err = original_dst(c->cli.fd, c, &a);
 	else if (getsockname(c->cli.fd, &a.ss.sa, &a.len))
 		err = -errno;
+	x = err ? NULL : pt_conn_extra(c);
+	if (!err && !x)
+		err = -ENOMEM;
 	if (err) {
 		pr_debug(CONN, "#%llu: original destination: %s", (unsigned long long)c->id,
 			 strerror(-err));
-		c->local.len = 0;
+		if (c->x)
+			c->x->local.len = 0;
 		return;
 	}
 	unmap(&a);
-	c->local = a;
+	x->local = a;
 }
 
 /*
@@ -117,9 +122,10 @@ static bool reaches(const struct pt_listen_addr *la, const struct pt_sockaddr *d
 bool pt_gateway_refuse_original(const struct pt_conn *c)
 {
 	const struct pt_config *cfg = c->cfg;
+	const struct pt_sockaddr *dst = pt_conn_local(c);
 	char buf[PT_SOCKADDR_STRLEN];
 
-	if (!c->local.len) {
+	if (!dst) {
 		pr_warn(CONN,
 			"#%llu: forward original: the original destination is unknown "
 			"(no conntrack entry: is the redirect rule in place?)",
@@ -128,13 +134,13 @@ bool pt_gateway_refuse_original(const struct pt_conn *c)
 	}
 	for (int i = 0; i < cfg->n_listeners; i++) {
 		for (int a = 0; a < cfg->listeners[i].n_listen; a++) {
-			if (!reaches(&cfg->listeners[i].listen[a], &c->local))
+			if (!reaches(&cfg->listeners[i].listen[a], dst))
 				continue;
 			pr_warn(CONN,
 				"#%llu: forward to %s: passthru's own listener %s "
 				"(a loop): refused",
 				(unsigned long long)c->id,
-				pt_sockaddr_str(&c->local.ss.sa, buf, sizeof(buf)),
+				pt_sockaddr_str(&dst->ss.sa, buf, sizeof(buf)),
 				cfg->listeners[i].name);
 			return true;
 		}

@@ -48,6 +48,7 @@
 #include <netinet/in.h>
 #include <linux/tcp.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -132,13 +133,13 @@ static uint64_t size_cli(struct pt_conn *c)
 static const char *try_register(struct pt_conn *c, int fd, const struct pt_sockaddr *a)
 {
 	struct pt_local_bpf *lb = c->w->local;
-	socklen_t len = sizeof(c->lo.ucookie);
+	socklen_t len = sizeof(__u64);
 	struct pt_local_reg reg = {};
 	int64_t base;
 
 	if (!lb)
 		return "not-loaded";
-	if (!c->lo.in_cli)
+	if (!c->lo)
 		return c->fallback ? c->fallback : "insert-failed";
 	if (a->ss.ss_family != AF_INET)
 		return "ipv6";
@@ -154,17 +155,17 @@ static const char *try_register(struct pt_conn *c, int fd, const struct pt_socka
 	base = tcp_written(c->cli.fd);
 	if (base < 0)
 		return "client-closed";
-	c->lo.cli_base = base;
+	c->lo->cli_base = base;
 	reg.arm.slot = c->slot;
-	reg.arm.cookie = c->lo.cookie;
-	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &c->lo.ucookie, &len))
+	reg.arm.cookie = c->lo->cookie;
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &c->lo->ucookie, &len))
 		return "insert-failed";
-	if (bpf_map_update_elem(lb->reg_fd, &c->lo.ucookie, &reg, BPF_NOEXIST)) {
+	if (bpf_map_update_elem(lb->reg_fd, &c->lo->ucookie, &reg, BPF_NOEXIST)) {
 		pr_debug(CONN, "#%llu: local: register: %s", (unsigned long long)c->id,
 			 strerror(errno));
 		return "insert-failed";
 	}
-	c->lo.registered = true;
+	c->lo->registered = true;
 	return NULL;
 }
 
@@ -187,18 +188,25 @@ void pt_local_register(struct pt_conn *c, int fd, const struct pt_sockaddr *a)
 void pt_local_accept(struct pt_conn *c)
 {
 	struct pt_local_bpf *lb = c->w->local;
-	socklen_t len = sizeof(c->lo.cookie);
-	__u64 v;
+	socklen_t len = sizeof(__u64);
+	__u64 cookie, v;
 
 	if (c->lcfg->data_plane != PT_DP_LOCAL || !lb)
 		return;
 	/* sock_ops put it there at the handshake (a port of a local listener). */
-	if (getsockopt(c->cli.fd, SOL_SOCKET, SO_COOKIE, &c->lo.cookie, &len) ||
-	    bpf_map_lookup_elem(lb->cli_fd, &c->lo.cookie, &v)) {
+	if (getsockopt(c->cli.fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) ||
+	    bpf_map_lookup_elem(lb->cli_fd, &cookie, &v)) {
 		c->fallback = "client-unseen";
 		return;
 	}
-	c->lo.in_cli = true;
+	c->lo = calloc(1, sizeof(*c->lo));
+	if (!c->lo) {
+		/* C leaves the map: it gets its own protocol operations back. */
+		bpf_map_delete_elem(lb->cli_fd, &cookie);
+		c->fallback = "no-memory";
+		return;
+	}
+	c->lo->cookie = cookie;
 }
 
 /* The tuple sock_ops wrote into U's registration at connect(), if it did. */
@@ -206,40 +214,41 @@ static bool read_tuple(struct pt_conn *c)
 {
 	struct pt_local_reg reg;
 
-	if (!c->lo.have_t && !bpf_map_lookup_elem(c->w->local->reg_fd, &c->lo.ucookie, &reg) &&
+	if (!c->lo->have_t && !bpf_map_lookup_elem(c->w->local->reg_fd, &c->lo->ucookie, &reg) &&
 	    reg.set) {
-		c->lo.t = reg.t;
-		c->lo.have_t = true;
+		c->lo->t = reg.t;
+		c->lo->have_t = true;
 	}
-	return c->lo.have_t;
+	return c->lo->have_t;
 }
 
 void pt_local_unregister(struct pt_conn *c)
 {
 	struct pt_local_bpf *lb = c->w->local;
 
-	if (!c->lo.registered)
+	if (!c->lo || !c->lo->registered)
 		return;
 	read_tuple(c);
-	bpf_map_delete_elem(lb->reg_fd, &c->lo.ucookie);
+	bpf_map_delete_elem(lb->reg_fd, &c->lo->ucookie);
 	/* ARM first: from here the program passes everything to U. */
-	if (c->lo.have_t) {
-		bpf_map_delete_elem(lb->arm_fd, &c->lo.t);
-		bpf_map_delete_elem(lb->up_fd, &c->lo.t);
-		bpf_map_delete_elem(lb->be_fd, &c->lo.t);
+	if (c->lo->have_t) {
+		bpf_map_delete_elem(lb->arm_fd, &c->lo->t);
+		bpf_map_delete_elem(lb->up_fd, &c->lo->t);
+		bpf_map_delete_elem(lb->be_fd, &c->lo->t);
 	}
-	c->lo.registered = false;
-	c->lo.have_t = false;
+	c->lo->registered = false;
+	c->lo->have_t = false;
 }
 
 void pt_local_release(struct pt_conn *c)
 {
 	pt_local_unregister(c);
-	if (!c->lo.in_cli)
+	if (!c->lo)
 		return;
 	/* C gets its own protocol operations back (sock_map_unref()). */
-	bpf_map_delete_elem(c->w->local->cli_fd, &c->lo.cookie);
-	c->lo.in_cli = false;
+	bpf_map_delete_elem(c->w->local->cli_fd, &c->lo->cookie);
+	free(c->lo);
+	c->lo = NULL;
 }
 
 /* Did sock_ops pick B up? Its handshake may still be completing on the other CPU. */
@@ -250,7 +259,7 @@ static bool backend_armed(struct pt_conn *c)
 	if (!read_tuple(c))
 		return false;
 	for (int i = 0; i < LOCAL_ARM_SPINS; i++) {
-		if (bpf_map_lookup_elem(c->w->local->arm_fd, &c->lo.t, &arm))
+		if (bpf_map_lookup_elem(c->w->local->arm_fd, &c->lo->t, &arm))
 			return false;
 		if (arm.armed)
 			return true;
@@ -267,8 +276,8 @@ static void refresh_acked(struct pt_conn *c)
 
 	if (getsockopt(c->cli.fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 		return;
-	if (ti.tcpi_bytes_acked > c->lo.cli_base)
-		__atomic_store_n(&ldir(c)->acked, ti.tcpi_bytes_acked - c->lo.cli_base,
+	if (ti.tcpi_bytes_acked > c->lo->cli_base)
+		__atomic_store_n(&ldir(c)->acked, ti.tcpi_bytes_acked - c->lo->cli_base,
 				 __ATOMIC_RELEASE);
 }
 
@@ -305,7 +314,7 @@ static int local_attach(struct pt_conn *c, enum pt_end *end)
 {
 	int err;
 
-	if (!c->lo.registered) {
+	if (!c->lo || !c->lo->registered) {
 		if (!c->fallback)
 			c->fallback = "not-registered";
 		return -EAGAIN;
@@ -347,9 +356,9 @@ static uint64_t cli_bytes(struct pt_conn *c)
 	/* Once shut down, the FIN takes one sequence number too. */
 	if (w > 0 && c->dps.copy.dir[PT_DIR_DOWN].shut)
 		w--;
-	if (w < 0 || (uint64_t)w < c->lo.cli_base)
+	if (w < 0 || (uint64_t)w < c->lo->cli_base)
 		return 0;
-	return (uint64_t)w - c->lo.cli_base;
+	return (uint64_t)w - c->lo->cli_base;
 }
 
 /* Redirected bytes move without us: they count as activity for the idle timeout. */
@@ -357,8 +366,8 @@ static enum pt_end local_timer(struct pt_conn *c)
 {
 	uint64_t down = cli_bytes(c);
 
-	if (down != c->lo.idle_seen) {
-		c->lo.idle_seen = down;
+	if (down != c->lo->idle_seen) {
+		c->lo->idle_seen = down;
 		c->t_last = c->w->loop.now;
 	}
 	return pt_dp_copy.timer(c);

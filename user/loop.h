@@ -16,8 +16,8 @@ typedef void (*pt_ev_fn)(struct pt_ev *ev, uint32_t events);
 
 /* A file descriptor watched by the loop; embed it and use container_of. */
 struct pt_ev {
-	int fd;
 	pt_ev_fn fn;
+	int fd;
 	uint32_t events;	/* what is registered, 0 = not in epoll */
 };
 

@@ -82,8 +82,8 @@ static void fill_pair(struct pt_conn *c, struct pt_pair *p, enum pt_plane plane)
 	fill_addr(&p->client, &c->peer.ss);
 	if (c->up_addr)
 		fill_addr(&p->upstream, &c->up_addr->ss);
-	if ((c->lcfg->mode != PT_MODE_PROXY || c->tun) && c->local.len)
-		fill_addr(&p->dst, &c->local.ss);
+	if ((c->lcfg->mode != PT_MODE_PROXY || c->tun) && pt_conn_local(c))
+		fill_addr(&p->dst, &pt_conn_local(c)->ss);
 	if (c->detected && name)
 		snprintf(p->name, sizeof(p->name), "%.*s", (int)sizeof(p->name) - 1, name);
 	ja4 = conn_ja4(c);

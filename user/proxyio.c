@@ -71,22 +71,30 @@ static bool take_source(struct pt_conn *c)
 	return true;
 }
 
-/* The header is whole: the client it names is the client from now on. */
-static void apply(struct pt_conn *c, const struct pt_pp_hdr *h)
+/*
+ * The header is whole: the client it names is the client from now on.
+ * -ENOMEM if there is no room to keep the proxy's and the destination's
+ * addresses.
+ */
+static int apply(struct pt_conn *c, const struct pt_pp_hdr *h)
 {
+	struct pt_conn_extra *x = pt_conn_extra(c);
 	char a[64], b[64];
 
-	c->via = c->peer;
+	if (!x)
+		return -ENOMEM;
+	x->via = c->peer;
 	if (h->local) {
 		c->pp = PT_PPO_LOCAL;
 	} else {
 		c->pp = h->version == 1 ? PT_PPO_V1 : PT_PPO_V2;
 		c->peer = h->src;
-		c->local = h->dst;
+		x->local = h->dst;
 	}
 	pr_debug(CONN, "#%llu: PROXY v%d from %s: client %s", (unsigned long long)c->id,
-		 h->version, pt_sockaddr_str(&c->via.ss.sa, a, sizeof(a)),
+		 h->version, pt_sockaddr_str(&x->via.ss.sa, a, sizeof(a)),
 		 h->local ? "(local)" : pt_sockaddr_str(&c->peer.ss.sa, b, sizeof(b)));
+	return 0;
 }
 
 /* A header that will not do: say why (the end line says pp=...). */
@@ -130,7 +138,11 @@ enum pt_ppr pt_proxy_read(struct pt_conn *c, bool timed_out, enum pt_end *end)
 	}
 	c->pp_len = (uint16_t)len;
 	c->pp_shared = ioctl(c->cli.fd, SIOCINQ, &rest) || rest > 0;
-	apply(c, &h);
+	if (apply(c, &h)) {
+		pr_warn(CONN, "#%llu: PROXY header: out of memory", (unsigned long long)c->id);
+		*end = PT_END_ERROR;
+		return PT_PPR_CLOSE;
+	}
 	if (!take_source(c))
 		return refuse(c, PT_PPO_OVER_SOURCE, "client over max_connections_per_source", end);
 	return PT_PPR_DONE;
@@ -152,17 +164,18 @@ enum pt_end pt_proxy_send(struct pt_conn *c)
 {
 	const char *name = pt_conn_name(c);
 	struct pt_pp_tlvs t = { .authority = name, .listener = c->lcfg->name };
+	struct pt_sockaddr dst = { .len = sizeof(dst.ss) };
 	uint8_t buf[1024];
 	ssize_t len, n;
 
-	if (!c->local.len) {
-		c->local.len = sizeof(c->local.ss);
-		if (getsockname(c->cli.fd, &c->local.ss.sa, &c->local.len))
-			return PT_END_CLIENT_RESET;
-	}
+	/* The destination the client asked for, else the address it reached. */
+	if (pt_conn_local(c))
+		dst = *pt_conn_local(c);
+	else if (getsockname(c->cli.fd, &dst.ss.sa, &dst.len))
+		return PT_END_CLIENT_RESET;
 	first_alpn(c, &t);
-	len = pt_pp_build((int)pt_conn_route(c)->proxy_protocol, &c->peer.ss.sa, &c->local.ss.sa,
-			  &t, buf, sizeof(buf));
+	len = pt_pp_build((int)pt_conn_route(c)->proxy_protocol, &c->peer.ss.sa, &dst.ss.sa, &t,
+			  buf, sizeof(buf));
 	if (len < 0) {
 		/* The TLVs are bounded (SNI/Host, ALPN, listener name): cannot happen. */
 		pr_warn(CONN, "#%llu: PROXY header does not fit", (unsigned long long)c->id);
@@ -183,12 +196,13 @@ const char *pt_proxy_outcome(const struct pt_conn *c)
 
 int pt_proxy_log_words(const struct pt_conn *c, char *buf, size_t size)
 {
+	const struct pt_sockaddr *via = pt_conn_via(c);
 	char a[64];
 
 	if (c->pp == PT_PPO_NONE)
 		return snprintf(buf, size, "%s", "");
-	if (!c->via.len)
+	if (!via)
 		return snprintf(buf, size, " pp=%s", outcome_names[c->pp]);
 	return snprintf(buf, size, " pp=%s via=%s", outcome_names[c->pp],
-			pt_sockaddr_str(&c->via.ss.sa, a, sizeof(a)));
+			pt_sockaddr_str(&via->ss.sa, a, sizeof(a)));
 }

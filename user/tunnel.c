@@ -118,7 +118,7 @@ static void reply_sent_hook(void)
 #endif
 
 /*
- * The destination is known (c->local): could a route take it? Then reply
+ * The destination is known (c->x->local): could a route take it? Then reply
  * success and hand over to the inner detection.
  */
 static enum pt_tun_res decide(struct pt_conn *c, enum pt_end *end)
@@ -127,8 +127,8 @@ static enum pt_tun_res decide(struct pt_conn *c, enum pt_end *end)
 	int idx, rest = 0;
 
 	pt_fields_init(c->fields);
-	if (pt_route_select(c->lcfg, &c->peer.ss.sa, &c->local.ss.sa, t->req.host, c->fields, false,
-			    &idx) == PT_ROUTE_NONE) {
+	if (pt_route_select(c->lcfg, &c->peer.ss.sa, &c->x->local.ss.sa, t->req.host, c->fields,
+			    false, &idx) == PT_ROUTE_NONE) {
 		answer(c, PT_SOCKS5_NOT_ALLOWED, 403);
 		return refuse(c, "no route for the destination", PT_END_REJECTED, end);
 	}
@@ -161,16 +161,16 @@ static void resolved(void *owner, int err, const struct pt_sockaddr *addr)
 		answer(c, PT_SOCKS5_HOST_UNREACH, 502);
 		res = refuse(c, "name does not resolve", PT_END_UPSTREAM_FAILED, &end);
 	} else {
-		c->local = *addr;
+		c->x->local = *addr;
 		res = decide(c, &end);
 	}
 	c->tun->resume(c, res, end);
 }
 
-/* A literal address as the requested destination into c->local; false if @host is none. */
+/* A literal address as the requested destination into c->x->local; false if @host is none. */
 static bool literal(struct pt_conn *c, const char *host, uint16_t port)
 {
-	struct pt_sockaddr *a = &c->local;
+	struct pt_sockaddr *a = &c->x->local;
 
 	memset(a, 0, sizeof(*a));
 	if (inet_pton(AF_INET, host, &a->ss.sin.sin_addr) == 1) {
@@ -205,6 +205,10 @@ static enum pt_tun_res requested(struct pt_conn *c, enum pt_end *end)
 	if (t->outer == PT_PROTO_HTTP && !port_allowed(&c->lcfg->term, t->req.port)) {
 		answer(c, PT_SOCKS5_NOT_ALLOWED, 403);
 		return refuse(c, "port not allowed", PT_END_REJECTED, end);
+	}
+	if (!pt_conn_extra(c)) { /* where the destination goes */
+		answer(c, PT_SOCKS5_FAILURE, 502);
+		return refuse(c, "out of memory", PT_END_ERROR, end);
 	}
 	if (literal(c, t->req.host, t->req.port))
 		return decide(c, end);

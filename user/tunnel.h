@@ -3,7 +3,7 @@
  * Terminated proxies: on a listener with "terminate", a client detected as
  * SOCKS5 or as an HTTP CONNECT request gets its handshake answered here
  * (HANDSHAKE state of conn.c); the destination it asks for becomes the
- * connection's (c->local, and c->tun->req for dst_host and the log), and
+ * connection's (c->x->local, and c->tun->req for dst_host and the log), and
  * conn.c then runs detection again on the tunnelled bytes. The order:
  *
  *   handshake -> [lookup of a name] -> a route could match? -> reply

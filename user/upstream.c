@@ -2,7 +2,7 @@
 /*
  * Upstream connecting: the failover cursor (c->up_i, c->addr_i) over the
  * route's upstreams and their addresses (or, when the route names a pool,
- * over the servers pool.c chooses, c->pick), the non-blocking connect()
+ * over the servers pool.c chooses, c->x->pick), the non-blocking connect()
  * on c->up and its deadline in c->timer.
  *
  * Out of descriptors for the upstream socket (EMFILE/ENFILE) is not a
@@ -16,9 +16,9 @@
  * address before connecting (bind_client()); replies reach that address
  * back through passthru only with the policy routing in README
  * ("Transparent upstream connections"). A forward "original" route has
- * one address, c->local, the destination the client asked for (gateway.c),
+ * one address, c->x->local, the destination the client asked for (gateway.c),
  * unless that is one of passthru's own listeners; so has a forward
- * "requested" route, where c->local is what a terminated proxy's client
+ * "requested" route, where c->x->local is what a terminated proxy's client
  * asked for (tunnel.c).
  */
 #include <errno.h>
@@ -47,14 +47,14 @@ static const struct pt_upstream *cur_upstream(const struct pt_conn *c)
 	const struct pt_route *r = pt_conn_route(c);
 
 	if (r->pool)
-		return pt_pool_upstream(&c->pick);
+		return pt_pool_upstream(&c->x->pick);	/* set by pt_upstream_start() */
 	return c->up_i < r->n_upstreams ? &r->upstreams[c->up_i] : NULL;
 }
 
 /* A route naming a pool: let the pool choose the first or next server. */
 static bool pool_next(struct pt_conn *c)
 {
-	return pt_pool_pick_next(&c->pick, &c->st.s->pools, c->cfg, &c->peer.ss.sa,
+	return pt_pool_pick_next(&c->x->pick, &c->st.s->pools, c->cfg, &c->peer.ss.sa,
 				 c->w->loop.now);
 }
 
@@ -64,7 +64,7 @@ const struct pt_sockaddr *pt_upstream_addr(const struct pt_conn *c)
 	const struct pt_upstream *u;
 
 	if (r->original || r->requested)	/* one address, no failover */
-		return !c->up_i && !c->addr_i && c->local.len ? &c->local : NULL;
+		return !c->up_i && !c->addr_i ? pt_conn_local(c) : NULL;
 	u = cur_upstream(c);
 	return u && c->addr_i < u->n_addrs ? &u->addrs[c->addr_i] : NULL;
 }
@@ -218,7 +218,7 @@ static enum pt_up_status fail_over(struct pt_conn *c, int err)
 			 strerror(err));
 		pt_stats_connect_failed(&c->st, err);
 		if (pt_conn_route(c)->pool)
-			pt_pool_failed(&c->pick, &c->st.s->pools, c->w->loop.now);
+			pt_pool_failed(&c->x->pick, &c->st.s->pools, c->w->loop.now);
 		if (c->up.fd >= 0) {
 			pt_loop_unwatch(&c->w->loop, &c->up);
 			close(c->up.fd);
@@ -256,7 +256,9 @@ enum pt_up_status pt_upstream_start(struct pt_conn *c)
 		c->up_i++;
 	pt_timer_cancel(&c->w->loop, &c->timer);
 	if (r->pool) {
-		c->pick = (struct pt_pool_pick){ .pool = r->pool, .srv = -1 };
+		if (!pt_conn_extra(c))
+			return PT_UP_FAILED;
+		c->x->pick = (struct pt_pool_pick){ .pool = r->pool, .srv = -1 };
 		if (!pool_next(c))
 			return PT_UP_FAILED;
 	}

@@ -16,6 +16,10 @@
   scaled by PT_LOAD_SCALE in the VM kernels, which run this program too:
   that io_uring completes MSG_DONTWAIT requests inside io_uring_enter()
   is a kernel behaviour the batcher rests on).
+- A burst of 120 connections sending at once touches pages in more than
+  16 of the worker's slots; half a second later their pages are given
+  back (the slots' mapping, read in /proc/PID/smaps, holds at most 16
+  slots' worth).
 - kernel.io_uring_disabled = 2 (restored after): the daemon starts, says
   so in one line and relays with plain calls.
 Every listener is on copy: the batcher belongs to that plane (auto starts
@@ -39,6 +43,9 @@ s = Suite('batch')
 MSGS = scaled(200, 50)
 CONNS = 16
 SYSCTL = '/proc/sys/kernel/io_uring_disabled'
+SLOT = 16 << 10      # PT_BATCH_BUF
+SLOTS = 256          # PT_BATCH_OPS
+KEEP = 16            # PT_BATCH_KEEP
 
 
 backend = TcpServer(s, echo)
@@ -204,6 +211,45 @@ def t_slow_reader():
     eq(h.hexdigest(), hashlib.sha256(data).hexdigest(), 'sha256 of the echo')
 
 
+def slots_rss_kib(pid):
+    """Rss of the batcher's slots: the anonymous mapping of SLOTS * SLOT bytes, in
+    the daemon or its worker."""
+    pids = [pid] + [int(p) for p in open('/proc/%d/task/%d/children' % (pid, pid)).read().split()]
+    found = []
+    for p in pids:
+        cur = None
+        for line in open('/proc/%d/smaps' % p):
+            f = line.split()
+            if re.match(r'^[0-9a-f]+-[0-9a-f]+$', f[0]):
+                lo, hi = (int(x, 16) for x in f[0].split('-'))
+                cur = hi - lo == SLOTS * SLOT and len(f) == 5
+            elif cur and f[0] == 'Rss:':
+                found.append(int(f[1]))
+    eq(len(found), 1, 'slot mappings found')
+    return found[0]
+
+
+def t_trim():
+    conns = [connect(batched_port, timeout=slack(30)) for _ in range(120)]
+    msg = b'b' * (12 << 10)
+    for _ in range(3):
+        for c in conns:
+            c.sendall(msg)
+        for c in conns:
+            got = 0
+            while got < len(msg):
+                d = c.recv(65536)
+                check(d, 'echo before EOF')
+                got += len(d)
+    peak = slots_rss_kib(batched.proc.pid)
+    print('  slots Rss after the burst: %d KiB' % peak)
+    check(peak > KEEP * SLOT // 1024, 'the burst used more than %d slots' % KEEP)
+    wait_for(lambda: slots_rss_kib(batched.proc.pid) <= KEEP * SLOT // 1024, slack(3),
+             'the slots past %d given back' % KEEP)
+    for c in conns:
+        c.close()
+
+
 def t_disabled():
     try:
         old = open(SYSCTL).read().strip()
@@ -231,5 +277,6 @@ s.test('one ping-pong alone: a plain recvfrom() and sendto() per message', t_sys
 s.test('"io_uring": false: a recvfrom() and a sendto() per message', t_syscalls_plain)
 s.test('48 connections of random-sized messages, batched: every byte', t_concurrent)
 s.test('a slow reader: short batched sends wait for the peer, every byte', t_slow_reader)
+s.test('after a burst the slots past 16 give their pages back', t_trim)
 s.test('io_uring refused by the kernel: a start-up line, plain calls', t_disabled)
 s.finish()
