@@ -28,6 +28,7 @@
 #define PT_CFG_TIMEOUT_MAX 600000 /* detection and connect: 10 minutes */
 #define PT_CFG_IDLE_MAX 86400000  /* idle: one day */
 #define PT_CFG_GRACE_MAX 3600000  /* shutdown grace: one hour */
+#define PT_CFG_BUSY_POLL_MAX 1000 /* busy polling: a millisecond at most */
 #define PT_CFG_CONN_MAX 10000000  /* max_connections */
 #define PT_CFG_WINDOW_MIN 64
 
@@ -578,8 +579,9 @@ static void dump_patterns(cJSON *out, const struct pt_cfg_key *k, const void *ob
 
 /* the top level: obj is the pt_config */
 
-enum { TK_GRACE, TK_EXPERIMENTAL, TK_IO_URING, TK_PATTERNS, TK_POOLS, TK_LISTENERS, TK_CONTROL,
-       TK_USER, TK_ADMIN_GROUP, TK_BUDGET, TK_METRICS, TK_LOG_FORMAT, TK_N };
+enum { TK_GRACE, TK_EXPERIMENTAL, TK_IO_URING, TK_BUSY_POLL, TK_PATTERNS, TK_POOLS,
+       TK_LISTENERS, TK_CONTROL, TK_USER, TK_ADMIN_GROUP, TK_BUDGET, TK_METRICS, TK_LOG_FORMAT,
+       TK_N };
 
 /* An absolute path that fits in a sockaddr_un. */
 static int parse_control(struct pt_cfg_ctx *ctx, const struct pt_cfg_key *k, const cJSON *j,
@@ -747,6 +749,10 @@ const struct pt_cfg_key pt_cfg_top_keys[TK_N] = {
 			 .parse = pt_cfg_parse_flag, .dump = pt_cfg_dump_flag,
 			 .help = "batch the copy plane's recv() and send() of each event round "
 				 "through io_uring (default true; read at start)"},
+	[TK_BUSY_POLL] = {"busy_poll_us", PT_J_UINT, false, 0, PT_CFG_BUSY_POLL_MAX,
+			  PT_DEF_BUSY_POLL_US, offsetof(struct pt_config, busy_poll_us),
+			  .help = "a worker polls up to this long (adaptive) before it sleeps, "
+				  "0 = never (read at start)"},
 	/* before listeners: routes refer to patterns by name */
 	[TK_PATTERNS] = {"patterns", PT_J_ARRAY, .parse = parse_patterns, .dump = dump_patterns,
 			 .help = "user-defined detectors"},

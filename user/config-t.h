@@ -29,6 +29,7 @@
 #define PT_DEF_SOURCE_PREFIX_V4		32
 #define PT_DEF_SOURCE_PREFIX_V6		64
 #define PT_DEF_GRACE_MS			10000
+#define PT_DEF_BUSY_POLL_US		50	/* adaptive, loop.c */
 #define PT_FD_RESERVE			600	/* fds a worker needs besides its connections */
 #define PT_DEF_SOCKMAP_SNDBUF		(32 << 20)
 #define PT_DEF_SOCKMAP_MAX_QUEUED	(16 << 20)
@@ -268,6 +269,7 @@ struct pt_config {
 	enum pt_log_format log_format;
 	bool experimental;		/* "experimental": true lets data_plane "local" be used */
 	bool no_io_uring;		/* "io_uring": false: the copy plane makes plain syscalls */
+	uint32_t busy_poll_us;		/* workers poll this long at most before sleeping */
 	struct pt_pattern *patterns;
 	int n_patterns;
 	struct pt_pool *pools;

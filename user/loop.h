@@ -48,6 +48,11 @@ struct pt_loop {
 	int n_timers;
 	int cap_timers;
 	uint64_t now;		/* cached at every wake-up */
+	uint32_t spin_max_ns;	/* busy polling: the longest window, 0 = off */
+	uint32_t spin_ns;	/* ... the window now (pt_loop_set_spin()) */
+	uint64_t spin_sec;	/* ... the second (CLOCK_MONOTONIC) spin_used counts */
+	uint64_t spin_used;	/* ... ns polled in that second */
+	bool spin_hold;		/* ... not now, says the owner (set before each round) */
 };
 
 #ifndef container_of
@@ -57,6 +62,11 @@ struct pt_loop {
 uint64_t pt_now_ms(void);
 
 int pt_loop_init(struct pt_loop *l);
+/*
+ * Before sleeping in epoll_wait(), poll for up to @max_us microseconds
+ * (0: never), over a window that adapts to how soon events come.
+ */
+void pt_loop_set_spin(struct pt_loop *l, unsigned int max_us);
 void pt_loop_fini(struct pt_loop *l);
 
 void pt_ev_init(struct pt_ev *ev, int fd, pt_ev_fn fn);

@@ -36,6 +36,8 @@
 #include "sources.h"
 #include "worker.h"
 
+#define PT_SPIN_MAX_CONNS 32	/* busy polling (loop.c) only with this many connections or fewer */
+
 /* No descriptor for an upstream socket: listener.c pauses the accepts. */
 void pt_worker_pause_accepts(struct pt_worker *w, int err)
 {
@@ -245,6 +247,7 @@ int pt_worker_run(const struct pt_worker_args *a)
 	err = pt_loop_init(&w.loop);
 	if (err)
 		goto out;
+	pt_loop_set_spin(&w.loop, w.cfg->busy_poll_us);	/* read at start */
 	w.window = malloc(PT_SCRATCH_SIZE);
 	err = w.window ? 0 : -ENOMEM;
 	if (!err)
@@ -276,6 +279,8 @@ int pt_worker_run(const struct pt_worker_args *a)
 	}
 
 	while (!w.stopping || w.n_conns) {
+		/* Busy rounds batch well; polling pays when each event is alone. */
+		w.loop.spin_hold = w.n_conns > PT_SPIN_MAX_CONNS;
 		err = pt_loop_run_once(&w.loop, -1);
 		pt_conn_reap(&w);
 		if (err) {
