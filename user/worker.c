@@ -36,7 +36,23 @@
 #include "sources.h"
 #include "worker.h"
 
-#define PT_SPIN_MAX_CONNS 32	/* busy polling (loop.c) only with this many connections or fewer */
+#define PT_SPIN_MAX_CONNS 8	/* busy polling (loop.c) only with this many connections or fewer */
+
+/*
+ * Should the loop poll before it sleeps (loop.c)? Only for a worker with
+ * few connections, none of them a stream on splice or in a sockmap: busier
+ * rounds batch their work, and a stream needs no quick wake-up but would
+ * pay for every poll in CPU per byte.
+ */
+static bool poll_pays(const struct pt_worker *w)
+{
+	if (w->n_conns > PT_SPIN_MAX_CONNS)
+		return false;
+	for (const struct pt_conn *c = w->conns; c; c = c->next)
+		if (c->dp && c->dp != &pt_dp_copy && c->dp != &pt_dp_local)
+			return false;
+	return true;
+}
 
 /* No descriptor for an upstream socket: listener.c pauses the accepts. */
 void pt_worker_pause_accepts(struct pt_worker *w, int err)
@@ -279,8 +295,7 @@ int pt_worker_run(const struct pt_worker_args *a)
 	}
 
 	while (!w.stopping || w.n_conns) {
-		/* Busy rounds batch well; polling pays when each event is alone. */
-		w.loop.spin_hold = w.n_conns > PT_SPIN_MAX_CONNS;
+		w.loop.spin_hold = !poll_pays(&w);
 		err = pt_loop_run_once(&w.loop, -1);
 		pt_conn_reap(&w);
 		if (err) {

@@ -8,15 +8,19 @@ daemon (-w 1) on the syscalls:sys_enter_sched_yield tracepoint:
 - one dense ping-pong (each message sent as soon as its echo is back)
   with the default: the worker polls, and every byte comes back;
 - the same with "busy_poll_us": 0: no poll;
-- a sparse ping-pong (a message every 5 ms): the window shuts after each
-  gap, fewer polls than messages (a dense one polls about 20 times a
-  message here);
-- the dense ping-pong while the worker holds more than 32 connections
-  (busy rounds batch well): no poll.
+- a trickle (64 B every 5 ms to a backend that answers nothing): the
+  window stays shut, fewer polls than messages (a dense ping-pong polls
+  about 20 times a message here);
+- the dense ping-pong while the worker holds more than 8 connections
+  (busy rounds batch well): no poll;
+- the dense ping-pong on an auto listener while a bulk stream that moved
+  to splice is open on the same worker (a stream pays for polls in CPU
+  per byte and needs no quick wake-up): no poll.
 A window or a share of CPU is not timed here: the bench measures latency.
 """
 import os
 import shutil
+import threading
 import signal
 import socket
 import subprocess
@@ -27,15 +31,24 @@ from ptharness import (Suite, Passthru, Skip, TcpServer, check, eq, listener, ro
 
 s = Suite('busypoll')
 MSGS = scaled(2000, 300)
-HOLD = 40  # more than PT_SPIN_MAX_CONNS (worker.c)
+HOLD = 12  # more than PT_SPIN_MAX_CONNS (worker.c)
 
 backend = TcpServer(s, echo)
 
 
-def daemon(name, busy_poll_us=None):
+def sink(c, srv):
+    """A TcpServer handler: read everything, answer nothing."""
+    while c.recv(1 << 16):
+        pass
+
+
+quiet = TcpServer(s, sink)
+
+
+def daemon(name, busy_poll_us=None, data_plane='copy', to=backend):
     port = free_port()
-    cfg = {'listeners': [listener('l', port, [route('all', backend.addr)],
-                                  data_plane='copy', max_connections=200)]}
+    cfg = {'listeners': [listener('l', port, [route('all', to.addr)],
+                                  data_plane=data_plane, max_connections=200)]}
     if busy_poll_us is not None:
         cfg['busy_poll_us'] = busy_poll_us
     return Passthru(s, cfg, args=['-w', '1'], name=name), port
@@ -43,6 +56,8 @@ def daemon(name, busy_poll_us=None):
 
 polling, polling_port = daemon('polling')
 still, still_port = daemon('still', busy_poll_us=0)
+mixed, mixed_port = daemon('mixed', data_plane='auto')
+trickle, trickle_port = daemon('trickle', to=quiet)
 
 
 def ping_pong(port, n, gap=0.0):
@@ -104,10 +119,19 @@ def t_off():
     eq(polls(still, lambda: ping_pong(still_port, MSGS)), 0, 'polls with busy_poll_us 0')
 
 
+def one_way(port, n, gap):
+    c = connect(port)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for _ in range(n):
+        c.sendall(b'm' * 64)
+        time.sleep(gap)
+    c.close()
+
+
 def t_sparse():
-    msgs = scaled(100, 40)
-    n = polls(polling, lambda: ping_pong(polling_port, msgs, gap=0.005))
-    check(n < msgs, 'fewer polls than messages (the window shuts after each gap)')
+    msgs = scaled(200, 50)
+    n = polls(trickle, lambda: one_way(trickle_port, msgs, 0.005))
+    check(n < msgs, 'fewer polls than messages (the window stays shut)')
 
 
 def t_many():
@@ -123,8 +147,42 @@ def t_many():
             c.close()
 
 
+def stream(port, size):
+    """A connection that sends @size bytes while it reads their echo: bulk."""
+    c = connect(port, timeout=slack(30))
+    data = os.urandom(1 << 16) * (size >> 16)
+
+    def writer():
+        c.sendall(data)
+    t = threading.Thread(target=writer)
+    t.start()
+    got = 0
+    while got < len(data):
+        d = c.recv(1 << 20)
+        check(d, 'echo before EOF')
+        got += len(d)
+    t.join()
+    return c
+
+
+def t_stream():
+    mark = mixed.mark()
+    bulk = stream(mixed_port, 16 << 20)
+    try:
+        eq(polls(mixed, lambda: ping_pong(mixed_port, MSGS)), 0,
+           'polls while a stream that moved is open')
+    finally:
+        bulk.shutdown(socket.SHUT_WR)
+        eq(bulk.recv(1), b'', 'EOF after the stream')
+        bulk.close()
+    ends = mixed.conns_after(mark, 2, timeout=slack(10))
+    planes = sorted(d.get('plane') for d in ends)
+    eq(planes, ['copy', 'copy>splice'], 'planes of the ping-pong and the stream')
+
+
 s.test('a dense ping-pong: the worker polls before it sleeps, every byte', t_dense)
 s.test('"busy_poll_us": 0: no poll', t_off)
-s.test('a sparse ping-pong: the window shuts after each gap', t_sparse)
-s.test('over 32 connections: no poll', t_many)
+s.test('a trickle, 5 ms apart: the window stays shut', t_sparse)
+s.test('over 8 connections: no poll', t_many)
+s.test('a stream that moved to splice on the worker: no poll', t_stream)
 s.finish()
