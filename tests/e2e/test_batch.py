@@ -16,10 +16,10 @@
   scaled by PT_LOAD_SCALE in the VM kernels, which run this program too:
   that io_uring completes MSG_DONTWAIT requests inside io_uring_enter()
   is a kernel behaviour the batcher rests on).
-- A burst of 120 connections sending at once touches pages in more than
-  16 of the worker's slots; half a second later their pages are given
-  back (the slots' mapping, read in /proc/PID/smaps, holds at most 16
-  slots' worth).
+- A burst: 120 connections send 16 KiB each while the worker is stopped
+  (SIGSTOP), so that its next round has them all and fills more than 16
+  slots (the slots' mapping's Rss in /proc/PID/smaps, sampled through the
+  burst); half a second later the pages past 16 slots are given back.
 - kernel.io_uring_disabled = 2 (restored after): the daemon starts, says
   so in one line and relays with plain calls.
 Every listener is on copy: the batcher belongs to that plane (auto starts
@@ -211,9 +211,9 @@ def t_slow_reader():
     eq(h.hexdigest(), hashlib.sha256(data).hexdigest(), 'sha256 of the echo')
 
 
-def slots_rss_kib(pid):
-    """Rss of the batcher's slots: the anonymous mapping of SLOTS * SLOT bytes, in
-    the daemon or its worker."""
+def slots_of(pid):
+    """(pid, Rss KiB) of the batcher's slots: the anonymous mapping of SLOTS * SLOT
+    bytes, in the daemon or its worker."""
     pids = [pid] + [int(p) for p in open('/proc/%d/task/%d/children' % (pid, pid)).read().split()]
     found = []
     for p in pids:
@@ -224,26 +224,46 @@ def slots_rss_kib(pid):
                 lo, hi = (int(x, 16) for x in f[0].split('-'))
                 cur = hi - lo == SLOTS * SLOT and len(f) == 5
             elif cur and f[0] == 'Rss:':
-                found.append(int(f[1]))
+                found.append((p, int(f[1])))
     eq(len(found), 1, 'slot mappings found')
     return found[0]
 
 
+def slots_rss_kib(pid):
+    return slots_of(pid)[1]
+
+
 def t_trim():
     conns = [connect(batched_port, timeout=slack(30)) for _ in range(120)]
-    msg = b'b' * (12 << 10)
-    for _ in range(3):
-        for c in conns:
-            c.sendall(msg)
-        for c in conns:
-            got = 0
-            while got < len(msg):
-                d = c.recv(65536)
-                check(d, 'echo before EOF')
-                got += len(d)
-    peak = slots_rss_kib(batched.proc.pid)
-    print('  slots Rss after the burst: %d KiB' % peak)
-    check(peak > KEEP * SLOT // 1024, 'the burst used more than %d slots' % KEEP)
+    msg = b'b' * SLOT  # a read fills its slot: every page of it
+    peak, done = [0], threading.Event()
+
+    def sample():  # the trim may come between two rounds of a slow burst
+        while not done.is_set():
+            peak[0] = max(peak[0], slots_rss_kib(batched.proc.pid))
+            time.sleep(0.01)
+    t = threading.Thread(target=sample)
+    t.start()
+    worker = slots_of(batched.proc.pid)[0]
+    try:
+        for _ in range(3):
+            os.kill(worker, signal.SIGSTOP)
+            try:
+                for c in conns:
+                    c.sendall(msg)
+            finally:
+                os.kill(worker, signal.SIGCONT)
+            for c in conns:
+                got = 0
+                while got < len(msg):
+                    d = c.recv(65536)
+                    check(d, 'echo before EOF')
+                    got += len(d)
+    finally:
+        done.set()
+        t.join()
+    print('  slots Rss at the peak of the burst: %d KiB' % peak[0])
+    check(peak[0] > KEEP * SLOT // 1024, 'the burst used more than %d slots' % KEEP)
     wait_for(lambda: slots_rss_kib(batched.proc.pid) <= KEEP * SLOT // 1024, slack(3),
              'the slots past %d given back' % KEEP)
     for c in conns:
