@@ -20,7 +20,9 @@
  * request (SUBMIT_ALL). If io_uring_enter() itself fails, the round is
  * done with plain recv() and send() and batching is off for good.
  *
- * The slots are one anonymous mapping. A burst of events (thousands of
+ * The slots are one anonymous mapping between two inaccessible guard pages
+ * (an overrun faults instead of reaching other memory; in /proc/PID/maps
+ * the slots are one mapping of their own). A burst of events (thousands of
  * connections arriving at once) touches a page in each slot it used: half
  * a second after a round that used more than PT_BATCH_KEEP slots, the
  * pages of the slots past those are given back (MADV_DONTNEED), so an
@@ -33,6 +35,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "batch.h"
 #include "log.h"
@@ -61,8 +64,33 @@ struct pt_batch {
 	unsigned int n;		/* queued this round */
 	bool running;		/* in the callbacks */
 	bool broken;		/* io_uring_enter() failed: plain syscalls from now on */
-	uint8_t *bufs;		/* PT_BATCH_OPS slots of PT_BATCH_BUF bytes, mmapped */
+	uint8_t *bufs;		/* PT_BATCH_OPS slots of PT_BATCH_BUF bytes (map_slots()) */
 };
+
+#define PT_BATCH_LEN ((size_t)PT_BATCH_OPS * PT_BATCH_BUF)
+
+/* The slots, between two PROT_NONE guard pages; NULL if they cannot be mapped. */
+static uint8_t *map_slots(void)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	uint8_t *m = mmap(NULL, PT_BATCH_LEN + 2 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			  -1, 0);
+
+	if (m == MAP_FAILED)
+		return NULL;
+	if (mprotect(m + pg, PT_BATCH_LEN, PROT_READ | PROT_WRITE)) {
+		munmap(m, PT_BATCH_LEN + 2 * pg);
+		return NULL;
+	}
+	return m + pg;
+}
+
+static void unmap_slots(uint8_t *bufs)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+
+	munmap(bufs - pg, PT_BATCH_LEN + 2 * pg);
+}
 
 static uint8_t *slot(struct pt_batch *b, unsigned int i)
 {
@@ -259,9 +287,8 @@ struct pt_batch *pt_batch_new(struct pt_loop *l, int *err)
 	*err = -ENOMEM;
 	if (!b)
 		return NULL;
-	b->bufs = mmap(NULL, (size_t)PT_BATCH_OPS * PT_BATCH_BUF, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (b->bufs == MAP_FAILED)
+	b->bufs = map_slots();
+	if (!b->bufs)
 		goto err_free;
 	*err = ring_init(&b->ring);
 	if (*err)
@@ -272,7 +299,7 @@ struct pt_batch *pt_batch_new(struct pt_loop *l, int *err)
 	return b;
 
 err_unmap:
-	munmap(b->bufs, (size_t)PT_BATCH_OPS * PT_BATCH_BUF);
+	unmap_slots(b->bufs);
 err_free:
 	free(b);
 	return NULL;
@@ -285,6 +312,6 @@ void pt_batch_free(struct pt_batch *b)
 	pt_task_cancel(&b->flush);
 	pt_timer_cancel(b->loop, &b->trim);
 	io_uring_queue_exit(&b->ring);
-	munmap(b->bufs, (size_t)PT_BATCH_OPS * PT_BATCH_BUF);
+	unmap_slots(b->bufs);
 	free(b);
 }

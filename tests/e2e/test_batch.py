@@ -212,8 +212,9 @@ def t_slow_reader():
 
 
 def slots_of(pid):
-    """(pid, Rss KiB) of the batcher's slots: the anonymous mapping of SLOTS * SLOT
-    bytes, in the daemon or its worker."""
+    """(pid, Rss KiB) of the batcher's slots: the anonymous rw-p mapping of SLOTS *
+    SLOT bytes (guard pages keep it from merging with a neighbour), in the daemon
+    or its worker."""
     pids = [pid] + [int(p) for p in open('/proc/%d/task/%d/children' % (pid, pid)).read().split()]
     found = []
     for p in pids:
@@ -222,7 +223,7 @@ def slots_of(pid):
             f = line.split()
             if re.match(r'^[0-9a-f]+-[0-9a-f]+$', f[0]):
                 lo, hi = (int(x, 16) for x in f[0].split('-'))
-                cur = hi - lo == SLOTS * SLOT and len(f) == 5
+                cur = hi - lo == SLOTS * SLOT and f[1] == 'rw-p' and len(f) == 5
             elif cur and f[0] == 'Rss:':
                 found.append((p, int(f[1])))
     eq(len(found), 1, 'slot mappings found')
