@@ -22,8 +22,9 @@
  *
  * The slots are one anonymous mapping between two inaccessible guard pages
  * (an overrun faults instead of reaching other memory; in /proc/PID/maps
- * the slots are one mapping of their own). A burst of events (thousands of
- * connections arriving at once) touches a page in each slot it used: half
+ * the slots are one mapping of their own), in small pages (MADV_NOHUGEPAGE).
+ * A burst of events (thousands of connections arriving at once) touches a
+ * page in each slot it used: half
  * a second after a round that used more than PT_BATCH_KEEP slots, the
  * pages of the slots past those are given back (MADV_DONTNEED), so an
  * idle worker keeps PT_BATCH_KEEP slots' worth whatever its past bursts.
@@ -82,6 +83,9 @@ static uint8_t *map_slots(void)
 		munmap(m, PT_BATCH_LEN + 2 * pg);
 		return NULL;
 	}
+	/* Small pages: a transparent huge page would make a read touch 2 MiB and
+	 * outlive the trim (THP "always", Debian's kernels' default). */
+	madvise(m + pg, PT_BATCH_LEN, MADV_NOHUGEPAGE);
 	return m + pg;
 }
 
