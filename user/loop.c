@@ -38,6 +38,14 @@ uint64_t pt_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+uint64_t pt_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 int pt_loop_init(struct pt_loop *l)
 {
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -286,14 +294,6 @@ static void run_timers(struct pt_loop *l)
 	}
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 /* Poll for events until the window since @t0 closes: their number, 0, or -1. */
 static int spin(struct pt_loop *l, struct epoll_event *evs, uint64_t t0)
 {
@@ -311,7 +311,7 @@ static int spin(struct pt_loop *l, struct epoll_event *evs, uint64_t t0)
 		if (n)
 			break;
 		sched_yield();
-		t = now_ns();
+		t = pt_now_ns();
 	}
 	l->spin_used += t - t0;
 	return n;
@@ -339,12 +339,12 @@ static int wait_events(struct pt_loop *l, struct epoll_event *evs, int wait)
 
 	if (!l->spin_max_ns || l->spin_hold || !wait)
 		return epoll_wait(l->epfd, evs, PT_LOOP_BATCH, wait);
-	t0 = now_ns();
+	t0 = pt_now_ns();
 	n = spin(l, evs, t0);
 	if (n)
 		return n;
 	n = epoll_wait(l->epfd, evs, PT_LOOP_BATCH, wait);
-	adapt(l, now_ns() - t0, n > 0);
+	adapt(l, pt_now_ns() - t0, n > 0);
 	return n;
 }
 

@@ -12,7 +12,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -42,14 +41,6 @@ static void fill_addr(struct pt_addr *a, const union pt_inet_addr *ss)
 	}
 }
 
-static __u64 mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 /* The JA4 fingerprint: from the fields, or from the "ja4=" log word kept of them. */
 static const char *conn_ja4(const struct pt_conn *c)
 {
@@ -70,7 +61,7 @@ static void fill_pair(struct pt_conn *c, struct pt_pair *p, enum pt_plane plane)
 	const char *name = pt_conn_name(c), *ja4;
 
 	memset(p, 0, sizeof(*p));
-	p->start_ns = mono_ns() - (c->w->loop.now - c->t_start) * 1000000ull;
+	p->start_ns = pt_now_ns() - (c->w->loop.now - c->t_start) * 1000000ull;
 	p->conn_id = c->id;
 	p->plane = plane;
 	p->listener = c->lidx;

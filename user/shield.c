@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -30,6 +29,7 @@
 #include "config.h"
 #include "fsutil.h"
 #include "log.h"
+#include "loop.h"
 #include "passthru-common.h"
 #include "shield-maps.h"
 #include "shield.h"
@@ -587,14 +587,6 @@ void pt_shield_forget_watch(struct pt_shield *s)
 
 /* --- bans ---------------------------------------------------------------- */
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Drop the bans that have expired (the map is full). */
 static void sweep_bans(int fd, uint64_t now)
 {
@@ -626,7 +618,7 @@ static int ban(int fd, const struct pt_shield_src *k, unsigned int seconds, uint
 void pt_shield_failed(const struct pt_shield *s, const struct pt_shield_cfg *sh,
 		      const struct sockaddr *client)
 {
-	uint64_t now = mono_ns(), window = sh->ban_window_s * 1000000000ull;
+	uint64_t now = pt_now_ns(), window = sh->ban_window_s * 1000000000ull;
 	struct pt_shield_fail f = {};
 	struct pt_shield_src k;
 	char addr[INET6_ADDRSTRLEN];
