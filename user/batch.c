@@ -24,10 +24,10 @@
  * (an overrun faults instead of reaching other memory; in /proc/PID/maps
  * the slots are one mapping of their own), in small pages (MADV_NOHUGEPAGE).
  * A burst of events (thousands of connections arriving at once) touches a
- * page in each slot it used: half
- * a second after a round that used more than PT_BATCH_KEEP slots, the
- * pages of the slots past those are given back (MADV_DONTNEED), so an
- * idle worker keeps PT_BATCH_KEEP slots' worth whatever its past bursts.
+ * page in each slot it used: half a second after a round that used more
+ * than PT_BATCH_KEEP slots, the pages of the slots past those are given
+ * back (MADV_DONTNEED), so an idle worker keeps PT_BATCH_KEEP slots' worth
+ * whatever its past bursts.
  */
 #include <errno.h>
 #include <limits.h>

@@ -55,25 +55,21 @@ static int original_dst(int fd, const struct pt_conn *c, struct pt_sockaddr *a)
 void pt_gateway_dst(struct pt_conn *c)
 {
 	struct pt_sockaddr a = { .len = sizeof(a.ss) };
-	struct pt_conn_extra *x;
 	int err = 0;
 
 	if (c->lcfg->mode == PT_MODE_REDIRECT)
 		err = original_dst(c->cli.fd, c, &a);
 	else if (getsockname(c->cli.fd, &a.ss.sa, &a.len))
 		err = -errno;
-	x = err ? NULL : pt_conn_extra(c);
-	if (!err && !x)
+	if (!err && !pt_conn_extra(c))
 		err = -ENOMEM;
 	if (err) {
 		pr_debug(CONN, "#%llu: original destination: %s", (unsigned long long)c->id,
 			 strerror(-err));
-		if (c->x)
-			c->x->local.len = 0;
 		return;
 	}
 	unmap(&a);
-	x->local = a;
+	c->x->local = a;
 }
 
 /*

@@ -59,6 +59,7 @@ static const char *conn_ja4(const struct pt_conn *c)
 static void fill_pair(struct pt_conn *c, struct pt_pair *p, enum pt_plane plane)
 {
 	const char *name = pt_conn_name(c), *ja4;
+	const struct pt_sockaddr *dst = pt_conn_local(c);
 
 	memset(p, 0, sizeof(*p));
 	p->start_ns = pt_now_ns() - (c->w->loop.now - c->t_start) * 1000000ull;
@@ -73,8 +74,8 @@ static void fill_pair(struct pt_conn *c, struct pt_pair *p, enum pt_plane plane)
 	fill_addr(&p->client, &c->peer.ss);
 	if (c->up_addr)
 		fill_addr(&p->upstream, &c->up_addr->ss);
-	if ((c->lcfg->mode != PT_MODE_PROXY || c->tun) && pt_conn_local(c))
-		fill_addr(&p->dst, &pt_conn_local(c)->ss);
+	if ((c->lcfg->mode != PT_MODE_PROXY || c->tun) && dst)
+		fill_addr(&p->dst, &dst->ss);
 	if (c->detected && name)
 		snprintf(p->name, sizeof(p->name), "%.*s", (int)sizeof(p->name) - 1, name);
 	ja4 = conn_ja4(c);

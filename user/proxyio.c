@@ -164,13 +164,14 @@ enum pt_end pt_proxy_send(struct pt_conn *c)
 {
 	const char *name = pt_conn_name(c);
 	struct pt_pp_tlvs t = { .authority = name, .listener = c->lcfg->name };
+	const struct pt_sockaddr *asked = pt_conn_local(c);
 	struct pt_sockaddr dst = { .len = sizeof(dst.ss) };
 	uint8_t buf[1024];
 	ssize_t len, n;
 
 	/* The destination the client asked for, else the address it reached. */
-	if (pt_conn_local(c))
-		dst = *pt_conn_local(c);
+	if (asked)
+		dst = *asked;
 	else if (getsockname(c->cli.fd, &dst.ss.sa, &dst.len))
 		return PT_END_CLIENT_RESET;
 	first_alpn(c, &t);
