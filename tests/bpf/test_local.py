@@ -196,7 +196,17 @@ def ready_then_stall(c, srv):
 
 
 def reset_soon(c, srv):
-    """Send a random amount, then RST."""
+    """Read the head, send a random amount, then RST.
+
+    Reading first keeps the reset after passthru saw the connect: a backend
+    that resets before that is a failed connect (passthru fails over, as
+    HAProxy does), not a reset on the local plane."""
+    buf = b''
+    while b'\r\n\r\n' not in buf:
+        d = c.recv(4096)
+        if not d:
+            return
+        buf += d
     c.sendall(DOWN[:random.randrange(1, len(DOWN))])
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
     c.close()
