@@ -199,8 +199,8 @@ def reset_soon(c, srv):
     """Read the head, send a random amount, then RST.
 
     Reading first keeps the reset after passthru saw the connect: a backend
-    that resets before that is a failed connect (passthru fails over, as
-    HAProxy does), not a reset on the local plane."""
+    that resets before that is a failed connect to passthru (it fails over,
+    end=upstream-failed), not a reset on the local plane."""
     buf = b''
     while b'\r\n\r\n' not in buf:
         d = c.recv(4096)
