@@ -20,7 +20,7 @@ import threading
 import time
 
 from bpftest import (BpfSuite, PtServer, TcpServer, Pairs, sockmap_daemon, listener, route,
-                     free_port, connect, pinned_keys, pin_dir, bpftool_j, fd_count,
+                     free_port, connect, read_head, pinned_keys, pin_dir, bpftool_j, fd_count,
                      ptstream_client, client_totals, all_sockmap, check, eq, wait_for, Skip,
                      HTTP_PREFIX, STATE_NAMES, scaled, slack, TIME_SCALE)
 
@@ -46,12 +46,8 @@ def reader(c, srv):
 
 def resetter(c, srv):
     """Reads the request head, sends 64 KiB, resets."""
-    buf = b''
-    while b'\r\n\r\n' not in buf:
-        d = c.recv(4096)
-        if not d:
-            return
-        buf += d
+    if b'\r\n\r\n' not in read_head(c):
+        return
     c.sendall(bytes(65536))
     linger0(c)
 

@@ -27,8 +27,8 @@ import threading
 import time
 
 from bpftest import (BpfSuite, TcpServer, sockmap_daemon, listener, route, free_port, connect,
-                     recv_all, read_closed, sockmap_counters, check, eq, expect, wait_for, Skip,
-                     MiB, scaled, slack, human)
+                     read_head, recv_all, read_closed, sockmap_counters, check, eq, expect,
+                     wait_for, Skip, MiB, scaled, slack, human)
 
 s = BpfSuite('bpf-close')
 UP = random.Random(1).randbytes(scaled(32 * MiB, 2 * MiB))
@@ -64,12 +64,7 @@ def reply_after_eof(c, srv):
 
 def fin_first(c, srv):
     """Reads the head, sends DOWN and its FIN right behind it, then reads to EOF."""
-    buf = b''
-    while b'\r\n\r\n' not in buf:
-        d = c.recv(4096)
-        if not d:
-            break
-        buf += d
+    buf = read_head(c)
     c.sendall(DOWN)
     c.shutdown(socket.SHUT_WR)
     t0 = time.monotonic()
@@ -98,12 +93,7 @@ def slow_read(c, srv):
 
 def stream_out(c, srv):
     """Reads the head, then sends until the connection breaks (64 MiB at most)."""
-    buf = b''
-    while b'\r\n\r\n' not in buf:
-        d = c.recv(4096)
-        if not d:
-            break
-        buf += d
+    read_head(c)
     chunk = bytes(65536)
     sent = 0
     how = 'done'
@@ -133,12 +123,7 @@ def rst_after(n):
 
 def rst_while_sending(c, srv):
     """Reads the head, sends 4 MiB, then resets the connection."""
-    buf = b''
-    while b'\r\n\r\n' not in buf:
-        d = c.recv(4096)
-        if not d:
-            break
-        buf += d
+    read_head(c)
     c.sendall(bytes(4 * MiB))
     srv.record(t_rst=time.monotonic())
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
@@ -147,12 +132,8 @@ def rst_while_sending(c, srv):
 
 def reset_at_once(c, srv):
     """Reads the head, sends 1000 bytes and resets, as fast as it can."""
-    buf = b''
-    while b'\r\n\r\n' not in buf:
-        d = c.recv(4096)
-        if not d:
-            return
-        buf += d
+    if b'\r\n\r\n' not in read_head(c):
+        return
     c.sendall(bytes(1000))
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
     c.close()

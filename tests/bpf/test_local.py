@@ -51,9 +51,9 @@ import threading
 import time
 
 from bpftest import (BpfSuite, Passthru, PtServer, TcpServer, Proc, Sshd, listener, route,
-                     free_port, connect, ptstream_client, client_totals, read_closed, check, eq,
-                     expect, wait_for, is_listening, Skip, Fail, is_root, run, PASSTHRU, MiB, KiB,
-                     scaled, TIME_SCALE, echo)
+                     free_port, connect, read_head, ptstream_client, client_totals, read_closed,
+                     check, eq, expect, wait_for, is_listening, Skip, Fail, is_root, run, PASSTHRU,
+                     MiB, KiB, scaled, TIME_SCALE, echo)
 
 s = BpfSuite('bpf-local')
 HTTP_PREFIX = 'POST /up HTTP/1.1\\r\\nHost: local.example\\r\\n\\r\\n'
@@ -201,12 +201,8 @@ def reset_soon(c, srv):
     Reading first keeps the reset after passthru saw the connect: a backend
     that resets before that is a failed connect to passthru (it fails over,
     end=upstream-failed), not a reset on the local plane."""
-    buf = b''
-    while b'\r\n\r\n' not in buf:
-        d = c.recv(4096)
-        if not d:
-            return
-        buf += d
+    if b'\r\n\r\n' not in read_head(c):
+        return
     c.sendall(DOWN[:random.randrange(1, len(DOWN))])
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
     c.close()

@@ -1009,6 +1009,19 @@ def connect(port, host='127.0.0.1', source=None, timeout=5):
     return s
 
 
+def read_head(c):
+    """Read a request head on a backend's socket: what came up to the blank
+    line (and any bytes behind it in the last read), or less if the peer
+    closed first."""
+    buf = b''
+    while b'\r\n\r\n' not in buf:
+        d = c.recv(4096)
+        if not d:
+            break
+        buf += d
+    return buf
+
+
 def read_closed(sock, timeout):
     """Read until the peer closes; returns (data, 'eof'|'reset'|'timeout', seconds)."""
     t0 = time.monotonic()

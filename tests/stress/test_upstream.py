@@ -41,7 +41,7 @@ import time
 
 import stresslib
 from stresslib import (StressSuite, PtServer, TcpServer, Pairs, daemon, planes, fd_kinds,
-                       rss_bytes, no_leaks, listener_stats, blackholes, sysctl, connect,
+                       rss_bytes, no_leaks, read_head, listener_stats, blackholes, sysctl, connect,
                        read_closed, recv_all, check, eq, expect, wait_for, listener, route,
                        free_port, closed_port, between, slack, mib, Skip, Fail, KiB,
                        MiB)
@@ -75,16 +75,6 @@ def pattern(n):
 
 BLOCK = pattern(1 * MiB)
 DOWN = pattern(256 * KiB)
-
-
-def read_head(c):
-    buf = b''
-    while b'\r\n\r\n' not in buf:
-        d = c.recv(4096)
-        if not d:
-            break
-        buf += d
-    return buf
 
 
 def rst_close(c):
