@@ -4,8 +4,8 @@
  * (user/common.c, built into libptcommon.a and linked by both): the names
  * of the shared enums, how end reasons are named, the instance name rule,
  * where an instance keeps its pins, control socket, .pairs and lock file, CIDR
- * parsing and matching, the shield's key of a client address, the pt_meta
- * stamp, and whether the passthru that
+ * parsing and matching, the shield's key of a client address, the monotonic
+ * clock of the start times, the pt_meta stamp, and whether the passthru that
  * wrote a stamp or bound a socket is still alive. Userspace only: BPF
  * programs include passthru.h alone.
  */
@@ -78,6 +78,9 @@ bool pt_cidr_contains(const struct pt_cidr *c, const struct sockaddr *sa);
  */
 struct pt_shield_src;
 bool pt_shield_src_of(const struct sockaddr *sa, struct pt_shield_src *k);
+
+/* CLOCK_MONOTONIC in nanoseconds: the clock of pt_meta and pt_pair's start_ns. */
+uint64_t pt_now_ns(void);
 
 /* The stamp and the liveness of the daemon behind it. */
 void pt_meta_init(struct pt_meta *m, __u32 n_slots, int n_workers, const char *instance);

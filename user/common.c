@@ -3,7 +3,7 @@
  * The facts the daemon and passthru-ctl share (include/passthru-common.h):
  * enum names, the instance name rule and the paths derived from a name,
  * CIDR parsing and matching, the shield's key of a client address, the
- * pt_meta stamp and the liveness checks.
+ * monotonic clock in nanoseconds, the pt_meta stamp and the liveness checks.
  * Built on its own into libptcommon.a; nothing here logs, callers word
  * their own messages from the negative errno.
  */
@@ -307,12 +307,17 @@ bool pt_shield_src_of(const struct sockaddr *sa, struct pt_shield_src *k)
 	return true;
 }
 
-/* Stamp @m for this process: our magic and layout, pid, start time, @instance. */
-void pt_meta_init(struct pt_meta *m, __u32 n_slots, int n_workers, const char *instance)
+uint64_t pt_now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Stamp @m for this process: our magic and layout, pid, start time, @instance. */
+void pt_meta_init(struct pt_meta *m, __u32 n_slots, int n_workers, const char *instance)
+{
 	*m = (struct pt_meta){
 		.magic = PT_META_MAGIC,
 		.abi = PT_ABI_VERSION,
@@ -320,7 +325,7 @@ void pt_meta_init(struct pt_meta *m, __u32 n_slots, int n_workers, const char *i
 		.n_slots = n_slots,
 		.n_workers = (__u32)n_workers,
 		.pid = (__u32)getpid(),
-		.start_ns = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec,
+		.start_ns = pt_now_ns(),
 	};
 	snprintf(m->instance, sizeof(m->instance), "%s", instance);
 }

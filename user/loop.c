@@ -21,10 +21,10 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "loop.h"
+#include "passthru-common.h"
 
 #define PT_LOOP_BATCH 256
 #define PT_SPIN_START_NS 10000u	/* the first window, and the smallest */
@@ -32,18 +32,7 @@
 
 uint64_t pt_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-uint64_t pt_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return pt_now_ns() / 1000000;
 }
 
 int pt_loop_init(struct pt_loop *l)

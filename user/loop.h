@@ -60,8 +60,6 @@ struct pt_loop {
 #endif
 
 uint64_t pt_now_ms(void);
-/* CLOCK_MONOTONIC in nanoseconds. */
-uint64_t pt_now_ns(void);
 
 int pt_loop_init(struct pt_loop *l);
 /*

@@ -29,7 +29,6 @@
 #include "config.h"
 #include "fsutil.h"
 #include "log.h"
-#include "loop.h"
 #include "passthru-common.h"
 #include "shield-maps.h"
 #include "shield.h"

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -93,21 +92,13 @@ static uint64_t dir_bytes(const struct pt_dir *d)
 	return d->redirected + d->consumed + d->copied;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 /* Collect the rows of one instance that pass the filters. */
 static int collect(struct instance *in, const cJSON *routes, const struct pt_cidr *client)
 {
 	unsigned int gen = routes ? (unsigned int)jnum(routes, "generation") : 0;
 	char idx[16];
 	struct row *r;
-	uint64_t now = mono_ns();
+	uint64_t now = pt_now_ns();
 
 	for (uint32_t i = 0; i < in->n_slots; i++) {
 		struct pt_pair p;

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -31,14 +30,6 @@ static const char *const reason_names[PT_SHIELD_R_MAX] = {
 	[PT_SHIELD_R_NOT_ALLOWED] = "not_allowed",
 	[PT_SHIELD_R_RATE] = "rate",
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Open the pinned shield map @name of @in: fd, or -errno. */
 static int shield_map(const struct instance *in, const char *name)
@@ -237,7 +228,7 @@ static int ban_list(void)
 {
 	static const char *const head[] = { "Instance", "Address", "Seconds-left" };
 	static const bool right[ARRAY_SIZE(head)] = { 0, 0, 1 };
-	struct ban_list bl = { .arr = cJSON_CreateArray(), .now = mono_ns() };
+	struct ban_list bl = { .arr = cJSON_CreateArray(), .now = pt_now_ns() };
 	int err;
 
 	table_init(&bl.t, head, right, ARRAY_SIZE(head));
@@ -260,7 +251,7 @@ struct ban_change {
 static int change_one(const struct instance *in, int fd, void *arg)
 {
 	struct ban_change *bc = arg;
-	uint64_t now = mono_ns();
+	uint64_t now = pt_now_ns();
 	struct pt_shield_ban b = { .added_ns = now,
 				   .until_ns = now + bc->seconds * 1000000000ull };
 
