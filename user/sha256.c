@@ -81,32 +81,40 @@ void pt_sha256_update(struct pt_sha256 *s, const void *data, size_t n)
 	size_t take;
 
 	s->len += n;
-	while (n) {
+	if (s->used) {
 		take = sizeof(s->buf) - s->used;
 		take = take < n ? take : n;
 		memcpy(s->buf + s->used, p, take);
 		s->used += take;
 		p += take;
 		n -= take;
-		if (s->used == sizeof(s->buf)) {
-			block(s->h, s->buf);
-			s->used = 0;
-		}
+		if (s->used < sizeof(s->buf))
+			return;
+		block(s->h, s->buf);
+		s->used = 0;
 	}
+	for (; n >= sizeof(s->buf); p += sizeof(s->buf), n -= sizeof(s->buf))
+		block(s->h, p);
+	memcpy(s->buf, p, n);
+	s->used = n;
 }
 
+/* Padding (§5.1.1): 0x80, zeros up to 56 bytes into a block, the length in bits. */
 void pt_sha256_final(struct pt_sha256 *s, uint8_t out[PT_SHA256_LEN])
 {
 	uint64_t bits = s->len * 8;
-	uint8_t pad = 0x80, zero = 0, len[8];
 	int i;
 
+	s->buf[s->used++] = 0x80;
+	if (s->used > 56) {
+		memset(s->buf + s->used, 0, sizeof(s->buf) - s->used);
+		block(s->h, s->buf);
+		s->used = 0;
+	}
+	memset(s->buf + s->used, 0, 56 - s->used);
 	for (i = 0; i < 8; i++)
-		len[i] = (uint8_t)(bits >> (56 - 8 * i));
-	pt_sha256_update(s, &pad, 1);
-	while (s->used != 56)
-		pt_sha256_update(s, &zero, 1);
-	pt_sha256_update(s, len, sizeof(len));
+		s->buf[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
+	block(s->h, s->buf);
 	for (i = 0; i < 8; i++) {
 		out[4 * i] = (uint8_t)(s->h[i] >> 24);
 		out[4 * i + 1] = (uint8_t)(s->h[i] >> 16);

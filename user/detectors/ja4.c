@@ -253,16 +253,23 @@ static void alpn_chars(char out[2])
 	}
 }
 
-/* Feed "xxxx,yyyy" (list[0..n) as 4-digit hex) to the hash. */
+/* Feed "xxxx,yyyy" (list[0..n) as 4-digit hex) to the hash, a few dozen entries per call. */
 static void hash_list(struct pt_sha256 *s, const uint16_t *list, size_t n)
 {
-	char buf[5] = ",";
+	char buf[64 * 5];
+	size_t len = 0;
 
 	for (size_t i = 0; i < n; i++) {
+		if (len + 5 > sizeof(buf)) {
+			pt_sha256_update(s, buf, len);
+			len = 0;
+		}
+		if (i)
+			buf[len++] = ',';
 		for (int k = 0; k < 4; k++)
-			buf[1 + k] = hex[list[i] >> (12 - 4 * k) & 0xf];
-		pt_sha256_update(s, i ? buf : buf + 1, i ? 5 : 4);
+			buf[len++] = hex[list[i] >> (12 - 4 * k) & 0xf];
 	}
+	pt_sha256_update(s, buf, len);
 }
 
 static void hash12(struct pt_sha256 *s, char out[JA4_HASH_LEN + 1])
@@ -270,13 +277,37 @@ static void hash12(struct pt_sha256 *s, char out[JA4_HASH_LEN + 1])
 	uint8_t d[PT_SHA256_LEN];
 
 	pt_sha256_final(s, d);
-	for (int i = 0; i < JA4_HASH_LEN / 2; i++)
-		snprintf(out + 2 * i, 3, "%02x", d[i]);
+	for (int i = 0; i < JA4_HASH_LEN / 2; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 0xf];
+	}
+	out[JA4_HASH_LEN] = '\0';
 }
 
 static int cmp_u16(const void *a, const void *b)
 {
 	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+/*
+ * Sort @n values: insertion sort for a real hello's few dozen (glibc's
+ * qsort() merges through a buffer, several times slower there), qsort()
+ * for the thousands a crafted one may carry.
+ */
+static void sort_u16(uint16_t *v, size_t n)
+{
+	if (n > 128) {
+		qsort(v, n, sizeof(*v), cmp_u16);
+		return;
+	}
+	for (size_t i = 1; i < n; i++) {
+		uint16_t x = v[i];
+		size_t j = i;
+
+		for (; j && v[j - 1] > x; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
 }
 
 /* The cipher hash: sorted ciphers. */
@@ -288,7 +319,7 @@ static void part_b(char out[JA4_HASH_LEN + 1])
 		strcpy(out, "000000000000");
 		return;
 	}
-	qsort(hello.ciphers, hello.n_ciphers, sizeof(uint16_t), cmp_u16);
+	sort_u16(hello.ciphers, hello.n_ciphers);
 	pt_sha256_init(&s);
 	hash_list(&s, hello.ciphers, hello.n_ciphers);
 	hash12(&s, out);
@@ -307,7 +338,7 @@ static void part_c(char out[JA4_HASH_LEN + 1])
 		strcpy(out, "000000000000");
 		return;
 	}
-	qsort(hello.exts, n, sizeof(uint16_t), cmp_u16);
+	sort_u16(hello.exts, n);
 	pt_sha256_init(&s);
 	hash_list(&s, hello.exts, n);
 	if (hello.n_sigs) {
