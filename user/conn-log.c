@@ -221,11 +221,17 @@ static const char *plane_str(const struct pt_conn *c, char *buf, size_t size)
 /* " proto=tls sni=..": the words, each after a space. */
 static void words_text(const char *w, char *buf, size_t size)
 {
-	size_t n = 0;
+	size_t n = 0, len;
 
-	buf[0] = 0;
-	for (; *w && n + 1 < size; w += strlen(w) + 1)
-		n += (size_t)snprintf(buf + n, size - n, " %s", w);
+	for (; *w; w += len + 1) {
+		len = strlen(w);
+		if (n + 1 + len + 1 > size)
+			break;
+		buf[n++] = ' ';
+		memcpy(buf + n, w, len);
+		n += len;
+	}
+	buf[n] = 0;
 }
 
 static void log_text(const struct pt_conn *c, enum pt_log_level level, const char *words,

@@ -111,9 +111,15 @@ size_t pt_log_json_str(char *buf, size_t size, size_t n, const char *s)
 	return n;
 }
 
-/* "2024-01-02T03:04:05.678Z", or "" in the journal (it stamps lines itself). */
+/*
+ * "2024-01-02T03:04:05.678Z", or "" in the journal (it stamps lines itself).
+ * The date and time up to the second are formatted once per second: a busy
+ * worker writes thousands of lines in each.
+ */
 static void timestamp(char *buf, size_t size)
 {
+	static char second[64];
+	static time_t second_of = -1;
 	struct timespec ts;
 	struct tm tm;
 
@@ -121,10 +127,13 @@ static void timestamp(char *buf, size_t size)
 	if (to_journal)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 ts.tv_nsec / 1000000);
+	if (ts.tv_sec != second_of) {
+		gmtime_r(&ts.tv_sec, &tm);
+		snprintf(second, sizeof(second), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		second_of = ts.tv_sec;
+	}
+	snprintf(buf, size, "%.24s.%03dZ", second, (int)(ts.tv_nsec / 1000000));
 }
 
 /* The start of a line up to the message: text "TIME TAG LEVEL CAT: ", JSON '{"ts":...,'. */
