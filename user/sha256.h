@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * SHA-256 (FIPS 180-4), small and unhurried: JA4 hashes a few hundred bytes
+ * SHA-256 (FIPS 180-4) in plain portable C: JA4 hashes a few hundred bytes
  * once per TLS connection, so the daemon needs no crypto library for it.
  */
 #ifndef __PT_SHA256_H
