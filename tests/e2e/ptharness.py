@@ -774,14 +774,8 @@ class HttpBackend(TcpServer):
         super().__init__(suite, self._handle)
 
     def _handle(self, c, _):
-        rx = 0
-        req = b''
-        while b'\r\n\r\n' not in req:
-            d = c.recv(65536)
-            if not d:
-                break
-            req += d
-        rx += len(req)
+        req = read_head(c)
+        rx = len(req)
         head = req.split(b'\r\n\r\n', 1)[0].decode('latin-1')
         lines = head.split('\r\n')
         parts = lines[0].split(' ')
