@@ -5,7 +5,8 @@
  * published fingerprints of 12 hellos of the shared corpus, and a second
  * implementation (tests/tools/ja4ref.py) over our captures and all of
  * ../shared/test-data/tls-hello-corpus. Also: GREASE and the ALPN rules on
- * hand-made hellos, and that the TLS detector fills f.ja4 only on a MATCH.
+ * hand-made hellos, cipher lists of 70 and 200 entries (the hash's pieces,
+ * both sorts), and that the TLS detector fills f.ja4 only on a MATCH.
  */
 #include <dirent.h>
 #include <stdbool.h>
@@ -189,18 +190,26 @@ static void test_corpus(void)
 /* A TLS 1.3 hello with GREASE in every list, and ALPN value @alpn (NULL: no ALPN). */
 static struct bytes S;
 
-static size_t make_hello(const uint8_t *alpn, size_t alpn_len, bool sni)
+/* A hello offering @ciphers in that order (GREASE 0x1a1a, 1302, 1301, 00ff if NULL). */
+static size_t make_hello_ciphers(const uint8_t *alpn, size_t alpn_len, bool sni,
+				 const uint16_t *ciphers, size_t n_ciphers)
 {
+	static const uint16_t dflt[] = { 0x1a1a, 0x1302, 0x1301, 0x00ff };
 	size_t exts;
 
+	if (!ciphers) {
+		ciphers = dflt;
+		n_ciphers = sizeof(dflt) / sizeof(dflt[0]);
+	}
 	S.n = 0;
 	put_u8(&S, 22), put_u16(&S, 0x0301), put_u16(&S, 0);
 	put_u8(&S, 1), put_u24(&S, 0), put_u16(&S, 0x0303);
 	for (int i = 0; i < 32; i++)
 		put_u8(&S, i);
 	put_u8(&S, 0);
-	put_u16(&S, 8), put_u16(&S, 0x1a1a), put_u16(&S, 0x1302), put_u16(&S, 0x1301),
-		put_u16(&S, 0x00ff);
+	put_u16(&S, 2 * n_ciphers);
+	for (size_t i = 0; i < n_ciphers; i++)
+		put_u16(&S, ciphers[i]);
 	put_u8(&S, 1), put_u8(&S, 0);
 	exts = S.n;
 	put_u16(&S, 0);
@@ -219,6 +228,11 @@ static size_t make_hello(const uint8_t *alpn, size_t alpn_len, bool sni)
 	patch_len(&S, 6, 3, S.n - 9);
 	patch_len(&S, 3, 2, S.n - 5);
 	return S.n;
+}
+
+static size_t make_hello(const uint8_t *alpn, size_t alpn_len, bool sni)
+{
+	return make_hello_ciphers(alpn, alpn_len, sni, NULL, 0);
 }
 
 static const char *ja4_of(const uint8_t *alpn, size_t alpn_len, bool sni)
@@ -254,6 +268,36 @@ static void test_hand_made(void)
 		"0x30 0xab 0xcd 0x31");
 }
 
+/*
+ * Long cipher lists, offered in descending order: 70 (hashed in more than
+ * one piece) and 200 (past the insertion sort's 128). The cipher hash is
+ * that of the ascending list, built here.
+ */
+static void test_long_lists(void)
+{
+	static const size_t counts[] = { 70, 200 };
+	static uint16_t ciphers[200];
+	static char list[200 * 5];
+	struct pt_fields f;
+	char want[16], head[16];
+
+	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		size_t n = counts[c], len = 0, hn;
+
+		for (size_t i = 0; i < n; i++) {
+			ciphers[i] = (uint16_t)(0x0100 + n - 1 - i);
+			len += (size_t)sprintf(list + len, "%s%04x", i ? "," : "", 0x0100 + (unsigned)i);
+		}
+		snprintf(want, sizeof(want), "%.12s", sha_hex(list, len));
+		hn = make_hello_ciphers((const uint8_t *)"h2", 2, true, ciphers, n);
+		pt_fields_init(&f);
+		ASSERT_EQ(pt_probe_tls(S.b, hn, false, &f), PT_PROBE_MATCH, "long list matches");
+		snprintf(head, sizeof(head), "t13d%02zu04h2_", n < 99 ? n : 99);
+		ASSERT_TRUE(!strncmp(f.ja4, head, 11), f.ja4);
+		ASSERT_TRUE(!strncmp(f.ja4 + 11, want, 12), n == 70 ? "70 ciphers" : "200 ciphers");
+	}
+}
+
 /* A truncated hello is no MATCH and leaves no fingerprint behind. */
 static void test_only_on_match(void)
 {
@@ -268,6 +312,7 @@ static void test_only_on_match(void)
 int main(void)
 {
 	RUN_TEST(test_sha256_vectors);
+	RUN_TEST(test_long_lists);
 	RUN_TEST(test_spec_example);
 	RUN_TEST(test_hand_made);
 	RUN_TEST(test_only_on_match);
