@@ -218,7 +218,6 @@ void pt_conn_close(struct pt_conn *c, enum pt_end end)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->n_conns--;
-	w->n_streams -= pt_dataplane_kernel(c->dp);
 	c->next = w->dead;
 	w->dead = c;
 }
@@ -286,13 +285,13 @@ static enum pt_end move_plane(struct pt_conn *c, const struct pt_dataplane *to)
 		return PT_END_NONE;
 	}
 	from->detach(c);
-	pt_dataplane_set(c, to);
+	c->dp = to;
 	err = to->attach(c, &end);
 	if (err) {
 		pr_debug(CONN, "#%llu: cannot move to %s (%s), staying on %s",
 			 (unsigned long long)c->id, to->name, strerror(-err), from->name);
 		c->stay = true;
-		pt_dataplane_set(c, from);
+		c->dp = from;
 		err = from->attach(c, &end);
 		return err ? PT_END_ERROR : end;
 	}
@@ -383,14 +382,14 @@ static void start_relay(struct pt_conn *c)
 	c->state = PT_CS_RELAYING;
 	c->up_addr = pt_upstream_addr(c);
 	c->t_last = c->w->loop.now;
-	pt_dataplane_set(c, plane_of(c, c->lcfg->data_plane));
+	c->dp = plane_of(c, c->lcfg->data_plane);
 	err = c->dp->attach(c, &end);
 	if (err == -EAGAIN || err == -ENOSPC) {
 		/* Nothing moved yet (peer closing, no free slot): splice (local: copy) instead. */
 		c->fallback = err == -ENOSPC ? "no-slot" : c->fallback ? c->fallback : "insert-failed";
 		pr_debug(CONN, "#%llu: %s unavailable (%s), using %s", (unsigned long long)c->id,
 			 c->dp->name, c->fallback, c->dp == &pt_dp_local ? "copy" : "splice");
-		pt_dataplane_set(c, c->dp == &pt_dp_local ? &pt_dp_copy : &pt_dp_splice);
+		c->dp = c->dp == &pt_dp_local ? &pt_dp_copy : &pt_dp_splice;
 		err = c->dp->attach(c, &end);
 	}
 	if (err) {

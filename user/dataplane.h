@@ -83,9 +83,4 @@ extern const struct pt_dataplane pt_dp_local;
 int pt_dataplanes_init(struct pt_worker *w);
 void pt_dataplanes_fini(struct pt_worker *w);
 
-/* Is @dp a kernel plane (splice, sockmap), whose streams busy polling would only cost? */
-bool pt_dataplane_kernel(const struct pt_dataplane *dp);
-/* Put @c on @dp (NULL: none), keeping its worker's count of kernel-plane streams. */
-void pt_dataplane_set(struct pt_conn *c, const struct pt_dataplane *dp);
-
 #endif /* __PT_DATAPLANE_H */

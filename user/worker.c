@@ -36,17 +36,22 @@
 #include "sources.h"
 #include "worker.h"
 
+#define PT_SPIN_MAX_CONNS 8	/* busy polling (loop.c) only with this many connections or fewer */
+
 /*
- * Should the loop poll before it sleeps (loop.c)? Not while a stream of
- * this worker is on splice or in a sockmap: it needs no quick wake-up but
- * would pay for every poll in CPU per byte. However many connections the
- * worker holds: a loaded worker's sleeps cost it more than its polls
- * (request/response at 100 connections: 0.73x HAProxy's CPU per
- * transaction sleeping, 0.56x polling, README "Busy polling").
+ * Should the loop poll before it sleeps (loop.c)? Only for a worker with
+ * few connections, none of them a stream on splice or in a sockmap: busier
+ * rounds batch their work, and a stream needs no quick wake-up but would
+ * pay for every poll in CPU per byte.
  */
 static bool poll_pays(const struct pt_worker *w)
 {
-	return !w->n_streams;
+	if (w->n_conns > PT_SPIN_MAX_CONNS)
+		return false;
+	for (const struct pt_conn *c = w->conns; c; c = c->next)
+		if (c->dp && c->dp != &pt_dp_copy && c->dp != &pt_dp_local)
+			return false;
+	return true;
 }
 
 /* No descriptor for an upstream socket: listener.c pauses the accepts. */

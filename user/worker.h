@@ -52,7 +52,6 @@ struct pt_worker {
 	struct pt_conn *conns;		/* live connections */
 	struct pt_conn *dead;		/* closed during this batch, freed after it */
 	int n_conns;
-	int n_streams;			/* of them on splice or in a sockmap (no busy polling) */
 	struct pt_detecting detecting[PT_MAX_LISTENERS];	/* by listener index */
 	uint64_t next_id;
 	uint8_t *window;		/* scratch, PT_SCRATCH_SIZE bytes (>= PT_WINDOW_MAX) */
